@@ -1,0 +1,49 @@
+//! One module per top-level subcommand.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes shared by every subcommand.
+pub mod exit {
+    /// Everything checked out.
+    pub const OK: u8 = 0;
+    /// The input was understood but is invalid (a contract error, a failed build).
+    pub const INVALID: u8 = 1;
+    /// Bad usage, unreadable files, I/O or internal failure.
+    pub const USAGE: u8 = 2;
+}
+
+/// GoldenPath: from source code and a deployment contract to a patched, running app on Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "goldenpath", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with AppDeploymentRequest contracts.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Contract(c) => match c {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

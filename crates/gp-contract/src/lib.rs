@@ -1,0 +1,1 @@
+//! AppDeploymentRequest contracts.
