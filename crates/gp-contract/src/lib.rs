@@ -3,5 +3,20 @@
 //!
 //! This crate reads files and reports [`Diagnostic`]s; it never writes files, talks to a network or a cluster.
 
+pub mod check;
+pub mod config;
+pub mod decode;
+pub mod diag;
+pub mod ids;
+pub mod model;
+pub mod output;
+pub mod quantity;
+pub mod schema;
 pub mod source;
 pub mod yaml;
+
+pub use config::PlatformConfig;
+pub use diag::{Code, Diagnostic, Severity};
+pub use model::AppDeploymentRequest;
+
+pub use check::{ConfigSource, FileResult, Report, check_files, check_source, collect_files};

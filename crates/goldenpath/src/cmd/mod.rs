@@ -1,5 +1,8 @@
 //! One module per top-level subcommand.
 
+mod contract;
+
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -26,15 +29,25 @@ pub struct Cli {
 pub enum Command {
     /// Work with AppDeploymentRequest contracts.
     #[command(subcommand)]
-    Contract(ContractCommand),
+    Contract(contract::ContractCommand),
 }
-
-#[derive(Debug, Subcommand)]
-pub enum ContractCommand {}
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Contract(c) => match c {},
+        Command::Contract(c) => contract::run(c),
+    }
+}
+
+/// Writes machine output to stdout; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write output: {e}");
+            ExitCode::from(exit::USAGE)
+        }
     }
 }
 

@@ -1,0 +1,155 @@
+//! `goldenpath contract ...`: validate contracts, print the schema.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use gp_contract::check::DEFAULT_TREE;
+use gp_contract::output::{self, Format};
+use gp_contract::{ConfigSource, check_files, collect_files};
+
+use super::exit;
+
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Check contracts: shape, rules, platform policy, file layout, uniqueness per environment.
+    Validate(ValidateArgs),
+    /// Print the contract's JSON Schema (for editors and other validators).
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Contract files or directories (searched for *.yaml / *.yml). Default: the contracts tree
+    /// `docs/20-contracts/app-deployments`.
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+    pub format: FormatArg,
+    /// Platform config to use for every file (default: the nearest `goldenpath.toml` above each file).
+    #[arg(long, env = "GOLDENPATH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Human,
+    Json,
+    Github,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
+    pub format: SchemaFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaFormat {
+    Json,
+    Yaml,
+}
+
+pub fn run(cmd: ContractCommand) -> ExitCode {
+    match cmd {
+        ContractCommand::Validate(args) => validate(args),
+        ContractCommand::Schema(args) => {
+            let text = match args.format {
+                SchemaFormat::Json => gp_contract::schema::app_deployment_schema_json(),
+                SchemaFormat::Yaml => gp_contract::schema::app_deployment_schema_yaml(),
+            };
+            super::write_stdout(&text)
+        }
+    }
+}
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    let paths = if args.paths.is_empty() {
+        let tree = PathBuf::from(DEFAULT_TREE);
+        if !tree.is_dir() {
+            eprintln!(
+                "error: no PATH given and the contracts tree `{DEFAULT_TREE}` does not exist here\n  = help: run from the contracts repository root, or pass the contract files or directories to check"
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+        vec![tree]
+    } else {
+        args.paths
+    };
+    let files = match collect_files(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if files.is_empty() {
+        eprintln!("error: no *.yaml or *.yml files under {}", display_list(&paths));
+        return ExitCode::from(exit::USAGE);
+    }
+    let configs = match args.config {
+        Some(p) if !p.is_file() => {
+            eprintln!("error: config file `{}` does not exist", p.display());
+            return ExitCode::from(exit::USAGE);
+        }
+        Some(p) => ConfigSource::File(p),
+        None => ConfigSource::Discover,
+    };
+    let report = check_files(&files, &configs);
+    let format = match args.format {
+        FormatArg::Human => Format::Human,
+        FormatArg::Json => Format::Json,
+        FormatArg::Github => Format::Github,
+        FormatArg::Sarif => Format::Sarif,
+    };
+    let written = match format {
+        Format::Human => {
+            let color = match args.color {
+                ColorArg::Always => true,
+                ColorArg::Never => false,
+                ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            };
+            let text = output::render_human(&report, color);
+            std::io::stderr().lock().write_all(text.as_bytes())
+        }
+        Format::Json => write_out(&output::render_json(&report)),
+        Format::Github => write_out(&output::render_github(&report)),
+        Format::Sarif => write_out(&output::render_sarif(&report)),
+    };
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write output: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    }
+    let io_failed = report.diagnostics().any(|d| d.code == gp_contract::Code::Io);
+    if io_failed {
+        ExitCode::from(exit::USAGE)
+    } else if report.error_count() > 0 {
+        ExitCode::from(exit::INVALID)
+    } else {
+        ExitCode::from(exit::OK)
+    }
+}
+
+fn write_out(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+fn display_list(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+}
