@@ -92,14 +92,17 @@ fn yaml_diagnostic(file: &Path, issue: &YamlIssue) -> Diagnostic {
             };
             Diagnostic::error(Code::YamlSyntax, file, *span, format!("invalid YAML: {message}")).hint(hint)
         }
-        YamlIssue::DuplicateKey { key, span, first } => {
+        YamlIssue::DuplicateKey { key, path, span, first } => {
             Diagnostic::error(Code::DuplicateKey, file, *span, format!("key `{key}` is defined twice in the same mapping"))
+                .field(path)
                 .hint("remove one of them; YAML tools disagree on which one wins")
                 .related(file, *first, "first defined here")
         }
-        YamlIssue::NonScalarKey { span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, "mapping keys must be plain names")
+        YamlIssue::NonScalarKey { path, span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, "mapping keys must be plain names")
+            .field(path)
             .hint("write `name: value`"),
-        YamlIssue::UnsupportedTag { tag, span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, format!("YAML tag `{tag}` is not supported in contracts"))
+        YamlIssue::UnsupportedTag { tag, path, span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, format!("YAML tag `{tag}` is not supported in contracts"))
+            .field(path)
             .hint("remove the tag; contracts are plain data"),
         YamlIssue::UnknownAlias { span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, "alias refers to an anchor that is not defined")
             .hint("define the anchor (`&name`) before using it (`*name`), or write the value out"),

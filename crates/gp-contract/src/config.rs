@@ -158,6 +158,7 @@ impl PlatformConfig {
                 let hint = unknown_key_hint(&message);
                 return Err(vec![
                     Diagnostic::error(Code::Config, src.path(), span, format!("invalid `{CONFIG_FILE}`: {message}"))
+                        .field(key_path_at(src, span.start.offset))
                         .maybe_hint(hint),
                 ]);
             }
@@ -168,6 +169,26 @@ impl PlatformConfig {
         };
         let config = cx.build(raw);
         if cx.diags.is_empty() { Ok(config) } else { Err(cx.diags) }
+    }
+}
+
+/// The dotted key at a byte offset: the enclosing `[table]` header plus the key on that line.
+fn key_path_at(src: &SourceFile, offset: usize) -> String {
+    let text = src.text();
+    let line_start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim().trim_matches('"');
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_owned());
+    let key = if key.starts_with('[') { "" } else { key };
+    match (table, key.is_empty()) {
+        (Some(t), false) => format!("{t}.{key}"),
+        (Some(t), true) => t,
+        (None, _) => key.to_owned(),
     }
 }
 

@@ -149,9 +149,9 @@ fn is_core_float(t: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum YamlIssue {
     Syntax { message: String, span: Span },
-    DuplicateKey { key: String, span: Span, first: Span },
-    NonScalarKey { span: Span },
-    UnsupportedTag { tag: String, span: Span },
+    DuplicateKey { key: String, path: String, span: Span, first: Span },
+    NonScalarKey { path: String, span: Span },
+    UnsupportedTag { tag: String, path: String, span: Span },
     UnknownAlias { span: Span },
     AliasBudgetExceeded { span: Span },
     TooDeep { span: Span },
@@ -173,8 +173,12 @@ pub struct Stream {
 }
 
 enum Frame {
-    Seq { start: Span, anchor: usize, items: Vec<Node> },
-    Map { start: Span, anchor: usize, entries: Vec<Entry>, key: Option<Node> },
+    Seq { path: String, start: Span, anchor: usize, items: Vec<Node> },
+    Map { path: String, start: Span, anchor: usize, entries: Vec<Entry>, key: Option<Node> },
+}
+
+fn join_key(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 struct Builder<'s> {
@@ -255,7 +259,8 @@ impl Builder<'_> {
                     if tag.suffix == "str" && (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:") {
                         plain = false;
                     } else {
-                        self.stream.issues.push(YamlIssue::UnsupportedTag { tag: full, span });
+                        let path = self.child_path();
+                        self.stream.issues.push(YamlIssue::UnsupportedTag { tag: full, path, span });
                     }
                 }
                 let node = Node {
@@ -271,16 +276,18 @@ impl Builder<'_> {
                 if !self.open(tag.map(|t| format!("{}{}", t.handle, t.suffix)), span) {
                     return false;
                 }
-                self.stack.push(Frame::Seq { start: span, anchor, items: Vec::new() });
+                let path = self.child_path();
+                self.stack.push(Frame::Seq { path, start: span, anchor, items: Vec::new() });
             }
             Event::MappingStart(anchor, tag) => {
                 if !self.open(tag.map(|t| format!("{}{}", t.handle, t.suffix)), span) {
                     return false;
                 }
-                self.stack.push(Frame::Map { start: span, anchor, entries: Vec::new(), key: None });
+                let path = self.child_path();
+                self.stack.push(Frame::Map { path, start: span, anchor, entries: Vec::new(), key: None });
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { start, anchor, items }) = self.stack.pop() {
+                if let Some(Frame::Seq { start, anchor, items, .. }) = self.stack.pop() {
                     let end = items.last().map_or(start, |n| n.span);
                     let node = Node {
                         span: start.join(end),
@@ -290,8 +297,8 @@ impl Builder<'_> {
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { start, anchor, entries, .. }) = self.stack.pop() {
-                    self.check_duplicates(&entries);
+                if let Some(Frame::Map { path, start, anchor, entries, .. }) = self.stack.pop() {
+                    self.check_duplicates(&path, &entries);
                     let end = entries.last().map_or(start, |e| e.value.span);
                     let node = Node {
                         span: start.join(end),
@@ -320,13 +327,26 @@ impl Builder<'_> {
     /// Checks before a collection opens; false when parsing must stop.
     fn open(&mut self, tag: Option<String>, span: Span) -> bool {
         if let Some(tag) = tag {
-            self.stream.issues.push(YamlIssue::UnsupportedTag { tag, span });
+            let path = self.child_path();
+            self.stream.issues.push(YamlIssue::UnsupportedTag { tag, path, span });
         }
         if self.stack.len() >= MAX_DEPTH {
             self.stream.issues.push(YamlIssue::TooDeep { span });
             return false;
         }
         true
+    }
+
+    /// The field path of the node that starts now.
+    fn child_path(&self) -> String {
+        match self.stack.last() {
+            None => String::new(),
+            Some(Frame::Seq { path, items, .. }) => format!("{path}[{}]", items.len()),
+            Some(Frame::Map { path, key, .. }) => match key.as_ref().and_then(Node::as_scalar) {
+                Some(k) => join_key(path, &k.text),
+                None => path.clone(),
+            },
+        }
     }
 
     fn finish(&mut self, node: Node, anchor: usize) -> bool {
@@ -339,9 +359,12 @@ impl Builder<'_> {
             Some(Frame::Map { entries, key, .. }) => match key.take() {
                 None => {
                     if !matches!(node.kind, NodeKind::Scalar(_)) {
-                        self.stream.issues.push(YamlIssue::NonScalarKey { span: node.span });
+                        let path = self.child_path();
+                        self.stream.issues.push(YamlIssue::NonScalarKey { path, span: node.span });
                     }
-                    *key = Some(node);
+                    if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                        *key = Some(node);
+                    }
                 }
                 Some(k) => entries.push(Entry { key: k, value: node }),
             },
@@ -349,13 +372,14 @@ impl Builder<'_> {
         true
     }
 
-    fn check_duplicates(&mut self, entries: &[Entry]) {
+    fn check_duplicates(&mut self, path: &str, entries: &[Entry]) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for e in entries {
             let Some(k) = e.key.as_scalar() else { continue };
             if let Some(first) = seen.get(k.text.as_str()) {
                 self.stream.issues.push(YamlIssue::DuplicateKey {
                     key: k.text.clone(),
+                    path: join_key(path, &k.text),
                     span: e.key.span,
                     first: *first,
                 });
@@ -403,7 +427,7 @@ mod tests {
     #[test]
     fn reports_duplicate_keys_with_both_positions() {
         let s = parse_str("a: 1\nb: 2\na: 3\n");
-        let [YamlIssue::DuplicateKey { key, span, first }] = s.issues.as_slice() else {
+        let [YamlIssue::DuplicateKey { key, span, first, .. }] = s.issues.as_slice() else {
             panic!("{:?}", s.issues)
         };
         assert_eq!(key, "a");

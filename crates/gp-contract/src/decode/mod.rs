@@ -99,7 +99,7 @@ impl<'a> Cx<'a> {
 
     pub fn error(&mut self, code: Code, span: Span, path: &FieldPath, message: impl Into<String>, hint: Option<String>) {
         self.diags
-            .push(Diagnostic::error(code, self.file, span, message).field(path).maybe_hint(hint));
+            .push(Diagnostic::error(code, self.file, span, message).field(path.or_root()).maybe_hint(hint));
     }
 
     pub fn push(&mut self, d: Diagnostic) {
@@ -194,7 +194,7 @@ impl<'a> Cx<'a> {
             }
             _ => {
                 let found = node.describe();
-                self.error(Code::WrongType, node.span, path, format!("`{path}` must be a string, found {found}"), None);
+                self.error(Code::WrongType, node.span, path, format!("`{path}` must be a string, found {found}"), Some("write a single value on the same line as the key".to_owned()));
                 None
             }
         }
@@ -234,13 +234,14 @@ impl<'a> Cx<'a> {
                     return Some(v);
                 }
             }
-            self.error(Code::InvalidValue, node.span, path, format!("`{path}` must be between 0 and {max}, found `{}`", s.text), None);
+            self.error(Code::InvalidValue, node.span, path, format!("`{path}` must be between 0 and {max}, found `{}`", s.text), Some(format!("use a whole number from 0 to {max}")));
             return None;
         }
         let hint = scalar.and_then(|s| {
             let t = s.text.trim();
             t.parse::<u32>().ok().map(|v| format!("write the number without quotes: `{v}`"))
         });
+        let hint = hint.or_else(|| Some("write a whole number without quotes, e.g. `2`".to_owned()));
         let found = node.describe();
         self.error(Code::WrongType, node.span, path, format!("`{path}` must be a whole number, found {found}"), hint);
         None

@@ -310,7 +310,7 @@ fn resources(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Resources>
 fn quantity(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Quantity> {
     let Some(s) = node.as_scalar() else {
         let found = node.describe();
-        cx.error(Code::WrongType, node.span, path, format!("`{path}` must be a quantity such as `512Mi` or `250m`, found {found}"), None);
+        cx.error(Code::WrongType, node.span, path, format!("`{path}` must be a quantity such as `512Mi` or `250m`, found {found}"), Some("write one value, e.g. `memory: 512Mi` or `cpu: 250m`".to_owned()));
         return None;
     };
     match s.text.parse::<Quantity>() {
