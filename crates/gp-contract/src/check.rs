@@ -38,7 +38,9 @@ pub struct FileResult {
 impl FileResult {
     /// Valid contracts in this file (documents without errors).
     pub fn contracts(&self) -> impl Iterator<Item = &AppDeploymentRequest> {
-        self.documents.iter().filter_map(|d| d.decoded.contract.as_ref())
+        self.documents
+            .iter()
+            .filter_map(|d| d.decoded.contract.as_ref())
     }
 
     #[must_use]
@@ -52,12 +54,24 @@ impl FileResult {
 pub fn check_source(source: Arc<SourceFile>, config: &PlatformConfig) -> FileResult {
     let file = source.path();
     let stream = yaml::parse(&source);
-    let mut diagnostics: Vec<Diagnostic> = stream.issues.iter().map(|i| yaml_diagnostic(file, i)).collect();
-    let syntax_failed = stream.issues.iter().any(|i| matches!(i, YamlIssue::Syntax { .. }));
+    let mut diagnostics: Vec<Diagnostic> = stream
+        .issues
+        .iter()
+        .map(|i| yaml_diagnostic(file, i))
+        .collect();
+    let syntax_failed = stream
+        .issues
+        .iter()
+        .any(|i| matches!(i, YamlIssue::Syntax { .. }));
     if stream.documents.is_empty() && !syntax_failed {
         diagnostics.push(
-            Diagnostic::error(Code::EmptyFile, file, Span::point(source.end_pos()), "the file holds no contract")
-                .hint("write an AppDeploymentRequest here, or delete the file"),
+            Diagnostic::error(
+                Code::EmptyFile,
+                file,
+                Span::point(source.end_pos()),
+                "the file holds no contract",
+            )
+            .hint("write an AppDeploymentRequest here, or delete the file"),
         );
     }
     let mut documents = Vec::with_capacity(stream.documents.len());
@@ -90,26 +104,65 @@ fn yaml_diagnostic(file: &Path, issue: &YamlIssue) -> Diagnostic {
             } else {
                 "check the indentation and quoting on this line and the one above"
             };
-            Diagnostic::error(Code::YamlSyntax, file, *span, format!("invalid YAML: {message}")).hint(hint)
+            Diagnostic::error(
+                Code::YamlSyntax,
+                file,
+                *span,
+                format!("invalid YAML: {message}"),
+            )
+            .hint(hint)
         }
-        YamlIssue::DuplicateKey { key, path, span, first } => {
-            Diagnostic::error(Code::DuplicateKey, file, *span, format!("key `{key}` is defined twice in the same mapping"))
-                .field(path)
-                .hint("remove one of them; YAML tools disagree on which one wins")
-                .related(file, *first, "first defined here")
-        }
-        YamlIssue::NonScalarKey { path, span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, "mapping keys must be plain names")
-            .field(path)
-            .hint("write `name: value`"),
-        YamlIssue::UnsupportedTag { tag, path, span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, format!("YAML tag `{tag}` is not supported in contracts"))
-            .field(path)
-            .hint("remove the tag; contracts are plain data"),
-        YamlIssue::UnknownAlias { span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, "alias refers to an anchor that is not defined")
-            .hint("define the anchor (`&name`) before using it (`*name`), or write the value out"),
-        YamlIssue::AliasBudgetExceeded { span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, "aliases expand to too many nodes")
-            .hint("write the values out; contracts are small"),
-        YamlIssue::TooDeep { span } => Diagnostic::error(Code::UnsupportedYaml, file, *span, "the document is nested too deeply")
-            .hint("contracts are at most a few levels deep; check for runaway brackets"),
+        YamlIssue::DuplicateKey {
+            key,
+            path,
+            span,
+            first,
+        } => Diagnostic::error(
+            Code::DuplicateKey,
+            file,
+            *span,
+            format!("key `{key}` is defined twice in the same mapping"),
+        )
+        .field(path)
+        .hint("remove one of them; YAML tools disagree on which one wins")
+        .related(file, *first, "first defined here"),
+        YamlIssue::NonScalarKey { path, span } => Diagnostic::error(
+            Code::UnsupportedYaml,
+            file,
+            *span,
+            "mapping keys must be plain names",
+        )
+        .field(path)
+        .hint("write `name: value`"),
+        YamlIssue::UnsupportedTag { tag, path, span } => Diagnostic::error(
+            Code::UnsupportedYaml,
+            file,
+            *span,
+            format!("YAML tag `{tag}` is not supported in contracts"),
+        )
+        .field(path)
+        .hint("remove the tag; contracts are plain data"),
+        YamlIssue::UnknownAlias { span } => Diagnostic::error(
+            Code::UnsupportedYaml,
+            file,
+            *span,
+            "alias refers to an anchor that is not defined",
+        )
+        .hint("define the anchor (`&name`) before using it (`*name`), or write the value out"),
+        YamlIssue::AliasBudgetExceeded { span } => Diagnostic::error(
+            Code::UnsupportedYaml,
+            file,
+            *span,
+            "aliases expand to too many nodes",
+        )
+        .hint("write the values out; contracts are small"),
+        YamlIssue::TooDeep { span } => Diagnostic::error(
+            Code::UnsupportedYaml,
+            file,
+            *span,
+            "the document is nested too deeply",
+        )
+        .hint("contracts are at most a few levels deep; check for runaway brackets"),
     }
 }
 
@@ -123,45 +176,81 @@ pub fn tree_location(path: &Path) -> Option<(String, String)> {
             _ => None,
         })
         .collect();
-    let [.., dir, env, file] = comps.as_slice() else { return None };
+    let [.., dir, env, file] = comps.as_slice() else {
+        return None;
+    };
     if *dir != TREE_DIR {
         return None;
     }
-    let stem = file.strip_suffix(".yaml").or_else(|| file.strip_suffix(".yml"))?;
+    let stem = file
+        .strip_suffix(".yaml")
+        .or_else(|| file.strip_suffix(".yml"))?;
     Some(((*env).to_owned(), stem.to_owned()))
 }
 
 fn check_location(source: &SourceFile, documents: &mut [DocResult], diags: &mut Vec<Diagnostic>) {
-    let Some((dir_env, stem)) = tree_location(source.path()) else { return };
+    let Some((dir_env, stem)) = tree_location(source.path()) else {
+        return;
+    };
     let file = source.path();
     let count = documents.len();
     for (n, doc) in documents.iter_mut().enumerate() {
-        let Facts { id, environment, .. } = &doc.decoded.facts;
+        let Facts {
+            id, environment, ..
+        } = &doc.decoded.facts;
         let before = diags.len();
         if n > 0 {
-            let id_text = id.as_ref().map_or("<id>".to_owned(), |(i, _)| i.to_string());
+            let id_text = id
+                .as_ref()
+                .map_or("<id>".to_owned(), |(i, _)| i.to_string());
             diags.push(
-                Diagnostic::error(Code::PathMismatch, file, doc.start, format!("this file holds {count} contracts; the contracts tree keeps one per file"))
-                    .hint(format!("move this document to `{TREE_DIR}/<environment>/{id_text}.yaml`")),
+                Diagnostic::error(
+                    Code::PathMismatch,
+                    file,
+                    doc.start,
+                    format!(
+                        "this file holds {count} contracts; the contracts tree keeps one per file"
+                    ),
+                )
+                .hint(format!(
+                    "move this document to `{TREE_DIR}/<environment>/{id_text}.yaml`"
+                )),
             );
         }
-        if let Some((env, span)) = environment {
-            if env.as_str() != dir_env {
-                diags.push(
-                    Diagnostic::error(Code::PathMismatch, file, *span, format!("`environment` is `{env}` but the file is in the `{dir_env}` directory"))
-                        .field("environment")
-                        .hint(format!("move the file to `{TREE_DIR}/{env}/`, or set `environment: {dir_env}`")),
-                );
-            }
+        if let Some((env, span)) = environment
+            && env.as_str() != dir_env
+        {
+            diags.push(
+                Diagnostic::error(
+                    Code::PathMismatch,
+                    file,
+                    *span,
+                    format!(
+                        "`environment` is `{env}` but the file is in the `{dir_env}` directory"
+                    ),
+                )
+                .field("environment")
+                .hint(format!(
+                    "move the file to `{TREE_DIR}/{env}/`, or set `environment: {dir_env}`"
+                )),
+            );
         }
-        if let Some((id, span)) = id {
-            if n == 0 && id.as_str() != stem {
-                diags.push(
-                    Diagnostic::error(Code::PathMismatch, file, *span, format!("`id` is `{id}` but the file is named `{stem}`"))
-                        .field("id")
-                        .hint(format!("rename the file to `{id}.yaml`, or set `id: {stem}`")),
-                );
-            }
+        if let Some((id, span)) = id
+            && n == 0
+            && id.as_str() != stem
+        {
+            diags.push(
+                Diagnostic::error(
+                    Code::PathMismatch,
+                    file,
+                    *span,
+                    format!("`id` is `{id}` but the file is named `{stem}`"),
+                )
+                .field("id")
+                .hint(format!(
+                    "rename the file to `{id}.yaml`, or set `id: {stem}`"
+                )),
+            );
         }
         if diags.len() > before {
             doc.decoded.contract = None;
@@ -181,7 +270,9 @@ pub struct Report {
 
 impl Report {
     pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.other.iter().chain(self.files.iter().flat_map(|f| &f.diagnostics))
+        self.other
+            .iter()
+            .chain(self.files.iter().flat_map(|f| &f.diagnostics))
     }
 
     #[must_use]
@@ -233,22 +324,29 @@ pub fn check_files(files: &[PathBuf], configs: &ConfigSource) -> Report {
             .entry(config_path.clone())
             .or_insert_with(|| load_config(config_path.as_deref(), &mut report))
             .clone();
-        match config {
-            Some(config) => jobs.push((path, config)),
-            None => {
-                let cfg = config_path.unwrap_or_default();
-                report.other.push(
-                    Diagnostic::warning(Code::Config, path, Span::default(), format!("not checked: `{}` is invalid", cfg.display()))
-                        .hint("fix the platform config first"),
-                );
-            }
+        if let Some(config) = config {
+            jobs.push((path, config))
+        } else {
+            let cfg = config_path.unwrap_or_default();
+            report.other.push(
+                Diagnostic::warning(
+                    Code::Config,
+                    path,
+                    Span::default(),
+                    format!("not checked: `{}` is invalid", cfg.display()),
+                )
+                .hint("fix the platform config first"),
+            );
         }
     }
-    let results: Vec<Result<FileResult, Diagnostic>> = jobs
+    let results: Vec<Result<FileResult, Box<Diagnostic>>> = jobs
         .par_iter()
         .map(|(path, config)| {
             let text = fs_err::read_to_string(path).map_err(|e| {
-                Diagnostic::error(Code::Io, *path, Span::default(), e.to_string()).hint("check that the file exists and is readable UTF-8")
+                Box::new(
+                    Diagnostic::error(Code::Io, *path, Span::default(), e.to_string())
+                        .hint("check that the file exists and is readable UTF-8"),
+                )
             })?;
             Ok(check_source(Arc::new(SourceFile::new(*path, text)), config))
         })
@@ -256,15 +354,17 @@ pub fn check_files(files: &[PathBuf], configs: &ConfigSource) -> Report {
     for r in results {
         match r {
             Ok(f) => {
-                report.sources.insert(f.source.path().to_path_buf(), f.source.clone());
+                report
+                    .sources
+                    .insert(f.source.path().to_path_buf(), f.source.clone());
                 report.files.push(f);
             }
-            Err(d) => report.other.push(d),
+            Err(d) => report.other.push(*d),
         }
     }
     check_uniqueness(&mut report.files);
     for f in &mut report.files {
-        f.diagnostics.sort_by(|a, b| (a.span.start, a.code).cmp(&(b.span.start, b.code)));
+        f.diagnostics.sort_by_key(|a| (a.span.start, a.code));
     }
     report
 }
@@ -306,22 +406,51 @@ fn check_uniqueness(files: &mut [FileResult]) {
         let mut new = Vec::new();
         for doc in &mut f.documents {
             let facts = &doc.decoded.facts;
-            let Some((env, _)) = &facts.environment else { continue };
+            let Some((env, _)) = &facts.environment else {
+                continue;
+            };
             let env = env.to_string();
             let checks = [
-                (facts.id.as_ref().map(|(v, s)| (v.to_string(), *s)), &mut ids, Code::DuplicateId, "id", "give each contract its own id (the next free `APP-NNNN`)"),
-                (facts.application.as_ref().map(|(v, s)| (v.to_string(), *s)), &mut apps, Code::DuplicateApplication, "application", "one contract per application and environment: edit the existing one, or choose another name"),
-                (facts.host.as_ref().map(|(v, s)| (v.to_string(), *s)), &mut hosts, Code::DuplicateHost, "ingress host", "each application needs its own host"),
+                (
+                    facts.id.as_ref().map(|(v, s)| (v.to_string(), *s)),
+                    &mut ids,
+                    Code::DuplicateId,
+                    "id",
+                    "give each contract its own id (the next free `APP-NNNN`)",
+                ),
+                (
+                    facts.application.as_ref().map(|(v, s)| (v.to_string(), *s)),
+                    &mut apps,
+                    Code::DuplicateApplication,
+                    "application",
+                    "one contract per application and environment: edit the existing one, or choose another name",
+                ),
+                (
+                    facts.host.as_ref().map(|(v, s)| (v.to_string(), *s)),
+                    &mut hosts,
+                    Code::DuplicateHost,
+                    "ingress host",
+                    "each application needs its own host",
+                ),
             ];
             let before = new.len();
             for (value, seen, code, field, hint) in checks {
                 let Some((value, span)) = value else { continue };
                 match seen.get(&(env.clone(), value.clone())) {
                     Some((other, first)) => new.push(
-                        Diagnostic::error(code, &file, span, format!("{field} `{value}` is already used in environment `{env}`"))
-                            .field(if field == "ingress host" { "spec.ingress.host" } else { field })
-                            .hint(hint)
-                            .related(other, *first, "already used here"),
+                        Diagnostic::error(
+                            code,
+                            &file,
+                            span,
+                            format!("{field} `{value}` is already used in environment `{env}`"),
+                        )
+                        .field(if field == "ingress host" {
+                            "spec.ingress.host"
+                        } else {
+                            field
+                        })
+                        .hint(hint)
+                        .related(other, *first, "already used here"),
                     ),
                     None => {
                         seen.insert((env.clone(), value), (file.clone(), span));

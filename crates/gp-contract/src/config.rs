@@ -57,7 +57,7 @@ pub struct Policy {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gitops {
-    /// The GitOps repository Argo CD reads.
+    /// The `GitOps` repository Argo CD reads.
     pub repo_url: String,
     pub revision: String,
     /// Directory of the rendered tree inside that repository.
@@ -72,7 +72,8 @@ impl Default for PlatformConfig {
     fn default() -> Self {
         let env = |name: &str, min_replicas| {
             (
-                name.parse::<EnvName>().unwrap_or_else(|_| unreachable!("valid name")),
+                name.parse::<EnvName>()
+                    .unwrap_or_else(|_| unreachable!("valid name")),
                 Environment {
                     cluster: Cluster::Server("https://kubernetes.default.svc".to_owned()),
                     namespace: "{application}-{environment}".to_owned(),
@@ -87,7 +88,13 @@ impl Default for PlatformConfig {
         Self {
             path: None,
             registry: "localhost:5000/goldenpath".to_owned(),
-            environments: [env("dev", 1), env("test", 1), env("staging", 1), env("prod", 2)].into(),
+            environments: [
+                env("dev", 1),
+                env("test", 1),
+                env("staging", 1),
+                env("prod", 2),
+            ]
+            .into(),
             builders: [(crate::model::default_builder(), "default".to_owned())].into(),
             policy: Policy::default(),
             gitops: Gitops::default(),
@@ -97,7 +104,10 @@ impl Default for PlatformConfig {
 
 impl Default for Policy {
     fn default() -> Self {
-        let q = |s: &str| s.parse::<Quantity>().unwrap_or_else(|_| unreachable!("valid quantity"));
+        let q = |s: &str| {
+            s.parse::<Quantity>()
+                .unwrap_or_else(|_| unreachable!("valid quantity"))
+        };
         Self {
             max_replicas: 20,
             min_memory: q("64Mi"),
@@ -123,7 +133,13 @@ impl Default for Gitops {
 impl PlatformConfig {
     /// The namespace for an application in an environment.
     #[must_use]
-    pub fn namespace(&self, env: &Environment, environment: &str, application: &str, owner: &str) -> String {
+    pub fn namespace(
+        &self,
+        env: &Environment,
+        environment: &str,
+        application: &str,
+        owner: &str,
+    ) -> String {
         env.namespace
             .replace("{application}", application)
             .replace("{environment}", environment)
@@ -144,7 +160,12 @@ impl PlatformConfig {
     /// Loads and validates a config file; every problem is a diagnostic pointing into the file.
     pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
         let text = fs_err::read_to_string(path).map_err(|e| {
-            vec![Diagnostic::error(Code::Io, path, crate::source::Span::default(), e.to_string())]
+            vec![Diagnostic::error(
+                Code::Io,
+                path,
+                crate::source::Span::default(),
+                e.to_string(),
+            )]
         })?;
         Self::parse(&SourceFile::new(path, text))
     }
@@ -157,9 +178,14 @@ impl PlatformConfig {
                 let message = e.message().trim().to_owned();
                 let hint = unknown_key_hint(&message);
                 return Err(vec![
-                    Diagnostic::error(Code::Config, src.path(), span, format!("invalid `{CONFIG_FILE}`: {message}"))
-                        .field(key_path_at(src, span.start.offset))
-                        .maybe_hint(hint),
+                    Diagnostic::error(
+                        Code::Config,
+                        src.path(),
+                        span,
+                        format!("invalid `{CONFIG_FILE}`: {message}"),
+                    )
+                    .field(key_path_at(src, span.start.offset))
+                    .maybe_hint(hint),
                 ]);
             }
         };
@@ -168,16 +194,27 @@ impl PlatformConfig {
             diags: Vec::new(),
         };
         let config = cx.build(raw);
-        if cx.diags.is_empty() { Ok(config) } else { Err(cx.diags) }
+        if cx.diags.is_empty() {
+            Ok(config)
+        } else {
+            Err(cx.diags)
+        }
     }
 }
 
 /// The dotted key at a byte offset: the enclosing `[table]` header plus the key on that line.
 fn key_path_at(src: &SourceFile, offset: usize) -> String {
     let text = src.text();
-    let line_start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line_start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = text[line_start..].lines().next().unwrap_or("");
-    let key = line.split('=').next().unwrap_or("").trim().trim_matches('"');
+    let key = line
+        .split('=')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
     let table = text[..line_start]
         .lines()
         .rev()
@@ -268,7 +305,11 @@ impl ConfigCx<'_> {
         );
     }
 
-    fn parse_spanned<T: std::str::FromStr<Err = crate::ids::Invalid>>(&mut self, field: &str, v: &Spanned<String>) -> Option<T> {
+    fn parse_spanned<T: std::str::FromStr<Err = crate::ids::Invalid>>(
+        &mut self,
+        field: &str,
+        v: &Spanned<String>,
+    ) -> Option<T> {
         match v.get_ref().parse::<T>() {
             Ok(t) => Some(t),
             Err(e) => {
@@ -286,7 +327,10 @@ impl ConfigCx<'_> {
         };
         if let Some(r) = raw.registry {
             self.check_registry(&r.prefix);
-            config.registry = r.prefix.into_inner().trim_end_matches('/').to_owned();
+            r.prefix
+                .get_ref()
+                .trim_end_matches('/')
+                .clone_into(&mut config.registry);
         }
         if let Some(envs) = raw.environments {
             config.environments = self.environments(envs);
@@ -296,7 +340,8 @@ impl ConfigCx<'_> {
                 .into_iter()
                 .filter_map(|(k, v)| {
                     let name = self.parse_spanned::<BuilderName>("builders", &k)?;
-                    let target = self.parse_spanned::<BuilderName>(&format!("builders.{name}"), &v)?;
+                    let target =
+                        self.parse_spanned::<BuilderName>(&format!("builders.{name}"), &v)?;
                     Some((name, target.to_string()))
                 })
                 .collect();
@@ -305,16 +350,22 @@ impl ConfigCx<'_> {
             self.policy(p, &mut config.policy);
         }
         if let Some(g) = raw.gitops {
-            if let Some(url) = g.repo_url {
-                if self.parse_spanned::<crate::ids::GitUrl>("gitops.repo-url", &url).is_some() {
-                    config.gitops.repo_url = url.into_inner();
-                }
+            if let Some(url) = g.repo_url
+                && self
+                    .parse_spanned::<crate::ids::GitUrl>("gitops.repo-url", &url)
+                    .is_some()
+            {
+                config.gitops.repo_url = url.into_inner();
             }
             let d = &mut config.gitops;
             d.revision = g.revision.unwrap_or(std::mem::take(&mut d.revision));
             d.path = g.path.unwrap_or(std::mem::take(&mut d.path));
-            d.argocd_project = g.argocd_project.unwrap_or(std::mem::take(&mut d.argocd_project));
-            d.argocd_namespace = g.argocd_namespace.unwrap_or(std::mem::take(&mut d.argocd_namespace));
+            d.argocd_project = g
+                .argocd_project
+                .unwrap_or(std::mem::take(&mut d.argocd_project));
+            d.argocd_namespace = g
+                .argocd_namespace
+                .unwrap_or(std::mem::take(&mut d.argocd_namespace));
         }
         config
     }
@@ -327,29 +378,40 @@ impl ConfigCx<'_> {
             && host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
-        let path_ok = p
-            .split('/')
-            .skip(1)
-            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')));
+        let path_ok = p.split('/').skip(1).all(|c| {
+            !c.is_empty()
+                && c.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+                })
+        });
         if !(host_ok && path_ok) || p.contains("://") {
             self.err(
                 "registry.prefix",
                 prefix.span(),
-                format!("`registry.prefix` `{}` is not a registry host with an optional path", prefix.get_ref()),
+                format!(
+                    "`registry.prefix` `{}` is not a registry host with an optional path",
+                    prefix.get_ref()
+                ),
                 "use e.g. `123456789012.dkr.ecr.eu-west-2.amazonaws.com` (no scheme, no tag)",
             );
         }
     }
 
-    fn environments(&mut self, envs: BTreeMap<Spanned<String>, RawEnvironment>) -> BTreeMap<EnvName, Environment> {
+    fn environments(
+        &mut self,
+        envs: BTreeMap<Spanned<String>, RawEnvironment>,
+    ) -> BTreeMap<EnvName, Environment> {
         let mut out = BTreeMap::new();
         for (k, raw) in envs {
-            let Some(name) = self.parse_spanned::<EnvName>("environments", &k) else { continue };
+            let Some(name) = self.parse_spanned::<EnvName>("environments", &k) else {
+                continue;
+            };
             let field = format!("environments.{name}");
             let domain = self.parse_spanned::<Hostname>(&format!("{field}.domain"), &raw.domain);
-            let namespace = raw
-                .namespace
-                .map_or_else(|| "{application}-{environment}".to_owned(), |ns| self.namespace(&field, &ns));
+            let namespace = raw.namespace.map_or_else(
+                || "{application}-{environment}".to_owned(),
+                |ns| self.namespace(&field, &ns),
+            );
             match &raw.cluster {
                 Cluster::Server(s) if !s.starts_with("https://") => {
                     let range = k.span();
@@ -380,7 +442,9 @@ impl ConfigCx<'_> {
         }
         let ok = probe.len() <= 63
             && !probe.is_empty()
-            && probe.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && probe
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !probe.starts_with('-')
             && !probe.ends_with('-');
         if !ok {
@@ -401,10 +465,10 @@ impl ConfigCx<'_> {
             ("policy.max-memory", p.max_memory, &mut out.max_memory),
             ("policy.max-cpu", p.max_cpu, &mut out.max_cpu),
         ] {
-            if let Some(v) = value {
-                if let Some(q) = self.parse_spanned::<Quantity>(field, &v) {
-                    *slot = q;
-                }
+            if let Some(v) = value
+                && let Some(q) = self.parse_spanned::<Quantity>(field, &v)
+            {
+                *slot = q;
             }
         }
         if let Some(types) = p.binding_types {
@@ -417,7 +481,10 @@ impl ConfigCx<'_> {
                         self.err(
                             "policy.binding-types",
                             t.span(),
-                            format!("`policy.binding-types`: `{}` is not a binding type", t.get_ref()),
+                            format!(
+                                "`policy.binding-types`: `{}` is not a binding type",
+                                t.get_ref()
+                            ),
                             &format!("use some of {}", crate::decode::list(&all)),
                         );
                     }
@@ -466,7 +533,10 @@ binding-types = ["database"]
         )
         .unwrap();
         assert_eq!(c.environments.len(), 2);
-        assert_eq!(c.builders.values().next().map(String::as_str), Some("paketo-base"));
+        assert_eq!(
+            c.builders.values().next().map(String::as_str),
+            Some("paketo-base")
+        );
         assert_eq!(c.policy.binding_types, vec![BindingType::Database]);
     }
 
@@ -479,7 +549,10 @@ binding-types = ["database"]
 
     #[test]
     fn semantic_errors_point_at_values() {
-        let e = parse("[environments.dev]\ncluster = { server = \"https://x\" }\ndomain = \"Not A Domain\"\n").unwrap_err();
+        let e = parse(
+            "[environments.dev]\ncluster = { server = \"https://x\" }\ndomain = \"Not A Domain\"\n",
+        )
+        .unwrap_err();
         assert_eq!(e[0].span.start.line, 3);
         assert_eq!(e[0].field.as_deref(), Some("environments.dev.domain"));
     }

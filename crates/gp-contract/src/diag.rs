@@ -116,7 +116,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     #[must_use]
-    pub fn error(code: Code, file: impl Into<PathBuf>, span: Span, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: Code,
+        file: impl Into<PathBuf>,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             severity: Severity::Error,
             code,
@@ -130,7 +135,12 @@ impl Diagnostic {
     }
 
     #[must_use]
-    pub fn warning(code: Code, file: impl Into<PathBuf>, span: Span, message: impl Into<String>) -> Self {
+    pub fn warning(
+        code: Code,
+        file: impl Into<PathBuf>,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             severity: Severity::Warning,
             ..Self::error(code, file, span, message)
@@ -157,7 +167,12 @@ impl Diagnostic {
     }
 
     #[must_use]
-    pub fn related(mut self, file: impl Into<PathBuf>, span: Span, message: impl Into<String>) -> Self {
+    pub fn related(
+        mut self,
+        file: impl Into<PathBuf>,
+        span: Span,
+        message: impl Into<String>,
+    ) -> Self {
         self.related.push(Related {
             file: file.into(),
             span,
@@ -204,7 +219,11 @@ impl FieldPath {
     /// The path with a display fallback for the document root.
     #[must_use]
     pub fn or_root(&self) -> &str {
-        if self.0.is_empty() { "(document root)" } else { &self.0 }
+        if self.0.is_empty() {
+            "(document root)"
+        } else {
+            &self.0
+        }
     }
 }
 
@@ -216,7 +235,10 @@ impl fmt::Display for FieldPath {
 
 /// The closest candidate to `word` among `candidates`, if it is close enough to be a plausible typo.
 #[must_use]
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -232,14 +254,21 @@ mod tests {
 
     #[test]
     fn suggestions_are_plausible_only() {
-        assert_eq!(did_you_mean("enviroment", ["environment", "owner"]), Some("environment"));
+        assert_eq!(
+            did_you_mean("enviroment", ["environment", "owner"]),
+            Some("environment")
+        );
         assert_eq!(did_you_mean("hostname", ["enabled", "host"]), Some("host"));
         assert_eq!(did_you_mean("zzz", ["enabled", "host"]), None);
     }
 
     #[test]
     fn field_paths_render() {
-        let p = FieldPath::root().key("spec").key("bindings").index(1).key("name");
+        let p = FieldPath::root()
+            .key("spec")
+            .key("bindings")
+            .index(1)
+            .key("name");
         assert_eq!(p.as_str(), "spec.bindings[1].name");
     }
 }

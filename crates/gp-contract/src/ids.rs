@@ -148,7 +148,10 @@ fn validate_app_id(s: &str) -> Result<(), Invalid> {
         }
         if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Invalid::new(
-                format!("id `{s}` has {} digit(s); at least 4 are required", digits.len()),
+                format!(
+                    "id `{s}` has {} digit(s); at least 4 are required",
+                    digits.len()
+                ),
                 Some(format!("pad with zeros: `APP-{digits:0>4}`")),
             ));
         }
@@ -159,7 +162,10 @@ fn validate_app_id(s: &str) -> Result<(), Invalid> {
     } else {
         Some("use `APP-` followed by at least 4 digits, e.g. `APP-0042`".to_owned())
     };
-    Err(Invalid::new(format!("id `{s}` is not of the form `APP-NNNN`"), hint))
+    Err(Invalid::new(
+        format!("id `{s}` is not of the form `APP-NNNN`"),
+        hint,
+    ))
 }
 
 /// DNS-1123 label that also starts with a letter (as Service names and env names must).
@@ -168,7 +174,10 @@ fn validate_dns_label(s: &str, what: &str) -> Result<(), Invalid> {
         Some("is empty")
     } else if s.len() > 63 {
         Some("is longer than 63 characters")
-    } else if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    } else if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         Some("may only contain lower-case letters, digits and `-`")
     } else if !s.as_bytes()[0].is_ascii_lowercase() {
         Some("must start with a letter")
@@ -177,10 +186,13 @@ fn validate_dns_label(s: &str, what: &str) -> Result<(), Invalid> {
     } else {
         None
     };
-    let Some(problem) = problem else { return Ok(()) };
+    let Some(problem) = problem else {
+        return Ok(());
+    };
     let fixed = normalize_label(s);
     let hint = if fixed.is_empty() || fixed == s || validate_dns_label(&fixed, what).is_err() {
-        "use lower-case letters, digits and `-`, starting with a letter, at most 63 characters".to_owned()
+        "use lower-case letters, digits and `-`, starting with a letter, at most 63 characters"
+            .to_owned()
     } else {
         format!("try `{fixed}`")
     };
@@ -200,7 +212,12 @@ fn normalize_label(s: &str) -> String {
         out = out.replace("--", "-");
     }
     let trimmed = out.trim_matches('-');
-    trimmed.chars().take(63).collect::<String>().trim_end_matches('-').to_owned()
+    trimmed
+        .chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned()
 }
 
 fn validate_owner(s: &str) -> Result<(), Invalid> {
@@ -226,7 +243,9 @@ fn validate_resource_ref(s: &str) -> Result<(), Invalid> {
     let ok = s.split_once('-').is_some_and(|(kind, num)| {
         !kind.is_empty()
             && kind.as_bytes()[0].is_ascii_uppercase()
-            && kind.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             && num.len() >= 4
             && num.bytes().all(|b| b.is_ascii_digit())
     });
@@ -263,13 +282,17 @@ fn validate_git_url(s: &str) -> Result<(), Invalid> {
         ));
     }
     if let Some(rest) = s.strip_prefix("ssh://") {
-        if rest.split_once('/').is_some_and(|(h, p)| !h.is_empty() && !p.is_empty()) {
+        if rest
+            .split_once('/')
+            .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty())
+        {
             return Ok(());
         }
     } else if let Some((user_host, path)) = s.split_once(':') {
-        let scp_like = user_host.split_once('@').is_some_and(|(u, h)| {
-            !u.is_empty() && !h.is_empty() && !h.contains('/')
-        }) && !path.is_empty()
+        let scp_like = user_host
+            .split_once('@')
+            .is_some_and(|(u, h)| !u.is_empty() && !h.is_empty() && !h.contains('/'))
+            && !path.is_empty()
             && !path.starts_with("//");
         if scp_like {
             return Ok(());
@@ -278,9 +301,13 @@ fn validate_git_url(s: &str) -> Result<(), Invalid> {
     let hint = if let Some(rest) = s.strip_prefix("http://") {
         format!("plain http is not allowed; use `https://{rest}`")
     } else {
-        "use `https://HOST/ORG/REPO`, `ssh://git@HOST/ORG/REPO` or `git@HOST:ORG/REPO.git`".to_owned()
+        "use `https://HOST/ORG/REPO`, `ssh://git@HOST/ORG/REPO` or `git@HOST:ORG/REPO.git`"
+            .to_owned()
     };
-    Err(Invalid::new(format!("git URL `{s}` is not an https or ssh URL"), Some(hint)))
+    Err(Invalid::new(
+        format!("git URL `{s}` is not an https or ssh URL"),
+        Some(hint),
+    ))
 }
 
 fn validate_branch(s: &str) -> Result<(), Invalid> {
@@ -294,12 +321,11 @@ fn validate_branch(s: &str) -> Result<(), Invalid> {
         Some("contains `@{`")
     } else if s.contains("//") {
         Some("contains `//`")
-    } else if s.ends_with('/') || s.ends_with('.') || s.ends_with(".lock") {
+    } else if s.ends_with('/') || s.ends_with('.') || has_lock_suffix(s) {
         Some("ends with `/`, `.` or `.lock`")
-    } else if s
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
-    {
+    } else if s.chars().any(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
         Some("contains a space or one of `~ ^ : ? * [ \\`")
     } else if s.starts_with("refs/") {
         Some("is a full ref")
@@ -311,12 +337,22 @@ fn validate_branch(s: &str) -> Result<(), Invalid> {
         Some(p) => Err(Invalid::new(
             format!("branch `{s}` {p}, which git does not allow in a branch name"),
             Some(if s.starts_with("refs/heads/") {
-                format!("write the branch name only: `{}`", &s["refs/heads/".len()..])
+                format!(
+                    "write the branch name only: `{}`",
+                    s.trim_start_matches("refs/heads/")
+                )
             } else {
                 "use the branch name as `git branch` shows it, e.g. `main`".to_owned()
             }),
         )),
     }
+}
+
+/// Git refuses ref names ending in `.lock` (any case on case-insensitive file systems).
+fn has_lock_suffix(s: &str) -> bool {
+    s.len() >= 5
+        && s.is_char_boundary(s.len() - 5)
+        && s[s.len() - 5..].eq_ignore_ascii_case(".lock")
 }
 
 fn validate_env_name(s: &str) -> Result<(), Invalid> {
@@ -330,10 +366,18 @@ fn validate_env_name(s: &str) -> Result<(), Invalid> {
     }
     let fixed: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     Err(Invalid::new(
-        format!("environment variable name `{s}` may only contain letters, digits and `_`, not starting with a digit"),
+        format!(
+            "environment variable name `{s}` may only contain letters, digits and `_`, not starting with a digit"
+        ),
         Some(format!("try `{fixed}`")),
     ))
 }
@@ -346,7 +390,13 @@ fn validate_hostname(s: &str) -> Result<(), Invalid> {
         ));
     }
     if s.contains("://") || s.contains('/') {
-        let bare = s.split("://").last().unwrap_or(s).split('/').next().unwrap_or(s);
+        let bare = s
+            .split("://")
+            .last()
+            .unwrap_or(s)
+            .split('/')
+            .next()
+            .unwrap_or(s);
         return Err(Invalid::new(
             format!("host `{s}` is a URL, not a host name"),
             Some(format!("write the host name only: `{bare}`")),
@@ -357,7 +407,8 @@ fn validate_hostname(s: &str) -> Result<(), Invalid> {
         && s.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
@@ -370,17 +421,26 @@ fn validate_hostname(s: &str) -> Result<(), Invalid> {
     } else {
         "use a DNS name of lower-case labels (letters, digits, `-`) separated by dots".to_owned()
     };
-    Err(Invalid::new(format!("host `{s}` is not a valid DNS name"), Some(hint)))
+    Err(Invalid::new(
+        format!("host `{s}` is not a valid DNS name"),
+        Some(hint),
+    ))
 }
 
 fn validate_relative_path(s: &str) -> Result<(), Invalid> {
     if s.is_empty() {
-        return Err(Invalid::new("path is empty", Some("use `.` for the repository root".to_owned())));
+        return Err(Invalid::new(
+            "path is empty",
+            Some("use `.` for the repository root".to_owned()),
+        ));
     }
     if s.starts_with('/') {
         return Err(Invalid::new(
             format!("path `{s}` is absolute"),
-            Some(format!("make it relative to the repository root: `{}`", s.trim_start_matches('/'))),
+            Some(format!(
+                "make it relative to the repository root: `{}`",
+                s.trim_start_matches('/')
+            )),
         ));
     }
     if s.contains('\\') || s.contains('\0') {
@@ -431,7 +491,13 @@ mod tests {
         ] {
             assert!(ok.parse::<GitUrl>().is_ok(), "{ok}");
         }
-        for bad in ["http://github.com/org/repo", "github.com/org/repo", "https://github.com", "/srv/repo", "file:///x"] {
+        for bad in [
+            "http://github.com/org/repo",
+            "github.com/org/repo",
+            "https://github.com",
+            "/srv/repo",
+            "file:///x",
+        ] {
             assert!(bad.parse::<GitUrl>().is_err(), "{bad}");
         }
         let e = "https://u:p@github.com/o/r".parse::<GitUrl>().unwrap_err();
@@ -443,7 +509,15 @@ mod tests {
         for ok in ["main", "release/1.2", "feature-x"] {
             assert!(ok.parse::<Branch>().is_ok(), "{ok}");
         }
-        for bad in ["feat..x", "-x", "a b", "x.lock", "x/", "refs/heads/main", "a:b"] {
+        for bad in [
+            "feat..x",
+            "-x",
+            "a b",
+            "x.lock",
+            "x/",
+            "refs/heads/main",
+            "a:b",
+        ] {
             assert!(bad.parse::<Branch>().is_err(), "{bad}");
         }
     }
@@ -463,7 +537,10 @@ mod tests {
     #[test]
     fn env_names_and_refs() {
         assert!("BP_NODE_VERSION".parse::<EnvVarName>().is_ok());
-        assert_eq!("my-var".parse::<EnvVarName>().unwrap_err().hint.as_deref(), Some("try `MY_VAR`"));
+        assert_eq!(
+            "my-var".parse::<EnvVarName>().unwrap_err().hint.as_deref(),
+            Some("try `MY_VAR`")
+        );
         assert!("RDS-0001".parse::<ResourceRef>().is_ok());
         assert!("rds-1".parse::<ResourceRef>().is_err());
     }

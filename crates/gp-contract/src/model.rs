@@ -5,8 +5,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    AppId, AppName, BindingName, Branch, BuilderName, EnvName, EnvVarName, GitUrl, Hostname, Owner, RelativePath,
-    ResourceRef,
+    AppId, AppName, BindingName, Branch, BuilderName, EnvName, EnvVarName, GitUrl, Hostname, Owner,
+    RelativePath, ResourceRef,
 };
 use crate::quantity::Quantity;
 
@@ -132,7 +132,8 @@ pub struct DockerfileBuild {
 
 #[must_use]
 pub fn default_builder() -> BuilderName {
-    BuilderName::try_from("default".to_owned()).unwrap_or_else(|_| unreachable!("valid builder name"))
+    BuilderName::try_from("default".to_owned())
+        .unwrap_or_else(|_| unreachable!("valid builder name"))
 }
 
 #[must_use]
@@ -198,12 +199,16 @@ impl Default for Resources {
 
 #[must_use]
 pub fn default_memory() -> Quantity {
-    "512Mi".parse().unwrap_or_else(|_| unreachable!("valid quantity"))
+    "512Mi"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("valid quantity"))
 }
 
 #[must_use]
 pub fn default_cpu() -> Quantity {
-    "250m".parse().unwrap_or_else(|_| unreachable!("valid quantity"))
+    "250m"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("valid quantity"))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -227,7 +232,9 @@ pub struct Binding {
     pub reference: Option<ResourceRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BindingType {
     Database,

@@ -51,7 +51,8 @@ impl Quantity {
     /// Human rendering of a byte count (for messages).
     #[must_use]
     pub fn describe_bytes(bytes: f64) -> String {
-        const UNITS: &[(&str, f64)] = &[("Gi", 1_073_741_824.0), ("Mi", 1_048_576.0), ("Ki", 1024.0)];
+        const UNITS: &[(&str, f64)] =
+            &[("Gi", 1_073_741_824.0), ("Mi", 1_048_576.0), ("Ki", 1024.0)];
         for (u, f) in UNITS {
             if bytes >= *f {
                 return format!("{}{u}", trim_float(bytes / f));
@@ -87,10 +88,14 @@ impl FromStr for Quantity {
         let (num, suffix) = body.split_at(num_end);
         let number_ok = !num.is_empty() && num != "." && num.matches('.').count() <= 1;
         if !number_ok {
-            return Err(invalid("write a number with an optional unit, e.g. `512Mi`, `1Gi`, `250m` or `0.5`".into()));
+            return Err(invalid(
+                "write a number with an optional unit, e.g. `512Mi`, `1Gi`, `250m` or `0.5`".into(),
+            ));
         }
         let Ok(n) = num.parse::<f64>() else {
-            return Err(invalid("write a number with an optional unit, e.g. `512Mi` or `250m`".into()));
+            return Err(invalid(
+                "write a number with an optional unit, e.g. `512Mi` or `250m`".into(),
+            ));
         };
         let factor = if suffix.is_empty() {
             1.0
@@ -99,7 +104,11 @@ impl FromStr for Quantity {
         } else if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
             match exp.parse::<i32>() {
                 Ok(e) if (-30..=30).contains(&e) => 10f64.powi(e),
-                _ => return Err(invalid("exponents must be small integers, e.g. `1e3`".into())),
+                _ => {
+                    return Err(invalid(
+                        "exponents must be small integers, e.g. `1e3`".into(),
+                    ));
+                }
             }
         } else {
             return Err(invalid(suffix_hint(num, suffix)));
@@ -135,7 +144,9 @@ impl fmt::Display for Quantity {
 
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -175,7 +186,10 @@ mod tests {
     #[test]
     fn explains_common_mistakes() {
         let e = "512MB".parse::<Quantity>().unwrap_err();
-        assert_eq!(e.hint.as_deref(), Some("Kubernetes writes `MB` as `Mi`: `512Mi`"));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Kubernetes writes `MB` as `Mi`: `512Mi`")
+        );
         assert!("-1".parse::<Quantity>().is_err());
         assert!("abc".parse::<Quantity>().is_err());
         assert!("1.2.3".parse::<Quantity>().is_err());

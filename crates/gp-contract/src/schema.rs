@@ -1,5 +1,7 @@
 //! The contract's JSON Schema, generated from the Rust types (committed under `schemas/requests/`).
 
+use std::fmt::Write as _;
+
 use crate::model::AppDeploymentRequest;
 
 pub const SCHEMA_ID: &str = "https://goldenpath.io/schemas/requests/app-deployment.schema.json";
@@ -41,13 +43,17 @@ fn write_yaml(v: &serde_json::Value, indent: usize, out: &mut String) {
     match v {
         Value::Object(map) if !map.is_empty() => {
             for (k, val) in map {
-                out.push_str(&format!("{pad}{}:", serde_json::to_string(k).unwrap_or_default()));
+                let _ = write!(
+                    out,
+                    "{pad}{}:",
+                    serde_json::to_string(k).unwrap_or_default()
+                );
                 write_child(val, indent, out);
             }
         }
         Value::Array(items) if !items.is_empty() => {
             for item in items {
-                out.push_str(&format!("{pad}-"));
+                let _ = write!(out, "{pad}-");
                 match item {
                     Value::Object(m) if !m.is_empty() => {
                         out.push('\n');

@@ -28,7 +28,10 @@ impl Span {
     /// A zero-width span at `pos`.
     #[must_use]
     pub fn point(pos: Pos) -> Self {
-        Self { start: pos, end: pos }
+        Self {
+            start: pos,
+            end: pos,
+        }
     }
 
     /// The smallest span that covers both.
@@ -118,7 +121,10 @@ impl SourceFile {
     /// Span of a byte range.
     #[must_use]
     pub fn span_from_range(&self, range: std::ops::Range<usize>) -> Span {
-        Span::new(self.pos_from_offset(range.start), self.pos_from_offset(range.end))
+        Span::new(
+            self.pos_from_offset(range.start),
+            self.pos_from_offset(range.end),
+        )
     }
 
     #[must_use]
@@ -141,7 +147,7 @@ mod tests {
         let p = f.pos_from_line_col0(2, 4);
         assert_eq!((p.line, p.column, p.offset), (2, 5, 9));
         let q = f.pos_from_line_col0(2, 7);
-        assert_eq!(&f.text()[q.offset..q.offset + 1], "#");
+        assert_eq!(&f.text()[q.offset..=q.offset], "#");
         assert_eq!(f.pos_from_offset(q.offset), q);
         let end = f.end_pos();
         assert_eq!((end.line, end.column), (3, 5));

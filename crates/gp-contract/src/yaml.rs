@@ -93,7 +93,8 @@ impl Node {
 
     #[must_use]
     pub fn is_null(&self) -> bool {
-        self.as_scalar().is_some_and(|s| s.resolve() == ScalarType::Null)
+        self.as_scalar()
+            .is_some_and(|s| s.resolve() == ScalarType::Null)
     }
 }
 
@@ -101,23 +102,25 @@ fn resolve_plain(t: &str) -> ScalarType {
     match t {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarType::Null,
         "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return ScalarType::Bool,
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan"
-        | ".NaN" | ".NAN" => return ScalarType::Float,
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => return ScalarType::Float,
         _ => {}
     }
     let unsigned = t.strip_prefix(['-', '+']).unwrap_or(t);
     if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
         return ScalarType::Int;
     }
-    if let Some(h) = t.strip_prefix("0x") {
-        if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return ScalarType::Int;
-        }
+    if let Some(h) = t.strip_prefix("0x")
+        && !h.is_empty()
+        && h.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return ScalarType::Int;
     }
-    if let Some(o) = t.strip_prefix("0o") {
-        if !o.is_empty() && o.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            return ScalarType::Int;
-        }
+    if let Some(o) = t.strip_prefix("0o")
+        && !o.is_empty()
+        && o.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        return ScalarType::Int;
     }
     if is_core_float(unsigned) {
         return ScalarType::Float;
@@ -148,13 +151,34 @@ fn is_core_float(t: &str) -> bool {
 /// A problem found while reading YAML (before any contract rule runs).
 #[derive(Debug, Clone, PartialEq)]
 pub enum YamlIssue {
-    Syntax { message: String, span: Span },
-    DuplicateKey { key: String, path: String, span: Span, first: Span },
-    NonScalarKey { path: String, span: Span },
-    UnsupportedTag { tag: String, path: String, span: Span },
-    UnknownAlias { span: Span },
-    AliasBudgetExceeded { span: Span },
-    TooDeep { span: Span },
+    Syntax {
+        message: String,
+        span: Span,
+    },
+    DuplicateKey {
+        key: String,
+        path: String,
+        span: Span,
+        first: Span,
+    },
+    NonScalarKey {
+        path: String,
+        span: Span,
+    },
+    UnsupportedTag {
+        tag: String,
+        path: String,
+        span: Span,
+    },
+    UnknownAlias {
+        span: Span,
+    },
+    AliasBudgetExceeded {
+        span: Span,
+    },
+    TooDeep {
+        span: Span,
+    },
 }
 
 /// One document of a (possibly multi-document) YAML stream.
@@ -173,12 +197,27 @@ pub struct Stream {
 }
 
 enum Frame {
-    Seq { path: String, start: Span, anchor: usize, items: Vec<Node> },
-    Map { path: String, start: Span, anchor: usize, entries: Vec<Entry>, key: Option<Node> },
+    Seq {
+        path: String,
+        start: Span,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        path: String,
+        start: Span,
+        anchor: usize,
+        entries: Vec<Entry>,
+        key: Option<Node>,
+    },
 }
 
 fn join_key(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 struct Builder<'s> {
@@ -242,13 +281,13 @@ impl Builder<'_> {
                 self.root = None;
             }
             Event::DocumentEnd => {
-                if let Some(root) = self.root.take() {
-                    if !root.is_null() {
-                        self.stream.documents.push(Document {
-                            index: self.doc_index,
-                            root,
-                        });
-                    }
+                if let Some(root) = self.root.take()
+                    && !root.is_null()
+                {
+                    self.stream.documents.push(Document {
+                        index: self.doc_index,
+                        root,
+                    });
                 }
                 self.doc_index += 1;
             }
@@ -256,11 +295,17 @@ impl Builder<'_> {
                 let mut plain = matches!(style, ScalarStyle::Plain);
                 if let Some(tag) = tag {
                     let full = format!("{}{}", tag.handle, tag.suffix);
-                    if tag.suffix == "str" && (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:") {
+                    if tag.suffix == "str"
+                        && (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:")
+                    {
                         plain = false;
                     } else {
                         let path = self.child_path();
-                        self.stream.issues.push(YamlIssue::UnsupportedTag { tag: full, path, span });
+                        self.stream.issues.push(YamlIssue::UnsupportedTag {
+                            tag: full,
+                            path,
+                            span,
+                        });
                     }
                 }
                 let node = Node {
@@ -277,17 +322,34 @@ impl Builder<'_> {
                     return false;
                 }
                 let path = self.child_path();
-                self.stack.push(Frame::Seq { path, start: span, anchor, items: Vec::new() });
+                self.stack.push(Frame::Seq {
+                    path,
+                    start: span,
+                    anchor,
+                    items: Vec::new(),
+                });
             }
             Event::MappingStart(anchor, tag) => {
                 if !self.open(tag.map(|t| format!("{}{}", t.handle, t.suffix)), span) {
                     return false;
                 }
                 let path = self.child_path();
-                self.stack.push(Frame::Map { path, start: span, anchor, entries: Vec::new(), key: None });
+                self.stack.push(Frame::Map {
+                    path,
+                    start: span,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                });
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { start, anchor, items, .. }) = self.stack.pop() {
+                if let Some(Frame::Seq {
+                    start,
+                    anchor,
+                    items,
+                    ..
+                }) = self.stack.pop()
+                {
                     let end = items.last().map_or(start, |n| n.span);
                     let node = Node {
                         span: start.join(end),
@@ -297,7 +359,14 @@ impl Builder<'_> {
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { path, start, anchor, entries, .. }) = self.stack.pop() {
+                if let Some(Frame::Map {
+                    path,
+                    start,
+                    anchor,
+                    entries,
+                    ..
+                }) = self.stack.pop()
+                {
                     self.check_duplicates(&path, &entries);
                     let end = entries.last().map_or(start, |e| e.value.span);
                     let node = Node {
@@ -314,7 +383,9 @@ impl Builder<'_> {
                 };
                 self.alias_nodes += count_nodes(&node);
                 if self.alias_nodes > ALIAS_NODE_BUDGET {
-                    self.stream.issues.push(YamlIssue::AliasBudgetExceeded { span });
+                    self.stream
+                        .issues
+                        .push(YamlIssue::AliasBudgetExceeded { span });
                     return false;
                 }
                 return self.finish(Node { span, ..node }, 0);
@@ -328,7 +399,9 @@ impl Builder<'_> {
     fn open(&mut self, tag: Option<String>, span: Span) -> bool {
         if let Some(tag) = tag {
             let path = self.child_path();
-            self.stream.issues.push(YamlIssue::UnsupportedTag { tag, path, span });
+            self.stream
+                .issues
+                .push(YamlIssue::UnsupportedTag { tag, path, span });
         }
         if self.stack.len() >= MAX_DEPTH {
             self.stream.issues.push(YamlIssue::TooDeep { span });
@@ -360,13 +433,19 @@ impl Builder<'_> {
                 None => {
                     if !matches!(node.kind, NodeKind::Scalar(_)) {
                         let path = self.child_path();
-                        self.stream.issues.push(YamlIssue::NonScalarKey { path, span: node.span });
+                        self.stream.issues.push(YamlIssue::NonScalarKey {
+                            path,
+                            span: node.span,
+                        });
                     }
                     if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
                         *key = Some(node);
                     }
                 }
-                Some(k) => entries.push(Entry { key: k, value: node }),
+                Some(k) => entries.push(Entry {
+                    key: k,
+                    value: node,
+                }),
             },
         }
         true
@@ -405,6 +484,8 @@ fn count_nodes(n: &Node) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     fn parse_str(s: &str) -> Stream {
@@ -415,19 +496,31 @@ mod tests {
     fn builds_tree_with_spans() {
         let s = parse_str("a: 1\nb:\n  - x\n  - 'y'\n");
         assert!(s.issues.is_empty(), "{:?}", s.issues);
-        let NodeKind::Map(entries) = &s.documents[0].root.kind else { panic!() };
+        let NodeKind::Map(entries) = &s.documents[0].root.kind else {
+            panic!()
+        };
         assert_eq!(entries.len(), 2);
         let b = &entries[1];
         assert_eq!((b.key.span.start.line, b.key.span.start.column), (2, 1));
-        let NodeKind::Seq(items) = &b.value.kind else { panic!() };
-        assert_eq!((items[1].span.start.line, items[1].span.start.column), (4, 5));
+        let NodeKind::Seq(items) = &b.value.kind else {
+            panic!()
+        };
+        assert_eq!(
+            (items[1].span.start.line, items[1].span.start.column),
+            (4, 5)
+        );
         assert!(!items[1].as_scalar().unwrap().plain);
     }
 
     #[test]
     fn reports_duplicate_keys_with_both_positions() {
         let s = parse_str("a: 1\nb: 2\na: 3\n");
-        let [YamlIssue::DuplicateKey { key, span, first, .. }] = s.issues.as_slice() else {
+        let [
+            YamlIssue::DuplicateKey {
+                key, span, first, ..
+            },
+        ] = s.issues.as_slice()
+        else {
             panic!("{:?}", s.issues)
         };
         assert_eq!(key, "a");
@@ -469,18 +562,25 @@ mod tests {
         let mut y = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let p = i - 1;
-            y.push_str(&format!(
-                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
-            ));
+            let _ = writeln!(
+                y,
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]"
+            );
         }
         let s = parse_str(&y);
-        assert!(s.issues.iter().any(|i| matches!(i, YamlIssue::AliasBudgetExceeded { .. })));
+        assert!(
+            s.issues
+                .iter()
+                .any(|i| matches!(i, YamlIssue::AliasBudgetExceeded { .. }))
+        );
     }
 
     #[test]
     fn syntax_errors_have_positions() {
         let s = parse_str("a: 1\n b: 2\n");
-        let [YamlIssue::Syntax { span, .. }] = s.issues.as_slice() else { panic!("{:?}", s.issues) };
+        let [YamlIssue::Syntax { span, .. }] = s.issues.as_slice() else {
+            panic!("{:?}", s.issues)
+        };
         assert_eq!(span.start.line, 2);
     }
 
@@ -488,6 +588,10 @@ mod tests {
     fn deep_nesting_is_refused() {
         let y = "[".repeat(200);
         let s = parse_str(&y);
-        assert!(s.issues.iter().any(|i| matches!(i, YamlIssue::TooDeep { .. })));
+        assert!(
+            s.issues
+                .iter()
+                .any(|i| matches!(i, YamlIssue::TooDeep { .. }))
+        );
     }
 }

@@ -96,7 +96,10 @@ fn validate(args: ValidateArgs) -> ExitCode {
         }
     };
     if files.is_empty() {
-        eprintln!("error: no *.yaml or *.yml files under {}", display_list(&paths));
+        eprintln!(
+            "error: no *.yaml or *.yml files under {}",
+            display_list(&paths)
+        );
         return ExitCode::from(exit::USAGE);
     }
     let configs = match args.config {
@@ -119,7 +122,10 @@ fn validate(args: ValidateArgs) -> ExitCode {
             let color = match args.color {
                 ColorArg::Always => true,
                 ColorArg::Never => false,
-                ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+                ColorArg::Auto => {
+                    std::io::stderr().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                }
             };
             let text = output::render_human(&report, color);
             std::io::stderr().lock().write_all(text.as_bytes())
@@ -128,13 +134,15 @@ fn validate(args: ValidateArgs) -> ExitCode {
         Format::Github => write_out(&output::render_github(&report)),
         Format::Sarif => write_out(&output::render_sarif(&report)),
     };
-    if let Err(e) = written {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write output: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write output: {e}");
+        return ExitCode::from(exit::USAGE);
     }
-    let io_failed = report.diagnostics().any(|d| d.code == gp_contract::Code::Io);
+    let io_failed = report
+        .diagnostics()
+        .any(|d| d.code == gp_contract::Code::Io);
     if io_failed {
         ExitCode::from(exit::USAGE)
     } else if report.error_count() > 0 {
@@ -151,5 +159,9 @@ fn write_out(text: &str) -> std::io::Result<()> {
 }
 
 fn display_list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| format!("`{}`", p.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -17,7 +17,7 @@ pub mod exit {
     pub const USAGE: u8 = 2;
 }
 
-/// GoldenPath: from source code and a deployment contract to a patched, running app on Kubernetes.
+/// `GoldenPath`: from source code and a deployment contract to a patched, running app on Kubernetes.
 #[derive(Debug, Parser)]
 #[command(name = "goldenpath", version, about, propagate_version = true)]
 pub struct Cli {
@@ -27,7 +27,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Work with AppDeploymentRequest contracts.
+    /// Work with `AppDeploymentRequest` contracts.
     #[command(subcommand)]
     Contract(contract::ContractCommand),
 }

@@ -1,4 +1,5 @@
 //! End-to-end tests of the `goldenpath` binary against the committed examples.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
 mod contract_validate;
 mod schema_agreement;
@@ -7,10 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The workspace root (tests run commands from there so paths in output are stable).
+#[must_use]
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
+#[must_use]
 pub fn goldenpath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args(args)
@@ -22,30 +28,38 @@ pub fn goldenpath(args: &[&str]) -> Output {
 }
 
 /// A real external tool: required on CI, skipped with a note elsewhere.
+#[must_use]
 pub fn require_tool(name: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "`{name}` is required on CI: run scripts/install-deps.sh");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{name}` is required on CI: run scripts/install-deps.sh"
+        );
         eprintln!("note: `{name}` not installed; skipping (run scripts/install-deps.sh)");
     }
     found
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 pub struct Manifest {
     pub fixture: Vec<Fixture>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 pub struct Fixture {
     pub name: String,
     pub schema: String,
 }
 
+#[must_use]
 pub fn fixtures() -> Vec<Fixture> {
-    let text = std::fs::read_to_string(root().join("examples/contracts-invalid/fixtures.toml")).expect("manifest");
-    toml::from_str::<Manifest>(&text).expect("manifest parses").fixture
+    let text = std::fs::read_to_string(root().join("examples/contracts-invalid/fixtures.toml"))
+        .expect("manifest");
+    toml::from_str::<Manifest>(&text)
+        .expect("manifest parses")
+        .fixture
 }

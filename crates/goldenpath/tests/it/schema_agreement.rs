@@ -39,13 +39,24 @@ fn check_jsonschema_agrees_on_every_example() {
     }
     let valid = yaml_files(&root().join("examples/contracts"));
     assert!(valid.len() >= 6);
-    assert!(check_jsonschema(&valid), "check-jsonschema rejects a valid example");
+    assert!(
+        check_jsonschema(&valid),
+        "check-jsonschema rejects a valid example"
+    );
     for f in fixtures() {
         if f.schema == "none" {
             continue;
         }
         let files = yaml_files(&root().join("examples/contracts-invalid").join(&f.name));
-        let verdict = if check_jsonschema(&files) { "accept" } else { "reject" };
-        assert_eq!(verdict, f.schema, "fixture `{}`: check-jsonschema says {verdict}", f.name);
+        let verdict = if check_jsonschema(&files) {
+            "accept"
+        } else {
+            "reject"
+        };
+        assert_eq!(
+            verdict, f.schema,
+            "fixture `{}`: check-jsonschema says {verdict}",
+            f.name
+        );
     }
 }

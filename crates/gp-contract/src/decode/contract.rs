@@ -8,8 +8,17 @@ use crate::yaml::Node;
 
 use super::{Cx, SpanIndex, list};
 
-const TOP: &[&str] = &["apiVersion", "kind", "id", "environment", "owner", "application", "spec"];
-const EXAMPLE: &str = "  apiVersion: goldenpath.io/v1\n  kind: AppDeploymentRequest\n  id: APP-0001\n  ...";
+const TOP: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "id",
+    "environment",
+    "owner",
+    "application",
+    "spec",
+];
+const EXAMPLE: &str =
+    "  apiVersion: goldenpath.io/v1\n  kind: AppDeploymentRequest\n  id: APP-0001\n  ...";
 
 /// The identifying values of a document, kept even when other fields are invalid, for cross-file rules.
 #[derive(Debug, Clone, Default)]
@@ -61,41 +70,79 @@ fn top(cx: &mut Cx<'_>, root: &Node, facts: &mut Facts) -> Option<AppDeploymentR
         return None; // another kind of document: its fields would only produce noise
     }
 
-    let api = cx.req(&mut f, "apiVersion", "add `apiVersion: goldenpath.io/v1` as the first line").and_then(|(n, p)| {
-        let s = cx.string(n, &p)?;
-        if s == API_VERSION {
-            return Some(ApiVersion::V1);
-        }
-        let hint = if s.starts_with("goldenpath.io/") {
-            format!("this release reads `{API_VERSION}`; change it to `{API_VERSION}`")
-        } else {
-            format!("use `apiVersion: {API_VERSION}`")
-        };
-        cx.error(Code::ApiVersion, n.span, &p, format!("`apiVersion` is `{s}`, expected `{API_VERSION}`"), Some(hint));
-        None
-    });
+    let api = cx
+        .req(
+            &mut f,
+            "apiVersion",
+            "add `apiVersion: goldenpath.io/v1` as the first line",
+        )
+        .and_then(|(n, p)| {
+            let s = cx.string(n, &p)?;
+            if s == API_VERSION {
+                return Some(ApiVersion::V1);
+            }
+            let hint = if s.starts_with("goldenpath.io/") {
+                format!("this release reads `{API_VERSION}`; change it to `{API_VERSION}`")
+            } else {
+                format!("use `apiVersion: {API_VERSION}`")
+            };
+            cx.error(
+                Code::ApiVersion,
+                n.span,
+                &p,
+                format!("`apiVersion` is `{s}`, expected `{API_VERSION}`"),
+                Some(hint),
+            );
+            None
+        });
 
     let id = cx
-        .req(&mut f, "id", "add `id: APP-NNNN` (the file name without `.yaml`)")
-        .and_then(|(n, p)| cx.parse::<AppId>(n, &p, Code::InvalidValue).map(|v| (v, n.span)));
+        .req(
+            &mut f,
+            "id",
+            "add `id: APP-NNNN` (the file name without `.yaml`)",
+        )
+        .and_then(|(n, p)| {
+            cx.parse::<AppId>(n, &p, Code::InvalidValue)
+                .map(|v| (v, n.span))
+        });
     facts.id.clone_from(&id);
 
     let environment = cx
-        .req(&mut f, "environment", "add `environment:` with the target environment, e.g. `dev`")
+        .req(
+            &mut f,
+            "environment",
+            "add `environment:` with the target environment, e.g. `dev`",
+        )
         .and_then(|(n, p)| environment(cx, n, &p));
     facts.environment.clone_from(&environment);
 
     let owner = cx
-        .req(&mut f, "owner", "add `owner:` with the owning team, e.g. `payments-team`")
+        .req(
+            &mut f,
+            "owner",
+            "add `owner:` with the owning team, e.g. `payments-team`",
+        )
         .and_then(|(n, p)| cx.parse::<Owner>(n, &p, Code::InvalidValue));
     let application = cx
-        .req(&mut f, "application", "add `application:` with the application's name, e.g. `payments-api`")
-        .and_then(|(n, p)| cx.parse::<AppName>(n, &p, Code::InvalidValue).map(|v| (v, n.span)));
+        .req(
+            &mut f,
+            "application",
+            "add `application:` with the application's name, e.g. `payments-api`",
+        )
+        .and_then(|(n, p)| {
+            cx.parse::<AppName>(n, &p, Code::InvalidValue)
+                .map(|v| (v, n.span))
+        });
     facts.application.clone_from(&application);
 
     let env_name = environment.as_ref().map(|(e, _)| e.clone());
     let spec = cx
-        .req(&mut f, "spec", "add a `spec:` section with `source` and `build`")
+        .req(
+            &mut f,
+            "spec",
+            "add a `spec:` section with `source` and `build`",
+        )
         .and_then(|(n, p)| {
             let at = cx.spans.key(p.as_str()).unwrap_or(n.span);
             super::spec::spec(cx, n, p, at, env_name.as_ref(), facts)
@@ -120,13 +167,14 @@ fn environment(cx: &mut Cx<'_>, n: &Node, p: &FieldPath) -> Option<(EnvName, Spa
         return Some((env, n.span));
     }
     let names: Vec<&str> = cx.config.environments.keys().map(EnvName::as_str).collect();
-    let hint = did_you_mean(env.as_str(), names.iter().copied())
-        .map_or_else(|| format!("use one of {}", list(&names)), |m| format!("did you mean `{m}`?"));
-    let source = cx
-        .config
-        .path
-        .as_ref()
-        .map_or_else(|| "the built-in defaults".to_owned(), |p| format!("`{}`", p.display()));
+    let hint = did_you_mean(env.as_str(), names.iter().copied()).map_or_else(
+        || format!("use one of {}", list(&names)),
+        |m| format!("did you mean `{m}`?"),
+    );
+    let source = cx.config.path.as_ref().map_or_else(
+        || "the built-in defaults".to_owned(),
+        |p| format!("`{}`", p.display()),
+    );
     cx.error(
         Code::UnknownEnvironment,
         n.span,
@@ -139,11 +187,16 @@ fn environment(cx: &mut Cx<'_>, n: &Node, p: &FieldPath) -> Option<(EnvName, Spa
 
 fn top_hint(key: &str) -> Option<String> {
     Some(match key {
-        "metadata" => "contracts have no `metadata`: the name goes in `application` and the team in `owner`".to_owned(),
+        "metadata" => {
+            "contracts have no `metadata`: the name goes in `application` and the team in `owner`"
+                .to_owned()
+        }
         "name" | "app" | "appName" => "the application's name goes in `application`".to_owned(),
         "team" => "the owning team goes in `owner`".to_owned(),
         "env" => "did you mean `environment`?".to_owned(),
-        "source" | "build" | "runtime" | "ingress" | "bindings" => format!("`{key}` belongs under `spec`: indent it below `spec:`"),
+        "source" | "build" | "runtime" | "ingress" | "bindings" => {
+            format!("`{key}` belongs under `spec`: indent it below `spec:`")
+        }
         _ => return None,
     })
 }

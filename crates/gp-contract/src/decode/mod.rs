@@ -82,12 +82,16 @@ impl<'n> Fields<'n> {
         found
     }
 
+    #[must_use]
     pub fn has(&self, key: &str) -> bool {
-        self.entries.iter().any(|e| e.key.as_scalar().is_some_and(|s| s.text == key))
+        self.entries
+            .iter()
+            .any(|e| e.key.as_scalar().is_some_and(|s| s.text == key))
     }
 }
 
 impl<'a> Cx<'a> {
+    #[must_use]
     pub fn new(file: &'a Path, config: &'a PlatformConfig) -> Self {
         Self {
             file,
@@ -97,9 +101,19 @@ impl<'a> Cx<'a> {
         }
     }
 
-    pub fn error(&mut self, code: Code, span: Span, path: &FieldPath, message: impl Into<String>, hint: Option<String>) {
-        self.diags
-            .push(Diagnostic::error(code, self.file, span, message).field(path.or_root()).maybe_hint(hint));
+    pub fn error(
+        &mut self,
+        code: Code,
+        span: Span,
+        path: &FieldPath,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        self.diags.push(
+            Diagnostic::error(code, self.file, span, message)
+                .field(path.or_root())
+                .maybe_hint(hint),
+        );
     }
 
     pub fn push(&mut self, d: Diagnostic) {
@@ -111,7 +125,13 @@ impl<'a> Cx<'a> {
     }
 
     /// Opens a mapping; reports a type error otherwise.
-    pub fn fields<'n>(&mut self, node: &'n Node, path: FieldPath, at: Span, example: &str) -> Option<Fields<'n>> {
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: FieldPath,
+        at: Span,
+        example: &str,
+    ) -> Option<Fields<'n>> {
         if let NodeKind::Map(entries) = &node.kind {
             return Some(Fields {
                 path,
@@ -132,7 +152,12 @@ impl<'a> Cx<'a> {
     }
 
     /// Reports keys that were not read, with a suggestion from `known` or a placement hint from `hint`.
-    pub fn finish(&mut self, f: &Fields<'_>, known: &[&str], hint: impl Fn(&str) -> Option<String>) {
+    pub fn finish(
+        &mut self,
+        f: &Fields<'_>,
+        known: &[&str],
+        hint: impl Fn(&str) -> Option<String>,
+    ) {
         for (e, used) in f.entries.iter().zip(&f.used) {
             if *used {
                 continue;
@@ -159,7 +184,9 @@ impl<'a> Cx<'a> {
         let e = f.take(key)?;
         let path = f.path.key(key);
         self.spans.keys.insert(path.as_str().to_owned(), e.key.span);
-        self.spans.values.insert(path.as_str().to_owned(), e.value.span);
+        self.spans
+            .values
+            .insert(path.as_str().to_owned(), e.value.span);
         if e.value.is_null() {
             return None;
         }
@@ -167,12 +194,21 @@ impl<'a> Cx<'a> {
     }
 
     /// A required field; reports it missing (with `hint`) when absent or null.
-    pub fn req<'n>(&mut self, f: &mut Fields<'n>, key: &str, hint: &str) -> Option<(&'n Node, FieldPath)> {
+    pub fn req<'n>(
+        &mut self,
+        f: &mut Fields<'n>,
+        key: &str,
+        hint: &str,
+    ) -> Option<(&'n Node, FieldPath)> {
         let present = f.has(key);
         let got = self.opt(f, key);
         if got.is_none() {
             let path = f.path.key(key);
-            let at = if present { self.spans.key(path.as_str()).unwrap_or(f.at) } else { f.at };
+            let at = if present {
+                self.spans.key(path.as_str()).unwrap_or(f.at)
+            } else {
+                f.at
+            };
             let msg = if present {
                 format!("required field `{path}` is empty")
             } else {
@@ -189,23 +225,46 @@ impl<'a> Cx<'a> {
             NodeKind::Scalar(s) => {
                 let found = s.resolve().describe();
                 let hint = format!("quote it if you mean the text: `\"{}\"`", s.text);
-                self.error(Code::WrongType, node.span, path, format!("`{path}` must be a string, found {found} `{}`", s.text), Some(hint));
+                self.error(
+                    Code::WrongType,
+                    node.span,
+                    path,
+                    format!("`{path}` must be a string, found {found} `{}`", s.text),
+                    Some(hint),
+                );
                 None
             }
             _ => {
                 let found = node.describe();
-                self.error(Code::WrongType, node.span, path, format!("`{path}` must be a string, found {found}"), Some("write a single value on the same line as the key".to_owned()));
+                self.error(
+                    Code::WrongType,
+                    node.span,
+                    path,
+                    format!("`{path}` must be a string, found {found}"),
+                    Some("write a single value on the same line as the key".to_owned()),
+                );
                 None
             }
         }
     }
 
-    pub fn parse<T: FromStr<Err = Invalid>>(&mut self, node: &Node, path: &FieldPath, code: Code) -> Option<T> {
+    pub fn parse<T: FromStr<Err = Invalid>>(
+        &mut self,
+        node: &Node,
+        path: &FieldPath,
+        code: Code,
+    ) -> Option<T> {
         let s = self.string(node, path)?;
         match s.parse::<T>() {
             Ok(v) => Some(v),
             Err(e) => {
-                self.error(code, node.span, path, format!("`{path}`: {}", e.message), e.hint);
+                self.error(
+                    code,
+                    node.span,
+                    path,
+                    format!("`{path}`: {}", e.message),
+                    e.hint,
+                );
                 None
             }
         }
@@ -217,55 +276,102 @@ impl<'a> Cx<'a> {
         }
         let text = node.as_scalar().map_or("", |s| s.text.as_str());
         let hint = match text.to_ascii_lowercase().as_str() {
-            "yes" | "on" | "y" | "enabled" | "\"true\"" => "write `true` (YAML 1.2 reads `yes`/`on` as text)",
+            "yes" | "on" | "y" | "enabled" | "\"true\"" => {
+                "write `true` (YAML 1.2 reads `yes`/`on` as text)"
+            }
             "no" | "off" | "n" | "disabled" => "write `false` (YAML 1.2 reads `no`/`off` as text)",
             _ => "write `true` or `false` without quotes",
         };
         let found = node.describe();
-        self.error(Code::WrongType, node.span, path, format!("`{path}` must be a boolean, found {found}"), Some(hint.to_owned()));
+        self.error(
+            Code::WrongType,
+            node.span,
+            path,
+            format!("`{path}` must be a boolean, found {found}"),
+            Some(hint.to_owned()),
+        );
         None
     }
 
     pub fn uint(&mut self, node: &Node, path: &FieldPath, max: u32) -> Option<u32> {
         let scalar = node.as_scalar();
         if let Some(s) = scalar.filter(|s| s.resolve() == ScalarType::Int) {
-            if let Ok(v) = s.text.parse::<u32>() {
-                if v <= max {
-                    return Some(v);
-                }
+            if let Ok(v) = s.text.parse::<u32>()
+                && v <= max
+            {
+                return Some(v);
             }
-            self.error(Code::InvalidValue, node.span, path, format!("`{path}` must be between 0 and {max}, found `{}`", s.text), Some(format!("use a whole number from 0 to {max}")));
+            self.error(
+                Code::InvalidValue,
+                node.span,
+                path,
+                format!("`{path}` must be between 0 and {max}, found `{}`", s.text),
+                Some(format!("use a whole number from 0 to {max}")),
+            );
             return None;
         }
         let hint = scalar.and_then(|s| {
             let t = s.text.trim();
-            t.parse::<u32>().ok().map(|v| format!("write the number without quotes: `{v}`"))
+            t.parse::<u32>()
+                .ok()
+                .map(|v| format!("write the number without quotes: `{v}`"))
         });
-        let hint = hint.or_else(|| Some("write a whole number without quotes, e.g. `2`".to_owned()));
+        let hint =
+            hint.or_else(|| Some("write a whole number without quotes, e.g. `2`".to_owned()));
         let found = node.describe();
-        self.error(Code::WrongType, node.span, path, format!("`{path}` must be a whole number, found {found}"), hint);
+        self.error(
+            Code::WrongType,
+            node.span,
+            path,
+            format!("`{path}` must be a whole number, found {found}"),
+            hint,
+        );
         None
     }
 
     /// A value from a closed set of names, with a did-you-mean hint.
-    pub fn one_of<T: Copy>(&mut self, node: &Node, path: &FieldPath, options: &[(&str, T)]) -> Option<T> {
+    pub fn one_of<T: Copy>(
+        &mut self,
+        node: &Node,
+        path: &FieldPath,
+        options: &[(&str, T)],
+    ) -> Option<T> {
         let s = self.string(node, path)?;
         if let Some((_, v)) = options.iter().find(|(n, _)| *n == s) {
             return Some(*v);
         }
         let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        let hint = did_you_mean(s, names.iter().copied())
-            .map_or_else(|| format!("use one of {}", list(&names)), |m| format!("did you mean `{m}`?"));
-        self.error(Code::InvalidValue, node.span, path, format!("`{path}` is `{s}`, which is not one of {}", list(&names)), Some(hint));
+        let hint = did_you_mean(s, names.iter().copied()).map_or_else(
+            || format!("use one of {}", list(&names)),
+            |m| format!("did you mean `{m}`?"),
+        );
+        self.error(
+            Code::InvalidValue,
+            node.span,
+            path,
+            format!("`{path}` is `{s}`, which is not one of {}", list(&names)),
+            Some(hint),
+        );
         None
     }
 
-    pub fn seq<'n>(&mut self, node: &'n Node, path: &FieldPath, example: &str) -> Option<&'n [Node]> {
+    pub fn seq<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &FieldPath,
+        example: &str,
+    ) -> Option<&'n [Node]> {
         if let NodeKind::Seq(items) = &node.kind {
             return Some(items);
         }
         let found = node.describe();
-        self.error(Code::WrongType, node.span, path, format!("`{path}` must be a list, found {found}"), Some(format!("write one item per line, e.g.\n{example}")));
+        self.error(
+            Code::WrongType,
+            node.span,
+            path,
+            format!("`{path}` must be a list, found {found}"),
+            Some(format!("write one item per line, e.g.\n{example}")),
+        );
         None
     }
 }

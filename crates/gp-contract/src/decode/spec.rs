@@ -3,10 +3,14 @@
 use std::collections::HashMap;
 
 use crate::diag::{Code, Diagnostic, FieldPath};
-use crate::ids::{BindingName, Branch, BuilderName, EnvName, EnvVarName, GitUrl, Hostname, RelativePath, ResourceRef};
+use crate::ids::{
+    BindingName, Branch, BuilderName, EnvName, EnvVarName, GitUrl, Hostname, RelativePath,
+    ResourceRef,
+};
 use crate::model::{
-    AppSpec, Binding, BindingType, Build, BuildpackBuild, DockerfileBuild, EnvVar, GitSource, Ingress, Resources,
-    Runtime, Source, default_branch, default_builder, default_context, default_dockerfile,
+    AppSpec, Binding, BindingType, Build, BuildpackBuild, DockerfileBuild, EnvVar, GitSource,
+    Ingress, Resources, Runtime, Source, default_branch, default_builder, default_context,
+    default_dockerfile,
 };
 use crate::quantity::Quantity;
 use crate::source::Span;
@@ -27,22 +31,39 @@ pub(super) fn spec(
     env: Option<&EnvName>,
     facts: &mut Facts,
 ) -> Option<AppSpec> {
-    let mut f = cx.fields(node, path, at, "  source:\n    git:\n      url: https://github.com/org/app\n  build:\n    type: buildpack")?;
+    let mut f = cx.fields(
+        node,
+        path,
+        at,
+        "  source:\n    git:\n      url: https://github.com/org/app\n  build:\n    type: buildpack",
+    )?;
     let src_hint = "add `source:` with `git: {url: https://github.com/org/app, branch: main}`";
-    let source = cx.req(&mut f, "source", src_hint).and_then(|(n, p)| source(cx, n, p));
+    let source = cx
+        .req(&mut f, "source", src_hint)
+        .and_then(|(n, p)| source(cx, n, p));
     let build = cx
-        .req(&mut f, "build", "add `build:` with `type: buildpack` (recommended) or `type: dockerfile`")
+        .req(
+            &mut f,
+            "build",
+            "add `build:` with `type: buildpack` (recommended) or `type: dockerfile`",
+        )
         .and_then(|(n, p)| build(cx, n, p));
-    let runtime = match cx.opt(&mut f, "runtime") {
-        Some((n, p)) => runtime(cx, n, p, env),
-        None => {
-            let rt = Runtime::default();
-            check_min_replicas(cx, rt.replicas, &f.path.key("runtime").key("replicas"), f.at, env, true);
-            Some(rt)
-        }
+    let runtime = if let Some((n, p)) = cx.opt(&mut f, "runtime") {
+        runtime(cx, n, p, env)
+    } else {
+        let rt = Runtime::default();
+        check_min_replicas(
+            cx,
+            rt.replicas,
+            &f.path.key("runtime").key("replicas"),
+            f.at,
+            env,
+            true,
+        );
+        Some(rt)
     };
     let ingress = match cx.opt(&mut f, "ingress") {
-        Some((n, p)) => ingress(cx, n, p, env, facts),
+        Some((n, p)) => ingress(cx, n, &p, env, facts),
         None => Some(Ingress::default()),
     };
     let bindings = match cx.opt(&mut f, "bindings") {
@@ -67,14 +88,21 @@ fn spec_hint(key: &str) -> Option<String> {
         "host" | "hostname" | "domain" => "the host goes under `spec.ingress.host`".to_owned(),
         "env" => "build-time variables go under `spec.build.env`".to_owned(),
         "image" => "the platform builds and names the image; remove `image`".to_owned(),
-        "type" | "builder" | "dockerfile" | "context" => format!("`{key}` belongs under `spec.build`"),
+        "type" | "builder" | "dockerfile" | "context" => {
+            format!("`{key}` belongs under `spec.build`")
+        }
         _ => return None,
     })
 }
 
 fn source(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Source> {
     let at = cx.spans.key(path.as_str()).unwrap_or(node.span);
-    let mut f = cx.fields(node, path, at, "    git:\n      url: https://github.com/org/app\n      branch: main")?;
+    let mut f = cx.fields(
+        node,
+        path,
+        at,
+        "    git:\n      url: https://github.com/org/app\n      branch: main",
+    )?;
     let git = cx
         .req(&mut f, "git", "add `git:` with the repository URL")
         .and_then(|(n, p)| git(cx, n, p));
@@ -95,7 +123,12 @@ fn git(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<GitSource> {
         });
     }
     let at = cx.spans.key(path.as_str()).unwrap_or(node.span);
-    let mut f = cx.fields(node, path, at, "      url: https://github.com/org/app\n      branch: main")?;
+    let mut f = cx.fields(
+        node,
+        path,
+        at,
+        "      url: https://github.com/org/app\n      branch: main",
+    )?;
     let url = cx
         .req(&mut f, "url", "add `url: https://HOST/ORG/REPO`")
         .and_then(|(n, p)| cx.parse::<GitUrl>(n, &p, Code::GitUrl));
@@ -104,13 +137,17 @@ fn git(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<GitSource> {
         None => Some(default_branch()),
     };
     cx.finish(&f, &["url", "branch"], |k| match k {
-        "revision" | "ref" | "tag" | "commit" => {
-            Some("GoldenPath deploys a branch: use `branch` (kpack rebuilds on every new commit)".to_owned())
-        }
+        "revision" | "ref" | "tag" | "commit" => Some(
+            "GoldenPath deploys a branch: use `branch` (kpack rebuilds on every new commit)"
+                .to_owned(),
+        ),
         "repo" | "repository" | "uri" => Some("did you mean `url`?".to_owned()),
         _ => None,
     });
-    Some(GitSource { url: url?, branch: branch? })
+    Some(GitSource {
+        url: url?,
+        branch: branch?,
+    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -123,8 +160,21 @@ fn build(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Build> {
     let at = cx.spans.key(path.as_str()).unwrap_or(node.span);
     let mut f = cx.fields(node, path, at, "    type: buildpack\n    builder: default")?;
     let ty = cx
-        .req(&mut f, "type", "add `type: buildpack` (recommended) or `type: dockerfile`")
-        .and_then(|(n, p)| cx.one_of(n, &p, &[("buildpack", BuildType::Buildpack), ("dockerfile", BuildType::Dockerfile)]));
+        .req(
+            &mut f,
+            "type",
+            "add `type: buildpack` (recommended) or `type: dockerfile`",
+        )
+        .and_then(|(n, p)| {
+            cx.one_of(
+                n,
+                &p,
+                &[
+                    ("buildpack", BuildType::Buildpack),
+                    ("dockerfile", BuildType::Dockerfile),
+                ],
+            )
+        });
     let env = match cx.opt(&mut f, "env") {
         Some((n, p)) => env_list(cx, n, &p),
         None => Some(Vec::new()),
@@ -136,14 +186,22 @@ fn build(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Build> {
                 Some((n, p)) => builder(cx, n, &p),
                 None => Some(default_builder()),
             };
-            builder.zip(env).map(|(builder, env)| Build::Buildpack(BuildpackBuild { builder, env }))
+            builder
+                .zip(env)
+                .map(|(builder, env)| Build::Buildpack(BuildpackBuild { builder, env }))
         }
         Some(BuildType::Dockerfile) => {
             not_applicable(cx, &mut f, BUILDPACK_ONLY, "buildpack");
             let context = path_field(cx, &mut f, "context", default_context);
             let dockerfile = path_field(cx, &mut f, "dockerfile", default_dockerfile);
             match (context, dockerfile, env) {
-                (Some(context), Some(dockerfile), Some(env)) => Some(Build::Dockerfile(DockerfileBuild { context, dockerfile, env })),
+                (Some(context), Some(dockerfile), Some(env)) => {
+                    Some(Build::Dockerfile(DockerfileBuild {
+                        context,
+                        dockerfile,
+                        env,
+                    }))
+                }
                 _ => None,
             }
         }
@@ -154,16 +212,28 @@ fn build(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Build> {
             None
         }
     };
-    cx.finish(&f, &["type", "builder", "context", "dockerfile", "env"], |k| match k {
-        "args" | "buildArgs" | "environment" => Some("build variables go in `env` as `- name: X` / `value: \"...\"`".to_owned()),
-        "buildpacks" => Some("buildpacks come from the builder; pick one with `builder`".to_owned()),
-        _ => None,
-    });
+    cx.finish(
+        &f,
+        &["type", "builder", "context", "dockerfile", "env"],
+        |k| match k {
+            "args" | "buildArgs" | "environment" => {
+                Some("build variables go in `env` as `- name: X` / `value: \"...\"`".to_owned())
+            }
+            "buildpacks" => {
+                Some("buildpacks come from the builder; pick one with `builder`".to_owned())
+            }
+            _ => None,
+        },
+    );
     result
 }
 
 fn not_applicable(cx: &mut Cx<'_>, f: &mut super::Fields<'_>, keys: &[&str], other: &str) {
-    let this = if other == "dockerfile" { "buildpack" } else { "dockerfile" };
+    let this = if other == "dockerfile" {
+        "buildpack"
+    } else {
+        "dockerfile"
+    };
     for k in keys {
         if f.has(k) {
             cx.opt(f, k);
@@ -180,7 +250,12 @@ fn not_applicable(cx: &mut Cx<'_>, f: &mut super::Fields<'_>, keys: &[&str], oth
     }
 }
 
-fn path_field(cx: &mut Cx<'_>, f: &mut super::Fields<'_>, key: &str, default: fn() -> RelativePath) -> Option<RelativePath> {
+fn path_field(
+    cx: &mut Cx<'_>,
+    f: &mut super::Fields<'_>,
+    key: &str,
+    default: fn() -> RelativePath,
+) -> Option<RelativePath> {
     match cx.opt(f, key) {
         Some((n, p)) => cx.parse::<RelativePath>(n, &p, Code::UnsafePath),
         None => Some(default()),
@@ -193,26 +268,46 @@ fn builder(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<BuilderName
         return Some(b);
     }
     let names: Vec<&str> = cx.config.builders.keys().map(BuilderName::as_str).collect();
-    let hint = did_you_mean(b.as_str(), names.iter().copied())
-        .map_or_else(|| format!("use one of {}", list(&names)), |m| format!("did you mean `{m}`?"));
-    cx.error(Code::UnknownBuilder, node.span, path, format!("builder `{b}` is not defined in the platform config"), Some(hint));
+    let hint = did_you_mean(b.as_str(), names.iter().copied()).map_or_else(
+        || format!("use one of {}", list(&names)),
+        |m| format!("did you mean `{m}`?"),
+    );
+    cx.error(
+        Code::UnknownBuilder,
+        node.span,
+        path,
+        format!("builder `{b}` is not defined in the platform config"),
+        Some(hint),
+    );
     None
 }
 
 fn env_list(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<EnvVar>> {
-    let items = cx.seq(node, path, "    env:\n      - name: BP_NODE_VERSION\n        value: \"20\"")?;
+    let items = cx.seq(
+        node,
+        path,
+        "    env:\n      - name: BP_NODE_VERSION\n        value: \"20\"",
+    )?;
     let mut out = Vec::new();
     let mut ok = true;
     let mut seen: HashMap<String, Span> = HashMap::new();
     for (i, item) in items.iter().enumerate() {
         let p = path.index(i);
-        let Some(mut f) = cx.fields(item, p.clone(), item.span, "      - name: NAME\n        value: \"text\"") else {
+        let Some(mut f) = cx.fields(
+            item,
+            p.clone(),
+            item.span,
+            "      - name: NAME\n        value: \"text\"",
+        ) else {
             ok = false;
             continue;
         };
         let name = cx
             .req(&mut f, "name", "add `name:` with the variable's name")
-            .and_then(|(n, np)| cx.parse::<EnvVarName>(n, &np, Code::InvalidValue).map(|v| (v, n.span, np)));
+            .and_then(|(n, np)| {
+                cx.parse::<EnvVarName>(n, &np, Code::InvalidValue)
+                    .map(|v| (v, n.span, np))
+            });
         let value = cx
             .req(&mut f, "value", "add `value:` (quote numbers and booleans)")
             .and_then(|(n, vp)| cx.string(n, &vp).map(str::to_owned));
@@ -230,10 +325,15 @@ fn env_list(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<EnvVar
             ok = false;
         }
         if let Some(first) = seen.get(s) {
-            let d = Diagnostic::error(Code::DuplicateEnv, cx.file, span, format!("build variable `{s}` is set twice"))
-                .field(&np)
-                .hint("keep one entry; later entries would silently win")
-                .related(cx.file, *first, "first set here");
+            let d = Diagnostic::error(
+                Code::DuplicateEnv,
+                cx.file,
+                span,
+                format!("build variable `{s}` is set twice"),
+            )
+            .field(&np)
+            .hint("keep one entry; later entries would silently win")
+            .related(cx.file, *first, "first set here");
             cx.push(d);
             ok = false;
         } else {
@@ -244,22 +344,39 @@ fn env_list(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<EnvVar
     ok.then_some(out)
 }
 
-fn runtime(cx: &mut Cx<'_>, node: &Node, path: FieldPath, env: Option<&EnvName>) -> Option<Runtime> {
+fn runtime(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: FieldPath,
+    env: Option<&EnvName>,
+) -> Option<Runtime> {
     let at = cx.spans.key(path.as_str()).unwrap_or(node.span);
-    let mut f = cx.fields(node, path, at, "    replicas: 2\n    resources:\n      memory: 512Mi\n      cpu: 250m")?;
+    let mut f = cx.fields(
+        node,
+        path,
+        at,
+        "    replicas: 2\n    resources:\n      memory: 512Mi\n      cpu: 250m",
+    )?;
     let max = cx.config.policy.max_replicas;
-    let replicas = match cx.opt(&mut f, "replicas") {
-        Some((n, p)) => cx.uint(n, &p, 1000).and_then(|r| {
+    let replicas = if let Some((n, p)) = cx.opt(&mut f, "replicas") {
+        cx.uint(n, &p, 1000).and_then(|r| {
             if r > max {
-                cx.error(Code::Policy, n.span, &p, format!("`{p}` is {r}; the platform policy allows at most {max}"), Some(format!("use at most {max}, or ask the platform team to raise `policy.max-replicas`")));
+                cx.error(
+                    Code::Policy,
+                    n.span,
+                    &p,
+                    format!("`{p}` is {r}; the platform policy allows at most {max}"),
+                    Some(format!(
+                        "use at most {max}, or ask the platform team to raise `policy.max-replicas`"
+                    )),
+                );
                 return None;
             }
             check_min_replicas(cx, r, &p, n.span, env, false).then_some(r)
-        }),
-        None => {
-            let p = f.path.key("replicas");
-            check_min_replicas(cx, 1, &p, f.at, env, true).then_some(1)
-        }
+        })
+    } else {
+        let p = f.path.key("replicas");
+        check_min_replicas(cx, 1, &p, f.at, env, true).then_some(1)
     };
     let resources = match cx.opt(&mut f, "resources") {
         Some((n, p)) => resources(cx, n, p),
@@ -267,15 +384,30 @@ fn runtime(cx: &mut Cx<'_>, node: &Node, path: FieldPath, env: Option<&EnvName>)
     };
     cx.finish(&f, &["replicas", "resources"], |k| match k {
         "memory" | "cpu" => Some(format!("`{k}` belongs under `spec.runtime.resources`")),
-        "limits" | "requests" => Some("give `resources.memory` and `resources.cpu`; the platform derives requests and limits".to_owned()),
-        "port" | "ports" => Some("apps listen on `$PORT` (8080); no port setting is needed".to_owned()),
+        "limits" | "requests" => Some(
+            "give `resources.memory` and `resources.cpu`; the platform derives requests and limits"
+                .to_owned(),
+        ),
+        "port" | "ports" => {
+            Some("apps listen on `$PORT` (8080); no port setting is needed".to_owned())
+        }
         _ => None,
     });
-    Some(Runtime { replicas: replicas?, resources: resources? })
+    Some(Runtime {
+        replicas: replicas?,
+        resources: resources?,
+    })
 }
 
 /// Environment minimum (prod: 2 by default). Returns false when violated.
-fn check_min_replicas(cx: &mut Cx<'_>, r: u32, p: &FieldPath, span: Span, env: Option<&EnvName>, defaulted: bool) -> bool {
+fn check_min_replicas(
+    cx: &mut Cx<'_>,
+    r: u32,
+    p: &FieldPath,
+    span: Span,
+    env: Option<&EnvName>,
+    defaulted: bool,
+) -> bool {
     let Some((name, e)) = env.and_then(|n| cx.config.environments.get(n).map(|e| (n, e))) else {
         return true;
     };
@@ -283,8 +415,20 @@ fn check_min_replicas(cx: &mut Cx<'_>, r: u32, p: &FieldPath, span: Span, env: O
         return true;
     }
     let min = e.min_replicas;
-    let why = if defaulted { format!(" (`{p}` defaults to 1)") } else { String::new() };
-    cx.error(Code::Policy, span, p, format!("environment `{name}` needs at least {min} replicas, this contract runs {r}{why}"), Some(format!("set `replicas: {min}` or more under `spec.runtime`")));
+    let why = if defaulted {
+        format!(" (`{p}` defaults to 1)")
+    } else {
+        String::new()
+    };
+    cx.error(
+        Code::Policy,
+        span,
+        p,
+        format!("environment `{name}` needs at least {min} replicas, this contract runs {r}{why}"),
+        Some(format!(
+            "set `replicas: {min}` or more under `spec.runtime`"
+        )),
+    );
     false
 }
 
@@ -300,24 +444,41 @@ fn resources(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Resources>
         None => Some(crate::model::default_cpu()),
     };
     cx.finish(&f, &["memory", "cpu"], |k| match k {
-        "limits" | "requests" => Some("give `memory` and `cpu` directly; the platform derives requests and limits".to_owned()),
+        "limits" | "requests" => Some(
+            "give `memory` and `cpu` directly; the platform derives requests and limits".to_owned(),
+        ),
         "mem" | "ram" => Some("did you mean `memory`?".to_owned()),
         _ => None,
     });
-    Some(Resources { memory: memory?, cpu: cpu? })
+    Some(Resources {
+        memory: memory?,
+        cpu: cpu?,
+    })
 }
 
 fn quantity(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Quantity> {
     let Some(s) = node.as_scalar() else {
         let found = node.describe();
-        cx.error(Code::WrongType, node.span, path, format!("`{path}` must be a quantity such as `512Mi` or `250m`, found {found}"), Some("write one value, e.g. `memory: 512Mi` or `cpu: 250m`".to_owned()));
+        cx.error(
+            Code::WrongType,
+            node.span,
+            path,
+            format!("`{path}` must be a quantity such as `512Mi` or `250m`, found {found}"),
+            Some("write one value, e.g. `memory: 512Mi` or `cpu: 250m`".to_owned()),
+        );
         return None;
     };
     match s.text.parse::<Quantity>() {
         Ok(q) if s.plain || s.resolve() == crate::yaml::ScalarType::Str => Some(q),
         Ok(q) => Some(q),
         Err(e) => {
-            cx.error(Code::Quantity, node.span, path, format!("`{path}`: {}", e.message), e.hint);
+            cx.error(
+                Code::Quantity,
+                node.span,
+                path,
+                format!("`{path}`: {}", e.message),
+                e.hint,
+            );
             None
         }
     }
@@ -328,15 +489,39 @@ fn check_memory(cx: &mut Cx<'_>, q: Quantity, span: Span, p: &FieldPath) -> Opti
     let (min, max) = (pol.min_memory.clone(), pol.max_memory.clone());
     if q.as_str().ends_with('m') {
         let n = q.as_str().trim_end_matches('m');
-        cx.error(Code::Quantity, span, p, format!("`{p}` is `{q}`, which means {} (`m` is milli)", Quantity::describe_bytes(q.value())), Some(format!("for mebibytes write `{n}Mi`")));
+        cx.error(
+            Code::Quantity,
+            span,
+            p,
+            format!(
+                "`{p}` is `{q}`, which means {} (`m` is milli)",
+                Quantity::describe_bytes(q.value())
+            ),
+            Some(format!("for mebibytes write `{n}Mi`")),
+        );
         return None;
     }
     if q.value() < min.value() {
-        cx.error(Code::Policy, span, p, format!("`{p}` is `{q}` ({}); the platform minimum is `{min}`", Quantity::describe_bytes(q.value())), Some(format!("use at least `{min}`")));
+        cx.error(
+            Code::Policy,
+            span,
+            p,
+            format!(
+                "`{p}` is `{q}` ({}); the platform minimum is `{min}`",
+                Quantity::describe_bytes(q.value())
+            ),
+            Some(format!("use at least `{min}`")),
+        );
         return None;
     }
     if q.value() > max.value() {
-        cx.error(Code::Policy, span, p, format!("`{p}` is `{q}`; the platform policy allows at most `{max}` per replica"), Some(format!("use at most `{max}` and scale out with `replicas`")));
+        cx.error(
+            Code::Policy,
+            span,
+            p,
+            format!("`{p}` is `{q}`; the platform policy allows at most `{max}` per replica"),
+            Some(format!("use at most `{max}` and scale out with `replicas`")),
+        );
         return None;
     }
     Some(q)
@@ -345,7 +530,13 @@ fn check_memory(cx: &mut Cx<'_>, q: Quantity, span: Span, p: &FieldPath) -> Opti
 fn check_cpu(cx: &mut Cx<'_>, q: Quantity, span: Span, p: &FieldPath) -> Option<Quantity> {
     let max = cx.config.policy.max_cpu.clone();
     if q.value() < 0.001 {
-        cx.error(Code::Quantity, span, p, format!("`{p}` is `{q}`, below Kubernetes' 1m precision"), Some("use at least `1m`, typically `100m` to `1`".to_owned()));
+        cx.error(
+            Code::Quantity,
+            span,
+            p,
+            format!("`{p}` is `{q}`, below Kubernetes' 1m precision"),
+            Some("use at least `1m`, typically `100m` to `1`".to_owned()),
+        );
         return None;
     }
     if q.value() > max.value() {
@@ -354,26 +545,49 @@ fn check_cpu(cx: &mut Cx<'_>, q: Quantity, span: Span, p: &FieldPath) -> Option<
         } else {
             format!("use at most `{max}` and scale out with `replicas`")
         };
-        cx.error(Code::Policy, span, p, format!("`{p}` is `{q}` cores; the platform policy allows at most `{max}` per replica"), Some(hint));
+        cx.error(
+            Code::Policy,
+            span,
+            p,
+            format!("`{p}` is `{q}` cores; the platform policy allows at most `{max}` per replica"),
+            Some(hint),
+        );
         return None;
     }
     Some(q)
 }
 
-fn ingress(cx: &mut Cx<'_>, node: &Node, path: FieldPath, env: Option<&EnvName>, facts: &mut Facts) -> Option<Ingress> {
+fn ingress(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &FieldPath,
+    env: Option<&EnvName>,
+    facts: &mut Facts,
+) -> Option<Ingress> {
     let at = cx.spans.key(path.as_str()).unwrap_or(node.span);
-    let mut f = cx.fields(node, path.clone(), at, "    enabled: true\n    host: my-app.dev.goldenpath.io")?;
+    let mut f = cx.fields(
+        node,
+        path.clone(),
+        at,
+        "    enabled: true\n    host: my-app.dev.goldenpath.io",
+    )?;
     let enabled = match cx.opt(&mut f, "enabled") {
         Some((n, p)) => cx.boolean(n, &p),
         None => Some(false),
     };
     let host = match cx.opt(&mut f, "host") {
-        Some((n, p)) => cx.parse::<Hostname>(n, &p, Code::IngressHost).map(|h| Some((h, n.span, p))),
+        Some((n, p)) => cx
+            .parse::<Hostname>(n, &p, Code::IngressHost)
+            .map(|h| Some((h, n.span, p))),
         None => Some(None),
     };
     cx.finish(&f, &["enabled", "host"], |k| match k {
-        "tls" => Some("TLS is set up by the platform for every ingress host; remove `tls`".to_owned()),
-        "class" | "className" | "ingressClassName" => Some("the ingress class comes from the platform config".to_owned()),
+        "tls" => {
+            Some("TLS is set up by the platform for every ingress host; remove `tls`".to_owned())
+        }
+        "class" | "className" | "ingressClassName" => {
+            Some("the ingress class comes from the platform config".to_owned())
+        }
         "path" | "paths" => Some("the ingress routes `/` to the app; remove it".to_owned()),
         _ => None,
     });
@@ -381,9 +595,14 @@ fn ingress(cx: &mut Cx<'_>, node: &Node, path: FieldPath, env: Option<&EnvName>,
     if let Some((h, span, p)) = &host {
         if !enabled {
             cx.push(
-                Diagnostic::warning(Code::IgnoredField, cx.file, *span, format!("`{p}` is set but the ingress is disabled, so no route is created"))
-                    .field(p)
-                    .hint("set `enabled: true`, or remove `host`"),
+                Diagnostic::warning(
+                    Code::IgnoredField,
+                    cx.file,
+                    *span,
+                    format!("`{p}` is set but the ingress is disabled, so no route is created"),
+                )
+                .field(p)
+                .hint("set `enabled: true`, or remove `host`"),
             );
         } else if !under_domain(cx, h, *span, p, env) {
             return None;
@@ -392,68 +611,143 @@ fn ingress(cx: &mut Cx<'_>, node: &Node, path: FieldPath, env: Option<&EnvName>,
             facts.host = Some((h.clone(), *span));
         }
     } else if enabled {
-        let domain = env.and_then(|e| cx.config.environments.get(e)).map_or("the environment's domain".to_owned(), |e| format!("`{}`", e.domain));
-        cx.error(Code::IngressHost, at, &path.key("host"), "`spec.ingress.enabled` is true but no `host` is given", Some(format!("add `host: <application>.{}` (a name under {domain})", domain.trim_matches('`'))));
+        let domain = env
+            .and_then(|e| cx.config.environments.get(e))
+            .map_or("the environment's domain".to_owned(), |e| {
+                format!("`{}`", e.domain)
+            });
+        cx.error(
+            Code::IngressHost,
+            at,
+            &path.key("host"),
+            "`spec.ingress.enabled` is true but no `host` is given",
+            Some(format!(
+                "add `host: <application>.{}` (a name under {domain})",
+                domain.trim_matches('`')
+            )),
+        );
         return None;
     }
-    Some(Ingress { enabled, host: host.map(|(h, _, _)| h) })
+    Some(Ingress {
+        enabled,
+        host: host.map(|(h, _, _)| h),
+    })
 }
 
-fn under_domain(cx: &mut Cx<'_>, h: &Hostname, span: Span, p: &FieldPath, env: Option<&EnvName>) -> bool {
+fn under_domain(
+    cx: &mut Cx<'_>,
+    h: &Hostname,
+    span: Span,
+    p: &FieldPath,
+    env: Option<&EnvName>,
+) -> bool {
     let Some((name, e)) = env.and_then(|n| cx.config.environments.get(n).map(|e| (n, e))) else {
         return true;
     };
     let domain = e.domain.as_str();
-    if h.as_str().strip_suffix(domain).is_some_and(|rest| rest.ends_with('.') && rest.len() > 1) {
+    if h.as_str()
+        .strip_suffix(domain)
+        .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
+    {
         return true;
     }
     let first = h.as_str().split('.').next().unwrap_or("app");
-    cx.error(Code::IngressHost, span, p, format!("host `{h}` is not under `{domain}`, the ingress domain of environment `{name}`"), Some(format!("use a name under the domain, e.g. `{first}.{domain}`")));
+    cx.error(
+        Code::IngressHost,
+        span,
+        p,
+        format!("host `{h}` is not under `{domain}`, the ingress domain of environment `{name}`"),
+        Some(format!(
+            "use a name under the domain, e.g. `{first}.{domain}`"
+        )),
+    );
     false
 }
 
 fn bindings(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<Binding>> {
-    let items = cx.seq(node, path, "    - type: database\n      name: payments-db\n      ref: RDS-0001")?;
+    let items = cx.seq(
+        node,
+        path,
+        "    - type: database\n      name: payments-db\n      ref: RDS-0001",
+    )?;
     let mut out = Vec::new();
     let mut ok = true;
     let mut seen: HashMap<String, Span> = HashMap::new();
-    let types: Vec<(&str, BindingType)> = BindingType::ALL.iter().map(|t| (t.as_str(), *t)).collect();
+    let types: Vec<(&str, BindingType)> =
+        BindingType::ALL.iter().map(|t| (t.as_str(), *t)).collect();
     for (i, item) in items.iter().enumerate() {
         let p = path.index(i);
-        let Some(mut f) = cx.fields(item, p.clone(), item.span, "    - type: database\n      name: payments-db") else {
+        let Some(mut f) = cx.fields(
+            item,
+            p.clone(),
+            item.span,
+            "    - type: database\n      name: payments-db",
+        ) else {
             ok = false;
             continue;
         };
         let kind = cx
-            .req(&mut f, "type", "add `type:` (database, cache, queue or secret)")
+            .req(
+                &mut f,
+                "type",
+                "add `type:` (database, cache, queue or secret)",
+            )
             .and_then(|(n, tp)| {
                 let t = cx.one_of(n, &tp, &types)?;
                 if cx.config.policy.binding_types.contains(&t) {
                     return Some(t);
                 }
-                let allowed: Vec<&str> = cx.config.policy.binding_types.iter().map(|b| b.as_str()).collect();
-                cx.error(Code::Policy, n.span, &tp, format!("binding type `{t}` is not allowed by the platform policy"), Some(format!("allowed: {}", list(&allowed))));
+                let allowed: Vec<&str> = cx
+                    .config
+                    .policy
+                    .binding_types
+                    .iter()
+                    .map(|b| b.as_str())
+                    .collect();
+                cx.error(
+                    Code::Policy,
+                    n.span,
+                    &tp,
+                    format!("binding type `{t}` is not allowed by the platform policy"),
+                    Some(format!("allowed: {}", list(&allowed))),
+                );
                 None
             });
         let name = cx
-            .req(&mut f, "name", "add `name:` (it names the Secret and the mount directory)")
-            .and_then(|(n, np)| cx.parse::<BindingName>(n, &np, Code::InvalidValue).map(|v| (v, n.span, np)));
+            .req(
+                &mut f,
+                "name",
+                "add `name:` (it names the Secret and the mount directory)",
+            )
+            .and_then(|(n, np)| {
+                cx.parse::<BindingName>(n, &np, Code::InvalidValue)
+                    .map(|v| (v, n.span, np))
+            });
         let reference = match cx.opt(&mut f, "ref") {
-            Some((n, rp)) => cx.parse::<ResourceRef>(n, &rp, Code::InvalidValue).map(Some),
+            Some((n, rp)) => cx
+                .parse::<ResourceRef>(n, &rp, Code::InvalidValue)
+                .map(Some),
             None => Some(None),
         };
         cx.finish(&f, &["type", "name", "ref"], |k| match k {
             "kind" => Some("did you mean `type`?".to_owned()),
-            "secret" | "secretName" => Some("the Secret is named after the binding's `name`".to_owned()),
+            "secret" | "secretName" => {
+                Some("the Secret is named after the binding's `name`".to_owned())
+            }
             "reference" | "resource" => Some("did you mean `ref`?".to_owned()),
             _ => None,
         });
         if let Some((n, span, np)) = &name {
             if let Some(first) = seen.get(n.as_str()) {
-                let d = Diagnostic::error(Code::DuplicateBinding, cx.file, *span, format!("binding name `{n}` is used twice"))
-                    .field(np)
-                    .hint("give each binding its own name; each one mounts its own Secret")
-                    .related(cx.file, *first, "first used here");
+                let d = Diagnostic::error(
+                    Code::DuplicateBinding,
+                    cx.file,
+                    *span,
+                    format!("binding name `{n}` is used twice"),
+                )
+                .field(np)
+                .hint("give each binding its own name; each one mounts its own Secret")
+                .related(cx.file, *first, "first used here");
                 cx.push(d);
                 ok = false;
             } else {
@@ -461,7 +755,11 @@ fn bindings(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<Bindin
             }
         }
         match (kind, name, reference) {
-            (Some(kind), Some((name, _, _)), Some(reference)) => out.push(Binding { kind, name, reference }),
+            (Some(kind), Some((name, _, _)), Some(reference)) => out.push(Binding {
+                kind,
+                name,
+                reference,
+            }),
             _ => ok = false,
         }
     }

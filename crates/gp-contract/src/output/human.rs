@@ -8,7 +8,11 @@ use crate::diag::{Diagnostic, Severity};
 /// Renders every diagnostic (file order, then position) and the summary line.
 #[must_use]
 pub fn render_human(report: &Report, color: bool) -> String {
-    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
     let mut out = String::new();
     for d in report.diagnostics() {
         out.push_str(&render_one(report, d, &renderer));
@@ -25,7 +29,10 @@ fn render_one(report: &Report, d: &Diagnostic, renderer: &Renderer) -> String {
         Severity::Warning => Level::WARNING,
     };
     let path = d.file.display().to_string();
-    let title = level.clone().primary_title(d.message.as_str()).id(d.code.as_str());
+    let title = level
+        .clone()
+        .primary_title(d.message.as_str())
+        .id(d.code.as_str());
     let label = d.field.as_ref().map(|f| format!("field `{f}`"));
     let mut groups = Vec::new();
     let main = match report.sources.get(&d.file) {
@@ -35,14 +42,26 @@ fn render_one(report: &Report, d: &Diagnostic, renderer: &Renderer) -> String {
             if let Some(l) = &label {
                 ann = ann.label(l.as_str());
             }
-            let mut snippet = Snippet::source(src.text()).path(path.as_str()).line_start(1).fold(true).annotation(ann);
+            let mut snippet = Snippet::source(src.text())
+                .path(path.as_str())
+                .line_start(1)
+                .fold(true)
+                .annotation(ann);
             for r in d.related.iter().filter(|r| r.file == d.file) {
-                snippet = snippet.annotation(AnnotationKind::Context.span(r.span.start.offset..r.span.end.offset).label(r.message.as_str()));
+                snippet = snippet.annotation(
+                    AnnotationKind::Context
+                        .span(r.span.start.offset..r.span.end.offset)
+                        .label(r.message.as_str()),
+                );
             }
             Group::with_title(title).element(snippet)
         }
         _ => {
-            let origin = format!("{path}:{}:{}", d.span.start.line.max(1), d.span.start.column.max(1));
+            let origin = format!(
+                "{path}:{}:{}",
+                d.span.start.line.max(1),
+                d.span.start.column.max(1)
+            );
             Group::with_title(title).element(annotate_snippets::Origin::path(origin))
         }
     };
@@ -58,8 +77,14 @@ fn render_one(report: &Report, d: &Diagnostic, renderer: &Renderer) -> String {
                 .path(rpath)
                 .line_start(1)
                 .fold(true)
-                .annotation(AnnotationKind::Context.span(r.span.start.offset..r.span.end.offset).label(r.message.as_str()));
-            groups.push(Group::with_title(Level::NOTE.secondary_title(r.message.as_str())).element(snippet));
+                .annotation(
+                    AnnotationKind::Context
+                        .span(r.span.start.offset..r.span.end.offset)
+                        .label(r.message.as_str()),
+                );
+            groups.push(
+                Group::with_title(Level::NOTE.secondary_title(r.message.as_str())).element(snippet),
+            );
         }
     }
     renderer.render(&groups)

@@ -1,5 +1,7 @@
 //! Machine formats: JSON (our own, stable), GitHub workflow commands, SARIF 2.1.0 for code scanning.
 
+use std::fmt::Write as _;
+
 use serde_json::{Value, json};
 
 use crate::check::Report;
@@ -56,7 +58,9 @@ pub fn render_json(report: &Report) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {
@@ -79,8 +83,9 @@ pub fn render_github(report: &Report) -> String {
         if let Some(h) = &d.hint {
             msg = format!("{msg}\nhelp: {h}");
         }
-        out.push_str(&format!(
-            "::{cmd} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
+        let _ = writeln!(
+            out,
+            "::{cmd} file={},line={},col={},endLine={},endColumn={},title={}::{}",
             escape_property(&path_str(&d.file)),
             d.span.start.line.max(1),
             d.span.start.column.max(1),
@@ -88,7 +93,7 @@ pub fn render_github(report: &Report) -> String {
             end_column(d),
             escape_property(&format!("goldenpath {}", d.code)),
             escape_data(&msg)
-        ));
+        );
     }
     out.push_str(&super::summary(report));
     out.push('\n');
