@@ -325,7 +325,7 @@ pub fn check_files(files: &[PathBuf], configs: &ConfigSource) -> Report {
             .or_insert_with(|| load_config(config_path.as_deref(), &mut report))
             .clone();
         if let Some(config) = config {
-            jobs.push((path, config))
+            jobs.push((path, config));
         } else {
             let cfg = config_path.unwrap_or_default();
             report.other.push(

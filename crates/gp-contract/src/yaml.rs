@@ -292,29 +292,12 @@ impl Builder<'_> {
                 self.doc_index += 1;
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let mut plain = matches!(style, ScalarStyle::Plain);
-                if let Some(tag) = tag {
-                    let full = format!("{}{}", tag.handle, tag.suffix);
-                    if tag.suffix == "str"
-                        && (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:")
-                    {
-                        plain = false;
-                    } else {
-                        let path = self.child_path();
-                        self.stream.issues.push(YamlIssue::UnsupportedTag {
-                            tag: full,
-                            path,
-                            span,
-                        });
-                    }
-                }
-                let node = Node {
+                let node = self.scalar(
+                    text.into_owned(),
+                    style,
+                    tag.map(|t| (t.handle.clone(), t.suffix.clone())),
                     span,
-                    kind: NodeKind::Scalar(Scalar {
-                        text: text.into_owned(),
-                        plain,
-                    }),
-                };
+                );
                 return self.finish(node, anchor);
             }
             Event::SequenceStart(anchor, tag) => {
@@ -376,23 +359,52 @@ impl Builder<'_> {
                     return self.finish(node, anchor);
                 }
             }
-            Event::Alias(id) => {
-                let Some(node) = self.anchors.get(&id).cloned() else {
-                    self.stream.issues.push(YamlIssue::UnknownAlias { span });
-                    return false;
-                };
-                self.alias_nodes += count_nodes(&node);
-                if self.alias_nodes > ALIAS_NODE_BUDGET {
-                    self.stream
-                        .issues
-                        .push(YamlIssue::AliasBudgetExceeded { span });
-                    return false;
-                }
-                return self.finish(Node { span, ..node }, 0);
-            }
+            Event::Alias(id) => return self.alias(id, span),
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
         }
         true
+    }
+
+    /// Expands an alias within the node budget; false when parsing must stop.
+    fn alias(&mut self, id: usize, span: Span) -> bool {
+        let Some(node) = self.anchors.get(&id).cloned() else {
+            self.stream.issues.push(YamlIssue::UnknownAlias { span });
+            return false;
+        };
+        self.alias_nodes += count_nodes(&node);
+        if self.alias_nodes > ALIAS_NODE_BUDGET {
+            self.stream
+                .issues
+                .push(YamlIssue::AliasBudgetExceeded { span });
+            return false;
+        }
+        self.finish(Node { span, ..node }, 0)
+    }
+
+    fn scalar(
+        &mut self,
+        text: String,
+        style: ScalarStyle,
+        tag: Option<(String, String)>,
+        span: Span,
+    ) -> Node {
+        let mut plain = matches!(style, ScalarStyle::Plain);
+        if let Some((handle, suffix)) = tag {
+            if suffix == "str" && (handle == "!!" || handle == "tag:yaml.org,2002:") {
+                plain = false;
+            } else {
+                let path = self.child_path();
+                self.stream.issues.push(YamlIssue::UnsupportedTag {
+                    tag: format!("{handle}{suffix}"),
+                    path,
+                    span,
+                });
+            }
+        }
+        Node {
+            span,
+            kind: NodeKind::Scalar(Scalar { text, plain }),
+        }
     }
 
     /// Checks before a collection opens; false when parsing must stop.

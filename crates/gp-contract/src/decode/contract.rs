@@ -53,19 +53,7 @@ fn top(cx: &mut Cx<'_>, root: &Node, facts: &mut Facts) -> Option<AppDeploymentR
     let at = Span::point(root.span.start);
     let mut f = cx.fields(root, FieldPath::root(), at, EXAMPLE)?;
 
-    let kind = cx.req(&mut f, "kind", "add `kind: AppDeploymentRequest`");
-    let kind = kind.and_then(|(n, p)| {
-        let s = cx.string(n, &p)?;
-        if s == KIND {
-            return Some(Ok(ContractKind::AppDeploymentRequest));
-        }
-        let hint = did_you_mean(s, [KIND]).map_or_else(
-            || format!("this file is validated as an app deployment contract; use `kind: {KIND}` or move it out of the contracts tree"),
-            |m| format!("did you mean `{m}`?"),
-        );
-        cx.error(Code::Kind, n.span, &p, format!("`kind` is `{s}`; app deployment contracts are `{KIND}`"), Some(hint));
-        Some(Err(()))
-    });
+    let kind = kind(cx, &mut f);
     if matches!(kind, Some(Err(()))) {
         return None; // another kind of document: its fields would only produce noise
     }
@@ -159,6 +147,27 @@ fn top(cx: &mut Cx<'_>, root: &Node, facts: &mut Facts) -> Option<AppDeploymentR
         application: application?.0,
         spec: spec?,
     })
+}
+
+/// `Some(Err(()))`: a document of another kind.
+fn kind(cx: &mut Cx<'_>, f: &mut super::Fields<'_>) -> Option<Result<ContractKind, ()>> {
+    let (n, p) = cx.req(f, "kind", "add `kind: AppDeploymentRequest`")?;
+    let s = cx.string(n, &p)?;
+    if s == KIND {
+        return Some(Ok(ContractKind::AppDeploymentRequest));
+    }
+    let hint = did_you_mean(s, [KIND]).map_or_else(
+        || format!("this file is validated as an app deployment contract; use `kind: {KIND}` or move it out of the contracts tree"),
+        |m| format!("did you mean `{m}`?"),
+    );
+    cx.error(
+        Code::Kind,
+        n.span,
+        &p,
+        format!("`kind` is `{s}`; app deployment contracts are `{KIND}`"),
+        Some(hint),
+    );
+    Some(Err(()))
 }
 
 fn environment(cx: &mut Cx<'_>, n: &Node, p: &FieldPath) -> Option<(EnvName, Span)> {
