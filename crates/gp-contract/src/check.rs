@@ -31,6 +31,8 @@ pub struct DocResult {
 #[derive(Debug, Clone)]
 pub struct FileResult {
     pub source: Arc<SourceFile>,
+    /// The platform config the file was checked against (set by [`check_files`]).
+    pub config: Option<Arc<PlatformConfig>>,
     pub documents: Vec<DocResult>,
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -91,6 +93,7 @@ pub fn check_source(source: Arc<SourceFile>, config: &PlatformConfig) -> FileRes
     check_location(&source, &mut documents, &mut diagnostics);
     FileResult {
         source,
+        config: None,
         documents,
         diagnostics,
     }
@@ -348,7 +351,9 @@ pub fn check_files(files: &[PathBuf], configs: &ConfigSource) -> Report {
                         .hint("check that the file exists and is readable UTF-8"),
                 )
             })?;
-            Ok(check_source(Arc::new(SourceFile::new(*path, text)), config))
+            let mut result = check_source(Arc::new(SourceFile::new(*path, text)), config);
+            result.config = Some(Arc::clone(config));
+            Ok(result)
         })
         .collect();
     for r in results {

@@ -99,7 +99,11 @@ fn string(s: &str, indent: usize) -> String {
         }
         return quoted(s);
     }
-    if is_plain_safe(s) { s.to_owned() } else { quoted(s) }
+    if is_plain_safe(s) {
+        s.to_owned()
+    } else {
+        quoted(s)
+    }
 }
 
 fn quoted(s: &str) -> String {
@@ -116,7 +120,9 @@ fn literal_block(s: &str, indent: usize) -> Option<String> {
     };
     let ok = !body.starts_with(' ')
         && !body.starts_with('\t')
-        && body.chars().all(|c| c == '\n' || c == '\t' || !c.is_control())
+        && body
+            .chars()
+            .all(|c| c == '\n' || c == '\t' || !c.is_control())
         && !body.lines().any(|l| l.ends_with(' '));
     if !ok {
         return None;
@@ -134,18 +140,26 @@ fn literal_block(s: &str, indent: usize) -> Option<String> {
 }
 
 const SPECIAL_WORDS: &[&str] = &[
-    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "<<", "=", ".inf", "-.inf", "+.inf", ".nan",
+    "y", "yes", "n", "no", "true", "false", "on", "off", "null", "~", "<<", "=", ".inf", "-.inf",
+    "+.inf", ".nan",
 ];
 
 fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return false };
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
     if SPECIAL_WORDS.contains(&s.to_ascii_lowercase().as_str()) {
         return false;
     }
-    if first.is_ascii_digit() || (matches!(first, '-' | '+' | '.') && s[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.')) {
+    if first.is_ascii_digit()
+        || (matches!(first, '-' | '+' | '.')
+            && s[1..].starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+    {
         return false; // numbers, dates, times, sexagesimals, versions: keep them strings
     }
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(first == '-' && s.len() > 1 && !s[1..].starts_with(' ')) {
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !(first == '-' && s.len() > 1 && !s[1..].starts_with(' '))
+    {
         return false;
     }
     if s.starts_with("- ") || s.starts_with("? ") || s.starts_with(": ") {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use gp_contract::check::DEFAULT_TREE;
-use gp_contract::output::{self, Format};
+use gp_contract::output;
 use gp_contract::{ConfigSource, check_files, collect_files};
 
 use super::exit;
@@ -15,8 +15,26 @@ use super::exit;
 pub enum ContractCommand {
     /// Check contracts: shape, rules, platform policy, file layout, uniqueness per environment.
     Validate(ValidateArgs),
+    /// Validate, then write the GitOps tree: kpack Image or build workflow, Argo CD Application (+ `ImageUpdater`),
+    /// Deployment, Service, Ingress, bindings, kustomization. Prunes only files it generated earlier.
+    Render(RenderArgs),
     /// Print the contract's JSON Schema (for editors and other validators).
     Schema(SchemaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Contract files or directories. Default: the contracts tree `docs/20-contracts/app-deployments`.
+    pub paths: Vec<PathBuf>,
+    /// Root of the GitOps tree to write.
+    #[arg(long, default_value = "gitops")]
+    pub out: PathBuf,
+    /// Platform config to use for every file (default: the nearest `goldenpath.toml` above each file).
+    #[arg(long, env = "GOLDENPATH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +83,7 @@ pub enum SchemaFormat {
 pub fn run(cmd: ContractCommand) -> ExitCode {
     match cmd {
         ContractCommand::Validate(args) => validate(args),
+        ContractCommand::Render(args) => super::render::render(args),
         ContractCommand::Schema(args) => {
             let text = match args.format {
                 SchemaFormat::Json => gp_contract::schema::app_deployment_schema_json(),
@@ -75,64 +94,86 @@ pub fn run(cmd: ContractCommand) -> ExitCode {
     }
 }
 
-fn validate(args: ValidateArgs) -> ExitCode {
-    let paths = if args.paths.is_empty() {
+/// Resolves PATHs and `--config`, then checks every file. `Err` carries the exit code after a usage error.
+/// Resolves PATHs and `--config`, then checks every file. `Err` carries the exit code after a usage error.
+pub fn check_inputs(
+    paths: Vec<PathBuf>,
+    config: Option<PathBuf>,
+) -> Result<gp_contract::Report, ExitCode> {
+    let usage = || ExitCode::from(exit::USAGE);
+    let paths = if paths.is_empty() {
         let tree = PathBuf::from(DEFAULT_TREE);
         if !tree.is_dir() {
             eprintln!(
                 "error: no PATH given and the contracts tree `{DEFAULT_TREE}` does not exist here\n  = help: run from the contracts repository root, or pass the contract files or directories to check"
             );
-            return ExitCode::from(exit::USAGE);
+            return Err(usage());
         }
         vec![tree]
     } else {
-        args.paths
+        paths
     };
-    let files = match collect_files(&paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(exit::USAGE);
-        }
-    };
+    let files = collect_files(&paths).map_err(|e| {
+        eprintln!("error: {e}");
+        usage()
+    })?;
     if files.is_empty() {
         eprintln!(
             "error: no *.yaml or *.yml files under {}",
             display_list(&paths)
         );
-        return ExitCode::from(exit::USAGE);
+        return Err(usage());
     }
-    let configs = match args.config {
+    let configs = match config {
         Some(p) if !p.is_file() => {
             eprintln!("error: config file `{}` does not exist", p.display());
-            return ExitCode::from(exit::USAGE);
+            return Err(usage());
         }
         Some(p) => ConfigSource::File(p),
         None => ConfigSource::Discover,
     };
-    let report = check_files(&files, &configs);
-    let format = match args.format {
-        FormatArg::Human => Format::Human,
-        FormatArg::Json => Format::Json,
-        FormatArg::Github => Format::Github,
-        FormatArg::Sarif => Format::Sarif,
+    Ok(check_files(&files, &configs))
+}
+
+/// Human colour decision: `--color`, the terminal, and `NO_COLOR`.
+pub fn use_color(arg: ColorArg) -> bool {
+    match arg {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+/// Exit code for a report: 2 when a file could not be read, 1 when anything is invalid.
+pub fn report_exit(report: &gp_contract::Report) -> ExitCode {
+    if report
+        .diagnostics()
+        .any(|d| d.code == gp_contract::Code::Io)
+    {
+        ExitCode::from(exit::USAGE)
+    } else if report.error_count() > 0 {
+        ExitCode::from(exit::INVALID)
+    } else {
+        ExitCode::from(exit::OK)
+    }
+}
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    let report = match check_inputs(args.paths, args.config) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
-    let written = match format {
-        Format::Human => {
-            let color = match args.color {
-                ColorArg::Always => true,
-                ColorArg::Never => false,
-                ColorArg::Auto => {
-                    std::io::stderr().is_terminal()
-                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                }
-            };
-            let text = output::render_human(&report, color);
+    let written = match args.format {
+        FormatArg::Human => {
+            let text = output::render_human(&report, use_color(args.color));
             std::io::stderr().lock().write_all(text.as_bytes())
         }
-        Format::Json => write_out(&output::render_json(&report)),
-        Format::Github => write_out(&output::render_github(&report)),
-        Format::Sarif => write_out(&output::render_sarif(&report)),
+        FormatArg::Json => write_out(&output::render_json(&report)),
+        FormatArg::Github => write_out(&output::render_github(&report)),
+        FormatArg::Sarif => write_out(&output::render_sarif(&report)),
     };
     if let Err(e) = written
         && e.kind() != std::io::ErrorKind::BrokenPipe
@@ -140,16 +181,7 @@ fn validate(args: ValidateArgs) -> ExitCode {
         eprintln!("error: cannot write output: {e}");
         return ExitCode::from(exit::USAGE);
     }
-    let io_failed = report
-        .diagnostics()
-        .any(|d| d.code == gp_contract::Code::Io);
-    if io_failed {
-        ExitCode::from(exit::USAGE)
-    } else if report.error_count() > 0 {
-        ExitCode::from(exit::INVALID)
-    } else {
-        ExitCode::from(exit::OK)
-    }
+    report_exit(&report)
 }
 
 fn write_out(text: &str) -> std::io::Result<()> {

@@ -1,6 +1,7 @@
 //! One module per top-level subcommand.
 
 mod contract;
+mod render;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
 mod contract_validate;
+mod render;
 mod schema_agreement;
 
 use std::path::{Path, PathBuf};

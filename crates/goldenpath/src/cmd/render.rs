@@ -1,0 +1,98 @@
+//! `goldenpath contract render`: validate, then write the GitOps tree.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use gp_contract::output;
+use gp_render::tree::{self, Planned};
+
+use super::contract::{RenderArgs, check_inputs, report_exit, use_color};
+use super::exit;
+
+pub fn render(args: RenderArgs) -> ExitCode {
+    let report = match check_inputs(args.paths, args.config) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    if report.error_count() + report.warning_count() > 0 {
+        let text = output::render_human(&report, use_color(args.color));
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+    let mut plan = Vec::new();
+    let mut keep = BTreeSet::new();
+    for file in &report.files {
+        let source = display_source(file);
+        if file.has_errors() {
+            keep.insert(source);
+            continue;
+        }
+        let Some(config) = &file.config else { continue };
+        for contract in file.contracts() {
+            let dir = PathBuf::from("apps")
+                .join(contract.environment.as_str())
+                .join(contract.application.as_str());
+            let digest = tree::pinned_digest(&args.out, &dir);
+            match gp_render::render_contract(contract, config, &source, digest.as_deref()) {
+                Ok(files) => plan.extend(files.into_iter().map(|f| Planned {
+                    source: source.clone(),
+                    file: f,
+                })),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    keep.insert(source.clone());
+                }
+            }
+        }
+    }
+    let outcome = match tree::apply(&args.out, &plan, &keep) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    for p in &outcome.written {
+        eprintln!("  wrote   {}", p.display());
+    }
+    for p in &outcome.pruned {
+        eprintln!("  pruned  {}", p.display());
+    }
+    eprintln!(
+        "rendered {} contract(s) into `{}`: {} written, {} unchanged, {} pruned{}",
+        report.valid_contract_count(),
+        args.out.display(),
+        outcome.written.len(),
+        outcome.unchanged.len(),
+        outcome.pruned.len(),
+        if outcome.kept.is_empty() {
+            String::new()
+        } else {
+            format!(", {} kept from invalid contracts", outcome.kept.len())
+        }
+    );
+    report_exit(&report)
+}
+
+/// The contract path as written into headers: relative to its contracts repository root (the directory of the
+/// platform config), so output does not depend on where the command ran.
+fn display_source(file: &gp_contract::FileResult) -> String {
+    let path = file.source.path();
+    let root = file
+        .config
+        .as_ref()
+        .and_then(|c| c.path.as_ref())
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf);
+    let rel = root
+        .and_then(|r| {
+            std::path::absolute(path)
+                .ok()?
+                .strip_prefix(std::path::absolute(r).ok()?)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| path.to_path_buf());
+    rel.to_string_lossy().replace('\\', "/")
+}
