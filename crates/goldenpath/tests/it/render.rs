@@ -150,6 +150,8 @@ fn a_digest_pinned_by_the_image_updater_survives_rerender() {
     );
 }
 
+type Check = Box<dyn Fn(&[PathBuf]) -> (bool, String)>;
+
 fn run(cmd: &mut Command) -> (bool, String) {
     let o = cmd.output().unwrap();
     (
@@ -176,6 +178,7 @@ fn shared(name: &str) -> PathBuf {
 
 /// Each validator accepts the rendered tree and rejects a deliberately broken file, so we know it really ran.
 #[test]
+#[allow(clippy::too_many_lines)] // one table of validator, good input, broken input
 fn real_validators_accept_the_tree_and_catch_breakage() {
     let tools = [
         "kubernetes-validate",
@@ -226,7 +229,6 @@ fn real_validators_accept_the_tree_and_catch_breakage() {
         std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
         p
     };
-    type Check = Box<dyn Fn(&[PathBuf]) -> (bool, String)>;
     let schema = |s: PathBuf| -> Check {
         Box::new(move |f: &[PathBuf]| {
             run(Command::new("check-jsonschema")
