@@ -2,40 +2,16 @@
 # Benchmark: validate 10,000 generated contracts with `goldenpath contract validate` and with check-jsonschema
 # (same files, same committed schema), side by side in one run. Prints a markdown table.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-N=${N:-10000}
+source "$(dirname "$0")/common.sh"
 python3 -m pip show -q check-jsonschema >/dev/null 2>&1 || python3 -m pip install -q check-jsonschema
-command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
-cargo build --release --locked -q -p goldenpath
-gp="$root/target/release/goldenpath"
 schema="$root/schemas/requests/app-deployment.schema.json"
+contract_tree
+find "$tree" -name '*.yaml' | sort > /tmp/gp-bench-files
+count=$(wc -l < /tmp/gp-bench-files)
 
-key=$(cat bench/gen_contracts.py examples/contracts/goldenpath.toml | sha256sum | cut -c1-12)
-tree="$root/.cache/bench/contracts-$N-$key"
-if [ ! -d "$tree" ]; then
-  echo "generating $N contracts in $tree" >&2
-  python3 bench/gen_contracts.py "$N" "$tree" examples/contracts/goldenpath.toml
-fi
-files=$(find "$tree" -name '*.yaml' | sort)
-count=$(echo "$files" | wc -l)
-
-# best wall time of 3 runs and peak RSS (KiB) of a command
-measure() {
-  local best="" rss=0
-  for _ in 1 2 3; do
-    /usr/bin/time -f '%e %M' -o /tmp/gp-bench-time "$@" >/dev/null 2>&1 || true
-    read -r t m < /tmp/gp-bench-time
-    if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
-    [ "$m" -gt "$rss" ] && rss=$m
-  done
-  echo "$best $rss"
-}
-
-"$gp" contract validate "$tree" >/dev/null 2>&1 || { echo "generated contracts do not validate" >&2; "$gp" contract validate "$tree" | tail -5; exit 1; }
+"$gp" contract validate "$tree" >/dev/null 2>&1 || { echo "generated contracts do not validate" >&2; exit 1; }
 read -r gp_t gp_m < <(measure "$gp" contract validate "$tree")
 # check-jsonschema gets every path in one invocation (one process, like ours).
-echo "$files" > /tmp/gp-bench-files
 read -r cj_t cj_m < <(measure sh -c "xargs -a /tmp/gp-bench-files check-jsonschema --schemafile '$schema'")
 ratio=$(awk "BEGIN{printf \"%.1f\", $cj_t / ($gp_t > 0 ? $gp_t : 0.01)}")
 

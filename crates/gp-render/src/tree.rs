@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::RenderedFile;
@@ -107,15 +108,34 @@ pub fn apply(
         }
     }
     let mut outcome = Outcome::default();
-    for p in plan {
-        let target = out.join(&p.file.path);
-        let current = fs_err::read_to_string(&target).ok();
-        if current.as_deref() == Some(p.file.contents.as_str()) {
-            outcome.unchanged.push(target);
-            continue;
+    // Directories once, up front; then the files need no per-file directory checks.
+    let dirs: BTreeSet<PathBuf> = plan
+        .iter()
+        .filter_map(|p| out.join(&p.file.path).parent().map(Path::to_path_buf))
+        .collect();
+    for d in &dirs {
+        fs_err::create_dir_all(d).map_err(|e| TreeError::Write {
+            path: d.clone(),
+            source: e,
+        })?;
+    }
+    // Independent files: compare and write in parallel; results keep the plan's order.
+    let results: Vec<Result<(PathBuf, bool), TreeError>> = plan
+        .par_iter()
+        .map(|p| {
+            let target = out.join(&p.file.path);
+            if std::fs::read(&target).is_ok_and(|cur| cur == p.file.contents.as_bytes()) {
+                return Ok((target, false));
+            }
+            write_in_existing_dir(&target, p.file.contents.as_bytes())?;
+            Ok((target, true))
+        })
+        .collect();
+    for r in results {
+        match r? {
+            (target, true) => outcome.written.push(target),
+            (target, false) => outcome.unchanged.push(target),
         }
-        write_atomic(&target, p.file.contents.as_bytes())?;
-        outcome.written.push(target);
     }
     for (key, source) in &old.files {
         if new.files.contains_key(key) {
@@ -150,12 +170,20 @@ pub fn apply(
 
 /// Temp file in the same directory, then rename: readers never see a torn file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir).map_err(|e| TreeError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    write_in_existing_dir(path, bytes)
+}
+
+fn write_in_existing_dir(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
     let err = |e| TreeError::Write {
         path: path.to_path_buf(),
         source: e,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(err)?;
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());

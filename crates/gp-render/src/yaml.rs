@@ -23,7 +23,7 @@ pub fn to_yaml(value: &Value) -> String {
 
 fn write_map(map: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
     for (k, v) in map {
-        out.push_str(&" ".repeat(indent));
+        pad(out, indent);
         out.push_str(&string(k, indent));
         out.push(':');
         write_value_after_key(v, indent, out);
@@ -50,7 +50,7 @@ fn write_value_after_key(v: &Value, indent: usize, out: &mut String) {
 
 fn write_seq(items: &[Value], indent: usize, out: &mut String) {
     for item in items {
-        out.push_str(&" ".repeat(indent));
+        pad(out, indent);
         out.push('-');
         match item {
             Value::Object(m) if !m.is_empty() => {
@@ -61,7 +61,7 @@ fn write_seq(items: &[Value], indent: usize, out: &mut String) {
                         out.push(' ');
                         first = false;
                     } else {
-                        out.push_str(&" ".repeat(indent + 2));
+                        pad(out, indent + 2);
                     }
                     out.push_str(&string(k, indent + 2));
                     out.push(':');
@@ -78,6 +78,16 @@ fn write_seq(items: &[Value], indent: usize, out: &mut String) {
                 out.push('\n');
             }
         }
+    }
+}
+
+fn pad(out: &mut String, n: usize) {
+    const SPACES: &str = "                                                                ";
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        left -= k;
     }
 }
 
@@ -148,7 +158,7 @@ fn is_plain_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    if SPECIAL_WORDS.contains(&s.to_ascii_lowercase().as_str()) {
+    if SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) {
         return false;
     }
     if first.is_ascii_digit()

@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 use gp_contract::output;
 use gp_render::tree::{self, Planned};
+use rayon::prelude::*;
 
 use super::contract::{RenderArgs, check_inputs, report_exit, use_color};
 use super::exit;
+
+/// Above this many changed files, only counts are printed (unless `--verbose`).
+const LIST_LIMIT: usize = 200;
 
 pub fn render(args: RenderArgs) -> ExitCode {
     let report = match check_inputs(args.paths, args.config) {
@@ -20,8 +24,8 @@ pub fn render(args: RenderArgs) -> ExitCode {
         let text = output::render_human(&report, use_color(args.color));
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
-    let mut plan = Vec::new();
     let mut keep = BTreeSet::new();
+    let mut jobs = Vec::new();
     for file in &report.files {
         let source = display_source(file);
         if file.has_errors() {
@@ -29,20 +33,32 @@ pub fn render(args: RenderArgs) -> ExitCode {
             continue;
         }
         let Some(config) = &file.config else { continue };
-        for contract in file.contracts() {
+        jobs.extend(file.contracts().map(|c| (c, config, source.clone())));
+    }
+    // Contracts render independently: in parallel, collected in input order.
+    let rendered: Vec<_> = jobs
+        .par_iter()
+        .map(|(contract, config, source)| {
             let dir = PathBuf::from("apps")
                 .join(contract.environment.as_str())
                 .join(contract.application.as_str());
             let digest = tree::pinned_digest(&args.out, &dir);
-            match gp_render::render_contract(contract, config, &source, digest.as_deref()) {
-                Ok(files) => plan.extend(files.into_iter().map(|f| Planned {
-                    source: source.clone(),
-                    file: f,
-                })),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    keep.insert(source.clone());
-                }
+            (
+                source,
+                gp_render::render_contract(contract, config, source, digest.as_deref()),
+            )
+        })
+        .collect();
+    let mut plan = Vec::new();
+    for (source, result) in rendered {
+        match result {
+            Ok(files) => plan.extend(files.into_iter().map(|file| Planned {
+                source: source.clone(),
+                file,
+            })),
+            Err(e) => {
+                eprintln!("error: {e}");
+                keep.insert(source.clone());
             }
         }
     }
@@ -53,11 +69,14 @@ pub fn render(args: RenderArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    for p in &outcome.written {
-        eprintln!("  wrote   {}", p.display());
-    }
-    for p in &outcome.pruned {
-        eprintln!("  pruned  {}", p.display());
+    // List each file for everyday changes; a whole-fleet render just gets the counts.
+    if args.verbose || outcome.written.len() + outcome.pruned.len() <= LIST_LIMIT {
+        for p in &outcome.written {
+            eprintln!("  wrote   {}", p.display());
+        }
+        for p in &outcome.pruned {
+            eprintln!("  pruned  {}", p.display());
+        }
     }
     eprintln!(
         "rendered {} contract(s) into `{}`: {} written, {} unchanged, {} pruned{}",
