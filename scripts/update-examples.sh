@@ -7,4 +7,5 @@ cd "$root"
 cargo build -q --locked -p goldenpath
 gp="$root/target/debug/goldenpath"
 out="$root/examples/platform"
+"$gp" scaffold --out "$out" --config examples/contracts/goldenpath.toml
 (cd examples/contracts && "$gp" contract render --out "$out/gitops")

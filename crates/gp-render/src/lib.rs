@@ -10,6 +10,7 @@ pub mod argocd;
 pub mod kpack;
 pub mod readme;
 pub mod runtime;
+pub mod scaffold;
 pub mod tree;
 pub mod workflow;
 pub mod yaml;

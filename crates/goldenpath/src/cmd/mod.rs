@@ -2,6 +2,7 @@
 
 mod contract;
 mod render;
+mod scaffold;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -31,11 +32,15 @@ pub enum Command {
     /// Work with `AppDeploymentRequest` contracts.
     #[command(subcommand)]
     Contract(contract::ContractCommand),
+    /// Write the platform repository's assets: Backstage template, contract CI workflows, kpack install resources,
+    /// build monitoring.
+    Scaffold(scaffold::ScaffoldArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Contract(c) => contract::run(c),
+        Command::Scaffold(args) => scaffold::scaffold(args),
     }
 }
 

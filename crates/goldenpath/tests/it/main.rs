@@ -3,6 +3,7 @@
 
 mod contract_validate;
 mod render;
+mod scaffold;
 mod schema_agreement;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,22 @@ pub fn goldenpath(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .expect("run goldenpath")
+}
+
+/// A validator: files in, (accepted, output) out.
+pub type Check = Box<dyn Fn(&[PathBuf]) -> (bool, String)>;
+
+/// Runs a command; success and its combined output.
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let o = cmd.output().unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
 }
 
 /// A real external tool: required on CI, skipped with a note elsewhere.
