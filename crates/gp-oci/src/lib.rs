@@ -1,0 +1,7 @@
+//! The OCI engine: content digests, image references with transports, reproducible layers, OCI image layouts and
+//! safe unpacking. It never talks to a Docker daemon; registry access sits behind [`reference::ImageRef`]'s
+//! registry transport.
+
+pub mod compress;
+pub mod digest;
+pub mod layer;
