@@ -5,3 +5,5 @@
 pub mod compress;
 pub mod digest;
 pub mod layer;
+pub mod layout;
+pub mod reference;
