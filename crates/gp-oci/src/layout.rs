@@ -269,18 +269,14 @@ impl Layout {
         let mut index = self.index()?;
         let mut raw = desc.raw.clone();
         raw["annotations"][REF_NAME] = json!(tag);
-        let manifests = index["manifests"].as_array_mut();
-        let list = match manifests {
-            Some(l) => l,
-            None => {
-                index["manifests"] = json!([]);
-                index["manifests"]
-                    .as_array_mut()
-                    .ok_or_else(|| LayoutError::BadJson {
-                        path: self.root.join("index.json"),
-                        message: "`manifests` is not a list".to_owned(),
-                    })?
-            }
+        if !index["manifests"].is_array() {
+            index["manifests"] = json!([]);
+        }
+        let Some(list) = index["manifests"].as_array_mut() else {
+            return Err(LayoutError::BadJson {
+                path: self.root.join("index.json"),
+                message: "`manifests` is not a list".to_owned(),
+            });
         };
         list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
         list.push(raw);

@@ -7,3 +7,4 @@ pub mod digest;
 pub mod layer;
 pub mod layout;
 pub mod reference;
+pub mod unpack;
