@@ -4,6 +4,7 @@
 
 pub mod compress;
 pub mod digest;
+pub mod image;
 pub mod layer;
 pub mod layout;
 pub mod reference;

@@ -22,6 +22,13 @@ pub enum UnpackError {
     Write { path: PathBuf, source: io::Error },
 }
 
+/// The root directory itself (`/`, `./`), which some tools archive as an entry: nothing to create.
+fn is_root_entry(entry: &str) -> bool {
+    Path::new(entry)
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::CurDir))
+}
+
 /// A clean relative path inside the root, or why not.
 fn clean(entry: &str) -> Result<PathBuf, UnpackError> {
     let hostile = |reason| UnpackError::Hostile {
@@ -101,7 +108,11 @@ fn is_root() -> bool {
 #[allow(clippy::too_many_lines)] // one match over entry kinds; each arm is a few lines
 pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
     let root_user = is_root();
-    let mut archive = tar::Archive::new(tar);
+    let mut archive = tar::Archive::new(ZeroTail {
+        inner: tar,
+        tail: 1024 + 511,
+        done: false,
+    });
     archive.set_preserve_permissions(false);
     let mut created: BTreeSet<PathBuf> = BTreeSet::new();
     for entry in archive.entries().map_err(UnpackError::Read)? {
@@ -111,6 +122,9 @@ pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
             .map_err(UnpackError::Read)?
             .to_string_lossy()
             .into_owned();
+        if is_root_entry(&name) {
+            continue;
+        }
         let rel = clean(&name)?;
         check_parents(root, &rel, &name)?;
         let file_name = rel
@@ -219,6 +233,30 @@ pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
         created.insert(rel);
     }
     Ok(())
+}
+
+/// Some writers (umoci among them) end a layer without the last entry's padding and the two zero blocks. The blob's
+/// digest was verified before unpacking, so supplying the missing zeros cannot hide tampering.
+struct ZeroTail<R> {
+    inner: R,
+    tail: usize,
+    done: bool,
+}
+
+impl<R: Read> Read for ZeroTail<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.done {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.done = true;
+        }
+        let n = buf.len().min(self.tail);
+        buf[..n].fill(0);
+        self.tail -= n;
+        Ok(n)
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {

@@ -1,6 +1,7 @@
 //! One module per top-level subcommand.
 
 mod contract;
+mod image;
 mod render;
 mod scaffold;
 
@@ -35,12 +36,16 @@ pub enum Command {
     /// Write the platform repository's assets: Backstage template, contract CI workflows, kpack install resources,
     /// build monitoring.
     Scaffold(scaffold::ScaffoldArgs),
+    /// Copy, inspect and unpack OCI images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Contract(c) => contract::run(c),
         Command::Scaffold(args) => scaffold::scaffold(args),
+        Command::Image(c) => image::run(c),
     }
 }
 

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
 mod contract_validate;
+mod image;
 mod render;
 mod scaffold;
 mod schema_agreement;

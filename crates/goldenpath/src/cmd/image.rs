@@ -1,0 +1,170 @@
+//! `goldenpath image ...`: copy, inspect and unpack images in OCI image layouts.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use gp_oci::image::{open_layer, read_image};
+use gp_oci::layout::{Layout, copy_image};
+use gp_oci::reference::ImageRef;
+use gp_oci::unpack::unpack_layers;
+use serde_json::json;
+
+use super::exit;
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Copy an image (every blob verified; blobs the destination has are skipped).
+    Copy(CopyArgs),
+    /// Show an image's manifest, config, layers and CNB labels.
+    Inspect(InspectArgs),
+    /// Unpack an image's layers into a new directory (whiteouts applied, hostile entries refused).
+    Unpack(UnpackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Source, e.g. `oci:./layout:app`.
+    pub src: String,
+    /// Destination, e.g. `oci:./other:app`.
+    pub dst: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    pub image: String,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    pub image: String,
+    /// New directory to create.
+    pub dir: PathBuf,
+}
+
+fn layout_ref(s: &str) -> Result<(PathBuf, Option<String>), String> {
+    match s.parse::<ImageRef>().map_err(|e| e.to_string())? {
+        ImageRef::Layout { path, tag } => Ok((path, tag)),
+        ImageRef::Registry(r) => Err(format!(
+            "`{r}` is a registry reference; this build reads and writes OCI image layouts only (`oci:PATH[:TAG]`)"
+        )),
+    }
+}
+
+pub fn run(cmd: ImageCommand) -> ExitCode {
+    let result = match cmd {
+        ImageCommand::Copy(a) => copy(&a),
+        ImageCommand::Inspect(a) => inspect(&a),
+        ImageCommand::Unpack(a) => unpack(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}
+
+fn copy(a: &CopyArgs) -> Result<ExitCode, String> {
+    let (src_path, src_tag) = layout_ref(&a.src)?;
+    let (dst_path, dst_tag) = layout_ref(&a.dst)?;
+    let src = Layout::open(&src_path).map_err(|e| e.to_string())?;
+    let desc = src.resolve(src_tag.as_deref()).map_err(|e| e.to_string())?;
+    let dst = Layout::create(&dst_path).map_err(|e| e.to_string())?;
+    let copied = copy_image(&src, &dst, &desc).map_err(|e| e.to_string())?;
+    let tag = dst_tag.or(src_tag).unwrap_or_else(|| "latest".to_owned());
+    dst.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
+    eprintln!(
+        "copied {} to oci:{}:{tag} ({copied} blob(s) written)",
+        desc.digest,
+        dst_path.display()
+    );
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn inspect(a: &InspectArgs) -> Result<ExitCode, String> {
+    let (path, tag) = layout_ref(&a.image)?;
+    let layout = Layout::open(&path).map_err(|e| e.to_string())?;
+    let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
+    let img = read_image(&layout, &desc).map_err(|e| e.to_string())?;
+    let labels = img.config["config"]["Labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let cnb: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .filter(|(k, _)| k.starts_with("io.buildpacks."))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str()
+                    .and_then(|s| serde_json::from_str(s).ok())
+                    .unwrap_or_else(|| v.clone()),
+            )
+        })
+        .collect();
+    let layers: Vec<_> = img
+        .layers
+        .iter()
+        .map(|l| json!({"digest": l.digest.as_str(), "size": l.size, "mediaType": l.media_type}))
+        .collect();
+    let out = json!({
+        "digest": desc.digest.as_str(),
+        "mediaType": desc.media_type,
+        "manifestDigest": img.manifest_desc.digest.as_str(),
+        "os": img.config["os"],
+        "architecture": img.config["architecture"],
+        "config": img.config["config"],
+        "layers": layers,
+        "buildpacks": cnb,
+    });
+    if a.json {
+        let text = serde_json::to_string_pretty(&out).unwrap_or_default() + "\n";
+        return Ok(super::write_stdout(&text));
+    }
+    let total: u64 = img.layers.iter().map(|l| l.size).sum();
+    eprintln!("image     {}", a.image);
+    eprintln!("digest    {}", desc.digest);
+    eprintln!(
+        "platform  {}/{}",
+        img.config["os"].as_str().unwrap_or("?"),
+        img.config["architecture"].as_str().unwrap_or("?")
+    );
+    eprintln!("layers    {} ({total} bytes)", img.layers.len());
+    for l in &img.layers {
+        eprintln!("  {}  {:>12}  {}", l.digest, l.size, l.media_type);
+    }
+    for key in ["User", "WorkingDir", "Entrypoint", "Cmd"] {
+        let v = &img.config["config"][key];
+        if !v.is_null() {
+            eprintln!("{:<9} {v}", key.to_ascii_lowercase());
+        }
+    }
+    for (k, v) in &cnb {
+        eprintln!("label     {k} = {v}");
+    }
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn unpack(a: &UnpackArgs) -> Result<ExitCode, String> {
+    let (path, tag) = layout_ref(&a.image)?;
+    let layout = Layout::open(&path).map_err(|e| e.to_string())?;
+    let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
+    let img = read_image(&layout, &desc).map_err(|e| e.to_string())?;
+    let readers = img.layers.iter().map(|l| {
+        open_layer(&layout, l)
+            .map_err(|e| gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string())))
+    });
+    unpack_layers(readers, &a.dir).map_err(|e| e.to_string())?;
+    eprintln!(
+        "unpacked {} ({} layers) into {}",
+        desc.digest,
+        img.layers.len(),
+        a.dir.display()
+    );
+    Ok(ExitCode::from(exit::OK))
+}

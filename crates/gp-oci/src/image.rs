@@ -1,0 +1,252 @@
+//! Writing a whole image into a layout (layers, config, manifest, tag) and reading one back (platform selection,
+//! config, layers), with every blob verified.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::digest::Digest;
+use crate::layer::{Entry, LayerError, LayerInfo, LayerOptions, write_layer};
+use crate::layout::{Desc, Layout, LayoutError, MEDIA_DOCKER_LIST, MEDIA_INDEX, MEDIA_MANIFEST};
+
+pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("`{what}` of {digest} is not valid JSON: {message}")]
+    Json {
+        what: &'static str,
+        digest: Digest,
+        message: String,
+    },
+    #[error("index {digest} has no image for {os}/{arch}; it has: {available}")]
+    NoPlatform {
+        digest: Digest,
+        os: String,
+        arch: String,
+        available: String,
+    },
+    #[error(
+        "layer {digest} has media type `{media_type}`, which cannot be unpacked (gzip and plain tar can)"
+    )]
+    LayerMediaType { digest: Digest, media_type: String },
+}
+
+/// The runtime configuration of an image we write.
+#[derive(Debug, Clone, Default)]
+pub struct ImageConfig {
+    pub user: Option<String>,
+    pub env: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub working_dir: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Host architecture in OCI terms.
+#[must_use]
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Writes one layer straight into the layout's blob store.
+pub fn add_layer(
+    layout: &Layout,
+    entries: &[Entry],
+    opts: &LayerOptions,
+) -> Result<LayerInfo, ImageError> {
+    let dir = layout.root().join("blobs/sha256");
+    let tmp = tempfile_in(&dir);
+    let file = std::io::BufWriter::with_capacity(
+        1 << 20,
+        fs_err::File::create(&tmp).map_err(|e| io(&tmp, e))?,
+    );
+    let result = write_layer(entries, opts, file);
+    let (info, w) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = fs_err::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    w.into_inner()
+        .map_err(|e| io(&tmp, e.into_error()))?
+        .sync_all()
+        .map_err(|e| io(&tmp, e))?;
+    let dest = layout.blob_path(&info.digest);
+    fs_err::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+    Ok(info)
+}
+
+fn io(path: &Path, source: std::io::Error) -> ImageError {
+    ImageError::Layout(LayoutError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn tempfile_in(dir: &Path) -> Result<std::path::PathBuf, ImageError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    Ok(dir.join(format!(
+        ".tmp-layer-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
+/// Writes config and manifest for `layers` (already in the layout) and tags the result.
+pub fn write_image(
+    layout: &Layout,
+    tag: &str,
+    layers: &[LayerInfo],
+    config: &ImageConfig,
+) -> Result<Desc, ImageError> {
+    let mut cfg = serde_json::Map::new();
+    if let Some(u) = &config.user {
+        cfg.insert("User".into(), json!(u));
+    }
+    if !config.env.is_empty() {
+        cfg.insert("Env".into(), json!(config.env));
+    }
+    if !config.entrypoint.is_empty() {
+        cfg.insert("Entrypoint".into(), json!(config.entrypoint));
+    }
+    if !config.cmd.is_empty() {
+        cfg.insert("Cmd".into(), json!(config.cmd));
+    }
+    if let Some(w) = &config.working_dir {
+        cfg.insert("WorkingDir".into(), json!(w));
+    }
+    if !config.labels.is_empty() {
+        cfg.insert("Labels".into(), json!(config.labels));
+    }
+    let config_json = json!({
+        "created": "1980-01-01T00:00:01Z",
+        "architecture": host_arch(),
+        "os": "linux",
+        "config": cfg,
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.as_str()).collect::<Vec<_>>()},
+    });
+    let config_bytes = serde_json::to_vec(&config_json).unwrap_or_default();
+    let config_digest = layout.write_blob(&config_bytes)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest.as_str(), "size": config_bytes.len()},
+        "layers": layers.iter().map(|l| json!({"mediaType": l.media_type, "digest": l.digest.as_str(), "size": l.size})).collect::<Vec<_>>(),
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+    let digest = layout.write_blob(&manifest_bytes)?;
+    let desc = Desc::new(MEDIA_MANIFEST, digest, manifest_bytes.len() as u64);
+    layout.set_tag(tag, &desc)?;
+    Ok(desc)
+}
+
+/// A resolved single-platform image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The descriptor the reference named (an index when the image is multi-platform).
+    pub top: Desc,
+    pub manifest_desc: Desc,
+    pub manifest: Value,
+    pub config: Value,
+    pub layers: Vec<Desc>,
+}
+
+fn parse_json(bytes: &[u8], what: &'static str, digest: &Digest) -> Result<Value, ImageError> {
+    serde_json::from_slice(bytes).map_err(|e| ImageError::Json {
+        what,
+        digest: digest.clone(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads the image `desc` names, choosing `linux/<host arch>` from an index.
+pub fn read_image(layout: &Layout, desc: &Desc) -> Result<Image, ImageError> {
+    let mut manifest_desc = desc.clone();
+    if [MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&desc.media_type.as_str()) {
+        let index = parse_json(&layout.read_blob(&desc.digest)?, "index", &desc.digest)?;
+        let arch = host_arch();
+        let list = index["manifests"].as_array().cloned().unwrap_or_default();
+        let pick = list
+            .iter()
+            .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch);
+        let Some(m) = pick else {
+            let available: Vec<String> = list
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}/{}",
+                        m["platform"]["os"].as_str().unwrap_or("?"),
+                        m["platform"]["architecture"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            return Err(ImageError::NoPlatform {
+                digest: desc.digest.clone(),
+                os: "linux".into(),
+                arch: arch.into(),
+                available: available.join(", "),
+            });
+        };
+        manifest_desc = Desc::parse(m, layout.root())?;
+    }
+    let manifest = parse_json(
+        &layout.read_blob(&manifest_desc.digest)?,
+        "manifest",
+        &manifest_desc.digest,
+    )?;
+    let config_desc = Desc::parse(&manifest["config"], layout.root())?;
+    let config = parse_json(
+        &layout.read_blob(&config_desc.digest)?,
+        "config",
+        &config_desc.digest,
+    )?;
+    let layers = manifest["layers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|l| Desc::parse(l, layout.root()))
+        .collect::<Result<_, _>>()?;
+    Ok(Image {
+        top: desc.clone(),
+        manifest_desc,
+        manifest,
+        config,
+        layers,
+    })
+}
+
+/// An uncompressing reader over a layer blob, verified against its digest first.
+pub fn open_layer(layout: &Layout, layer: &Desc) -> Result<Box<dyn Read>, ImageError> {
+    let bytes = layout.read_blob(&layer.digest)?;
+    let mt = layer.media_type.as_str();
+    if mt.ends_with("gzip") {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(
+            std::io::Cursor::new(bytes),
+        )))
+    } else if mt
+        .rsplit(['.', '/'])
+        .next()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("tar"))
+    {
+        Ok(Box::new(std::io::Cursor::new(bytes)))
+    } else {
+        Err(ImageError::LayerMediaType {
+            digest: layer.digest.clone(),
+            media_type: layer.media_type.clone(),
+        })
+    }
+}
