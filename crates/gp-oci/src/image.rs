@@ -95,14 +95,11 @@ fn io(path: &Path, source: std::io::Error) -> ImageError {
     })
 }
 
-fn tempfile_in(dir: &Path) -> Result<std::path::PathBuf, ImageError> {
+fn tempfile_in(dir: &Path) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    Ok(dir.join(format!(
-        ".tmp-layer-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )))
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".tmp-layer-{}-{n}", std::process::id()))
 }
 
 /// Writes config and manifest for `layers` (already in the layout) and tags the result.
