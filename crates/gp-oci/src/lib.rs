@@ -2,10 +2,12 @@
 //! safe unpacking. It never talks to a Docker daemon; registry access sits behind [`reference::ImageRef`]'s
 //! registry transport.
 
+pub mod auth;
 pub mod compress;
 pub mod digest;
 pub mod image;
 pub mod layer;
 pub mod layout;
 pub mod reference;
+pub mod registry;
 pub mod unpack;

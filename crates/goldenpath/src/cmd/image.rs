@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use gp_oci::image::{open_layer, read_image};
 use gp_oci::layout::{Layout, copy_image};
-use gp_oci::reference::ImageRef;
+use gp_oci::reference::{ImageRef, RegistryRef};
+use gp_oci::registry::Registry;
 use gp_oci::unpack::unpack_layers;
 use serde_json::json;
 
@@ -24,10 +25,13 @@ pub enum ImageCommand {
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Source, e.g. `oci:./layout:app`.
+    /// Source: `oci:PATH[:TAG]`, `docker://REF` or a plain registry reference.
     pub src: String,
-    /// Destination, e.g. `oci:./other:app`.
+    /// Destination, same forms.
     pub dst: String,
+    /// Registry host[:port] that may be reached over plain HTTP (loopback registries always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +74,71 @@ pub fn run(cmd: ImageCommand) -> ExitCode {
 }
 
 fn copy(a: &CopyArgs) -> Result<ExitCode, String> {
+    let src: ImageRef = a
+        .src
+        .parse()
+        .map_err(|e: gp_oci::reference::RefError| e.to_string())?;
+    let dst: ImageRef = a
+        .dst
+        .parse()
+        .map_err(|e: gp_oci::reference::RefError| e.to_string())?;
+    match (&src, &dst) {
+        (ImageRef::Layout { .. }, ImageRef::Layout { .. }) => copy_layouts(a),
+        (ImageRef::Layout { path, tag }, ImageRef::Registry(target)) => {
+            let layout = Layout::open(path).map_err(|e| e.to_string())?;
+            let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
+            push(&layout, &desc, target, None, &a.insecure)
+        }
+        (ImageRef::Registry(source), ImageRef::Layout { path, tag }) => {
+            let layout = Layout::create(path).map_err(|e| e.to_string())?;
+            let registry = Registry::new(source, &a.insecure).map_err(|e| e.to_string())?;
+            let desc = registry.pull(source, &layout).map_err(|e| e.to_string())?;
+            let tag = tag
+                .clone()
+                .or_else(|| source.tag.clone())
+                .unwrap_or_else(|| "latest".to_owned());
+            layout.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
+            eprintln!("pulled {} into oci:{}:{tag}", desc.digest, path.display());
+            Ok(ExitCode::from(exit::OK))
+        }
+        (ImageRef::Registry(source), ImageRef::Registry(target)) => {
+            let staging = tempfile_dir()?;
+            let layout = Layout::create(&staging).map_err(|e| e.to_string())?;
+            let registry = Registry::new(source, &a.insecure).map_err(|e| e.to_string())?;
+            let desc = registry.pull(source, &layout).map_err(|e| e.to_string())?;
+            let mount = (source.registry == target.registry).then_some(source);
+            let result = push(&layout, &desc, target, mount, &a.insecure);
+            let _ = std::fs::remove_dir_all(&staging);
+            result
+        }
+    }
+}
+
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("goldenpath-copy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn push(
+    layout: &Layout,
+    desc: &gp_oci::layout::Desc,
+    target: &RegistryRef,
+    mount: Option<&RegistryRef>,
+    insecure: &[String],
+) -> Result<ExitCode, String> {
+    let registry = Registry::new(target, insecure).map_err(|e| e.to_string())?;
+    let stats = registry
+        .push(layout, desc, target, mount)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "pushed {} to {target}: {} blob(s) uploaded ({} bytes), {} already present, {} mounted",
+        desc.digest, stats.uploaded, stats.bytes, stats.present, stats.mounted
+    );
+    Ok(ExitCode::from(exit::OK))
+}
+
+fn copy_layouts(a: &CopyArgs) -> Result<ExitCode, String> {
     let (src_path, src_tag) = layout_ref(&a.src)?;
     let (dst_path, dst_tag) = layout_ref(&a.dst)?;
     let src = Layout::open(&src_path).map_err(|e| e.to_string())?;
