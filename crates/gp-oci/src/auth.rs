@@ -50,10 +50,10 @@ pub fn credentials_for(registry: &str) -> Result<Credentials, AuthError> {
         return run_helper(helper, registry);
     }
     for k in &keys {
-        if let Some(entry) = config["auths"].get(k) {
-            if let Some(c) = decode_auth(entry) {
-                return Ok(c);
-            }
+        if let Some(entry) = config["auths"].get(k)
+            && let Some(c) = decode_auth(entry)
+        {
+            return Ok(c);
         }
     }
     if let Some(store) = config["credsStore"].as_str() {

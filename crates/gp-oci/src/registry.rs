@@ -280,14 +280,14 @@ impl Registry {
             self.client.pull_manifest_raw(&r, &self.auth, ACCEPT)
         })?;
         let actual = Digest::of(&body);
-        if let Some(expected) = &source.digest {
-            if *expected != actual {
-                return Err(RegistryError::DigestMismatch {
-                    reference: r.whole(),
-                    expected: expected.to_string(),
-                    actual,
-                });
-            }
+        if let Some(expected) = &source.digest
+            && *expected != actual
+        {
+            return Err(RegistryError::DigestMismatch {
+                reference: r.whole(),
+                expected: expected.to_string(),
+                actual,
+            });
         }
         let v: Value = serde_json::from_slice(&body).map_err(|e| RegistryError::BadManifest {
             reference: r.whole(),

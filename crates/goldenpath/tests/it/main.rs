@@ -3,6 +3,7 @@
 
 mod contract_validate;
 mod image;
+mod registry;
 mod render;
 mod scaffold;
 mod schema_agreement;

@@ -1,0 +1,285 @@
+//! Against a real registry (Debian's `docker-registry`, loopback only, stopped by PID): push, re-push with zero
+//! uploads (counted in the registry's access log), pull with identical digests, skopeo both ways, and a connection
+//! cut mid-push that must leave no tag behind while a retry completes.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gp_oci::image::{ImageConfig, add_layer, write_image};
+use gp_oci::layer::{Entry, Kind, LayerOptions, Source};
+use gp_oci::layout::Layout;
+
+use crate::{require_tool, run};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct RegistryServer {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RegistryServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("registry.log");
+        // The access log goes to stdout, the rest to stderr: both into one file.
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Upload sessions started (`POST .../blobs/uploads/`) according to the access log, once it has settled.
+    fn uploads(&self) -> usize {
+        let count = || {
+            std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("POST /v2/") && l.contains("/blobs/uploads/"))
+                .count()
+        };
+        let mut last = count();
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = count();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        last
+    }
+}
+
+impl Drop for RegistryServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn image(dir: &Path, content: &[u8]) -> String {
+    let layout = Layout::create(&dir.join("ours")).unwrap();
+    let entries = vec![
+        Entry {
+            path: "app".into(),
+            kind: Kind::Dir,
+            executable: true,
+        },
+        Entry {
+            path: "app/data.bin".into(),
+            kind: Kind::File(Source::Bytes(content.to_vec())),
+            executable: false,
+        },
+    ];
+    let layer = add_layer(&layout, &entries, &LayerOptions::default()).unwrap();
+    write_image(&layout, "v1", &[layer], &ImageConfig::default())
+        .unwrap()
+        .digest
+        .to_string()
+}
+
+fn gp(args: &[&str]) -> (bool, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn push_pull_and_skopeo_agree_and_repush_uploads_nothing() {
+    if !(require_tool("docker-registry") && require_tool("skopeo")) {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let digest = image(tmp.path(), b"payload");
+    let src = format!("oci:{}:v1", tmp.path().join("ours").display());
+    let remote = format!("127.0.0.1:{}/app:v1", reg.port);
+    let (ok, out) = gp(&["image", "copy", &src, &remote]);
+    assert!(ok, "{out}");
+    let first = reg.uploads();
+    assert_eq!(first, 2, "layer and config uploaded");
+    let (ok, out) = gp(&["image", "copy", &src, &remote]);
+    assert!(ok && out.contains("0 blob(s) uploaded"), "{out}");
+    assert_eq!(reg.uploads(), first, "a re-push uploads zero blobs");
+
+    let (ok, raw) = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{remote}"),
+    ]));
+    assert!(ok, "{raw}");
+    assert_eq!(
+        gp_oci::digest::Digest::of(raw.trim_end().as_bytes()).to_string(),
+        digest
+    );
+
+    let pulled = format!("oci:{}:v1", tmp.path().join("pulled").display());
+    let (ok, out) = gp(&["image", "copy", &remote, &pulled]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        Layout::open(&tmp.path().join("pulled"))
+            .unwrap()
+            .resolve(Some("v1"))
+            .unwrap()
+            .digest
+            .to_string(),
+        digest
+    );
+
+    // skopeo pushes, we pull: same digest.
+    let (ok, msg) = run(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        &src,
+        &format!("docker://127.0.0.1:{}/by-skopeo:v1", reg.port),
+    ]));
+    assert!(ok, "{msg}");
+    let (ok, out) = gp(&[
+        "image",
+        "copy",
+        &format!("127.0.0.1:{}/by-skopeo:v1", reg.port),
+        &format!("oci:{}:s", tmp.path().join("from-skopeo").display()),
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        Layout::open(&tmp.path().join("from-skopeo"))
+            .unwrap()
+            .resolve(Some("s"))
+            .unwrap()
+            .digest
+            .to_string(),
+        digest
+    );
+}
+
+/// Forwards loopback connections to the registry; while `cut` is set, drops any connection that starts a blob
+/// data upload, as a registry dying mid-push would.
+fn proxy(target: u16, cut: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let cut = cut.clone();
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    let upload = chunk.windows(6).any(|w| w == b"PATCH " || w == b"PUT /v")
+                        && String::from_utf8_lossy(chunk).contains("/blobs/uploads/");
+                    if upload && cut.load(Ordering::SeqCst) {
+                        let _ = c_read.shutdown(Shutdown::Both);
+                        let _ = s_write.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    if s_write.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_push_cut_mid_upload_leaves_no_tag_and_a_retry_completes() {
+    if !(require_tool("docker-registry") && require_tool("skopeo")) {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let cut = Arc::new(AtomicBool::new(true));
+    let port = proxy(reg.port, cut.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..3_000_000u32)
+        .map(|i| u8::try_from(i.wrapping_mul(2_654_435_761) >> 24).unwrap())
+        .collect();
+    let digest = image(tmp.path(), &content);
+    let src = format!("oci:{}:v1", tmp.path().join("ours").display());
+    let remote = format!("127.0.0.1:{port}/app:v1");
+    let (ok, out) = gp(&["image", "copy", &src, &remote]);
+    assert!(!ok, "the push must fail while uploads are cut: {out}");
+    assert!(out.contains("upload blob"), "{out}");
+    let direct = format!("docker://127.0.0.1:{}/app:v1", reg.port);
+    let (ok, _) =
+        run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &direct]));
+    assert!(!ok, "the tag must not exist after a failed push");
+    cut.store(false, Ordering::SeqCst);
+    let (ok, out) = gp(&["image", "copy", &src, &remote]);
+    assert!(ok, "{out}");
+    let (ok, raw) =
+        run(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &direct]));
+    assert!(ok, "{raw}");
+    assert_eq!(
+        gp_oci::digest::Digest::of(raw.trim_end().as_bytes()).to_string(),
+        digest
+    );
+}
