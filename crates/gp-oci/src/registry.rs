@@ -67,6 +67,8 @@ pub struct Registry {
     client: Client,
     rt: tokio::runtime::Runtime,
     auth: RegistryAuth,
+    /// Called with one line per blob transferred (progress for long copies).
+    progress: Option<Box<dyn Fn(&str) + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -135,7 +137,21 @@ impl Registry {
             client: Client::new(config),
             rt,
             auth,
+            progress: None,
         })
+    }
+
+    /// Reports each blob as it is checked, mounted, uploaded or pulled.
+    #[must_use]
+    pub fn with_progress(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    fn report(&self, line: &str) {
+        if let Some(p) = &self.progress {
+            p(line);
+        }
     }
 
     fn retry<T, F, Fut>(
@@ -247,6 +263,7 @@ impl Registry {
             self.client.blob_exists(r, &digest)
         })? {
             stats.present += 1;
+            self.report(&format!("exists    {digest}"));
             return Ok(());
         }
         if let Some(src) = mount {
@@ -259,11 +276,13 @@ impl Registry {
                 })?;
             if mounted {
                 stats.mounted += 1;
+                self.report(&format!("mounted   {digest}"));
                 return Ok(());
             }
         }
         let bytes = layout.read_blob(&blob.digest)?;
         stats.bytes += bytes.len() as u64;
+        self.report(&format!("uploading {digest} ({} bytes)", bytes.len()));
         let data = bytes::Bytes::from(bytes);
         self.retry("upload blob to", &r.whole(), || {
             self.client.push_blob(r, data.clone(), &digest)
@@ -332,6 +351,7 @@ impl Registry {
 
     fn pull_blob(&self, r: &Reference, blob: &Desc, layout: &Layout) -> Result<(), RegistryError> {
         let digest = blob.digest.to_string();
+        self.report(&format!("pulling   {digest} ({} bytes)", blob.size));
         let dir = layout.root().join("blobs/sha256");
         let tmp = dir.join(format!(
             ".pull-{}-{}",

@@ -40,6 +40,8 @@ pub struct InspectArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +49,8 @@ pub struct UnpackArgs {
     pub image: String,
     /// New directory to create.
     pub dir: PathBuf,
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
 }
 
 fn layout_ref(s: &str) -> Result<(PathBuf, Option<String>), String> {
@@ -91,7 +95,7 @@ fn copy(a: &CopyArgs) -> Result<ExitCode, String> {
         }
         (ImageRef::Registry(source), ImageRef::Layout { path, tag }) => {
             let layout = Layout::create(path).map_err(|e| e.to_string())?;
-            let registry = Registry::new(source, &a.insecure).map_err(|e| e.to_string())?;
+            let registry = connect(source, &a.insecure)?;
             let desc = registry.pull(source, &layout).map_err(|e| e.to_string())?;
             let tag = tag
                 .clone()
@@ -104,12 +108,40 @@ fn copy(a: &CopyArgs) -> Result<ExitCode, String> {
         (ImageRef::Registry(source), ImageRef::Registry(target)) => {
             let staging = tempfile_dir()?;
             let layout = Layout::create(&staging).map_err(|e| e.to_string())?;
-            let registry = Registry::new(source, &a.insecure).map_err(|e| e.to_string())?;
+            let registry = connect(source, &a.insecure)?;
             let desc = registry.pull(source, &layout).map_err(|e| e.to_string())?;
             let mount = (source.registry == target.registry).then_some(source);
             let result = push(&layout, &desc, target, mount, &a.insecure);
             let _ = std::fs::remove_dir_all(&staging);
             result
+        }
+    }
+}
+
+fn connect(r: &RegistryRef, insecure: &[String]) -> Result<Registry, String> {
+    Ok(Registry::new(r, insecure)
+        .map_err(|e| e.to_string())?
+        .with_progress(|line| eprintln!("  {line}")))
+}
+
+/// A layout holding the image: the layout itself, or a temporary one the registry image was pulled into.
+fn materialize(
+    image: &str,
+    insecure: &[String],
+) -> Result<(Layout, gp_oci::layout::Desc, Option<PathBuf>), String> {
+    match image.parse::<ImageRef>().map_err(|e| e.to_string())? {
+        ImageRef::Layout { path, tag } => {
+            let layout = Layout::open(&path).map_err(|e| e.to_string())?;
+            let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
+            Ok((layout, desc, None))
+        }
+        ImageRef::Registry(r) => {
+            let dir = tempfile_dir()?;
+            let layout = Layout::create(&dir).map_err(|e| e.to_string())?;
+            let desc = connect(&r, insecure)?
+                .pull(&r, &layout)
+                .map_err(|e| e.to_string())?;
+            Ok((layout, desc, Some(dir)))
         }
     }
 }
@@ -127,7 +159,7 @@ fn push(
     mount: Option<&RegistryRef>,
     insecure: &[String],
 ) -> Result<ExitCode, String> {
-    let registry = Registry::new(target, insecure).map_err(|e| e.to_string())?;
+    let registry = connect(target, insecure)?;
     let stats = registry
         .push(layout, desc, target, mount)
         .map_err(|e| e.to_string())?;
@@ -156,10 +188,12 @@ fn copy_layouts(a: &CopyArgs) -> Result<ExitCode, String> {
 }
 
 fn inspect(a: &InspectArgs) -> Result<ExitCode, String> {
-    let (path, tag) = layout_ref(&a.image)?;
-    let layout = Layout::open(&path).map_err(|e| e.to_string())?;
-    let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
-    let img = read_image(&layout, &desc).map_err(|e| e.to_string())?;
+    let (layout, desc, tmp) = materialize(&a.image, &a.insecure)?;
+    let img = read_image(&layout, &desc);
+    if let Some(t) = tmp {
+        let _ = std::fs::remove_dir_all(t);
+    }
+    let img = img.map_err(|e| e.to_string())?;
     let labels = img.config["config"]["Labels"]
         .as_object()
         .cloned()
@@ -220,20 +254,30 @@ fn inspect(a: &InspectArgs) -> Result<ExitCode, String> {
 }
 
 fn unpack(a: &UnpackArgs) -> Result<ExitCode, String> {
-    let (path, tag) = layout_ref(&a.image)?;
-    let layout = Layout::open(&path).map_err(|e| e.to_string())?;
-    let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
-    let img = read_image(&layout, &desc).map_err(|e| e.to_string())?;
+    let (layout, desc, tmp) = materialize(&a.image, &a.insecure)?;
+    let result = unpack_from(&layout, &desc, &a.dir);
+    if let Some(t) = tmp {
+        let _ = std::fs::remove_dir_all(t);
+    }
+    result
+}
+
+fn unpack_from(
+    layout: &Layout,
+    desc: &gp_oci::layout::Desc,
+    a_dir: &std::path::Path,
+) -> Result<ExitCode, String> {
+    let img = read_image(layout, desc).map_err(|e| e.to_string())?;
     let readers = img.layers.iter().map(|l| {
-        open_layer(&layout, l)
+        open_layer(layout, l)
             .map_err(|e| gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string())))
     });
-    unpack_layers(readers, &a.dir).map_err(|e| e.to_string())?;
+    unpack_layers(readers, a_dir).map_err(|e| e.to_string())?;
     eprintln!(
         "unpacked {} ({} layers) into {}",
         desc.digest,
         img.layers.len(),
-        a.dir.display()
+        a_dir.display()
     );
     Ok(ExitCode::from(exit::OK))
 }
