@@ -63,12 +63,15 @@ pub struct PushStats {
     pub bytes: u64,
 }
 
+/// A sink for progress lines.
+pub type Progress = Box<dyn Fn(&str) + Send + Sync>;
+
 pub struct Registry {
     client: Client,
     rt: tokio::runtime::Runtime,
     auth: RegistryAuth,
     /// Called with one line per blob transferred (progress for long copies).
-    progress: Option<Box<dyn Fn(&str) + Send + Sync>>,
+    progress: Option<Progress>,
 }
 
 impl std::fmt::Debug for Registry {
