@@ -241,11 +241,12 @@ impl Layout {
                 .find(|(n, _)| n == t)
                 .map(|(_, d)| d.clone())
                 .ok_or_else(|| {
-                    let names: Vec<&str> = entries
+                    let mut names: Vec<&str> = entries
                         .iter()
                         .map(|(n, _)| n.as_str())
                         .filter(|n| !n.is_empty())
                         .collect();
+                    names.sort_unstable();
                     LayoutError::UnknownTag {
                         layout: self.root.clone(),
                         tag: t.to_owned(),
@@ -400,4 +401,55 @@ pub fn copy_image(src: &Layout, dst: &Layout, desc: &Desc) -> Result<usize, Layo
         copied += 1;
     }
     Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_resolve_and_gc_keeps_only_reachable_blobs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::create(tmp.path()).unwrap();
+        let config = l.write_blob(b"{}").unwrap();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.as_str(), "size": 2},
+            "layers": [],
+        }))
+        .unwrap();
+        let m = l.write_blob(&manifest).unwrap();
+        let orphan = l.write_blob(b"orphan").unwrap();
+        let desc = Desc::new(MEDIA_MANIFEST, m.clone(), manifest.len() as u64);
+        l.set_tag("a", &desc).unwrap();
+        l.set_tag("b", &desc).unwrap();
+        l.set_tag("a", &desc).unwrap();
+        assert_eq!(l.entries().unwrap().len(), 2);
+        assert_eq!(l.resolve(Some("b")).unwrap().digest, m);
+        assert!(matches!(
+            l.resolve(None),
+            Err(LayoutError::Ambiguous { count: 2, .. })
+        ));
+        let e = l.resolve(Some("c")).unwrap_err().to_string();
+        assert!(e.contains("tags there: a, b"), "{e}");
+        assert_eq!(l.gc().unwrap(), 1);
+        assert!(!l.has_blob(&orphan) && l.has_blob(&config) && l.has_blob(&m));
+    }
+
+    #[test]
+    fn a_blob_that_does_not_match_its_digest_is_refused_and_not_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::create(tmp.path()).unwrap();
+        let claimed = Digest::of(b"the real thing");
+        let err = l
+            .write_blob_from(&b"something else"[..], Some(&claimed))
+            .unwrap_err();
+        assert!(matches!(err, LayoutError::Corrupt { .. }));
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("blobs/sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
 }

@@ -283,3 +283,62 @@ fn a_push_cut_mid_upload_leaves_no_tag_and_a_retry_completes() {
         digest
     );
 }
+
+#[test]
+fn credential_helpers_from_the_docker_config_are_used() {
+    if !require_tool("docker-registry") {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    image(tmp.path(), b"x");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let marker = tmp.path().join("helper-called");
+    let helper = bin.join("docker-credential-fake");
+    std::fs::write(
+        &helper,
+        format!("#!/bin/sh\nread host\necho \"$1 $host\" > {}\necho '{{\"Username\":\"ci\",\"Secret\":\"token\"}}'\n", marker.display()),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&helper)
+        .status()
+        .unwrap();
+    let config = tmp.path().join("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            "{{\"credHelpers\": {{\"127.0.0.1:{}\": \"fake\"}}}}",
+            reg.port
+        ),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "image",
+            "copy",
+            &format!("oci:{}:v1", tmp.path().join("ours").display()),
+            &format!("127.0.0.1:{}/app:v1", reg.port),
+        ])
+        .env("DOCKER_CONFIG", &config)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().trim(),
+        format!("get 127.0.0.1:{}", reg.port)
+    );
+}
