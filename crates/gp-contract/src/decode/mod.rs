@@ -4,6 +4,7 @@
 //! so unknown keys can be reported with a suggestion (or a hint for a well-known misplacement).
 
 mod contract;
+mod runtime;
 mod spec;
 
 use std::collections::HashMap;

@@ -9,13 +9,12 @@ use crate::ids::{
 };
 use crate::model::{
     AppSpec, Binding, BindingType, Build, BuildpackBuild, DockerfileBuild, EnvVar, GitSource,
-    Ingress, Resources, Runtime, Source, default_branch, default_builder, default_context,
-    default_dockerfile,
+    Ingress, Runtime, Source, default_branch, default_builder, default_context, default_dockerfile,
 };
-use crate::quantity::Quantity;
 use crate::source::Span;
 use crate::yaml::{Node, NodeKind};
 
+use super::runtime::{check_min_replicas, runtime};
 use super::{Cx, Facts, did_you_mean, list};
 
 const SPEC: &[&str] = &["source", "build", "runtime", "ingress", "bindings"];
@@ -228,6 +227,46 @@ fn build(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Build> {
     result
 }
 
+/// Names that must be unique within one list; later uses are reported, pointing back at the first.
+struct Unique {
+    seen: HashMap<String, Span>,
+    code: Code,
+    what: &'static str,
+    problem: &'static str,
+    hint: &'static str,
+}
+
+impl Unique {
+    fn new(code: Code, what: &'static str, problem: &'static str, hint: &'static str) -> Self {
+        Self {
+            seen: HashMap::new(),
+            code,
+            what,
+            problem,
+            hint,
+        }
+    }
+
+    /// False (and a diagnostic) when `name` was used before.
+    fn first_use(&mut self, cx: &mut Cx<'_>, name: &str, span: Span, field: &FieldPath) -> bool {
+        let Some(first) = self.seen.get(name) else {
+            self.seen.insert(name.to_owned(), span);
+            return true;
+        };
+        let d = Diagnostic::error(
+            self.code,
+            cx.file,
+            span,
+            format!("{} `{name}` {}", self.what, self.problem),
+        )
+        .field(field)
+        .hint(self.hint)
+        .related(cx.file, *first, "first used here");
+        cx.push(d);
+        false
+    }
+}
+
 fn not_applicable(cx: &mut Cx<'_>, f: &mut super::Fields<'_>, keys: &[&str], other: &str) {
     let this = if other == "dockerfile" {
         "buildpack"
@@ -290,7 +329,12 @@ fn env_list(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<EnvVar
     )?;
     let mut out = Vec::new();
     let mut ok = true;
-    let mut seen: HashMap<String, Span> = HashMap::new();
+    let mut seen = Unique::new(
+        Code::DuplicateEnv,
+        "build variable",
+        "is set twice",
+        "keep one entry; later entries would silently win",
+    );
     for (i, item) in items.iter().enumerate() {
         let p = path.index(i);
         let Some(mut f) = cx.fields(
@@ -324,237 +368,12 @@ fn env_list(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<EnvVar
             cx.error(Code::ReservedEnv, span, &np, format!("`{s}` is set by the platform and cannot be overridden"), Some("choose another name; `PORT` is always 8080 and `CNB_*` belong to the buildpack lifecycle".to_owned()));
             ok = false;
         }
-        if let Some(first) = seen.get(s) {
-            let d = Diagnostic::error(
-                Code::DuplicateEnv,
-                cx.file,
-                span,
-                format!("build variable `{s}` is set twice"),
-            )
-            .field(&np)
-            .hint("keep one entry; later entries would silently win")
-            .related(cx.file, *first, "first set here");
-            cx.push(d);
+        if !seen.first_use(cx, s, span, &np) {
             ok = false;
-        } else {
-            seen.insert(s.to_owned(), span);
         }
         out.push(EnvVar { name, value });
     }
     ok.then_some(out)
-}
-
-fn runtime(
-    cx: &mut Cx<'_>,
-    node: &Node,
-    path: FieldPath,
-    env: Option<&EnvName>,
-) -> Option<Runtime> {
-    let at = cx.spans.key(path.as_str()).unwrap_or(node.span);
-    let mut f = cx.fields(
-        node,
-        path,
-        at,
-        "    replicas: 2\n    resources:\n      memory: 512Mi\n      cpu: 250m",
-    )?;
-    let max = cx.config.policy.max_replicas;
-    let replicas = if let Some((n, p)) = cx.opt(&mut f, "replicas") {
-        cx.uint(n, &p, 1000).and_then(|r| {
-            if r > max {
-                cx.error(
-                    Code::Policy,
-                    n.span,
-                    &p,
-                    format!("`{p}` is {r}; the platform policy allows at most {max}"),
-                    Some(format!(
-                        "use at most {max}, or ask the platform team to raise `policy.max-replicas`"
-                    )),
-                );
-                return None;
-            }
-            check_min_replicas(cx, r, &p, n.span, env, false).then_some(r)
-        })
-    } else {
-        let p = f.path.key("replicas");
-        check_min_replicas(cx, 1, &p, f.at, env, true).then_some(1)
-    };
-    let resources = match cx.opt(&mut f, "resources") {
-        Some((n, p)) => resources(cx, n, p),
-        None => Some(Resources::default()),
-    };
-    cx.finish(&f, &["replicas", "resources"], |k| match k {
-        "memory" | "cpu" => Some(format!("`{k}` belongs under `spec.runtime.resources`")),
-        "limits" | "requests" => Some(
-            "give `resources.memory` and `resources.cpu`; the platform derives requests and limits"
-                .to_owned(),
-        ),
-        "port" | "ports" => {
-            Some("apps listen on `$PORT` (8080); no port setting is needed".to_owned())
-        }
-        _ => None,
-    });
-    Some(Runtime {
-        replicas: replicas?,
-        resources: resources?,
-    })
-}
-
-/// Environment minimum (prod: 2 by default). Returns false when violated.
-fn check_min_replicas(
-    cx: &mut Cx<'_>,
-    r: u32,
-    p: &FieldPath,
-    span: Span,
-    env: Option<&EnvName>,
-    defaulted: bool,
-) -> bool {
-    let Some((name, e)) = env.and_then(|n| cx.config.environments.get(n).map(|e| (n, e))) else {
-        return true;
-    };
-    if r >= e.min_replicas {
-        return true;
-    }
-    let min = e.min_replicas;
-    let why = if defaulted {
-        format!(" (`{p}` defaults to 1)")
-    } else {
-        String::new()
-    };
-    cx.error(
-        Code::Policy,
-        span,
-        p,
-        format!("environment `{name}` needs at least {min} replicas, this contract runs {r}{why}"),
-        Some(format!(
-            "set `replicas: {min}` or more under `spec.runtime`"
-        )),
-    );
-    false
-}
-
-fn resources(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Resources> {
-    let at = cx.spans.key(path.as_str()).unwrap_or(node.span);
-    let mut f = cx.fields(node, path, at, "      memory: 512Mi\n      cpu: 250m")?;
-    let memory = match cx.opt(&mut f, "memory") {
-        Some((n, p)) => quantity(cx, n, &p).and_then(|q| check_memory(cx, q, n.span, &p)),
-        None => Some(crate::model::default_memory()),
-    };
-    let cpu = match cx.opt(&mut f, "cpu") {
-        Some((n, p)) => quantity(cx, n, &p).and_then(|q| check_cpu(cx, q, n.span, &p)),
-        None => Some(crate::model::default_cpu()),
-    };
-    cx.finish(&f, &["memory", "cpu"], |k| match k {
-        "limits" | "requests" => Some(
-            "give `memory` and `cpu` directly; the platform derives requests and limits".to_owned(),
-        ),
-        "mem" | "ram" => Some("did you mean `memory`?".to_owned()),
-        _ => None,
-    });
-    Some(Resources {
-        memory: memory?,
-        cpu: cpu?,
-    })
-}
-
-fn quantity(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Quantity> {
-    let Some(s) = node.as_scalar() else {
-        let found = node.describe();
-        cx.error(
-            Code::WrongType,
-            node.span,
-            path,
-            format!("`{path}` must be a quantity such as `512Mi` or `250m`, found {found}"),
-            Some("write one value, e.g. `memory: 512Mi` or `cpu: 250m`".to_owned()),
-        );
-        return None;
-    };
-    match s.text.parse::<Quantity>() {
-        Ok(q) if s.plain || s.resolve() == crate::yaml::ScalarType::Str => Some(q),
-        Ok(q) => Some(q),
-        Err(e) => {
-            cx.error(
-                Code::Quantity,
-                node.span,
-                path,
-                format!("`{path}`: {}", e.message),
-                e.hint,
-            );
-            None
-        }
-    }
-}
-
-fn check_memory(cx: &mut Cx<'_>, q: Quantity, span: Span, p: &FieldPath) -> Option<Quantity> {
-    let pol = &cx.config.policy;
-    let (min, max) = (pol.min_memory.clone(), pol.max_memory.clone());
-    if q.as_str().ends_with('m') {
-        let n = q.as_str().trim_end_matches('m');
-        cx.error(
-            Code::Quantity,
-            span,
-            p,
-            format!(
-                "`{p}` is `{q}`, which means {} (`m` is milli)",
-                Quantity::describe_bytes(q.value())
-            ),
-            Some(format!("for mebibytes write `{n}Mi`")),
-        );
-        return None;
-    }
-    if q.value() < min.value() {
-        cx.error(
-            Code::Policy,
-            span,
-            p,
-            format!(
-                "`{p}` is `{q}` ({}); the platform minimum is `{min}`",
-                Quantity::describe_bytes(q.value())
-            ),
-            Some(format!("use at least `{min}`")),
-        );
-        return None;
-    }
-    if q.value() > max.value() {
-        cx.error(
-            Code::Policy,
-            span,
-            p,
-            format!("`{p}` is `{q}`; the platform policy allows at most `{max}` per replica"),
-            Some(format!("use at most `{max}` and scale out with `replicas`")),
-        );
-        return None;
-    }
-    Some(q)
-}
-
-fn check_cpu(cx: &mut Cx<'_>, q: Quantity, span: Span, p: &FieldPath) -> Option<Quantity> {
-    let max = cx.config.policy.max_cpu.clone();
-    if q.value() < 0.001 {
-        cx.error(
-            Code::Quantity,
-            span,
-            p,
-            format!("`{p}` is `{q}`, below Kubernetes' 1m precision"),
-            Some("use at least `1m`, typically `100m` to `1`".to_owned()),
-        );
-        return None;
-    }
-    if q.value() > max.value() {
-        let hint = if q.as_str().bytes().all(|b| b.is_ascii_digit()) && q.value() >= 10.0 {
-            format!("`{q}` means {q} whole cores; for millicores write `{q}m`")
-        } else {
-            format!("use at most `{max}` and scale out with `replicas`")
-        };
-        cx.error(
-            Code::Policy,
-            span,
-            p,
-            format!("`{p}` is `{q}` cores; the platform policy allows at most `{max}` per replica"),
-            Some(hint),
-        );
-        return None;
-    }
-    Some(q)
 }
 
 fn ingress(
@@ -672,7 +491,12 @@ fn bindings(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<Bindin
     )?;
     let mut out = Vec::new();
     let mut ok = true;
-    let mut seen: HashMap<String, Span> = HashMap::new();
+    let mut seen = Unique::new(
+        Code::DuplicateBinding,
+        "binding name",
+        "is used twice",
+        "give each binding its own name; each one mounts its own Secret",
+    );
     let types: Vec<(&str, BindingType)> =
         BindingType::ALL.iter().map(|t| (t.as_str(), *t)).collect();
     for (i, item) in items.iter().enumerate() {
@@ -737,22 +561,10 @@ fn bindings(cx: &mut Cx<'_>, node: &Node, path: &FieldPath) -> Option<Vec<Bindin
             "reference" | "resource" => Some("did you mean `ref`?".to_owned()),
             _ => None,
         });
-        if let Some((n, span, np)) = &name {
-            if let Some(first) = seen.get(n.as_str()) {
-                let d = Diagnostic::error(
-                    Code::DuplicateBinding,
-                    cx.file,
-                    *span,
-                    format!("binding name `{n}` is used twice"),
-                )
-                .field(np)
-                .hint("give each binding its own name; each one mounts its own Secret")
-                .related(cx.file, *first, "first used here");
-                cx.push(d);
-                ok = false;
-            } else {
-                seen.insert(n.to_string(), *span);
-            }
+        if let Some((n, span, np)) = &name
+            && !seen.first_use(cx, n.as_str(), *span, np)
+        {
+            ok = false;
         }
         match (kind, name, reference) {
             (Some(kind), Some((name, _, _)), Some(reference)) => out.push(Binding {
