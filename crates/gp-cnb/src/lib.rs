@@ -1,0 +1,32 @@
+//! Cloud Native Buildpacks spec files as types.
+//!
+//! This crate owns the data formats of the CNB specs this platform implements (Buildpack API
+//! 0.7–0.12, Platform API 0.15): the buildpack descriptor, order/group/plan files, the build plan a
+//! `/bin/detect` writes, layer content metadata, `launch.toml`/`build.toml`, the project
+//! descriptor, `Procfile`s, the platform's own files (`analyzed.toml`, `report.toml`, ...), the
+//! `io.buildpacks.*` image labels, validated identifiers and API versions, target matching and the
+//! env-dir modification rules.
+//!
+//! It must not do I/O beyond the optional [`TomlFile::from_path`] helper: no process spawning, no
+//! directory walking, no network. Env dirs are applied from `(file name, bytes)` pairs that the
+//! caller read. Phases, sandboxes and registries live in the crates above this one.
+//!
+//! Unknown keys are tolerated everywhere (and dropped on re-serialization unless a type keeps a
+//! free-form table): the reference lifecycle ignores them, and newer buildpacks routinely add keys
+//! that older platforms must not reject.
+//!
+//! `libcnb-data` was evaluated and not used (per-module notes say what differs): it is
+//! deserialize-only for descriptors and versions (no round trip),
+//! rejects unknown keys, lacks the Platform API files and newer fields (`exec-env`, the reserved
+//! id `generated`, optional distro versions), links a different major of `toml` than this
+//! workspace, and its current releases need a newer Rust than the workspace pins.
+
+mod api;
+mod file;
+mod ids;
+mod target;
+
+pub use api::{ApiError, ApiVersion, BuildpackApi, PlatformApi};
+pub use file::{CnbError, TomlFile};
+pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
+pub use target::{BuildpackTarget, Distro, Target};
