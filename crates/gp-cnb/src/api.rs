@@ -172,11 +172,22 @@ mod tests {
 
     #[test]
     fn parses_both_forms() {
-        assert_eq!("0.12".parse::<BuildpackApi>().unwrap(), BuildpackApi::new(0, 12));
-        assert_eq!("1".parse::<BuildpackApi>().unwrap(), BuildpackApi::new(1, 0));
+        assert_eq!(
+            "0.12".parse::<BuildpackApi>().unwrap(),
+            BuildpackApi::new(0, 12)
+        );
+        assert_eq!(
+            "1".parse::<BuildpackApi>().unwrap(),
+            BuildpackApi::new(1, 0)
+        );
         assert_eq!("1".parse::<BuildpackApi>().unwrap().to_string(), "1.0");
-        assert_eq!("0.07".parse::<PlatformApi>().unwrap(), PlatformApi::new(0, 7));
-        for bad in ["", "1.", ".1", "1.2.3", "1.2-dev", "-1", "+1", "v1", "1..2", " 1"] {
+        assert_eq!(
+            "0.07".parse::<PlatformApi>().unwrap(),
+            PlatformApi::new(0, 7)
+        );
+        for bad in [
+            "", "1.", ".1", "1.2.3", "1.2-dev", "-1", "+1", "v1", "1..2", " 1",
+        ] {
             assert_eq!(
                 bad.parse::<BuildpackApi>().unwrap_err(),
                 ApiError::Malformed {
@@ -204,7 +215,10 @@ mod tests {
         assert!(!BuildpackApi::new(0, 6).is_supported());
         assert!(PlatformApi::new(0, 15).is_supported());
         assert_eq!(
-            BuildpackApi::new(0, 13).check_supported().unwrap_err().to_string(),
+            BuildpackApi::new(0, 13)
+                .check_supported()
+                .unwrap_err()
+                .to_string(),
             "Buildpack API 0.13 is not supported: this platform supports Buildpack API 0.7 to 0.12; use a buildpack or lifecycle built for that range"
         );
     }

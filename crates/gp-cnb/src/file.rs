@@ -39,11 +39,7 @@ fn in_path(path: Option<&Path>) -> String {
 
 impl CnbError {
     /// A semantic error in one field of a file that parsed.
-    pub fn field(
-        file: &'static str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn field(file: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidField {
             file,
             path: None,

@@ -21,7 +21,9 @@ pub enum IdError {
         ch: char,
         allowed: &'static str,
     },
-    #[error("invalid {kind} `{value}`: `{value}` is reserved by the lifecycle, choose another name")]
+    #[error(
+        "invalid {kind} `{value}`: `{value}` is reserved by the lifecycle, choose another name"
+    )]
     Reserved { kind: &'static str, value: String },
     #[error("invalid {kind} `{value}`: {reason}")]
     Malformed {
@@ -288,7 +290,13 @@ mod tests {
 
     #[test]
     fn buildpack_ids() {
-        for ok in ["heroku/jvm", "io.buildpacks.ruby", "Abc123./-", "app-foo", "sbom2"] {
+        for ok in [
+            "heroku/jvm",
+            "io.buildpacks.ruby",
+            "Abc123./-",
+            "app-foo",
+            "sbom2",
+        ] {
             assert!(ok.parse::<BuildpackId>().is_ok(), "{ok}");
         }
         assert_eq!(
@@ -324,11 +332,23 @@ mod tests {
         assert_eq!(v, BuildpackVersion::new(1, 10, 0));
         assert!(v > "1.9.12".parse().unwrap());
         assert_eq!(v.to_string(), "1.10.0");
-        for bad in ["1.2", "1.2.3.4", "01.2.3", "1.2.-3", "1.2.+3", "1.2.3-rc1", "", "v1.2.3"] {
+        for bad in [
+            "1.2",
+            "1.2.3.4",
+            "01.2.3",
+            "1.2.-3",
+            "1.2.+3",
+            "1.2.3-rc1",
+            "",
+            "v1.2.3",
+        ] {
             assert!(bad.parse::<BuildpackVersion>().is_err(), "{bad}");
         }
         assert_eq!(
-            "1.02.3".parse::<BuildpackVersion>().unwrap_err().to_string(),
+            "1.02.3"
+                .parse::<BuildpackVersion>()
+                .unwrap_err()
+                .to_string(),
             "invalid buildpack version `1.02.3`: expected `<X>.<Y>.<Z>` with non-negative integers and no leading zeros"
         );
     }
@@ -362,7 +382,10 @@ mod tests {
             version: BuildpackVersion,
         }
         let doc: Doc = toml::from_str("id = \"a/b\"\nversion = \"0.1.0\"\n").unwrap();
-        assert_eq!(toml::to_string(&doc).unwrap(), "id = \"a/b\"\nversion = \"0.1.0\"\n");
+        assert_eq!(
+            toml::to_string(&doc).unwrap(),
+            "id = \"a/b\"\nversion = \"0.1.0\"\n"
+        );
         let err = toml::from_str::<Doc>("id = \"app\"\nversion = \"0.1.0\"\n").unwrap_err();
         assert!(err.to_string().contains("`app` is reserved"), "{err}");
     }

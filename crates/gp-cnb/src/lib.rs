@@ -22,11 +22,21 @@
 //! workspace, and its current releases need a newer Rust than the workspace pins.
 
 mod api;
+mod buildpack_toml;
 mod file;
 mod ids;
+mod order;
 mod target;
 
 pub use api::{ApiError, ApiVersion, BuildpackApi, PlatformApi};
+pub use buildpack_toml::{
+    BuildExecutable, BuildpackDescriptor, BuildpackInfo, BuildpackKind, ExecEnv, License,
+    SbomFormat, Stack,
+};
 pub use file::{CnbError, TomlFile};
 pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
+pub use order::{
+    GroupMember, GroupRef, GroupToml, OrderGroup, OrderToml, SystemBuildpacks, SystemGroup,
+    SystemToml,
+};
 pub use target::{BuildpackTarget, Distro, Target};

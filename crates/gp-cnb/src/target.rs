@@ -171,12 +171,18 @@ mod tests {
         assert!(!arm.satisfies(&noble_amd64()));
         let mut base = noble_amd64();
         base.arch = Some("arm64".into());
-        assert!(arm.satisfies(&base), "base without variant matches any variant");
+        assert!(
+            arm.satisfies(&base),
+            "base without variant matches any variant"
+        );
         base.variant = Some("v7".into());
         assert!(!arm.satisfies(&base));
 
         let jammy_or_noble = BuildpackTarget {
-            distros: vec![Distro::new("ubuntu", "22.04"), Distro::new("ubuntu", "24.04")],
+            distros: vec![
+                Distro::new("ubuntu", "22.04"),
+                Distro::new("ubuntu", "24.04"),
+            ],
             ..BuildpackTarget::os("linux")
         };
         assert!(jammy_or_noble.satisfies(&noble_amd64()));
