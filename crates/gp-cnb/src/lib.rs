@@ -26,6 +26,7 @@ mod buildpack_toml;
 mod file;
 mod ids;
 mod order;
+mod plan;
 mod target;
 
 pub use api::{ApiError, ApiVersion, BuildpackApi, PlatformApi};
@@ -38,5 +39,9 @@ pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, St
 pub use order::{
     GroupMember, GroupRef, GroupToml, OrderGroup, OrderToml, SystemBuildpacks, SystemGroup,
     SystemToml,
+};
+pub use plan::{
+    BomEntry, BuildPlan, BuildToml, BuildpackPlan, PlanAlternative, PlanEntry, PlanProvider,
+    PlanToml, Provide, Require, StoreToml, Unmet,
 };
 pub use target::{BuildpackTarget, Distro, Target};
