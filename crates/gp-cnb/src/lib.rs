@@ -25,6 +25,8 @@ mod api;
 mod buildpack_toml;
 mod file;
 mod ids;
+mod launch;
+mod layer;
 mod order;
 mod plan;
 mod target;
@@ -36,6 +38,8 @@ pub use buildpack_toml::{
 };
 pub use file::{CnbError, TomlFile};
 pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
+pub use launch::{Label, LaunchToml, Process, ProcessCommand, Slice};
+pub use layer::{LayerContentMetadata, LayerTypes};
 pub use order::{
     GroupMember, GroupRef, GroupToml, OrderGroup, OrderToml, SystemBuildpacks, SystemGroup,
     SystemToml,
