@@ -23,12 +23,14 @@
 
 mod api;
 mod buildpack_toml;
+pub mod env;
 mod file;
 mod ids;
 mod launch;
 mod layer;
 mod order;
 mod plan;
+mod procfile;
 mod target;
 
 pub use api::{ApiError, ApiVersion, BuildpackApi, PlatformApi};
@@ -48,4 +50,5 @@ pub use plan::{
     BomEntry, BuildPlan, BuildToml, BuildpackPlan, PlanAlternative, PlanEntry, PlanProvider,
     PlanToml, Provide, Require, StoreToml, Unmet,
 };
+pub use procfile::{Procfile, ProcfileEntry, ProcfileError};
 pub use target::{BuildpackTarget, Distro, Target};
