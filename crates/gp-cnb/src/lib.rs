@@ -31,6 +31,7 @@ mod layer;
 mod order;
 mod plan;
 mod procfile;
+mod project;
 mod target;
 
 pub use api::{ApiError, ApiVersion, BuildpackApi, PlatformApi};
@@ -51,4 +52,8 @@ pub use plan::{
     PlanToml, Provide, Require, StoreToml, Unmet,
 };
 pub use procfile::{Procfile, ProcfileEntry, ProcfileError};
+pub use project::{
+    InlineScript, IoTable, PROJECT_SCHEMA, ProjectBuild, ProjectBuildpackRef, ProjectBuildpacks,
+    ProjectDescriptor, ProjectEnvVar, ProjectGroup, ProjectSection,
+};
 pub use target::{BuildpackTarget, Distro, Target};
