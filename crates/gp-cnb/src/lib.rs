@@ -26,6 +26,7 @@ mod buildpack_toml;
 pub mod env;
 mod file;
 mod ids;
+mod labels;
 mod launch;
 mod layer;
 mod order;
@@ -41,6 +42,11 @@ pub use buildpack_toml::{
 };
 pub use file::{CnbError, TomlFile};
 pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
+pub use labels::{
+    BuildMetadata, BuildpackLayersRecord, BuildpackRecord, GitSource, JsonLabel, LabelError,
+    LauncherRecord, LauncherSource, LayerRecord, LayerSha, LifecycleMetadata, ProcessRecord,
+    ProjectMetadata, ProjectSource, RunImageRecord, StackRecord, StoreRecord,
+};
 pub use launch::{Label, LaunchToml, Process, ProcessCommand, Slice};
 pub use layer::{LayerContentMetadata, LayerTypes};
 pub use order::{
