@@ -22,6 +22,8 @@
 //! workspace, and its current releases need a newer Rust than the workspace pins.
 
 mod api;
+pub mod base_labels;
+mod builder_labels;
 mod buildpack_toml;
 pub mod env;
 mod file;
@@ -36,6 +38,12 @@ mod project;
 mod target;
 
 pub use api::{ApiError, ApiVersion, BuildpackApi, PlatformApi};
+pub use base_labels::BaseImageLabels;
+pub use builder_labels::{
+    ApiSet, BuilderBuildpack, BuilderLifecycle, BuilderMetadata, BuilderStack, BuildpackLayerInfo,
+    BuildpackLayers, BuildpackOrder, BuildpackageMetadata, CreatedBy, LifecycleApi, LifecycleApis,
+    RunImageRef,
+};
 pub use buildpack_toml::{
     BuildExecutable, BuildpackDescriptor, BuildpackInfo, BuildpackKind, ExecEnv, License,
     SbomFormat, Stack,
