@@ -33,6 +33,7 @@ mod launch;
 mod layer;
 mod order;
 mod plan;
+mod platform_files;
 mod procfile;
 mod project;
 mod target;
@@ -64,6 +65,10 @@ pub use order::{
 pub use plan::{
     BomEntry, BuildPlan, BuildToml, BuildpackPlan, PlanAlternative, PlanEntry, PlanProvider,
     PlanToml, Provide, Require, StoreToml, Unmet,
+};
+pub use platform_files::{
+    AnalyzedBuildImage, AnalyzedRunImage, AnalyzedToml, ImageReference, MetadataProcess,
+    MetadataToml, ReportImage, ReportToml, RunImageEntry, RunToml, StackImage, StackToml,
 };
 pub use procfile::{Procfile, ProcfileEntry, ProcfileError};
 pub use project::{
