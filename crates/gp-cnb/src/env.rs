@@ -95,6 +95,8 @@ pub fn parse_env_file_name(file_name: &str, bare: EnvAction) -> Option<EnvFileNa
 pub enum EnvError {
     #[error("env file `{file}` is not UTF-8; environment values must be text")]
     NotUtf8 { file: String },
+    #[error("invalid exec.d output: {message}")]
+    ExecD { message: String },
 }
 
 /// What applying a directory did besides changing the environment.
@@ -123,8 +125,8 @@ fn join(first: &str, delim: &str, second: &str) -> String {
 /// Applies one env directory of one layer to `env`.
 ///
 /// `bare` is the action of suffix-less files ([`EnvAction::bare_name`] for the writing
-/// buildpack's API). Callers apply directories in the order the spec gives (buildpack order, then
-/// layer name, then `env/` before `env.build/` or `env.launch/` before `env.launch/<process>/`).
+/// buildpack's API). Callers apply layers in the order the spec gives (buildpack order, then
+/// layer name); for a layer with several env dirs use [`apply_layer_env_dirs`].
 pub fn apply_env_dir<N, B>(
     env: &mut EnvMap,
     files: impl IntoIterator<Item = (N, B)>,
@@ -134,11 +136,34 @@ where
     N: AsRef<str>,
     B: AsRef<[u8]>,
 {
-    let mut files: Vec<(N, B)> = files.into_iter().collect();
-    files.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+    apply_layer_env_dirs(env, [files], bare)
+}
+
+/// Applies the env dirs of one layer, in the order given: `env/`, then `env.build/` or
+/// `env.launch/`, then `env.launch/<process>/`. Applying them in sequence yields the spec's
+/// precedence for every action; a `<name>.delim` in any of them delimits that variable's
+/// concatenations throughout the layer (a later dir's delimiter wins).
+pub fn apply_layer_env_dirs<D, N, B>(
+    env: &mut EnvMap,
+    dirs: impl IntoIterator<Item = D>,
+    bare: EnvAction,
+) -> Result<EnvDirReport, EnvError>
+where
+    D: IntoIterator<Item = (N, B)>,
+    N: AsRef<str>,
+    B: AsRef<[u8]>,
+{
+    let dirs: Vec<Vec<(N, B)>> = dirs
+        .into_iter()
+        .map(|files| {
+            let mut files: Vec<(N, B)> = files.into_iter().collect();
+            files.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+            files
+        })
+        .collect();
 
     let mut delims: BTreeMap<&str, String> = BTreeMap::new();
-    for (name, bytes) in &files {
+    for (name, bytes) in dirs.iter().flatten() {
         if let Some(parsed) = parse_env_file_name(name.as_ref(), bare)
             && parsed.action == EnvAction::Delim
         {
@@ -147,7 +172,7 @@ where
     }
 
     let mut report = EnvDirReport::default();
-    for (name, bytes) in &files {
+    for (name, bytes) in dirs.iter().flatten() {
         let name = name.as_ref();
         let Some(EnvFileName { variable, action }) = parse_env_file_name(name, bare) else {
             report.ignored.push(name.to_owned());
@@ -170,6 +195,23 @@ where
         env.insert(variable.to_owned(), new);
     }
     Ok(report)
+}
+
+/// Parses the output of an `exec.d` executable: top-level `NAME = "value"` pairs, each value a
+/// string. Applied by the launcher with override semantics.
+pub fn parse_exec_d_output(text: &str) -> Result<EnvMap, EnvError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| EnvError::ExecD {
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    table
+        .into_iter()
+        .map(|(name, value)| match value {
+            toml::Value::String(value) => Ok((name, value)),
+            other => Err(EnvError::ExecD {
+                message: format!("`{name}` must be a string, got {}", other.type_str()),
+            }),
+        })
+        .collect()
 }
 
 /// Applies the platform's `<platform>/env/` (user-provided variables) to a buildpack's
@@ -311,6 +353,45 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "env file `BAD` is not UTF-8; environment values must be text"
+        );
+    }
+
+    #[test]
+    fn layer_dirs_share_delimiters_and_order() {
+        let mut e = env(&[("PATH", "/usr/bin"), ("OPTS", "base")]);
+        let env_dir = [
+            ("PATH.prepend", "/l/bin"),
+            ("PATH.delim", ":"),
+            ("OPTS.append", "a"),
+        ];
+        let build_dir = [
+            ("PATH.prepend", "/l/build-bin"),
+            ("OPTS.append", "b"),
+            ("OPTS.delim", " "),
+        ];
+        apply_layer_env_dirs(&mut e, [env_dir, build_dir], MODERN).unwrap();
+        assert_eq!(e["PATH"], "/l/build-bin:/l/bin:/usr/bin");
+        assert_eq!(e["OPTS"], "base a b");
+
+        let mut d = EnvMap::new();
+        apply_layer_env_dirs(
+            &mut d,
+            [[("X.default", "env")], [("X.default", "build")]],
+            MODERN,
+        )
+        .unwrap();
+        assert_eq!(d["X"], "env", "env/ defaults win over env.build/ defaults");
+    }
+
+    #[test]
+    fn exec_d_output() {
+        let out = parse_exec_d_output("JAVA_OPTS = \"-Xmx512m\"\nPORT = \"8080\"\n").unwrap();
+        assert_eq!(out, env(&[("JAVA_OPTS", "-Xmx512m"), ("PORT", "8080")]));
+        assert_eq!(
+            parse_exec_d_output("PORT = 8080\n")
+                .unwrap_err()
+                .to_string(),
+            "invalid exec.d output: `PORT` must be a string, got integer"
         );
     }
 
