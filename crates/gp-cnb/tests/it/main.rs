@@ -13,14 +13,14 @@ use gp_cnb::{
 };
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
+    std::fs::create_dir_all(to).expect("create fixture dir");
+    for entry in std::fs::read_dir(from).expect("list fixture dir") {
+        let entry = entry.expect("fixture dir entry");
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        if entry.file_type().expect("fixture file type").is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), &target).unwrap();
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
         }
     }
 }
@@ -31,7 +31,7 @@ struct Fixture {
 }
 
 fn fixture(name: &str) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
@@ -43,8 +43,12 @@ fn fixture(name: &str) -> Fixture {
 /// Reads `rel`, then checks serialize -> parse gives the same value.
 fn read<T: TomlFile + PartialEq + Debug>(fx: &Fixture, rel: &str) -> T {
     let value = T::from_path(fx.root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let text = value.to_toml_string().unwrap();
-    assert_eq!(T::from_toml_str(&text).unwrap(), value, "{rel} round trip");
+    let text = value.to_toml_string().expect("serialize");
+    assert_eq!(
+        T::from_toml_str(&text).expect("reparse"),
+        value,
+        "{rel} round trip"
+    );
     value
 }
 
