@@ -11,15 +11,33 @@
 //! directory walking, no network. Env dirs are applied from `(file name, bytes)` pairs that the
 //! caller read. Phases, sandboxes and registries live in the crates above this one.
 //!
+//! | Module | Covers |
+//! |---|---|
+//! | `ids`, `api` | [`BuildpackId`], [`BuildpackVersion`], [`ProcessType`], [`LayerName`], [`StackId`], [`TargetId`]; [`BuildpackApi`]/[`PlatformApi`] with ordering and supported ranges |
+//! | `target` | [`Target`] (a base image), [`BuildpackTarget`] (`[[targets]]`) and the wildcard matching rule |
+//! | `buildpack_toml` | [`BuildpackDescriptor`] for component and composite buildpacks |
+//! | `order` | [`OrderToml`], [`GroupToml`], [`SystemToml`] and `[[order]]` groups |
+//! | `plan` | [`BuildPlan`] (detect output), [`PlanToml`], [`BuildpackPlan`], [`BuildToml`], [`StoreToml`] |
+//! | `layer`, `launch` | [`LayerContentMetadata`] (`<layer>.toml`), [`LaunchToml`] |
+//! | `procfile` | [`Procfile`] parsing with line-numbered errors |
+//! | [`env`](mod@env) | env-dir modification rules, platform env, `exec.d` output |
+//! | `project` | [`ProjectDescriptor`] (`project.toml`, schema 0.2) |
+//! | `platform_files` | [`AnalyzedToml`], [`ReportToml`], [`MetadataToml`], [`RunToml`], [`StackToml`] |
+//! | `labels`, `builder_labels`, [`base_labels`] | `io.buildpacks.*` image labels |
+//!
+//! Every TOML file implements [`TomlFile`] (parse + validate, serialize, `from_path`); every JSON
+//! label implements [`JsonLabel`]. Errors name the file (or label) and the field.
+//!
 //! Unknown keys are tolerated everywhere (and dropped on re-serialization unless a type keeps a
 //! free-form table): the reference lifecycle ignores them, and newer buildpacks routinely add keys
 //! that older platforms must not reject.
 //!
-//! `libcnb-data` was evaluated and not used (per-module notes say what differs): it is
-//! deserialize-only for descriptors and versions (no round trip),
-//! rejects unknown keys, lacks the Platform API files and newer fields (`exec-env`, the reserved
-//! id `generated`, optional distro versions), links a different major of `toml` than this
-//! workspace, and its current releases need a newer Rust than the workspace pins.
+//! `libcnb-data` was evaluated and not used (per-module notes say what differs): its descriptor,
+//! target and version types are deserialize-only (no round trip) and its API version has no
+//! ordering; it rejects unknown keys; it lacks the Platform API files and newer fields
+//! (`exec-env`, the reserved id `generated`, distros without a version, string commands of
+//! Buildpack API < 0.10); its free-form metadata is a `toml` 1.x table while this workspace uses
+//! `toml` 0.9; and its releases after 0.30 need a newer Rust than the workspace pins.
 
 mod api;
 pub mod base_labels;
