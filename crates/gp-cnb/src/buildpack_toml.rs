@@ -228,6 +228,51 @@ impl TomlFile for BuildpackDescriptor {
     }
 }
 
+/// `extension.toml`, the image extension descriptor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtensionDescriptor {
+    pub api: BuildpackApi,
+    pub extension: ExtensionInfo,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<BuildpackTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<toml::Table>,
+}
+
+/// The `[extension]` table. Extension ids follow the buildpack id rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtensionInfo {
+    pub id: BuildpackId,
+    pub version: BuildpackVersion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<License>,
+}
+
+impl TomlFile for ExtensionDescriptor {
+    const FILE: &'static str = "extension.toml";
+
+    fn validate(&self) -> Result<(), CnbError> {
+        for (i, license) in self.extension.licenses.iter().enumerate() {
+            if license.kind.is_none() && license.uri.is_none() {
+                return Err(CnbError::field(
+                    Self::FILE,
+                    format!("extension.licenses[{i}]"),
+                    "needs a `type` or a `uri`",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +443,35 @@ mixins = ["build:git"]
                 .unwrap_err()
                 .to_string(),
             "invalid buildpack.toml: `buildpack.licenses[0]` needs a `type` or a `uri`"
+        );
+    }
+
+    #[test]
+    fn extension_round_trip() {
+        let text = r#"
+api = "0.10"
+[extension]
+id = "samples/curl"
+version = "0.0.1"
+name = "Curl"
+keywords = ["curl"]
+[[extension.licenses]]
+type = "MIT"
+[[targets]]
+os = "linux"
+[metadata]
+note = "adds curl to the run image"
+"#;
+        let ext = ExtensionDescriptor::from_toml_str(text).unwrap();
+        assert_eq!(ext.extension.id, "samples/curl");
+        let again = ExtensionDescriptor::from_toml_str(&ext.to_toml_string().unwrap()).unwrap();
+        assert_eq!(again, ext);
+        let bad = "api = \"0.10\"\n[extension]\nid = \"x\"\nversion = \"1.0.0\"\n[[extension.licenses]]\n";
+        assert_eq!(
+            ExtensionDescriptor::from_toml_str(bad)
+                .unwrap_err()
+                .to_string(),
+            "invalid extension.toml: `extension.licenses[0]` needs a `type` or a `uri`"
         );
     }
 

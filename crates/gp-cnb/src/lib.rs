@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `ids`, `api` | [`BuildpackId`], [`BuildpackVersion`], [`ProcessType`], [`LayerName`], [`StackId`], [`TargetId`]; [`BuildpackApi`]/[`PlatformApi`] with ordering and supported ranges |
 //! | `target` | [`Target`] (a base image), [`BuildpackTarget`] (`[[targets]]`) and the wildcard matching rule |
-//! | `buildpack_toml` | [`BuildpackDescriptor`] for component and composite buildpacks |
+//! | `buildpack_toml` | [`BuildpackDescriptor`] for component and composite buildpacks, [`ExtensionDescriptor`] |
 //! | `order` | [`OrderToml`], [`GroupToml`], [`SystemToml`] and `[[order]]` groups |
 //! | `plan` | [`BuildPlan`] (detect output), [`PlanToml`], [`BuildpackPlan`], [`BuildToml`], [`StoreToml`] |
 //! | `layer`, `launch` | [`LayerContentMetadata`] (`<layer>.toml`), [`LaunchToml`] |
@@ -64,8 +64,8 @@ pub use builder_labels::{
     RunImageRef,
 };
 pub use buildpack_toml::{
-    BuildExecutable, BuildpackDescriptor, BuildpackInfo, BuildpackKind, ExecEnv, License,
-    SbomFormat, Stack,
+    BuildExecutable, BuildpackDescriptor, BuildpackInfo, BuildpackKind, ExecEnv,
+    ExtensionDescriptor, ExtensionInfo, License, SbomFormat, Stack,
 };
 pub use file::{CnbError, TomlFile};
 pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};

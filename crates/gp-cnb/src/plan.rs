@@ -87,6 +87,26 @@ fn check_alternative(prefix: &str, alt: &PlanAlternative) -> Result<(), CnbError
     check_names(BuildPlan::FILE, prefix, provides.chain(requires))
 }
 
+impl BuildPlan {
+    /// Image extensions may only provide: errors at the first `requires`.
+    pub fn check_extension(&self) -> Result<(), CnbError> {
+        let top = (!self.requires.is_empty()).then(|| "requires".to_owned());
+        let nested = self
+            .or
+            .iter()
+            .position(|alt| !alt.requires.is_empty())
+            .map(|i| format!("or[{i}].requires"));
+        match top.or(nested) {
+            Some(field) => Err(CnbError::field(
+                Self::FILE,
+                field,
+                "must be empty: image extensions only provide",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 impl TomlFile for BuildPlan {
     const FILE: &'static str = "build plan";
 
