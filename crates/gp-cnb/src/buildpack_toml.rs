@@ -404,8 +404,12 @@ mixins = ["build:git"]
 
     #[test]
     fn unknown_keys_are_tolerated() {
-        let text = "api = \"0.12\"\nfuture = 1\n[buildpack]\nid = \"a/b\"\nversion = \"1.0.0\"\nnew-flag = true\n";
-        assert!(BuildpackDescriptor::from_toml_str(text).is_ok());
+        let text = "api = \"0.12\"\nfuture = 1\n[buildpack]\nid = \"a/b\"\nversion = \"1.0.0\"\nclear_env = true\n[metadata]\nfree = 1\n";
+        let (d, unknown) = BuildpackDescriptor::from_toml_str_with_unknown_keys(text).unwrap();
+        assert!(!d.buildpack.clear_env);
+        assert_eq!(unknown, ["buildpack.clear_env", "future"]);
+        let (_, none) = BuildpackDescriptor::from_toml_str_with_unknown_keys(COMPONENT).unwrap();
+        assert!(none.is_empty(), "{none:?}");
     }
 
     #[test]

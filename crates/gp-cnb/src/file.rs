@@ -67,15 +67,28 @@ pub trait TomlFile: Serialize + DeserializeOwned {
         Ok(())
     }
 
-    /// Parses and validates TOML text.
+    /// Parses and validates TOML text. Unknown keys are ignored.
     fn from_toml_str(text: &str) -> Result<Self, CnbError> {
-        let value: Self = toml::from_str(text).map_err(|e| CnbError::InvalidToml {
+        Self::from_toml_str_with_unknown_keys(text).map(|(value, _)| value)
+    }
+
+    /// Like [`TomlFile::from_toml_str`], also returning the dotted paths (sorted) of keys the spec does not
+    /// define (e.g. `buildpack.clear_env`), for warnings about typos or newer fields. Free-form
+    /// tables (`[metadata]`, other tools' tables) are never reported.
+    fn from_toml_str_with_unknown_keys(text: &str) -> Result<(Self, Vec<String>), CnbError> {
+        let invalid = |e: toml::de::Error| CnbError::InvalidToml {
             file: Self::FILE,
             path: None,
             message: e.to_string().trim_end().to_owned(),
-        })?;
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(invalid)?;
+        let mut unknown = Vec::new();
+        let value: Self =
+            serde_ignored::deserialize(deserializer, |path| unknown.push(path.to_string()))
+                .map_err(invalid)?;
         value.validate()?;
-        Ok(value)
+        unknown.sort();
+        Ok((value, unknown))
     }
 
     /// Serializes to TOML text.

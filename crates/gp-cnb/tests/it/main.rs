@@ -40,9 +40,13 @@ fn fixture(name: &str) -> Fixture {
     Fixture { _dir: dir, root }
 }
 
-/// Reads `rel`, then checks serialize -> parse gives the same value.
+/// Reads `rel`, checks every key in it is modelled, then checks serialize -> parse gives the same
+/// value.
 fn read<T: TomlFile + PartialEq + Debug>(fx: &Fixture, rel: &str) -> T {
     let value = T::from_path(fx.root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let text = std::fs::read_to_string(fx.root.join(rel)).expect("read fixture");
+    let (_, unknown) = T::from_toml_str_with_unknown_keys(&text).expect("parse fixture");
+    assert!(unknown.is_empty(), "{rel}: unmodelled keys {unknown:?}");
     let text = value.to_toml_string().expect("serialize");
     assert_eq!(
         T::from_toml_str(&text).expect("reparse"),
