@@ -7,8 +7,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::parse_number;
-
 /// Why an API version string is not valid or not supported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -41,10 +39,12 @@ impl ApiVersion {
     }
 
     fn parse(kind: &'static str, value: &str) -> Result<Self, ApiError> {
-        // Leading zeros are tolerated here (`0.07`): the spec only asks for numbers.
+        // Digits only (no sign, no spaces); leading zeros are tolerated: the spec only asks for
+        // unsigned integers.
         let number = |part: &str| {
-            parse_number(part.trim_start_matches('0'))
-                .or_else(|| (!part.is_empty() && part.bytes().all(|b| b == b'0')).then_some(0))
+            (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse::<u64>().ok())
+                .flatten()
         };
         let malformed = || ApiError::Malformed {
             kind,

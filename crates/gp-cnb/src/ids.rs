@@ -63,7 +63,7 @@ fn check_chars(
 
 /// Declares a string newtype whose every constructor runs `$validate`.
 macro_rules! validated_string {
-    ($(#[$meta:meta])* $name:ident, $validate:expr) => {
+    ($(#[$meta:meta])* $name:ident, $validate:path) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -80,8 +80,7 @@ macro_rules! validated_string {
         impl TryFrom<String> for $name {
             type Error = IdError;
             fn try_from(value: String) -> Result<Self, IdError> {
-                let validate: fn(&str) -> Result<(), IdError> = $validate;
-                validate(&value)?;
+                $validate(&value)?;
                 Ok(Self(value))
             }
         }
@@ -138,8 +137,13 @@ validated_string!(
     /// Equality is exact; the spec's "unique ignoring case" rule is a property of a *set* of
     /// buildpacks, checked with [`BuildpackId::eq_ignore_case`].
     BuildpackId,
-    |v| check_chars("buildpack id", v, ID_CHARS, is_id_char, &["app", "config", "generated", "sbom"])
+    validate_buildpack_id
 );
+
+fn validate_buildpack_id(v: &str) -> Result<(), IdError> {
+    let reserved = ["app", "config", "generated", "sbom"];
+    check_chars("buildpack id", v, ID_CHARS, is_id_char, &reserved)
+}
 
 impl BuildpackId {
     /// Whether two ids collide under the spec's case-insensitive uniqueness rule.
@@ -152,15 +156,21 @@ impl BuildpackId {
 validated_string!(
     /// A stack id (deprecated since Buildpack API 0.10 / Platform API 0.12). `*` means any stack.
     StackId,
-    |v| check_chars("stack id", v, "letters, digits, `.`, `/`, `-` and a lone `*`", |c| is_id_char(c) || c == '*', &[])
-        .and_then(|()| {
-            if v.contains('*') && v != "*" {
-                Err(IdError::Malformed { kind: "stack id", value: v.to_owned(), reason: "`*` must stand alone" })
-            } else {
-                Ok(())
-            }
-        })
+    validate_stack_id
 );
+
+fn validate_stack_id(v: &str) -> Result<(), IdError> {
+    let allowed = "letters, digits, `.`, `/`, `-` and a lone `*`";
+    check_chars("stack id", v, allowed, |c| is_id_char(c) || c == '*', &[])?;
+    if v.contains('*') && v != "*" {
+        return Err(IdError::Malformed {
+            kind: "stack id",
+            value: v.to_owned(),
+            reason: "`*` must stand alone",
+        });
+    }
+    Ok(())
+}
 
 impl StackId {
     /// The stack id of Ubuntu 18.04 that tools translate into a target (see the buildpack spec's
@@ -177,20 +187,24 @@ impl StackId {
 validated_string!(
     /// The target id of a run image (`io.buildpacks.base.id`): letters, digits, `.`, `/` and `-`.
     TargetId,
-    |v| check_chars("target id", v, ID_CHARS, is_id_char, &[])
+    validate_target_id
 );
+
+fn validate_target_id(v: &str) -> Result<(), IdError> {
+    check_chars("target id", v, ID_CHARS, is_id_char, &[])
+}
 
 validated_string!(
     /// A process type (`web`, `worker`, ...): letters, digits, `.`, `_` and `-`.
     ProcessType,
-    |v| check_chars(
-        "process type",
-        v,
-        "letters, digits, `.`, `_` and `-`",
-        |c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'),
-        &[]
-    )
+    validate_process_type
 );
+
+fn validate_process_type(v: &str) -> Result<(), IdError> {
+    let allowed = "letters, digits, `.`, `_` and `-`";
+    let is_allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    check_chars("process type", v, allowed, is_allowed, &[])
+}
 
 impl ProcessType {
     /// The conventional process type of web servers.
@@ -205,14 +219,28 @@ validated_string!(
     /// `launch` and `store` (their `.toml` files are the buildpack's own outputs); a name must also
     /// be a single path component.
     LayerName,
-    |v| {
-        check_chars("layer name", v, "anything but `/` and NUL", |c| c != '/' && c != '\0', &["build", "launch", "store"])?;
-        if v == "." || v == ".." {
-            return Err(IdError::Malformed { kind: "layer name", value: v.to_owned(), reason: "must name a directory inside the layers dir" });
-        }
-        Ok(())
-    }
+    validate_layer_name
 );
+
+fn validate_layer_name(v: &str) -> Result<(), IdError> {
+    let allowed = "anything but `/` and NUL";
+    let reserved = ["build", "launch", "store"];
+    check_chars(
+        "layer name",
+        v,
+        allowed,
+        |c| c != '/' && c != '\0',
+        &reserved,
+    )?;
+    if v == "." || v == ".." {
+        return Err(IdError::Malformed {
+            kind: "layer name",
+            value: v.to_owned(),
+            reason: "must name a directory inside the layers dir",
+        });
+    }
+    Ok(())
+}
 
 /// A buildpack version: `<X>.<Y>.<Z>`, non-negative integers without leading zeros.
 ///
@@ -237,7 +265,7 @@ impl BuildpackVersion {
 }
 
 /// Parses one unsigned decimal number: digits only, no sign, no redundant leading zero.
-pub(crate) fn parse_number(part: &str) -> Option<u64> {
+fn parse_number(part: &str) -> Option<u64> {
     if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
