@@ -480,6 +480,13 @@ note = "adds curl to the run image"
     }
 
     #[test]
+    fn parse_error_message_is_exact() {
+        let text = "api = \"0.10\"\n[buildpack]\nid = \"examples/ruby\"\nversion = \"1.0\"\n";
+        let err = BuildpackDescriptor::from_toml_str(text).unwrap_err();
+        insta::assert_snapshot!(err.to_string());
+    }
+
+    #[test]
     fn from_path_names_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("buildpack.toml");

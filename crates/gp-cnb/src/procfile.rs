@@ -1,6 +1,6 @@
 //! `Procfile`: `<type>: <command>` lines, as apps without a buildpack-provided process declare them.
 //!
-//! Rules: blank lines and lines starting with `#` are skipped; surrounding whitespace and a
+//! Rules: a leading byte-order mark, blank lines and lines starting with `#` are skipped; surrounding whitespace and a
 //! trailing `\r` are ignored; the type follows the CNB process-type rules; a type may appear once;
 //! the command is everything after the first `:` (trimmed) and must not be empty.
 
@@ -50,6 +50,7 @@ pub struct Procfile {
 impl Procfile {
     pub fn parse(text: &str) -> Result<Self, ProcfileError> {
         let mut entries: Vec<ProcfileEntry> = Vec::new();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let trimmed = raw.trim();
@@ -202,6 +203,8 @@ mod tests {
             "Procfile line 1: process type must not be empty"
         );
         assert!(Procfile::parse("").unwrap().entries.is_empty());
+        let bom = Procfile::parse("\u{feff}web: run\n").unwrap();
+        assert_eq!(bom.get("web"), Some("run"), "a leading byte-order mark is ignored");
     }
 
     #[test]
