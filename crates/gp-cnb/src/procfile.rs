@@ -204,7 +204,11 @@ mod tests {
         );
         assert!(Procfile::parse("").unwrap().entries.is_empty());
         let bom = Procfile::parse("\u{feff}web: run\n").unwrap();
-        assert_eq!(bom.get("web"), Some("run"), "a leading byte-order mark is ignored");
+        assert_eq!(
+            bom.get("web"),
+            Some("run"),
+            "a leading byte-order mark is ignored"
+        );
     }
 
     #[test]
