@@ -118,6 +118,47 @@ pub struct Slice {
     pub paths: Vec<String>,
 }
 
+impl Slice {
+    /// Each glob, made relative to `app_dir`, or `None` for a glob that leaves the app directory
+    /// (a relative path climbing out with `..`, or an absolute path elsewhere). Lexical only: the
+    /// exporter still confines matches to the app directory on disk.
+    #[must_use]
+    pub fn relative_globs(&self, app_dir: &str) -> Vec<Option<String>> {
+        self.paths
+            .iter()
+            .map(|p| relative_to_app(p, app_dir))
+            .collect()
+    }
+}
+
+fn relative_to_app(glob: &str, app_dir: &str) -> Option<String> {
+    let rest = if glob.starts_with('/') {
+        let app = app_dir.trim_end_matches('/');
+        let rest = glob.strip_prefix(app)?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None; // `/workspace-other` is not inside `/workspace`
+        }
+        rest
+    } else {
+        glob
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            _ => parts.push(part),
+        }
+    }
+    Some(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
+}
+
 /// `launch.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LaunchToml {
@@ -279,6 +320,33 @@ paths = ["public/assets/*", "vendor/**"]
         );
         let again = LaunchToml::from_toml_str(&launch.to_toml_string().unwrap()).unwrap();
         assert_eq!(again, launch);
+    }
+
+    #[test]
+    fn slice_paths_stay_in_the_app() {
+        let slice = Slice {
+            paths: vec![
+                "public/*".into(),
+                "./a/../b/*.js".into(),
+                "/workspace/static/**".into(),
+                "/workspace".into(),
+                "../secrets".into(),
+                "/etc/*".into(),
+                "/workspace-other/x".into(),
+            ],
+        };
+        assert_eq!(
+            slice.relative_globs("/workspace/"),
+            [
+                Some("public/*".to_owned()),
+                Some("b/*.js".to_owned()),
+                Some("static/**".to_owned()),
+                Some(".".to_owned()),
+                None,
+                None,
+                None,
+            ]
+        );
     }
 
     #[test]
