@@ -58,6 +58,27 @@ pub struct OrderToml {
     pub order_extensions: Vec<OrderGroup>,
 }
 
+impl OrderToml {
+    /// The order with system buildpacks merged into every group, as the detector does: `pre`
+    /// buildpacks first and `post` buildpacks last, each skipped in a group that already holds a
+    /// buildpack with the same id. Extension orders are left alone.
+    #[must_use]
+    pub fn with_system(&self, system: &SystemToml) -> Self {
+        let merge = |group: &OrderGroup| {
+            let missing = |r: &&GroupRef| !group.group.iter().any(|g| g.id == r.id);
+            let pre = system.system.pre.buildpacks.iter().filter(missing);
+            let post = system.system.post.buildpacks.iter().filter(missing);
+            OrderGroup {
+                group: pre.chain(&group.group).chain(post).cloned().collect(),
+            }
+        };
+        Self {
+            order: self.order.iter().map(merge).collect(),
+            order_extensions: self.order_extensions.clone(),
+        }
+    }
+}
+
 impl TomlFile for OrderToml {
     const FILE: &'static str = "order.toml";
 }
@@ -224,6 +245,34 @@ api = "0.9"
             GroupToml::from_toml_str(dup).unwrap_err().to_string(),
             "invalid group.toml: `group[1].id` `a/b` duplicates `a/B` (buildpack ids are unique ignoring case)"
         );
+    }
+
+    #[test]
+    fn system_buildpacks_merge_into_every_group() {
+        let order = OrderToml::from_toml_str(ORDER).unwrap();
+        let system = SystemToml::from_toml_str(
+            "[[system.pre.buildpacks]]\nid = \"paketo-buildpacks/python\"\nversion = \"9.9.9\"\n\
+             [[system.post.buildpacks]]\nid = \"example/post\"\nversion = \"1.0.0\"\noptional = true\n",
+        )
+        .unwrap();
+        let merged = order.with_system(&system);
+        let ids = |g: &OrderGroup| g.group.iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&merged.order[0]),
+            [
+                "paketo-buildpacks/python",
+                "paketo-buildpacks/node-engine",
+                "paketo-buildpacks/npm-install",
+                "example/post"
+            ]
+        );
+        // The second group already has python: its own entry stays, the system one is skipped.
+        assert_eq!(
+            ids(&merged.order[1]),
+            ["paketo-buildpacks/python", "example/post"]
+        );
+        assert_eq!(merged.order[1].group[0].version.to_string(), "2.0.0");
+        assert_eq!(merged.order_extensions, order.order_extensions);
     }
 
     #[test]
