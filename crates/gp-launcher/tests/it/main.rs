@@ -1,0 +1,134 @@
+//! The launcher binary against a layers tree laid out as an exported image has it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn layers(root: &Path) {
+    let l = root.join("layers");
+    std::fs::create_dir_all(l.join("config")).unwrap();
+    std::fs::write(
+        l.join("config/metadata.toml"),
+        r#"buildpack-default-process-type = "web"
+
+[[buildpacks]]
+id = "test/bp"
+version = "1.0.0"
+api = "0.10"
+
+[[processes]]
+type = "web"
+command = ["sh", "-c", "echo web:$FOO:$BAR:$EXECD:$(pwd):$CNB_LAYERS_DIR:$*", "web-arg0"]
+args = ["default-arg"]
+buildpack-id = "test/bp"
+
+[[processes]]
+type = "worker"
+command = ["tool"]
+args = ["--queue", "jobs"]
+buildpack-id = "test/bp"
+working-dir = "/tmp"
+"#,
+    )
+    .unwrap();
+    let layer = l.join("test_bp/runtime");
+    for d in ["bin", "env", "env.launch/web", "exec.d"] {
+        std::fs::create_dir_all(layer.join(d)).unwrap();
+    }
+    std::fs::write(
+        layer.join("bin/tool"),
+        "#!/bin/sh\necho tool \"$@\" in $(pwd)\n",
+    )
+    .unwrap();
+    std::fs::write(layer.join("env/FOO.override"), "foo").unwrap();
+    std::fs::write(layer.join("env.launch/web/BAR.default"), "bar-for-web").unwrap();
+    std::fs::write(
+        layer.join("exec.d/set"),
+        "#!/bin/sh\necho 'EXECD = \"from-exec-d\"' >&3\n",
+    )
+    .unwrap();
+    for f in ["bin/tool", "exec.d/set"] {
+        Command::new("chmod")
+            .arg("+x")
+            .arg(layer.join(f))
+            .status()
+            .unwrap();
+    }
+    std::fs::create_dir_all(root.join("workspace")).unwrap();
+}
+
+fn launch(root: &Path, program: &Path, envs: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/cnb/process:/usr/bin:/bin")
+        .env("CNB_LAYERS_DIR", root.join("layers"))
+        .env("CNB_APP_DIR", root.join("workspace"))
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn out(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_owned()
+}
+
+#[test]
+fn default_process_gets_layer_env_exec_d_and_working_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    layers(tmp.path());
+    let bin = Path::new(env!("CARGO_BIN_EXE_launcher"));
+    let o = launch(tmp.path(), bin, &[], &[]);
+    let ws = tmp.path().join("workspace");
+    assert_eq!(
+        out(&o),
+        format!(
+            "web:foo:bar-for-web:from-exec-d:{}::default-arg",
+            ws.display()
+        )
+    );
+    // User args replace the default args (Buildpack API >= 0.9).
+    let o = launch(tmp.path(), bin, &[("CNB_PROCESS_TYPE", "web")], &["mine"]);
+    assert!(out(&o).ends_with(":mine"), "{}", out(&o));
+}
+
+#[test]
+fn process_by_argv0_symlink_with_layer_bin_on_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    layers(tmp.path());
+    let link = tmp.path().join("process/worker");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_launcher"), &link).unwrap();
+    let o = launch(tmp.path(), &link, &[], &[]);
+    assert_eq!(out(&o), "tool --queue jobs in /tmp");
+}
+
+#[test]
+fn unknown_process_types_fail_with_the_list_and_code_82() {
+    let tmp = tempfile::tempdir().unwrap();
+    layers(tmp.path());
+    let o = launch(
+        tmp.path(),
+        Path::new(env!("CARGO_BIN_EXE_launcher")),
+        &[("CNB_PROCESS_TYPE", "nope")],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(82));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`nope`") && err.contains("web, worker"),
+        "{err}"
+    );
+}
+
+#[test]
+fn user_commands_run_direct_after_double_dash_or_through_bash() {
+    let tmp = tempfile::tempdir().unwrap();
+    layers(tmp.path());
+    let bin = Path::new(env!("CARGO_BIN_EXE_launcher"));
+    let o = launch(tmp.path(), bin, &[], &["--", "tool", "x"]);
+    assert!(out(&o).starts_with("tool x in "), "{}", out(&o));
+    let o = launch(tmp.path(), bin, &[], &["echo $FOO-shell"]);
+    assert_eq!(out(&o), "foo-shell");
+}
