@@ -296,7 +296,8 @@ impl Layout {
         for e in fs_err::read_dir(&dir).map_err(io_err(&dir))? {
             let e = e.map_err(io_err(&dir))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if !live.contains(&name) {
+            // `.tmp-*` files belong to writes in progress (ours or another process's): never collected.
+            if !name.starts_with('.') && !live.contains(&name) {
                 fs_err::remove_file(e.path()).map_err(io_err(&e.path()))?;
                 removed += 1;
             }
