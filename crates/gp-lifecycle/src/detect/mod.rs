@@ -2,6 +2,8 @@
 
 mod expand;
 mod resolve;
+mod run;
 
 pub use expand::{ExpandError, expand_order};
 pub use resolve::{Candidate, Resolved, resolve_group};
+pub use run::{DetectDirs, DetectError, Detected, detect};
