@@ -106,3 +106,109 @@ fn unmet_requires_fail_the_group() {
         "{log:?}"
     );
 }
+
+mod build {
+    use std::collections::BTreeMap;
+
+    use gp_lifecycle::build::{BuildDirs, BuildError, BuildLog, build};
+
+    use super::*;
+
+    fn build_dirs(tmp: &Path) -> BuildDirs {
+        let d = dirs(tmp, true);
+        BuildDirs {
+            buildpacks: d.buildpacks,
+            layers: tmp.join("layers"),
+            app: d.app,
+            platform: d.platform,
+            exec_env: d.exec_env,
+        }
+    }
+
+    fn base_env() -> BTreeMap<String, String> {
+        [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into()
+    }
+
+    #[test]
+    fn build_layers_env_plan_and_processes_flow_through_the_group() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = dirs(tmp.path(), true);
+        let found = detect(
+            &[OrderGroup {
+                group: vec![r("test/js", false)],
+            }],
+            &d,
+        )
+        .unwrap();
+        let mut log = BuildLog::default();
+        let built = build(
+            &found.group,
+            &found.plan,
+            &build_dirs(tmp.path()),
+            &base_env(),
+            &mut log,
+        )
+        .unwrap();
+        assert!(
+            log.lines.iter().any(|l| l == "[test/npm] node-tool ok"),
+            "{:?}",
+            log.lines
+        );
+        let received =
+            std::fs::read_to_string(tmp.path().join("layers/test_node/node/received-plan.toml"))
+                .unwrap();
+        assert!(
+            received.contains("name = \"node\"") && received.contains("version = \"20\""),
+            "{received}"
+        );
+        let m = &built.metadata;
+        assert_eq!(
+            m.default_process_type
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("web")
+        );
+        let kinds: Vec<String> = m.processes.iter().map(|p| p.kind.to_string()).collect();
+        assert_eq!(kinds, ["web", "worker"]);
+        assert_eq!(
+            m.processes[1].buildpack_id.as_ref().unwrap().as_str(),
+            "test/npm"
+        );
+        assert_eq!(
+            built.labels.get("org.example.built-by").map(String::as_str),
+            Some("test/npm")
+        );
+        assert!(tmp.path().join("layers/config/metadata.toml").is_file());
+    }
+
+    #[test]
+    fn a_failing_buildpack_is_named_with_its_exit_code_and_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = dirs(tmp.path(), true);
+        // npm alone: its build needs node-tool from test/node, so it fails.
+        let found = detect(
+            &[OrderGroup {
+                group: vec![r("test/js", false)],
+            }],
+            &d,
+        )
+        .unwrap();
+        let mut only_npm = found.group.clone();
+        only_npm.group.retain(|m| m.id.as_str() == "test/npm");
+        let err = build(
+            &only_npm,
+            &found.plan,
+            &build_dirs(tmp.path()),
+            &base_env(),
+            &mut BuildLog::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 51);
+        let BuildError::Failed { id, code, tail, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!((id.as_str(), *code), ("test/npm", 127));
+        assert!(tail.contains("node-tool"), "{tail}");
+    }
+}

@@ -1,0 +1,328 @@
+//! The builder: runs `/bin/build` of each buildpack of the detected group (directly, for `--sandbox none`), hands
+//! each its part of the plan (unmet entries flow on to later providers), gives later buildpacks the build layers
+//! of earlier ones (`bin`, `lib`, `env`, `env.build`), and collects processes, labels and slices into
+//! `<layers>/config/metadata.toml`. A failing buildpack is reported by name, exit code and last output lines.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gp_cnb::env::{EnvAction, EnvMap, apply_layer_env_dirs};
+use gp_cnb::{
+    BuildToml, BuildpackDescriptor, BuildpackPlan, GroupToml, LaunchToml, LayerContentMetadata,
+    MetadataProcess, MetadataToml, PlanToml, TomlFile,
+};
+
+/// Lines of a failing buildpack's output quoted in the error.
+const TAIL: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct BuildDirs {
+    pub buildpacks: PathBuf,
+    pub layers: PathBuf,
+    pub app: PathBuf,
+    pub platform: PathBuf,
+    pub exec_env: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("buildpack `{id}@{version}` failed with exit code {code}; last output:\n{tail}")]
+    Failed {
+        id: String,
+        version: String,
+        code: i32,
+        tail: String,
+    },
+    #[error("buildpack `{id}`: {message}")]
+    Contract { id: String, message: String },
+    #[error("cannot write `{path}`: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+impl BuildError {
+    /// Platform API builder exit codes: 51 buildpack build error, 52-59 build-specific lifecycle errors.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BuildError::Failed { .. } => 51,
+            BuildError::Contract { .. } | BuildError::Io { .. } => 52,
+        }
+    }
+}
+
+/// Everything `/bin/build` runs printed, prefixed with the buildpack id, for the user.
+#[derive(Debug, Default)]
+pub struct BuildLog {
+    pub lines: Vec<String>,
+}
+
+fn escaped(id: &str) -> String {
+    id.replace('/', "_")
+}
+
+fn contract(id: &str, message: impl Into<String>) -> BuildError {
+    BuildError::Contract {
+        id: id.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The layers of one buildpack with their `<layer>.toml`, in name order.
+fn layers_of(dir: &Path) -> Vec<(PathBuf, LayerContentMetadata)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(PathBuf, LayerContentMetadata)> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter_map(|p| {
+            let toml = p.with_extension("toml");
+            let meta = LayerContentMetadata::from_path(&toml).ok()?;
+            Some((p, meta))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn prepend(env: &mut EnvMap, key: &str, dir: &Path) {
+    let d = dir.to_string_lossy().into_owned();
+    let new = match env.get(key).filter(|v| !v.is_empty()) {
+        Some(old) => format!("{d}:{old}"),
+        None => d,
+    };
+    env.insert(key.to_owned(), new);
+}
+
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// What the build phase produced besides the layers.
+#[derive(Debug, Clone, Default)]
+pub struct Built {
+    pub metadata: MetadataToml,
+    /// Image labels from the buildpacks' `launch.toml` (later buildpacks win).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Runs the build phase for `group` with `plan`; writes `<layers>/config/metadata.toml`.
+pub fn build(
+    group: &GroupToml,
+    plan: &PlanToml,
+    dirs: &BuildDirs,
+    base_env: &EnvMap,
+    log: &mut BuildLog,
+) -> Result<Built, BuildError> {
+    let mut env = base_env.clone();
+    let mut remaining = plan.entries.clone();
+    let mut metadata = MetadataToml {
+        buildpacks: group.group.clone(),
+        ..MetadataToml::default()
+    };
+    let mut labels = BTreeMap::new();
+    for member in &group.group {
+        let id = member.id.as_str();
+        let bp_dir = dirs
+            .buildpacks
+            .join(escaped(id))
+            .join(member.version.to_string());
+        let descriptor = BuildpackDescriptor::from_path(bp_dir.join("buildpack.toml"))
+            .map_err(|e| contract(id, e.to_string()))?;
+        let layers = dirs.layers.join(escaped(id));
+        std::fs::create_dir_all(&layers).map_err(|e| BuildError::Io {
+            path: layers.clone(),
+            message: e.to_string(),
+        })?;
+        // This buildpack's plan: the requirements of every remaining entry it provides.
+        let mine: Vec<usize> = (0..remaining.len())
+            .filter(|&i| remaining[i].providers.iter().any(|p| p.id == member.id))
+            .collect();
+        let bp_plan = BuildpackPlan {
+            entries: mine
+                .iter()
+                .flat_map(|&i| remaining[i].requires.clone())
+                .collect(),
+        };
+        let plan_path = dirs.layers.join(format!("plan-{}.toml", escaped(id)));
+        let text = bp_plan
+            .to_toml_string()
+            .map_err(|e| contract(id, e.to_string()))?;
+        std::fs::write(&plan_path, text).map_err(|e| BuildError::Io {
+            path: plan_path.clone(),
+            message: e.to_string(),
+        })?;
+
+        let run_env = if descriptor.buildpack.clear_env {
+            base_env
+        } else {
+            &env
+        };
+        run_buildpack(member, &bp_dir, &layers, &plan_path, dirs, run_env, log)?;
+        let _ = std::fs::remove_file(&plan_path);
+
+        // Unmet entries stay in the plan for later providers; met ones are done.
+        let build_toml = BuildToml::from_path(layers.join("build.toml"))
+            .ok()
+            .unwrap_or_default();
+        let unmet: Vec<&str> = build_toml.unmet.iter().map(|u| u.name.as_str()).collect();
+        let mut k = 0;
+        remaining.retain(|e| {
+            let keep = !mine.contains(&k) || e.name().is_some_and(|n| unmet.contains(&n));
+            k += 1;
+            keep
+        });
+
+        if let Ok(launch) = LaunchToml::from_path(layers.join("launch.toml")) {
+            launch
+                .check_api(member.api)
+                .map_err(|e| contract(id, e.to_string()))?;
+            merge_launch(&mut metadata, &launch, member);
+            labels.extend(
+                launch
+                    .labels
+                    .iter()
+                    .map(|l| (l.key.clone(), l.value.clone())),
+            );
+        }
+        // Later buildpacks see this one's build layers.
+        expose_build_layers(&mut env, &layers, member.api).map_err(|m| contract(id, m))?;
+    }
+    let config = dirs.layers.join("config");
+    std::fs::create_dir_all(&config).map_err(|e| BuildError::Io {
+        path: config.clone(),
+        message: e.to_string(),
+    })?;
+    let text = metadata
+        .to_toml_string()
+        .map_err(|e| contract("lifecycle", e.to_string()))?;
+    let path = config.join("metadata.toml");
+    std::fs::write(&path, text).map_err(|e| BuildError::Io {
+        path,
+        message: e.to_string(),
+    })?;
+    Ok(Built { metadata, labels })
+}
+
+/// Runs one `/bin/build`; its output goes to `log`, and a failure carries the last lines.
+fn run_buildpack(
+    member: &gp_cnb::GroupMember,
+    bp_dir: &Path,
+    layers: &Path,
+    plan_path: &Path,
+    dirs: &BuildDirs,
+    env: &EnvMap,
+    log: &mut BuildLog,
+) -> Result<(), BuildError> {
+    let id = member.id.as_str();
+    let mut cmd = Command::new(bp_dir.join("bin/build"));
+    cmd.current_dir(&dirs.app)
+        .env_clear()
+        .envs(env)
+        .env("CNB_LAYERS_DIR", layers)
+        .env("CNB_BP_PLAN_PATH", plan_path)
+        .env("CNB_BUILDPACK_DIR", bp_dir)
+        .env("CNB_PLATFORM_DIR", &dirs.platform)
+        .env("CNB_EXEC_ENV", &dirs.exec_env)
+        .env("CNB_TARGET_OS", "linux")
+        .env("CNB_TARGET_ARCH", target_arch());
+    let out = cmd
+        .output()
+        .map_err(|e| contract(id, format!("cannot run bin/build: {e}")))?;
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.extend(
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(str::to_owned),
+    );
+    log.lines
+        .extend(lines.iter().map(|l| format!("[{id}] {l}")));
+    if !out.status.success() {
+        let tail = lines[lines.len().saturating_sub(TAIL)..]
+            .iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(BuildError::Failed {
+            id: id.to_owned(),
+            version: member.version.to_string(),
+            code: out.status.code().unwrap_or(-1),
+            tail,
+        });
+    }
+    Ok(())
+}
+
+/// Puts a buildpack's build layers (`bin`, `lib`, `env`, `env.build`) into the environment of later buildpacks.
+fn expose_build_layers(
+    env: &mut EnvMap,
+    layers: &Path,
+    api: gp_cnb::BuildpackApi,
+) -> Result<(), String> {
+    for (layer, meta) in layers_of(layers) {
+        if !meta.types().build {
+            continue;
+        }
+        if layer.join("bin").is_dir() {
+            prepend(env, "PATH", &layer.join("bin"));
+        }
+        if layer.join("lib").is_dir() {
+            prepend(env, "LD_LIBRARY_PATH", &layer.join("lib"));
+            prepend(env, "LIBRARY_PATH", &layer.join("lib"));
+        }
+        apply_layer_env_dirs(
+            env,
+            [
+                files_of(&layer.join("env")),
+                files_of(&layer.join("env.build")),
+            ],
+            EnvAction::bare_name(api),
+        )
+        .map_err(|e| format!("layer `{}`: {e}", layer.display()))?;
+    }
+    Ok(())
+}
+
+fn target_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Processes of later buildpacks replace earlier ones of the same type; the last `default = true` wins.
+fn merge_launch(metadata: &mut MetadataToml, launch: &LaunchToml, member: &gp_cnb::GroupMember) {
+    for p in &launch.processes {
+        metadata.processes.retain(|q| q.kind != p.kind);
+        metadata.processes.push(MetadataProcess {
+            kind: p.kind.clone(),
+            command: p.command.clone(),
+            args: p.args.clone(),
+            direct: p.direct.unwrap_or(false),
+            working_dir: p.working_dir.clone(),
+            buildpack_id: Some(member.id.clone()),
+            exec_env: p.exec_env.clone(),
+        });
+        if p.default {
+            metadata.default_process_type = Some(p.kind.clone());
+        }
+    }
+    metadata.slices.extend(launch.slices.iter().cloned());
+}
