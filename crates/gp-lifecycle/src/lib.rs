@@ -3,3 +3,4 @@
 
 pub mod build;
 pub mod detect;
+pub mod export;

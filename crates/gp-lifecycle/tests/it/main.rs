@@ -212,3 +212,124 @@ mod build {
         assert!(tail.contains("node-tool"), "{tail}");
     }
 }
+
+mod export {
+    use std::collections::BTreeMap;
+
+    use gp_cnb::{JsonLabel, LifecycleMetadata};
+    use gp_lifecycle::build::{BuildDirs, BuildLog, build};
+    use gp_lifecycle::export::{ExportInput, export};
+    use gp_oci::image::{ImageConfig, add_layer, read_image, write_image};
+    use gp_oci::layer::{LayerOptions, entries_from_dir};
+    use gp_oci::layout::Layout;
+
+    use super::*;
+
+    fn run_image(tmp: &Path) -> (Layout, gp_oci::layout::Desc) {
+        let rootfs = tmp.join("run-rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::write(rootfs.join("etc/os-release"), "ID=test\n").unwrap();
+        let layout = Layout::create(&tmp.join("run")).unwrap();
+        let layer = add_layer(
+            &layout,
+            &entries_from_dir(&rootfs, "").unwrap(),
+            &LayerOptions::default(),
+        )
+        .unwrap();
+        let config = ImageConfig {
+            env: vec![
+                "CNB_USER_ID=1001".into(),
+                "CNB_GROUP_ID=1002".into(),
+                "PATH=/usr/bin:/bin".into(),
+            ],
+            ..ImageConfig::default()
+        };
+        let desc = write_image(&layout, "run", &[layer], &config).unwrap();
+        (layout, desc)
+    }
+
+    fn build_and_export(tmp: &Path, out: &Layout) -> gp_lifecycle::export::Exported {
+        let d = dirs(tmp, true);
+        let found = detect(
+            &[OrderGroup {
+                group: vec![r("test/js", false)],
+            }],
+            &d,
+        )
+        .unwrap();
+        let bd = BuildDirs {
+            buildpacks: d.buildpacks,
+            layers: tmp.join("layers"),
+            app: d.app.clone(),
+            platform: d.platform,
+            exec_env: d.exec_env,
+        };
+        let env: BTreeMap<String, String> =
+            [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
+        let built = build(
+            &found.group,
+            &found.plan,
+            &bd,
+            &env,
+            &mut BuildLog::default(),
+        )
+        .unwrap();
+        let (run, run_desc) = run_image(tmp);
+        export(&ExportInput {
+            layers: &bd.layers,
+            app: &d.app,
+            group: &found.group,
+            built: &built,
+            launcher: Path::new("/bin/true"),
+            run_image: Some((&run, run_desc, "registry.example/run:base".into())),
+            out,
+            tag: "app",
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn image_has_cnb_layers_labels_and_entrypoint_and_is_reproducible() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = Layout::create(&tmp.path().join("out")).unwrap();
+        let first = build_and_export(tmp.path(), &out);
+        let img = read_image(&out, &first.manifest).unwrap();
+        assert_eq!(
+            img.layers.len(),
+            1 + 5,
+            "run layer + node layer, app, launcher, process types, config"
+        );
+        assert_eq!(img.config["config"]["Entrypoint"][0], "/cnb/process/web");
+        assert_eq!(img.config["config"]["User"], "1001:1002");
+        let labels = &img.config["config"]["Labels"];
+        let lm = LifecycleMetadata::from_label(labels[LifecycleMetadata::KEY].as_str().unwrap())
+            .unwrap();
+        assert_eq!(lm.buildpacks[0].key.as_str(), "test/node");
+        assert!(lm.buildpacks[0].layers.keys().any(|k| k.as_str() == "node"));
+        assert_eq!(lm.run_image.unwrap().reference, "registry.example/run:base");
+        assert_eq!(labels["org.example.built-by"], "test/npm");
+
+        // Same inputs, a fresh build: the same image digest.
+        let tmp2 = tempfile::tempdir().unwrap();
+        let out2 = Layout::create(&tmp2.path().join("out")).unwrap();
+        assert_eq!(
+            build_and_export(tmp2.path(), &out2).manifest.digest,
+            first.manifest.digest
+        );
+
+        // One app file changed: only the app layer (and what names it) changes.
+        let tmp3 = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp3.path().join("app")).unwrap();
+        std::fs::write(tmp3.path().join("app/server.js"), "changed").unwrap();
+        let out3 = Layout::create(&tmp3.path().join("out")).unwrap();
+        let third = build_and_export(tmp3.path(), &out3);
+        let changed: Vec<&str> = first
+            .layers
+            .iter()
+            .zip(&third.layers)
+            .filter(|(a, b)| a.1.digest != b.1.digest)
+            .map(|(a, _)| a.0.as_str())
+            .collect();
+        assert_eq!(changed, ["app"]);
+    }
+}

@@ -1,0 +1,409 @@
+//! The exporter: the run image's layers, then one layer per launch layer, the app layer, the launcher, the
+//! process-type links and `metadata.toml`, with the CNB labels pack and kpack read. Written into an OCI layout;
+//! identical layers give identical digests, so unchanged layers are never stored (or later pushed) twice.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gp_cnb::{
+    BuildMetadata, BuildpackLayersRecord, BuildpackRecord, GroupToml, JsonLabel,
+    LayerContentMetadata, LayerName, LayerRecord, LayerSha, LifecycleMetadata, ProcessRecord,
+    RunImageRecord, TomlFile,
+};
+use gp_oci::digest::Digest;
+use gp_oci::image::{ImageConfig, add_layer, read_image};
+use gp_oci::layer::{
+    Entry, Kind, LayerInfo, LayerOptions, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR, Source, entries_from_dir,
+};
+use gp_oci::layout::{Desc, Layout, copy_image};
+
+use crate::build::Built;
+
+pub const LAYERS_DIR: &str = "/layers";
+pub const APP_DIR: &str = "/workspace";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot read the run image: {0}")]
+    RunImage(String),
+    #[error("cannot write layer `{what}`: {message}")]
+    Layer { what: String, message: String },
+    #[error("cannot write the image: {0}")]
+    Image(String),
+}
+
+/// Where the build left things and where the image goes.
+#[derive(Debug, Clone)]
+pub struct ExportInput<'a> {
+    pub layers: &'a Path,
+    pub app: &'a Path,
+    pub group: &'a GroupToml,
+    pub built: &'a Built,
+    /// The launcher binary to place at `/cnb/lifecycle/launcher`.
+    pub launcher: &'a Path,
+    /// The run image, already in a layout, and how to name it in the metadata.
+    pub run_image: Option<(&'a Layout, Desc, String)>,
+    pub out: &'a Layout,
+    pub tag: &'a str,
+}
+
+/// Layers by role, in image order.
+pub type NamedLayers = Vec<(String, LayerInfo)>;
+
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub manifest: Desc,
+    /// Our layers by role (`app`, `launcher`, `config`, `process-types`, `<bp>:<layer>`), with their identity.
+    pub layers: NamedLayers,
+}
+
+fn layer_err(what: &str) -> impl Fn(gp_oci::image::ImageError) -> ExportError + '_ {
+    move |e| ExportError::Layer {
+        what: what.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Base image: its layers (as `LayerInfo`), runtime config, and top layer digest.
+struct Base {
+    layers: Vec<LayerInfo>,
+    config: serde_json::Value,
+}
+
+fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
+    let Some((layout, desc, _)) = &input.run_image else {
+        return Ok(Base {
+            layers: Vec::new(),
+            config: serde_json::json!({}),
+        });
+    };
+    let rerr = |e: &dyn std::fmt::Display| ExportError::RunImage(e.to_string());
+    copy_image(layout, input.out, desc).map_err(|e| rerr(&e))?;
+    let img = read_image(layout, desc).map_err(|e| rerr(&e))?;
+    let diff_ids: Vec<&str> = img.config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if diff_ids.len() != img.layers.len() {
+        return Err(ExportError::RunImage(
+            "its config lists a different number of layers than its manifest".into(),
+        ));
+    }
+    let layers = img
+        .layers
+        .iter()
+        .zip(diff_ids)
+        .map(|(l, d)| {
+            Ok(LayerInfo {
+                digest: l.digest.clone(),
+                diff_id: d.parse::<Digest>().map_err(|e| rerr(&e))?,
+                size: l.size,
+                media_type: if l.media_type.ends_with("gzip") {
+                    MEDIA_TYPE_GZIP
+                } else {
+                    MEDIA_TYPE_TAR
+                },
+            })
+        })
+        .collect::<Result<_, ExportError>>()?;
+    Ok(Base {
+        layers,
+        config: img.config["config"].clone(),
+    })
+}
+
+fn ids(base: &serde_json::Value) -> (u64, u64) {
+    let env: Vec<&str> = base["Env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let get = |k: &str| {
+        env.iter()
+            .find_map(|e| e.strip_prefix(&format!("{k}="))?.parse().ok())
+    };
+    (
+        get("CNB_USER_ID").unwrap_or(1000),
+        get("CNB_GROUP_ID").unwrap_or(1000),
+    )
+}
+
+/// Exports the image and tags it in `input.out`.
+pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
+    let base = base(input)?;
+    let (uid, gid) = ids(&base.config);
+    let opts = LayerOptions {
+        uid,
+        gid,
+        ..LayerOptions::default()
+    };
+    let root_opts = LayerOptions {
+        uid: 0,
+        gid: 0,
+        ..LayerOptions::default()
+    };
+    let (mut ours, records) = buildpack_layers(input, &opts)?;
+    let (app, launcher, process_types, config) = lifecycle_layers(input, &opts, &root_opts)?;
+    let sha = |i: &LayerInfo| {
+        Some(LayerSha {
+            sha: i.diff_id.to_string(),
+        })
+    };
+    let lifecycle = LifecycleMetadata {
+        app: vec![LayerSha {
+            sha: app.diff_id.to_string(),
+        }],
+        config: sha(&config),
+        launcher: sha(&launcher),
+        process_types: sha(&process_types),
+        buildpacks: records,
+        run_image: input
+            .run_image
+            .as_ref()
+            .map(|(_, _, reference)| RunImageRecord {
+                top_layer: base
+                    .layers
+                    .last()
+                    .map(|l| l.diff_id.to_string())
+                    .unwrap_or_default(),
+                reference: reference.clone(),
+                image: reference.clone(),
+                mirrors: Vec::new(),
+            }),
+        ..LifecycleMetadata::default()
+    };
+    let build_metadata = build_metadata(input);
+    let mut labels: BTreeMap<String, String> = base.config["Labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.extend(input.built.labels.clone());
+    labels.insert(
+        LifecycleMetadata::KEY.into(),
+        lifecycle
+            .to_label()
+            .map_err(|e| ExportError::Image(e.to_string()))?,
+    );
+    labels.insert(
+        BuildMetadata::KEY.into(),
+        build_metadata
+            .to_label()
+            .map_err(|e| ExportError::Image(e.to_string()))?,
+    );
+
+    ours.push(("app".into(), app));
+    ours.push(("launcher".into(), launcher));
+    ours.push(("process-types".into(), process_types));
+    ours.push(("config".into(), config));
+    let all: Vec<LayerInfo> = base
+        .layers
+        .iter()
+        .cloned()
+        .chain(ours.iter().map(|(_, l)| l.clone()))
+        .collect();
+    let image_config = ImageConfig {
+        user: Some(format!("{uid}:{gid}")),
+        env: runtime_env(&base.config),
+        entrypoint: vec![
+            input
+                .built
+                .metadata
+                .default_process_type
+                .as_ref()
+                .map_or_else(
+                    || "/cnb/lifecycle/launcher".to_owned(),
+                    |t| format!("/cnb/process/{t}"),
+                ),
+        ],
+        cmd: Vec::new(),
+        working_dir: Some(APP_DIR.into()),
+        labels,
+    };
+    let manifest = gp_oci::image::write_image(input.out, input.tag, &all, &image_config)
+        .map_err(|e| ExportError::Image(e.to_string()))?;
+    Ok(Exported {
+        manifest,
+        layers: ours,
+    })
+}
+
+/// One layer per launch layer of each buildpack, and the records for `io.buildpacks.lifecycle.metadata`.
+fn buildpack_layers(
+    input: &ExportInput<'_>,
+    opts: &LayerOptions,
+) -> Result<(NamedLayers, Vec<BuildpackLayersRecord>), ExportError> {
+    let mut ours: Vec<(String, LayerInfo)> = Vec::new();
+    let mut records = Vec::new();
+    for member in &input.group.group {
+        let bp = member.id.as_str().replace('/', "_");
+        let dir = input.layers.join(&bp);
+        let mut record = BuildpackLayersRecord {
+            key: member.id.clone(),
+            version: member.version,
+            layers: BTreeMap::new(),
+            store: None,
+        };
+        for (name, path, meta) in launch_layers(&dir) {
+            let entries = entries_from_dir(&path, &format!("layers/{bp}/{name}")).map_err(|e| {
+                ExportError::Layer {
+                    what: name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            let info = add_layer(input.out, &entries, opts).map_err(layer_err(&name))?;
+            let types = meta.types();
+            if let Ok(layer_name) = name.parse::<LayerName>() {
+                record.layers.insert(
+                    layer_name,
+                    LayerRecord {
+                        sha: info.diff_id.to_string(),
+                        data: meta.metadata.as_ref().map_or(serde_json::Value::Null, |t| {
+                            serde_json::to_value(t).unwrap_or_default()
+                        }),
+                        build: types.build,
+                        launch: types.launch,
+                        cache: types.cache,
+                    },
+                );
+            }
+            ours.push((format!("{}:{name}", member.id), info));
+        }
+        records.push(record);
+    }
+
+    Ok((ours, records))
+}
+
+/// The app, launcher, process-type and config layers.
+fn lifecycle_layers(
+    input: &ExportInput<'_>,
+    opts: &LayerOptions,
+    root_opts: &LayerOptions,
+) -> Result<(LayerInfo, LayerInfo, LayerInfo, LayerInfo), ExportError> {
+    let app_entries = entries_from_dir(input.app, "workspace").map_err(|e| ExportError::Layer {
+        what: "app".into(),
+        message: e.to_string(),
+    })?;
+    let app = add_layer(input.out, &app_entries, opts).map_err(layer_err("app"))?;
+    let dir = |p: &str| Entry {
+        path: p.into(),
+        kind: Kind::Dir,
+        executable: true,
+    };
+    let launcher_entries = vec![
+        dir("cnb"),
+        dir("cnb/lifecycle"),
+        Entry {
+            path: "cnb/lifecycle/launcher".into(),
+            kind: Kind::File(Source::Path(input.launcher.to_path_buf())),
+            executable: true,
+        },
+    ];
+    let launcher =
+        add_layer(input.out, &launcher_entries, root_opts).map_err(layer_err("launcher"))?;
+    let mut process_entries = vec![dir("cnb"), dir("cnb/process")];
+    for p in &input.built.metadata.processes {
+        process_entries.push(Entry {
+            path: format!("cnb/process/{}", p.kind),
+            kind: Kind::Symlink("../lifecycle/launcher".into()),
+            executable: false,
+        });
+    }
+    let process_types =
+        add_layer(input.out, &process_entries, root_opts).map_err(layer_err("process-types"))?;
+    let metadata_toml = input
+        .built
+        .metadata
+        .to_toml_string()
+        .map_err(|e| ExportError::Image(e.to_string()))?;
+    let config_entries = vec![
+        dir("layers"),
+        dir("layers/config"),
+        Entry {
+            path: "layers/config/metadata.toml".into(),
+            kind: Kind::File(Source::Bytes(metadata_toml.into_bytes())),
+            executable: false,
+        },
+    ];
+    let config = add_layer(input.out, &config_entries, opts).map_err(layer_err("config"))?;
+
+    Ok((app, launcher, process_types, config))
+}
+
+/// Launch layers of one buildpack (those whose `<layer>.toml` says `launch = true`), by name.
+fn launch_layers(dir: &Path) -> Vec<(String, PathBuf, LayerContentMetadata)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, PathBuf, LayerContentMetadata)> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter_map(|p| {
+            let meta = LayerContentMetadata::from_path(p.with_extension("toml")).ok()?;
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            meta.types().launch.then(|| (name, p.clone(), meta))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn runtime_env(base: &serde_json::Value) -> Vec<String> {
+    let mut env: BTreeMap<String, String> = base["Env"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| {
+                    v.as_str()?
+                        .split_once('=')
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let path = env
+        .get("PATH")
+        .cloned()
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    env.insert("PATH".into(), format!("/cnb/process:/cnb/lifecycle:{path}"));
+    env.insert("CNB_LAYERS_DIR".into(), LAYERS_DIR.into());
+    env.insert("CNB_APP_DIR".into(), APP_DIR.into());
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {
+    let m = &input.built.metadata;
+    BuildMetadata {
+        processes: m
+            .processes
+            .iter()
+            .filter_map(|p| {
+                Some(ProcessRecord {
+                    kind: p.kind.clone(),
+                    command: p.command.clone(),
+                    args: p.args.clone(),
+                    direct: p.direct,
+                    working_dir: p.working_dir.clone(),
+                    buildpack_id: p.buildpack_id.clone()?,
+                    exec_env: p.exec_env.clone(),
+                })
+            })
+            .collect(),
+        buildpacks: input
+            .group
+            .group
+            .iter()
+            .map(|b| BuildpackRecord {
+                id: b.id.clone(),
+                version: b.version,
+                homepage: b.homepage.clone(),
+                api: Some(b.api),
+            })
+            .collect(),
+        ..BuildMetadata::default()
+    }
+}
