@@ -1,5 +1,6 @@
 //! One module per top-level subcommand.
 
+mod build;
 mod contract;
 mod image;
 mod render;
@@ -36,6 +37,8 @@ pub enum Command {
     /// Write the platform repository's assets: Backstage template, contract CI workflows, kpack install resources,
     /// build monitoring.
     Scaffold(scaffold::ScaffoldArgs),
+    /// Build an app image from source with Cloud Native Buildpacks (detect, build, export).
+    Build(build::BuildArgs),
     /// Copy, inspect and unpack OCI images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Contract(c) => contract::run(c),
         Command::Scaffold(args) => scaffold::scaffold(args),
         Command::Image(c) => image::run(c),
+        Command::Build(args) => build::run(&args),
     }
 }
 

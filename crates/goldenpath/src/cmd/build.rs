@@ -1,0 +1,198 @@
+//! `goldenpath build`: source in, OCI image out, through the CNB phases (detect, build, export).
+//!
+//! This build runs buildpacks directly (`--sandbox none`): for when goldenpath already runs inside the build
+//! image (a kpack-style build pod, a CI container job), with the builder's `/cnb/buildpacks` and `/cnb/order.toml`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use gp_cnb::{OrderToml, TomlFile};
+use gp_lifecycle::build::{BuildDirs, BuildLog, build};
+use gp_lifecycle::detect::{DetectDirs, detect};
+use gp_lifecycle::export::{ExportInput, export};
+use gp_oci::image::read_image;
+use gp_oci::layout::Layout;
+use gp_oci::reference::ImageRef;
+
+use super::exit;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Where the image goes: `oci:PATH:TAG`.
+    pub image: String,
+    /// The application source directory.
+    #[arg(long, default_value = ".")]
+    pub path: PathBuf,
+    /// How buildpacks run.
+    #[arg(long, value_enum, default_value_t = Sandbox::None)]
+    pub sandbox: Sandbox,
+    /// The builder's buildpacks (`<id>/<version>/buildpack.toml`).
+    #[arg(long, default_value = "/cnb/buildpacks")]
+    pub buildpacks: PathBuf,
+    /// The builder's order.
+    #[arg(long, default_value = "/cnb/order.toml")]
+    pub order: PathBuf,
+    /// Run image to build on (`oci:PATH[:TAG]`); without one the app image has only the CNB layers.
+    #[arg(long)]
+    pub run_image: Option<String>,
+    /// The launcher placed at `/cnb/lifecycle/launcher`.
+    #[arg(long, default_value = "/cnb/lifecycle/launcher")]
+    pub launcher: PathBuf,
+    /// Build-time environment variables (`--env NAME=VALUE`), written to the platform directory.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Sandbox {
+    Auto,
+    Namespaces,
+    Runc,
+    None,
+}
+
+pub fn run(args: &BuildArgs) -> ExitCode {
+    match build_image(args) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> (u8, String) {
+    (exit::USAGE, message.into())
+}
+
+fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
+    if !matches!(args.sandbox, Sandbox::None) {
+        return Err(usage(
+            "only `--sandbox none` is available in this build: run goldenpath inside the build image",
+        ));
+    }
+    let ImageRef::Layout {
+        path: out_path,
+        tag,
+    } = args
+        .image
+        .parse::<ImageRef>()
+        .map_err(|e| usage(e.to_string()))?
+    else {
+        return Err(usage("write the image to an OCI layout: `oci:PATH:TAG`"));
+    };
+    let tag = tag.unwrap_or_else(|| "latest".into());
+    let order = OrderToml::from_path(&args.order).map_err(|e| usage(e.to_string()))?;
+    let work = std::env::temp_dir().join(format!("goldenpath-build-{}", std::process::id()));
+    let result = phases(args, &order, &work, &out_path, &tag);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn phases(
+    args: &BuildArgs,
+    order: &OrderToml,
+    work: &std::path::Path,
+    out_path: &std::path::Path,
+    tag: &str,
+) -> Result<(), (u8, String)> {
+    let platform = work.join("platform");
+    std::fs::create_dir_all(platform.join("env")).map_err(|e| usage(e.to_string()))?;
+    for kv in &args.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| usage(format!("`--env {kv}`: write NAME=VALUE")))?;
+        std::fs::write(platform.join("env").join(k), v).map_err(|e| usage(e.to_string()))?;
+    }
+    let abs = |p: &std::path::Path| {
+        std::path::absolute(p).map_err(|e| usage(format!("`{}`: {e}", p.display())))
+    };
+    let app = abs(&args.path)?;
+    let buildpacks = abs(&args.buildpacks)?;
+    eprintln!("===> DETECTING");
+    let dirs = DetectDirs {
+        buildpacks: buildpacks.clone(),
+        app: app.clone(),
+        platform: platform.clone(),
+        scratch: work.join("detect"),
+        exec_env: "production".into(),
+    };
+    let detected = detect(&order.order, &dirs).map_err(|e| {
+        if let gp_lifecycle::detect::DetectError::NoGroup { log, .. } = &e {
+            for l in log {
+                eprintln!("{l}");
+            }
+        }
+        (e.exit_code(), e.to_string())
+    })?;
+    for m in &detected.group.group {
+        eprintln!("{} {}", m.id, m.version);
+    }
+    eprintln!("===> BUILDING");
+    let layers = work.join("layers");
+    let bd = BuildDirs {
+        buildpacks,
+        layers: layers.clone(),
+        app: app.clone(),
+        platform,
+        exec_env: "production".into(),
+    };
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut log = BuildLog::default();
+    let built = build(&detected.group, &detected.plan, &bd, &env, &mut log);
+    for l in &log.lines {
+        eprintln!("{l}");
+    }
+    let built = built.map_err(|e| (e.exit_code(), e.to_string()))?;
+    eprintln!("===> EXPORTING");
+    let out = Layout::create(out_path).map_err(|e| usage(e.to_string()))?;
+    let run = match &args.run_image {
+        Some(r) => {
+            let ImageRef::Layout { path, tag } =
+                r.parse::<ImageRef>().map_err(|e| usage(e.to_string()))?
+            else {
+                return Err(usage(
+                    "`--run-image` must be an OCI layout reference here: `oci:PATH[:TAG]`",
+                ));
+            };
+            let layout = Layout::open(&path).map_err(|e| usage(e.to_string()))?;
+            let desc = layout
+                .resolve(tag.as_deref())
+                .map_err(|e| usage(e.to_string()))?;
+            Some((layout, desc, r.clone()))
+        }
+        None => None,
+    };
+    let exported = export(&ExportInput {
+        layers: &layers,
+        app: &app,
+        group: &detected.group,
+        built: &built,
+        launcher: &args.launcher,
+        run_image: run.as_ref().map(|(l, d, r)| (l, d.clone(), r.clone())),
+        out: &out,
+        tag,
+    })
+    .map_err(|e| (62, e.to_string()))?;
+    let img = read_image(&out, &exported.manifest).map_err(|e| usage(e.to_string()))?;
+    eprintln!(
+        "*** Image: oci:{}:{tag}@{}",
+        out_path.display(),
+        exported.manifest.digest
+    );
+    eprintln!(
+        "*** Layers: {} ({} from the run image)",
+        img.layers.len(),
+        img.layers.len() - exported.layers.len()
+    );
+    let processes: Vec<String> = built
+        .metadata
+        .processes
+        .iter()
+        .map(|p| p.kind.to_string())
+        .collect();
+    eprintln!("*** Processes: {}", processes.join(", "));
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! `goldenpath build --sandbox none` with the lifecycle's test buildpacks: detect, build, export into a layout.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{require_tool, root, run};
+
+fn build(tmp: &Path, app: &Path, tag: &str) -> (bool, String) {
+    let order = tmp.join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .arg("build")
+        .arg(format!("oci:{}:{tag}", tmp.join("out").display()))
+        .arg("--path")
+        .arg(app)
+        .arg("--buildpacks")
+        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+        .arg("--order")
+        .arg(&order)
+        .arg("--launcher")
+        .arg("/bin/true"))
+}
+
+fn digest(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.split_once("@sha256:").map(|(_, d)| d.to_owned()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn builds_a_reproducible_cnb_image_that_umoci_unpacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    let (ok, first) = build(tmp.path(), &app, "a");
+    assert!(ok, "{first}");
+    assert!(
+        first.contains("===> DETECTING") && first.contains("[test/npm] node-tool ok"),
+        "{first}"
+    );
+    let (ok, second) = build(tmp.path(), &app, "b");
+    assert!(ok, "{second}");
+    assert_eq!(
+        digest(&first),
+        digest(&second),
+        "a rebuild with no change gives the same image"
+    );
+    if !require_tool("umoci") {
+        return;
+    }
+    let bundle = tmp.path().join("bundle");
+    let (ok, msg) = run(Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:a", tmp.path().join("out").display()))
+        .arg(&bundle));
+    assert!(ok, "{msg}");
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("layers/test_node/node/bin/node-tool").is_file());
+    assert!(rootfs.join("workspace/package.json").is_file());
+    assert_eq!(
+        std::fs::read_link(rootfs.join("cnb/process/web")).unwrap(),
+        Path::new("../lifecycle/launcher")
+    );
+    assert!(rootfs.join("layers/config/metadata.toml").is_file());
+}
+
+#[test]
+fn an_app_no_buildpack_detects_fails_with_exit_20() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("empty");
+    std::fs::create_dir_all(&app).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "build",
+            &format!("oci:{}:x", tmp.path().join("out").display()),
+            "--path",
+        ])
+        .arg(&app)
+        .arg("--buildpacks")
+        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+        .arg("--order")
+        .arg({
+            let order = tmp.path().join("order.toml");
+            std::fs::write(
+                &order,
+                "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+            )
+            .unwrap();
+            order
+        })
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(20),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
