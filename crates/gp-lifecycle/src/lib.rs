@@ -4,3 +4,4 @@
 pub mod build;
 pub mod detect;
 pub mod export;
+pub mod rebase;

@@ -3,6 +3,7 @@
 mod build;
 mod contract;
 mod image;
+mod rebase;
 mod render;
 mod scaffold;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Scaffold(scaffold::ScaffoldArgs),
     /// Build an app image from source with Cloud Native Buildpacks (detect, build, export).
     Build(build::BuildArgs),
+    /// Put an app image on a new run image without rebuilding it.
+    Rebase(rebase::RebaseArgs),
     /// Copy, inspect and unpack OCI images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scaffold(args) => scaffold::scaffold(args),
         Command::Image(c) => image::run(c),
         Command::Build(args) => build::run(&args),
+        Command::Rebase(args) => rebase::run(&args),
     }
 }
 

@@ -102,3 +102,75 @@ fn an_app_no_buildpack_detects_fails_with_exit_20() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+fn run_image(dir: &Path, release: &str) -> String {
+    use gp_oci::image::{ImageConfig, add_layer, write_image};
+    use gp_oci::layer::{Entry, Kind, LayerOptions, Source};
+    let layout = gp_oci::layout::Layout::create(dir).unwrap();
+    let entries = vec![
+        Entry {
+            path: "etc".into(),
+            kind: Kind::Dir,
+            executable: true,
+        },
+        Entry {
+            path: "etc/os-release".into(),
+            kind: Kind::File(Source::Bytes(release.as_bytes().to_vec())),
+            executable: false,
+        },
+    ];
+    let layer = add_layer(&layout, &entries, &LayerOptions::default()).unwrap();
+    write_image(&layout, "run", &[layer], &ImageConfig::default()).unwrap();
+    format!("oci:{}:run", dir.display())
+}
+
+#[test]
+fn rebase_moves_the_tag_onto_a_patched_run_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    let v1 = run_image(&tmp.path().join("run-v1"), "VERSION=1\n");
+    let v2 = run_image(&tmp.path().join("run-v2"), "VERSION=2 (security fix)\n");
+    let order = tmp.path().join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let image = format!("oci:{}:app", tmp.path().join("out").display());
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "build",
+            &image,
+            "--run-image",
+            &v1,
+            "--launcher",
+            "/bin/true",
+            "--order",
+        ])
+        .arg(&order)
+        .arg("--path")
+        .arg(&app)
+        .arg("--buildpacks")
+        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")));
+    assert!(ok, "{out}");
+    assert!(out.contains("(1 from the run image)"), "{out}");
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath")).args([
+        "rebase",
+        &image,
+        "--run-image",
+        &v2,
+    ]));
+    assert!(ok, "{out}");
+    let (ok, json) =
+        run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args(["image", "inspect", "--json", &image]));
+    assert!(ok, "{json}");
+    let start = json.find('{').unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json[start..]).unwrap();
+    assert_eq!(
+        v["buildpacks"]["io.buildpacks.lifecycle.metadata"]["runImage"]["reference"],
+        v2.as_str()
+    );
+}

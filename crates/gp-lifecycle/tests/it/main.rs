@@ -226,10 +226,19 @@ mod export {
     use super::*;
 
     fn run_image(tmp: &Path) -> (Layout, gp_oci::layout::Desc) {
-        let rootfs = tmp.join("run-rootfs");
+        run_image_named(tmp, "run", "ID=test\n", BTreeMap::new())
+    }
+
+    fn run_image_named(
+        tmp: &Path,
+        name: &str,
+        os_release: &str,
+        labels: BTreeMap<String, String>,
+    ) -> (Layout, gp_oci::layout::Desc) {
+        let rootfs = tmp.join(format!("{name}-rootfs"));
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
-        std::fs::write(rootfs.join("etc/os-release"), "ID=test\n").unwrap();
-        let layout = Layout::create(&tmp.join("run")).unwrap();
+        std::fs::write(rootfs.join("etc/os-release"), os_release).unwrap();
+        let layout = Layout::create(&tmp.join(name)).unwrap();
         let layer = add_layer(
             &layout,
             &entries_from_dir(&rootfs, "").unwrap(),
@@ -242,6 +251,7 @@ mod export {
                 "CNB_GROUP_ID=1002".into(),
                 "PATH=/usr/bin:/bin".into(),
             ],
+            labels,
             ..ImageConfig::default()
         };
         let desc = write_image(&layout, "run", &[layer], &config).unwrap();
@@ -331,5 +341,59 @@ mod export {
             .map(|(a, _)| a.0.as_str())
             .collect();
         assert_eq!(changed, ["app"]);
+    }
+
+    #[test]
+    fn rebase_swaps_the_run_image_and_keeps_app_layers_byte_identical() {
+        use gp_lifecycle::rebase::{RebaseError, rebase};
+        let tmp = tempfile::tempdir().unwrap();
+        let out = Layout::create(&tmp.path().join("out")).unwrap();
+        let built = build_and_export(tmp.path(), &out);
+        let before = read_image(&out, &built.manifest).unwrap();
+        let (run2, run2_desc) = run_image_named(
+            tmp.path(),
+            "run2",
+            "ID=test\nVERSION=patched\n",
+            BTreeMap::new(),
+        );
+        let rebased = rebase(
+            &out,
+            &built.manifest,
+            &run2,
+            &run2_desc,
+            "registry.example/run:patched",
+            "app",
+        )
+        .unwrap();
+        let after = read_image(&out, &rebased).unwrap();
+        let new_base = read_image(&run2, &run2_desc).unwrap();
+        assert_eq!(after.layers[0].digest, new_base.layers[0].digest);
+        assert_ne!(after.layers[0].digest, before.layers[0].digest);
+        assert_eq!(
+            after.layers[1..],
+            before.layers[1..],
+            "app layers are untouched"
+        );
+        let lm = LifecycleMetadata::from_label(
+            after.config["config"]["Labels"][LifecycleMetadata::KEY]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let run = lm.run_image.unwrap();
+        assert_eq!(run.reference, "registry.example/run:patched");
+        assert_eq!(
+            run.top_layer,
+            new_base.config["rootfs"]["diff_ids"][0].as_str().unwrap()
+        );
+        assert_eq!(
+            after.config["config"]["Entrypoint"],
+            before.config["config"]["Entrypoint"]
+        );
+
+        let no = BTreeMap::from([("io.buildpacks.rebasable".to_owned(), "false".to_owned())]);
+        let (run3, run3_desc) = run_image_named(tmp.path(), "run3", "ID=other\n", no);
+        let err = rebase(&out, &rebased, &run3, &run3_desc, "x", "app2").unwrap_err();
+        assert!(matches!(err, RebaseError::NotRebasable), "{err}");
     }
 }

@@ -1,0 +1,153 @@
+//! Rebase: put an app image on a new run image without rebuilding. The app layers (everything above the old run
+//! image's top layer, as `io.buildpacks.lifecycle.metadata` records it) are kept byte for byte; only a new config
+//! and manifest are written.
+
+use gp_cnb::{JsonLabel, LifecycleMetadata, RunImageRecord};
+use gp_oci::digest::Digest;
+use gp_oci::image::{ImageConfig, read_image, write_image};
+use gp_oci::layer::{LayerInfo, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR};
+use gp_oci::layout::{Desc, Layout, copy_image};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebaseError {
+    #[error(
+        "the app image has no `io.buildpacks.lifecycle.metadata` label with a run image; it was not built by a CNB lifecycle"
+    )]
+    NotCnb,
+    #[error(
+        "the app image's run image top layer {0} is not among its layers; the image was changed after it was built"
+    )]
+    TopLayerMissing(String),
+    #[error(
+        "the new run image is labelled `io.buildpacks.rebasable=false`; rebuild the app instead"
+    )]
+    NotRebasable,
+    #[error(
+        "the new run image is {new}, the app image is {old}: a rebase cannot change the platform"
+    )]
+    Platform { old: String, new: String },
+    #[error("{0}")]
+    Image(String),
+}
+
+fn img_err(e: impl std::fmt::Display) -> RebaseError {
+    RebaseError::Image(e.to_string())
+}
+
+fn layer_infos(config: &Value, layers: &[Desc]) -> Result<Vec<LayerInfo>, RebaseError> {
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    layers
+        .iter()
+        .zip(diff_ids)
+        .map(|(l, d)| {
+            Ok(LayerInfo {
+                digest: l.digest.clone(),
+                diff_id: d.parse::<Digest>().map_err(img_err)?,
+                size: l.size,
+                media_type: if l.media_type.ends_with("gzip") {
+                    MEDIA_TYPE_GZIP
+                } else {
+                    MEDIA_TYPE_TAR
+                },
+            })
+        })
+        .collect()
+}
+
+fn platform(config: &Value) -> String {
+    format!(
+        "{}/{}",
+        config["os"].as_str().unwrap_or("?"),
+        config["architecture"].as_str().unwrap_or("?")
+    )
+}
+
+/// Rebases `app` (in `layout`) onto `run` (in `run_layout`, named `run_ref` in the metadata); tags the result.
+pub fn rebase(
+    layout: &Layout,
+    app: &Desc,
+    run_layout: &Layout,
+    run: &Desc,
+    run_ref: &str,
+    tag: &str,
+) -> Result<Desc, RebaseError> {
+    let app_img = read_image(layout, app).map_err(img_err)?;
+    let run_img = read_image(run_layout, run).map_err(img_err)?;
+    if run_img.config["config"]["Labels"]["io.buildpacks.rebasable"].as_str() == Some("false") {
+        return Err(RebaseError::NotRebasable);
+    }
+    if platform(&app_img.config) != platform(&run_img.config) {
+        return Err(RebaseError::Platform {
+            old: platform(&app_img.config),
+            new: platform(&run_img.config),
+        });
+    }
+    let labels = &app_img.config["config"]["Labels"];
+    let mut meta = labels[LifecycleMetadata::KEY]
+        .as_str()
+        .and_then(|l| LifecycleMetadata::from_label(l).ok())
+        .ok_or(RebaseError::NotCnb)?;
+    let top = meta
+        .run_image()
+        .map(|r| r.top_layer.clone())
+        .filter(|t| !t.is_empty())
+        .ok_or(RebaseError::NotCnb)?;
+    let app_layers = layer_infos(&app_img.config, &app_img.layers)?;
+    let cut = app_layers
+        .iter()
+        .position(|l| l.diff_id.as_str() == top)
+        .ok_or_else(|| RebaseError::TopLayerMissing(top.clone()))?;
+    let new_base = layer_infos(&run_img.config, &run_img.layers)?;
+    copy_image(run_layout, layout, run).map_err(img_err)?;
+
+    let new_top = new_base
+        .last()
+        .map(|l| l.diff_id.to_string())
+        .unwrap_or_default();
+    meta.run_image = Some(RunImageRecord {
+        top_layer: new_top,
+        reference: run_ref.to_owned(),
+        image: run_ref.to_owned(),
+        mirrors: Vec::new(),
+    });
+    meta.stack = None;
+    let cfg = &app_img.config["config"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut label_map: std::collections::BTreeMap<String, String> = cfg["Labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    label_map.insert(
+        LifecycleMetadata::KEY.into(),
+        meta.to_label().map_err(img_err)?,
+    );
+    let config = ImageConfig {
+        user: cfg["User"].as_str().map(str::to_owned),
+        env: strings(&cfg["Env"]),
+        entrypoint: strings(&cfg["Entrypoint"]),
+        cmd: strings(&cfg["Cmd"]),
+        working_dir: cfg["WorkingDir"].as_str().map(str::to_owned),
+        labels: label_map,
+    };
+    let layers: Vec<LayerInfo> = new_base
+        .into_iter()
+        .chain(app_layers.into_iter().skip(cut + 1))
+        .collect();
+    write_image(layout, tag, &layers, &config).map_err(img_err)
+}
