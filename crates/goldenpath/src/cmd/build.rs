@@ -40,6 +40,13 @@ pub struct BuildArgs {
     /// The launcher placed at `/cnb/lifecycle/launcher`.
     #[arg(long, default_value = "/cnb/lifecycle/launcher")]
     pub launcher: PathBuf,
+    /// Push the image to the registry IMAGE names (it is exported to a local layout first; blobs the registry
+    /// already has are not uploaded again).
+    #[arg(long)]
+    pub publish: bool,
+    /// Registry host[:port] that may be reached over plain HTTP (loopback registries always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
     /// Build-time environment variables (`--env NAME=VALUE`), written to the platform directory.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
@@ -73,22 +80,57 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
             "only `--sandbox none` is available in this build: run goldenpath inside the build image",
         ));
     }
-    let ImageRef::Layout {
-        path: out_path,
-        tag,
-    } = args
+    let work = std::env::temp_dir().join(format!("goldenpath-build-{}", std::process::id()));
+    let parsed = args
         .image
         .parse::<ImageRef>()
-        .map_err(|e| usage(e.to_string()))?
-    else {
-        return Err(usage("write the image to an OCI layout: `oci:PATH:TAG`"));
+        .map_err(|e| usage(e.to_string()))?;
+    let (out_path, tag, target) = match parsed {
+        ImageRef::Layout { path, tag } if !args.publish => {
+            (path, tag.unwrap_or_else(|| "latest".into()), None)
+        }
+        ImageRef::Registry(r) if args.publish => (work.join("image"), "image".to_owned(), Some(r)),
+        ImageRef::Layout { .. } => {
+            return Err(usage(
+                "`--publish` needs a registry image (`docker://HOST/NAME:TAG`)",
+            ));
+        }
+        ImageRef::Registry(_) => {
+            return Err(usage(
+                "a registry image needs `--publish`; or write to a layout: `oci:PATH:TAG`",
+            ));
+        }
     };
-    let tag = tag.unwrap_or_else(|| "latest".into());
     let order = OrderToml::from_path(&args.order).map_err(|e| usage(e.to_string()))?;
-    let work = std::env::temp_dir().join(format!("goldenpath-build-{}", std::process::id()));
-    let result = phases(args, &order, &work, &out_path, &tag);
+    let result = phases(args, &order, &work, &out_path, &tag).and_then(|()| match &target {
+        Some(r) => publish(&out_path, &tag, r, &args.insecure),
+        None => Ok(()),
+    });
     let _ = std::fs::remove_dir_all(&work);
     result
+}
+
+fn publish(
+    layout: &std::path::Path,
+    tag: &str,
+    target: &gp_oci::reference::RegistryRef,
+    insecure: &[String],
+) -> Result<(), (u8, String)> {
+    eprintln!("===> PUBLISHING");
+    let layout = Layout::open(layout).map_err(|e| usage(e.to_string()))?;
+    let desc = layout
+        .resolve(Some(tag))
+        .map_err(|e| usage(e.to_string()))?;
+    let registry =
+        gp_oci::registry::Registry::new(target, insecure).map_err(|e| (62, e.to_string()))?;
+    let stats = registry
+        .push(&layout, &desc, target, None)
+        .map_err(|e| (62, e.to_string()))?;
+    eprintln!(
+        "*** Published {target}@{}: {} layer(s) uploaded, {} reused",
+        desc.digest, stats.uploaded, stats.present
+    );
+    Ok(())
 }
 
 fn phases(

@@ -342,3 +342,68 @@ fn credential_helpers_from_the_docker_config_are_used() {
         format!("get 127.0.0.1:{}", reg.port)
     );
 }
+
+#[test]
+fn build_publish_reuses_unchanged_layers() {
+    if !require_tool("docker-registry") {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    std::fs::write(app.join("server.js"), "v1").unwrap();
+    let order = tmp.path().join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let image = format!("127.0.0.1:{}/app:latest", reg.port);
+    let build = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args([
+                "build",
+                &image,
+                "--publish",
+                "--launcher",
+                "/bin/true",
+                "--order",
+            ])
+            .arg(&order)
+            .arg("--path")
+            .arg(&app)
+            .arg("--buildpacks")
+            .arg(crate::root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{text}");
+        text
+    };
+    let first = build();
+    let after_first = reg.uploads();
+    let second = build();
+    assert_eq!(
+        reg.uploads(),
+        after_first,
+        "a rebuild with no change uploads nothing"
+    );
+    let digest = |t: &str| {
+        t.lines()
+            .find(|l| l.contains("*** Published"))
+            .and_then(|l| l.split('@').nth(1))
+            .map(|d| d.split(':').take(2).collect::<Vec<_>>().join(":"))
+            .unwrap()
+    };
+    assert_eq!(digest(&first), digest(&second));
+    assert!(second.contains("0 layer(s) uploaded"), "{second}");
+    std::fs::write(app.join("server.js"), "v2").unwrap();
+    let third = build();
+    assert_eq!(
+        reg.uploads() - after_first,
+        2,
+        "only the app layer and the config are new: {third}"
+    );
+}
