@@ -10,11 +10,8 @@ use gp_cnb::{
     LayerContentMetadata, LayerName, LayerRecord, LayerSha, LifecycleMetadata, ProcessRecord,
     RunImageRecord, TomlFile,
 };
-use gp_oci::digest::Digest;
 use gp_oci::image::{ImageConfig, add_layer, read_image};
-use gp_oci::layer::{
-    Entry, Kind, LayerInfo, LayerOptions, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR, Source, entries_from_dir,
-};
+use gp_oci::layer::{Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
 use gp_oci::layout::{Desc, Layout, copy_image};
 
 use crate::build::Built;
@@ -80,32 +77,7 @@ fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
     let rerr = |e: &dyn std::fmt::Display| ExportError::RunImage(e.to_string());
     copy_image(layout, input.out, desc).map_err(|e| rerr(&e))?;
     let img = read_image(layout, desc).map_err(|e| rerr(&e))?;
-    let diff_ids: Vec<&str> = img.config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    if diff_ids.len() != img.layers.len() {
-        return Err(ExportError::RunImage(
-            "its config lists a different number of layers than its manifest".into(),
-        ));
-    }
-    let layers = img
-        .layers
-        .iter()
-        .zip(diff_ids)
-        .map(|(l, d)| {
-            Ok(LayerInfo {
-                digest: l.digest.clone(),
-                diff_id: d.parse::<Digest>().map_err(|e| rerr(&e))?,
-                size: l.size,
-                media_type: if l.media_type.ends_with("gzip") {
-                    MEDIA_TYPE_GZIP
-                } else {
-                    MEDIA_TYPE_TAR
-                },
-            })
-        })
-        .collect::<Result<_, ExportError>>()?;
+    let layers = img.layer_infos().map_err(|e| rerr(&e))?;
     Ok(Base {
         layers,
         config: img.config["config"].clone(),

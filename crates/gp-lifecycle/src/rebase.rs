@@ -3,9 +3,8 @@
 //! and manifest are written.
 
 use gp_cnb::{JsonLabel, LifecycleMetadata, RunImageRecord};
-use gp_oci::digest::Digest;
-use gp_oci::image::{ImageConfig, read_image, write_image};
-use gp_oci::layer::{LayerInfo, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR};
+use gp_oci::image::{read_image, write_image};
+use gp_oci::layer::LayerInfo;
 use gp_oci::layout::{Desc, Layout, copy_image};
 use serde_json::Value;
 
@@ -33,29 +32,6 @@ pub enum RebaseError {
 
 fn img_err(e: impl std::fmt::Display) -> RebaseError {
     RebaseError::Image(e.to_string())
-}
-
-fn layer_infos(config: &Value, layers: &[Desc]) -> Result<Vec<LayerInfo>, RebaseError> {
-    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    layers
-        .iter()
-        .zip(diff_ids)
-        .map(|(l, d)| {
-            Ok(LayerInfo {
-                digest: l.digest.clone(),
-                diff_id: d.parse::<Digest>().map_err(img_err)?,
-                size: l.size,
-                media_type: if l.media_type.ends_with("gzip") {
-                    MEDIA_TYPE_GZIP
-                } else {
-                    MEDIA_TYPE_TAR
-                },
-            })
-        })
-        .collect()
 }
 
 fn platform(config: &Value) -> String {
@@ -96,12 +72,12 @@ pub fn rebase(
         .map(|r| r.top_layer.clone())
         .filter(|t| !t.is_empty())
         .ok_or(RebaseError::NotCnb)?;
-    let app_layers = layer_infos(&app_img.config, &app_img.layers)?;
+    let app_layers = app_img.layer_infos().map_err(img_err)?;
     let cut = app_layers
         .iter()
         .position(|l| l.diff_id.as_str() == top)
         .ok_or_else(|| RebaseError::TopLayerMissing(top.clone()))?;
-    let new_base = layer_infos(&run_img.config, &run_img.layers)?;
+    let new_base = run_img.layer_infos().map_err(img_err)?;
     copy_image(run_layout, layout, run).map_err(img_err)?;
 
     let new_top = new_base
@@ -115,36 +91,11 @@ pub fn rebase(
         mirrors: Vec::new(),
     });
     meta.stack = None;
-    let cfg = &app_img.config["config"];
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut label_map: std::collections::BTreeMap<String, String> = cfg["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    label_map.insert(
+    let mut config = app_img.runtime_config();
+    config.labels.insert(
         LifecycleMetadata::KEY.into(),
         meta.to_label().map_err(img_err)?,
     );
-    let config = ImageConfig {
-        user: cfg["User"].as_str().map(str::to_owned),
-        env: strings(&cfg["Env"]),
-        entrypoint: strings(&cfg["Entrypoint"]),
-        cmd: strings(&cfg["Cmd"]),
-        working_dir: cfg["WorkingDir"].as_str().map(str::to_owned),
-        labels: label_map,
-    };
     let layers: Vec<LayerInfo> = new_base
         .into_iter()
         .chain(app_layers.into_iter().skip(cut + 1))

@@ -226,6 +226,79 @@ pub fn read_image(layout: &Layout, desc: &Desc) -> Result<Image, ImageError> {
     })
 }
 
+impl Image {
+    /// The layers with their diff-IDs from the config, ready to be placed under new layers.
+    pub fn layer_infos(&self) -> Result<Vec<LayerInfo>, ImageError> {
+        let diff_ids: Vec<&str> = self.config["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if diff_ids.len() != self.layers.len() {
+            return Err(ImageError::Json {
+                what: "config",
+                digest: self.manifest_desc.digest.clone(),
+                message: format!(
+                    "{} diff_ids for {} layers",
+                    diff_ids.len(),
+                    self.layers.len()
+                ),
+            });
+        }
+        self.layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(l, d)| {
+                let diff_id = d.parse::<Digest>().map_err(|e| ImageError::Json {
+                    what: "config",
+                    digest: self.manifest_desc.digest.clone(),
+                    message: e.to_string(),
+                })?;
+                let media_type = if l.media_type.ends_with("gzip") {
+                    crate::layer::MEDIA_TYPE_GZIP
+                } else {
+                    crate::layer::MEDIA_TYPE_TAR
+                };
+                Ok(LayerInfo {
+                    digest: l.digest.clone(),
+                    diff_id,
+                    size: l.size,
+                    media_type,
+                })
+            })
+            .collect()
+    }
+
+    /// The runtime config (`config.config`) as an [`ImageConfig`] to build on.
+    #[must_use]
+    pub fn runtime_config(&self) -> ImageConfig {
+        let cfg = &self.config["config"];
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        ImageConfig {
+            user: cfg["User"].as_str().map(str::to_owned),
+            env: strings(&cfg["Env"]),
+            entrypoint: strings(&cfg["Entrypoint"]),
+            cmd: strings(&cfg["Cmd"]),
+            working_dir: cfg["WorkingDir"].as_str().map(str::to_owned),
+            labels: cfg["Labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// An uncompressing reader over a layer blob, verified against its digest first.
 pub fn open_layer(layout: &Layout, layer: &Desc) -> Result<Box<dyn Read>, ImageError> {
     let bytes = layout.read_blob(&layer.digest)?;
