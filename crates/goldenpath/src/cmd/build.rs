@@ -28,6 +28,10 @@ pub struct BuildArgs {
     /// How buildpacks run.
     #[arg(long, value_enum, default_value_t = Sandbox::None)]
     pub sandbox: Sandbox,
+    /// A builder image (`oci:PATH:TAG`, from `goldenpath builder create`): its buildpacks, order, launcher and
+    /// run image are used (unpacked once per digest into the cache).
+    #[arg(long)]
+    pub builder: Option<String>,
     /// The builder's buildpacks (`<id>/<version>/buildpack.toml`).
     #[arg(long, default_value = "/cnb/buildpacks")]
     pub buildpacks: PathBuf,
@@ -101,6 +105,14 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
             ));
         }
     };
+    let resolved;
+    let args = match &args.builder {
+        Some(b) => {
+            resolved = from_builder(args, b)?;
+            &resolved
+        }
+        None => args,
+    };
     let order = OrderToml::from_path(&args.order).map_err(|e| usage(e.to_string()))?;
     let result = phases(args, &order, &work, &out_path, &tag).and_then(|()| match &target {
         Some(r) => publish(&out_path, &tag, r, &args.insecure),
@@ -108,6 +120,60 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     });
     let _ = std::fs::remove_dir_all(&work);
     result
+}
+
+/// Takes buildpacks, order, launcher (and the run image, unless given) from a builder image.
+fn from_builder(args: &BuildArgs, builder: &str) -> Result<BuildArgs, (u8, String)> {
+    use gp_cnb::{BuilderMetadata, JsonLabel};
+    let ImageRef::Layout { path, tag } = builder
+        .parse::<ImageRef>()
+        .map_err(|e| usage(e.to_string()))?
+    else {
+        return Err(usage(
+            "`--builder` must be an OCI layout reference here: `oci:PATH:TAG`",
+        ));
+    };
+    let layout = Layout::open(&path).map_err(|e| usage(e.to_string()))?;
+    let desc = layout
+        .resolve(tag.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    let img = read_image(&layout, &desc).map_err(|e| usage(e.to_string()))?;
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("goldenpath/builders")
+        .join(desc.digest.hex());
+    if !cache.is_dir() {
+        let readers = img.layers.iter().map(|l| {
+            gp_oci::image::open_layer(&layout, l).map_err(|e| {
+                gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string()))
+            })
+        });
+        gp_oci::unpack::unpack_layers(readers, &cache)
+            .map_err(|e| usage(format!("cannot unpack the builder: {e}")))?;
+    }
+    let run_image = args.run_image.clone().or_else(|| {
+        let label = img.config["config"]["Labels"][BuilderMetadata::KEY].as_str()?;
+        let meta = BuilderMetadata::from_label(label).ok()?;
+        meta.images
+            .first()
+            .map(|r| r.image.clone())
+            .filter(|r| r.starts_with("oci:"))
+    });
+    Ok(BuildArgs {
+        image: args.image.clone(),
+        path: args.path.clone(),
+        sandbox: args.sandbox,
+        builder: None,
+        buildpacks: cache.join("cnb/buildpacks"),
+        order: cache.join("cnb/order.toml"),
+        run_image,
+        launcher: cache.join("cnb/lifecycle/launcher"),
+        publish: args.publish,
+        insecure: args.insecure.clone(),
+        env: args.env.clone(),
+    })
 }
 
 fn publish(

@@ -1,6 +1,7 @@
 //! One module per top-level subcommand.
 
 mod build;
+mod builder;
 mod contract;
 mod image;
 mod rebase;
@@ -40,6 +41,9 @@ pub enum Command {
     Scaffold(scaffold::ScaffoldArgs),
     /// Build an app image from source with Cloud Native Buildpacks (detect, build, export).
     Build(build::BuildArgs),
+    /// Create builder images.
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Put an app image on a new run image without rebuilding it.
     Rebase(rebase::RebaseArgs),
     /// Copy, inspect and unpack OCI images.
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Image(c) => image::run(c),
         Command::Build(args) => build::run(&args),
         Command::Rebase(args) => rebase::run(&args),
+        Command::Builder(c) => builder::run(c),
     }
 }
 

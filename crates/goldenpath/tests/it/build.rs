@@ -174,3 +174,89 @@ fn rebase_moves_the_tag_onto_a_patched_run_image() {
         v2.as_str()
     );
 }
+
+#[test]
+fn builder_create_then_build_with_the_builder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let build_image = run_image(&tmp.path().join("build-image"), "ID=build\n");
+    let run_ref = run_image(&tmp.path().join("run-image"), "ID=run\n");
+    let bps = root().join("crates/gp-lifecycle/tests/fixtures/buildpacks");
+    let config = tmp.path().join("builder.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "description = \"test builder\"\n\n[[buildpacks]]\nuri = \"{b}/test_node/1.0.0\"\n\n[[buildpacks]]\nuri = \"{b}/test_npm/1.0.0\"\n\n[[buildpacks]]\nuri = \"{b}/test_js/1.0.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{build_image}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n",
+            b = bps.display()
+        ),
+    )
+    .unwrap();
+    let builder = format!("oci:{}:builder", tmp.path().join("builders").display());
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "builder",
+            "create",
+            "--tag",
+            &builder,
+            "--launcher",
+            "/bin/true",
+            "--config",
+        ])
+        .arg(&config));
+    assert!(ok, "{out}");
+    let (ok, json) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["image", "inspect", "--json", &builder]));
+    assert!(ok, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json[json.find('{').unwrap()..]).unwrap();
+    let labels = &v["buildpacks"];
+    assert_eq!(
+        labels["io.buildpacks.builder.metadata"]["buildpacks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        labels["io.buildpacks.buildpack.layers"]["test/node"]["1.0.0"]["layerDiffID"].is_string(),
+        "{labels:#}"
+    );
+    assert_eq!(
+        labels["io.buildpacks.buildpack.order"][0]["group"][0]["id"],
+        "test/js"
+    );
+
+    // A missing buildpack in the order is a clear error.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("id = \"test/js\"", "id = \"test/ruby\""),
+    )
+    .unwrap();
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "builder",
+            "create",
+            "--tag",
+            &builder,
+            "--launcher",
+            "/bin/true",
+            "--config",
+        ])
+        .arg(&bad));
+    assert!(!ok && out.contains("test/ruby@1.0.0"), "{out}");
+
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    let image = format!("oci:{}:app", tmp.path().join("apps").display());
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["build", &image, "--builder", &builder, "--path"])
+        .arg(&app)
+        .env("XDG_CACHE_HOME", tmp.path().join("cache")));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("(1 from the run image)") && out.contains("[test/npm] node-tool ok"),
+        "{out}"
+    );
+}

@@ -1,0 +1,76 @@
+//! `goldenpath builder create`: a builder image from pack's `builder.toml`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use gp_oci::layout::Layout;
+use gp_oci::reference::ImageRef;
+
+use super::exit;
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Create a builder image: the build image, buildpacks, order, run image and lifecycle.
+    Create(CreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// pack's `builder.toml` (`[[buildpacks]] uri`, `[[order]]`, `[build] image`, `[[run.images]]`).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Where the builder goes: `oci:PATH:TAG`.
+    #[arg(long)]
+    pub tag: String,
+    /// The launcher to include (default: the `launcher` installed next to goldenpath).
+    #[arg(long)]
+    pub launcher: Option<PathBuf>,
+}
+
+pub fn run(cmd: BuilderCommand) -> ExitCode {
+    let BuilderCommand::Create(args) = cmd;
+    match create(&args) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::INVALID)
+        }
+    }
+}
+
+fn create(args: &CreateArgs) -> Result<(), String> {
+    let ImageRef::Layout { path, tag } = args.tag.parse::<ImageRef>().map_err(|e| e.to_string())?
+    else {
+        return Err("write the builder to an OCI layout: `--tag oci:PATH:TAG`".into());
+    };
+    let tag = tag.unwrap_or_else(|| "latest".into());
+    let launcher = match &args.launcher {
+        Some(l) => l.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("launcher"),
+    };
+    if !launcher.is_file() {
+        return Err(format!(
+            "launcher `{}` not found; build it (`cargo build -p gp-launcher`) or pass `--launcher`",
+            launcher.display()
+        ));
+    }
+    let config = gp_stack::builder::load(&args.config).map_err(|e| e.to_string())?;
+    let base_dir = args
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let out = Layout::create(&path).map_err(|e| e.to_string())?;
+    let desc = gp_stack::builder::create(&config, &base_dir, &launcher, &out, &tag)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "created builder oci:{}:{tag}@{} ({} buildpacks)",
+        path.display(),
+        desc.digest,
+        config.buildpacks.len()
+    );
+    Ok(())
+}
