@@ -2,6 +2,7 @@
 //! entries) and build-plan resolution. Running buildpacks (the sandbox) and the other phases build on these.
 
 pub mod build;
+pub mod cache;
 pub mod detect;
 pub mod export;
 pub mod rebase;

@@ -51,6 +51,9 @@ pub struct BuildArgs {
     /// Registry host[:port] that may be reached over plain HTTP (loopback registries always may).
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure: Vec<String>,
+    /// Local cache for `cache = true` layers, restored before and saved after the build.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
     /// Build-time environment variables (`--env NAME=VALUE`), written to the platform directory.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
@@ -173,6 +176,7 @@ fn from_builder(args: &BuildArgs, builder: &str) -> Result<BuildArgs, (u8, Strin
         publish: args.publish,
         insecure: args.insecure.clone(),
         env: args.env.clone(),
+        cache: args.cache.clone(),
     })
 }
 
@@ -238,8 +242,16 @@ fn phases(
     for m in &detected.group.group {
         eprintln!("{} {}", m.id, m.version);
     }
-    eprintln!("===> BUILDING");
     let layers = work.join("layers");
+    if let Some(cache) = &args.cache {
+        eprintln!("===> RESTORING");
+        let restored = gp_lifecycle::cache::restore(cache, &layers, &detected.group)
+            .map_err(|e| (42, format!("cannot restore the cache: {e}")))?;
+        for r in &restored {
+            eprintln!("Restored {r}");
+        }
+    }
+    eprintln!("===> BUILDING");
     let bd = BuildDirs {
         buildpacks,
         layers: layers.clone(),
@@ -254,6 +266,11 @@ fn phases(
         eprintln!("{l}");
     }
     let built = built.map_err(|e| (e.exit_code(), e.to_string()))?;
+    if let Some(cache) = &args.cache {
+        let saved = gp_lifecycle::cache::save(cache, &layers, &detected.group)
+            .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
+        eprintln!("Cached {} layer(s)", saved.len());
+    }
     eprintln!("===> EXPORTING");
     let out = Layout::create(out_path).map_err(|e| usage(e.to_string()))?;
     let run = match &args.run_image {

@@ -260,3 +260,48 @@ fn builder_create_then_build_with_the_builder() {
         "{out}"
     );
 }
+
+#[test]
+fn cached_layers_are_restored_for_the_next_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    let order = tmp.path().join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let cache = tmp.path().join("cache");
+    let build = |tag: &str| {
+        run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args([
+                "build",
+                &format!("oci:{}:{tag}", tmp.path().join("out").display()),
+                "--launcher",
+                "/bin/true",
+                "--order",
+            ])
+            .arg(&order)
+            .arg("--cache")
+            .arg(&cache)
+            .arg("--path")
+            .arg(&app)
+            .arg("--buildpacks")
+            .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")))
+    };
+    let (ok, first) = build("a");
+    assert!(ok, "{first}");
+    assert!(
+        first.contains("Cached 1 layer(s)") && !first.contains("reusing cached node"),
+        "{first}"
+    );
+    std::fs::write(app.join("server.js"), "changed source").unwrap();
+    let (ok, second) = build("b");
+    assert!(ok, "{second}");
+    assert!(
+        second.contains("Restored test/node:node") && second.contains("reusing cached node layer"),
+        "{second}"
+    );
+}

@@ -1,0 +1,86 @@
+//! A local cache directory for `cache = true` layers: saved after a build, restored before the next one so
+//! buildpacks can reuse their work (`<cache>/<buildpack>/<layer>/` and `<layer>.toml`).
+
+use std::io;
+use std::path::Path;
+
+use gp_cnb::{GroupToml, LayerContentMetadata, TomlFile};
+
+/// Copies a tree, keeping symlinks as links and file modes.
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+fn cached_layers(dir: &Path) -> Vec<(String, LayerContentMetadata)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, LayerContentMetadata)> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter_map(|p| {
+            let meta = LayerContentMetadata::from_path(p.with_extension("toml")).ok()?;
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            meta.types().cache.then_some((name, meta))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Restores every cached layer of the group's buildpacks into `layers`; returns `<bp>:<layer>` names restored.
+pub fn restore(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<String>> {
+    let mut restored = Vec::new();
+    for m in &group.group {
+        let bp = m.id.as_str().replace('/', "_");
+        for (name, _) in cached_layers(&cache.join(&bp)) {
+            let from = cache.join(&bp).join(&name);
+            let to = layers.join(&bp).join(&name);
+            copy_tree(&from, &to)?;
+            std::fs::copy(from.with_extension("toml"), to.with_extension("toml"))?;
+            restored.push(format!("{}:{name}", m.id));
+        }
+    }
+    Ok(restored)
+}
+
+/// Replaces the cache with this build's `cache = true` layers; returns `<bp>:<layer>` names saved.
+pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<String>> {
+    let staging = cache.with_extension("new");
+    let _ = std::fs::remove_dir_all(&staging);
+    let mut saved = Vec::new();
+    for m in &group.group {
+        let bp = m.id.as_str().replace('/', "_");
+        for (name, _) in cached_layers(&layers.join(&bp)) {
+            let from = layers.join(&bp).join(&name);
+            let to = staging.join(&bp).join(&name);
+            copy_tree(&from, &to)?;
+            std::fs::copy(from.with_extension("toml"), to.with_extension("toml"))?;
+            saved.push(format!("{}:{name}", m.id));
+        }
+    }
+    std::fs::create_dir_all(&staging)?;
+    // Swap in the new cache as a whole: an interrupted save leaves the old cache usable.
+    let old = cache.with_extension("old");
+    let _ = std::fs::remove_dir_all(&old);
+    if cache.exists() {
+        std::fs::rename(cache, &old)?;
+    }
+    std::fs::rename(&staging, cache)?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(saved)
+}
