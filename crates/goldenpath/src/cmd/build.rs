@@ -271,6 +271,27 @@ fn phases(
             .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
         eprintln!("Cached {} layer(s)", saved.len());
     }
+    export_phase(args, &layers, &app, &detected.group, &built, out_path, tag)?;
+    let processes: Vec<String> = built
+        .metadata
+        .processes
+        .iter()
+        .map(|p| p.kind.to_string())
+        .collect();
+    eprintln!("*** Processes: {}", processes.join(", "));
+    Ok(())
+}
+
+/// Exports into the layout at `out_path` and prints the summary.
+fn export_phase(
+    args: &BuildArgs,
+    layers: &std::path::Path,
+    app: &std::path::Path,
+    group: &gp_cnb::GroupToml,
+    built: &gp_lifecycle::build::Built,
+    out_path: &std::path::Path,
+    tag: &str,
+) -> Result<(), (u8, String)> {
     eprintln!("===> EXPORTING");
     let out = Layout::create(out_path).map_err(|e| usage(e.to_string()))?;
     let run = match &args.run_image {
@@ -291,10 +312,10 @@ fn phases(
         None => None,
     };
     let exported = export(&ExportInput {
-        layers: &layers,
-        app: &app,
-        group: &detected.group,
-        built: &built,
+        layers,
+        app,
+        group,
+        built,
         launcher: &args.launcher,
         run_image: run.as_ref().map(|(l, d, r)| (l, d.clone(), r.clone())),
         out: &out,
@@ -312,12 +333,5 @@ fn phases(
         img.layers.len(),
         img.layers.len() - exported.layers.len()
     );
-    let processes: Vec<String> = built
-        .metadata
-        .processes
-        .iter()
-        .map(|p| p.kind.to_string())
-        .collect();
-    eprintln!("*** Processes: {}", processes.join(", "));
     Ok(())
 }
