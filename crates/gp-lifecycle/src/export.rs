@@ -115,6 +115,7 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
     };
     let (mut ours, records) = buildpack_layers(input, &opts)?;
     let (app, launcher, process_types, config) = lifecycle_layers(input, &opts, &root_opts)?;
+    let sbom = sbom_layer(input, &opts)?;
     let sha = |i: &LayerInfo| {
         Some(LayerSha {
             sha: i.diff_id.to_string(),
@@ -127,6 +128,7 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
         config: sha(&config),
         launcher: sha(&launcher),
         process_types: sha(&process_types),
+        sbom: sbom.as_ref().and_then(&sha),
         buildpacks: records,
         run_image: input
             .run_image
@@ -144,32 +146,15 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
         ..LifecycleMetadata::default()
     };
     let build_metadata = build_metadata(input);
-    let mut labels: BTreeMap<String, String> = base.config["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    labels.extend(input.built.labels.clone());
-    labels.insert(
-        LifecycleMetadata::KEY.into(),
-        lifecycle
-            .to_label()
-            .map_err(|e| ExportError::Image(e.to_string()))?,
-    );
-    labels.insert(
-        BuildMetadata::KEY.into(),
-        build_metadata
-            .to_label()
-            .map_err(|e| ExportError::Image(e.to_string()))?,
-    );
+    let labels = image_labels(&base.config, input, &lifecycle, &build_metadata)?;
 
     ours.push(("app".into(), app));
     ours.push(("launcher".into(), launcher));
     ours.push(("process-types".into(), process_types));
     ours.push(("config".into(), config));
+    if let Some(sbom) = sbom {
+        ours.push(("sbom".into(), sbom));
+    }
     let all: Vec<LayerInfo> = base
         .layers
         .iter()
@@ -305,6 +290,63 @@ fn lifecycle_layers(
     Ok((app, launcher, process_types, config))
 }
 
+const SBOM_EXTENSIONS: [&str; 3] = ["cdx.json", "spdx.json", "syft.json"];
+
+/// The launch SBOM files buildpacks wrote (`launch.sbom.<ext>`, `<layer>.sbom.<ext>` of launch layers), as one layer
+/// under `/layers/sbom/launch/<buildpack>/[<layer>/]sbom.<ext>`; `None` when there are none.
+fn sbom_layer(
+    input: &ExportInput<'_>,
+    opts: &LayerOptions,
+) -> Result<Option<LayerInfo>, ExportError> {
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for member in &input.group.group {
+        let bp = member.id.as_str().replace('/', "_");
+        let dir = input.layers.join(&bp);
+        for ext in SBOM_EXTENSIONS {
+            let f = dir.join(format!("launch.sbom.{ext}"));
+            if f.is_file() {
+                files.push((format!("layers/sbom/launch/{bp}/sbom.{ext}"), f));
+            }
+            for (name, _, _) in launch_layers(&dir) {
+                let f = dir.join(format!("{name}.sbom.{ext}"));
+                if f.is_file() {
+                    files.push((format!("layers/sbom/launch/{bp}/{name}/sbom.{ext}"), f));
+                }
+            }
+        }
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    files.sort();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut dirs: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for (path, _) in &files {
+        let mut acc = String::new();
+        for part in path.split('/').take(path.split('/').count() - 1) {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(part);
+            dirs.insert(acc.clone());
+        }
+    }
+    entries.extend(dirs.into_iter().map(|d| Entry {
+        path: d,
+        kind: Kind::Dir,
+        executable: true,
+    }));
+    entries.extend(files.into_iter().map(|(p, f)| Entry {
+        path: p,
+        kind: Kind::File(Source::Path(f)),
+        executable: false,
+    }));
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    add_layer(input.out, &entries, opts)
+        .map(Some)
+        .map_err(layer_err("sbom"))
+}
+
 /// Launch layers of one buildpack (those whose `<layer>.toml` says `launch = true`), by name.
 fn launch_layers(dir: &Path) -> Vec<(String, PathBuf, LayerContentMetadata)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -345,6 +387,34 @@ fn runtime_env(base: &serde_json::Value) -> Vec<String> {
     env.insert("CNB_LAYERS_DIR".into(), LAYERS_DIR.into());
     env.insert("CNB_APP_DIR".into(), APP_DIR.into());
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The run image's labels, the buildpacks' labels, then the lifecycle's two metadata labels.
+fn image_labels(
+    base: &serde_json::Value,
+    input: &ExportInput<'_>,
+    lifecycle: &LifecycleMetadata,
+    build: &BuildMetadata,
+) -> Result<BTreeMap<String, String>, ExportError> {
+    let mut labels: BTreeMap<String, String> = base["Labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.extend(input.built.labels.clone());
+    let label_err = |e: gp_cnb::LabelError| ExportError::Image(e.to_string());
+    labels.insert(
+        LifecycleMetadata::KEY.into(),
+        lifecycle.to_label().map_err(label_err)?,
+    );
+    labels.insert(
+        BuildMetadata::KEY.into(),
+        build.to_label().map_err(label_err)?,
+    );
+    Ok(labels)
 }
 
 fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {

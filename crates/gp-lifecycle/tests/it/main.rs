@@ -306,8 +306,8 @@ mod export {
         let img = read_image(&out, &first.manifest).unwrap();
         assert_eq!(
             img.layers.len(),
-            1 + 5,
-            "run layer + node layer, app, launcher, process types, config"
+            1 + 6,
+            "run layer + node layer, app, launcher, process types, config, sbom"
         );
         assert_eq!(img.config["config"]["Entrypoint"][0], "/cnb/process/web");
         assert_eq!(img.config["config"]["User"], "1001:1002");
@@ -316,6 +316,7 @@ mod export {
             .unwrap();
         assert_eq!(lm.buildpacks[0].key.as_str(), "test/node");
         assert!(lm.buildpacks[0].layers.keys().any(|k| k.as_str() == "node"));
+        assert!(lm.sbom.is_some(), "the SBOM layer is recorded");
         assert_eq!(lm.run_image.unwrap().reference, "registry.example/run:base");
         assert_eq!(labels["org.example.built-by"], "test/npm");
 
