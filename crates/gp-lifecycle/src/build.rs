@@ -166,12 +166,17 @@ pub fn build(
             message: e.to_string(),
         })?;
 
-        let run_env = if descriptor.buildpack.clear_env {
-            base_env
-        } else {
-            &env
-        };
-        run_buildpack(member, &bp_dir, &layers, &plan_path, dirs, run_env, log)?;
+        let run_env = crate::platform::buildpack_env(
+            if descriptor.buildpack.clear_env {
+                base_env
+            } else {
+                &env
+            },
+            &dirs.platform,
+            descriptor.buildpack.clear_env,
+        )
+        .map_err(|m| contract(id, m))?;
+        run_buildpack(member, &bp_dir, &layers, &plan_path, dirs, &run_env, log)?;
         let _ = std::fs::remove_file(&plan_path);
 
         // Unmet entries stay in the plan for later providers; met ones are done.

@@ -5,4 +5,5 @@ pub mod build;
 pub mod cache;
 pub mod detect;
 pub mod export;
+pub mod platform;
 pub mod rebase;

@@ -51,6 +51,10 @@ pub struct BuildArgs {
     /// Registry host[:port] that may be reached over plain HTTP (loopback registries always may).
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure: Vec<String>,
+    /// CA certificates (PEM) buildpacks must trust to reach package registries: passed as a `ca-certificates`
+    /// binding and through `SSL_CERT_FILE`, `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `NODE_EXTRA_CA_CERTS`.
+    #[arg(long, value_name = "FILE")]
+    pub ca_certs: Option<PathBuf>,
     /// Local cache for `cache = true` layers, restored before and saved after the build.
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -177,6 +181,7 @@ fn from_builder(args: &BuildArgs, builder: &str) -> Result<BuildArgs, (u8, Strin
         insecure: args.insecure.clone(),
         env: args.env.clone(),
         cache: args.cache.clone(),
+        ca_certs: args.ca_certs.clone(),
     })
 }
 
@@ -217,6 +222,24 @@ fn phases(
             .split_once('=')
             .ok_or_else(|| usage(format!("`--env {kv}`: write NAME=VALUE")))?;
         std::fs::write(platform.join("env").join(k), v).map_err(|e| usage(e.to_string()))?;
+    }
+    if let Some(ca) = &args.ca_certs {
+        let binding = platform.join("bindings/ca-certificates");
+        std::fs::create_dir_all(&binding).map_err(|e| usage(e.to_string()))?;
+        std::fs::write(binding.join("type"), "ca-certificates")
+            .map_err(|e| usage(e.to_string()))?;
+        std::fs::copy(ca, binding.join("ca.crt"))
+            .map_err(|e| usage(format!("`--ca-certs {}`: {e}", ca.display())))?;
+        let file = binding.join("ca.crt").to_string_lossy().into_owned();
+        for var in [
+            "SSL_CERT_FILE",
+            "PIP_CERT",
+            "REQUESTS_CA_BUNDLE",
+            "NODE_EXTRA_CA_CERTS",
+        ] {
+            std::fs::write(platform.join("env").join(var), &file)
+                .map_err(|e| usage(e.to_string()))?;
+        }
     }
     let abs = |p: &std::path::Path| {
         std::path::absolute(p).map_err(|e| usage(format!("`{}`: {e}", p.display())))

@@ -305,3 +305,44 @@ fn cached_layers_are_restored_for_the_next_build() {
         "{second}"
     );
 }
+
+#[test]
+fn platform_env_and_ca_certificates_reach_buildpacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    let order = tmp.path().join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let ca = tmp.path().join("corp-ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "build",
+            &format!("oci:{}:x", tmp.path().join("out").display()),
+            "--launcher",
+            "/bin/true",
+            "--env",
+            "BP_GREETING=hello",
+            "--order",
+        ])
+        .arg(&order)
+        .arg("--ca-certs")
+        .arg(&ca)
+        .arg("--path")
+        .arg(&app)
+        .arg("--buildpacks")
+        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")));
+    assert!(ok, "{out}");
+    assert!(out.contains("greeting: hello"), "{out}");
+    assert!(out.contains("bindings: ca-certificates"), "{out}");
+    assert!(out.contains("ca file: -----BEGIN"), "{out}");
+}

@@ -112,8 +112,25 @@ impl Detector<'_> {
             r.version
         ));
         let _ = std::fs::remove_file(&plan_path);
+        let clear_env = self
+            .descriptors
+            .get(&format!("{}@{}", r.id, r.version))
+            .is_some_and(|d| d.buildpack.clear_env);
+        let platform_env = match crate::platform::buildpack_env(
+            &gp_cnb::env::EnvMap::new(),
+            &self.dirs.platform,
+            clear_env,
+        ) {
+            Ok(env) => env,
+            Err(message) => {
+                self.log
+                    .push(format!("[detector] {}@{}: {message}", r.id, r.version));
+                return Outcome::Error(-1);
+            }
+        };
         let out = Command::new(dir.join("bin/detect"))
             .current_dir(&self.dirs.app)
+            .envs(platform_env)
             .env("CNB_BUILD_PLAN_PATH", &plan_path)
             .env("CNB_BUILDPACK_DIR", &dir)
             .env("CNB_PLATFORM_DIR", &self.dirs.platform)
