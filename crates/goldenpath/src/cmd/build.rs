@@ -244,7 +244,15 @@ fn phases(
     let abs = |p: &std::path::Path| {
         std::path::absolute(p).map_err(|e| usage(format!("`{}`: {e}", p.display())))
     };
-    let app = abs(&args.path)?;
+    let source = abs(&args.path)?;
+    let project = super::project::load(&source).map_err(usage)?;
+    for (k, v) in &project.env {
+        let file = platform.join("env").join(k);
+        if !file.exists() {
+            std::fs::write(file, v).map_err(|e| usage(e.to_string()))?; // `--env` wins over project.toml
+        }
+    }
+    let app = project.source_dir(&source, work).map_err(usage)?;
     let buildpacks = abs(&args.buildpacks)?;
     eprintln!("===> DETECTING");
     let dirs = DetectDirs {

@@ -4,6 +4,7 @@ mod build;
 mod builder;
 mod contract;
 mod image;
+mod project;
 mod rebase;
 mod render;
 mod scaffold;

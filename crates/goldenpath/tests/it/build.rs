@@ -346,3 +346,43 @@ fn platform_env_and_ca_certificates_reach_buildpacks() {
     assert!(out.contains("bindings: ca-certificates"), "{out}");
     assert!(out.contains("ca file: -----BEGIN"), "{out}");
 }
+
+#[test]
+fn project_toml_sets_build_env_and_excludes_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(app.join("secrets")).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    std::fs::write(app.join("debug.log"), "noise").unwrap();
+    std::fs::write(app.join("secrets/key"), "do not ship").unwrap();
+    std::fs::write(
+        app.join("project.toml"),
+        "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"*.log\", \"secrets/\"]\n\n[[io.buildpacks.build.env]]\nname = \"BP_GREETING\"\nvalue = \"from-project\"\n",
+    )
+    .unwrap();
+    let order = tmp.path().join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let image = format!("oci:{}:x", tmp.path().join("out").display());
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["build", &image, "--launcher", "/bin/true", "--order"])
+        .arg(&order)
+        .arg("--path")
+        .arg(&app)
+        .arg("--buildpacks")
+        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")));
+    assert!(ok, "{out}");
+    assert!(out.contains("greeting: from-project"), "{out}");
+    let rootfs = tmp.path().join("rootfs");
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["image", "unpack", &image])
+        .arg(&rootfs));
+    assert!(ok, "{out}");
+    assert!(rootfs.join("workspace/package.json").is_file());
+    assert!(
+        !rootfs.join("workspace/debug.log").exists() && !rootfs.join("workspace/secrets").exists()
+    );
+}
