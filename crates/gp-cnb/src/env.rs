@@ -245,6 +245,33 @@ where
     Ok(report)
 }
 
+/// Puts `dir` in front of the `key` path list (`PATH`, `LD_LIBRARY_PATH`, ...).
+pub fn prepend_path(env: &mut EnvMap, key: &str, dir: &std::path::Path) {
+    let d = dir.to_string_lossy().into_owned();
+    let new = match env.get(key).filter(|v| !v.is_empty()) {
+        Some(old) => format!("{d}{PATH_LIST_SEPARATOR}{old}"),
+        None => d,
+    };
+    env.insert(key.to_owned(), new);
+}
+
+/// The files of an env directory as `(name, bytes)`, for [`apply_layer_env_dirs`]; a missing directory is empty.
+#[must_use]
+pub fn read_env_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).ok()?,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

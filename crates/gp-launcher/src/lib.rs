@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use gp_cnb::BuildpackApi;
 use gp_cnb::ProcessCommand;
 use gp_cnb::TomlFile;
-use gp_cnb::env::{EnvAction, EnvMap, apply_layer_env_dirs};
+use gp_cnb::env::{EnvAction, EnvMap, apply_layer_env_dirs, prepend_path, read_env_dir};
 use gp_cnb::{MetadataProcess, MetadataToml};
 
 /// Launch-specific lifecycle errors use exit codes 80-89.
@@ -199,30 +199,6 @@ pub fn launch_layers(layers: &Path, m: &MetadataToml) -> Vec<PathBuf> {
     out
 }
 
-fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter(|e| e.path().is_file())
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).ok()?,
-            ))
-        })
-        .collect()
-}
-
-fn prepend(env: &mut EnvMap, key: &str, dir: &Path) {
-    let d = dir.to_string_lossy().into_owned();
-    let new = match env.get(key).filter(|v| !v.is_empty()) {
-        Some(old) => format!("{d}:{old}"),
-        None => d,
-    };
-    env.insert(key.to_owned(), new);
-}
-
 /// The launch environment: the inherited one without launcher variables, then each layer's `bin`/`lib` and env
 /// dirs (`env`, `env.launch`, `env.launch/<type>`).
 pub fn launch_env(
@@ -249,10 +225,10 @@ pub fn launch_env(
         .collect();
     for layer in layers {
         if layer.join("bin").is_dir() {
-            prepend(&mut env, "PATH", &layer.join("bin"));
+            prepend_path(&mut env, "PATH", &layer.join("bin"));
         }
         if layer.join("lib").is_dir() {
-            prepend(&mut env, "LD_LIBRARY_PATH", &layer.join("lib"));
+            prepend_path(&mut env, "LD_LIBRARY_PATH", &layer.join("lib"));
         }
         let bp = layer
             .parent()
@@ -264,11 +240,11 @@ pub fn launch_env(
             .copied()
             .unwrap_or_else(|| "0.12".parse().unwrap_or_else(|_| unreachable!("valid api")));
         let mut dirs = vec![
-            files_of(&layer.join("env")),
-            files_of(&layer.join("env.launch")),
+            read_env_dir(&layer.join("env")),
+            read_env_dir(&layer.join("env.launch")),
         ];
         if let Some(p) = process {
-            dirs.push(files_of(&layer.join("env.launch").join(p)));
+            dirs.push(read_env_dir(&layer.join("env.launch").join(p)));
         }
         apply_layer_env_dirs(&mut env, dirs, EnvAction::bare_name(api)).map_err(|e| {
             LaunchError::Env {

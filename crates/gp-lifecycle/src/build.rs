@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gp_cnb::env::{EnvAction, EnvMap, apply_layer_env_dirs};
+use gp_cnb::env::{EnvAction, EnvMap, apply_layer_env_dirs, prepend_path, read_env_dir};
 use gp_cnb::{
-    BuildToml, BuildpackDescriptor, BuildpackPlan, GroupToml, LaunchToml, LayerContentMetadata,
-    MetadataProcess, MetadataToml, PlanToml, TomlFile,
+    BuildToml, BuildpackDescriptor, BuildpackPlan, GroupToml, LaunchToml, MetadataProcess,
+    MetadataToml, PlanToml, TomlFile,
 };
 
 /// Lines of a failing buildpack's output quoted in the error.
@@ -66,49 +66,6 @@ fn contract(id: &str, message: impl Into<String>) -> BuildError {
         id: id.to_owned(),
         message: message.into(),
     }
-}
-
-/// The layers of one buildpack with their `<layer>.toml`, in name order.
-fn layers_of(dir: &Path) -> Vec<(PathBuf, LayerContentMetadata)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(PathBuf, LayerContentMetadata)> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .filter_map(|p| {
-            let toml = p.with_extension("toml");
-            let meta = LayerContentMetadata::from_path(&toml).ok()?;
-            Some((p, meta))
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-fn prepend(env: &mut EnvMap, key: &str, dir: &Path) {
-    let d = dir.to_string_lossy().into_owned();
-    let new = match env.get(key).filter(|v| !v.is_empty()) {
-        Some(old) => format!("{d}:{old}"),
-        None => d,
-    };
-    env.insert(key.to_owned(), new);
-}
-
-fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    rd.flatten()
-        .filter(|e| e.path().is_file())
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).ok()?,
-            ))
-        })
-        .collect()
 }
 
 /// What the build phase produced besides the layers.
@@ -280,22 +237,25 @@ fn expose_build_layers(
     layers: &Path,
     api: gp_cnb::BuildpackApi,
 ) -> Result<(), String> {
-    for (layer, meta) in layers_of(layers) {
+    for crate::layers::LayerDir {
+        path: layer, meta, ..
+    } in crate::layers::layer_dirs(layers)
+    {
         if !meta.types().build {
             continue;
         }
         if layer.join("bin").is_dir() {
-            prepend(env, "PATH", &layer.join("bin"));
+            prepend_path(env, "PATH", &layer.join("bin"));
         }
         if layer.join("lib").is_dir() {
-            prepend(env, "LD_LIBRARY_PATH", &layer.join("lib"));
-            prepend(env, "LIBRARY_PATH", &layer.join("lib"));
+            prepend_path(env, "LD_LIBRARY_PATH", &layer.join("lib"));
+            prepend_path(env, "LIBRARY_PATH", &layer.join("lib"));
         }
         apply_layer_env_dirs(
             env,
             [
-                files_of(&layer.join("env")),
-                files_of(&layer.join("env.build")),
+                read_env_dir(&layer.join("env")),
+                read_env_dir(&layer.join("env.build")),
             ],
             EnvAction::bare_name(api),
         )

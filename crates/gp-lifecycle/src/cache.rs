@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use gp_cnb::{GroupToml, LayerContentMetadata, TomlFile};
+use gp_cnb::GroupToml;
 
 /// Copies a tree, keeping symlinks as links and file modes.
 fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
@@ -24,22 +24,12 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn cached_layers(dir: &Path) -> Vec<(String, LayerContentMetadata)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, LayerContentMetadata)> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .filter_map(|p| {
-            let meta = LayerContentMetadata::from_path(p.with_extension("toml")).ok()?;
-            let name = p.file_name()?.to_string_lossy().into_owned();
-            meta.types().cache.then_some((name, meta))
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+fn cached(dir: &Path) -> Vec<String> {
+    crate::layers::layer_dirs(dir)
+        .into_iter()
+        .filter(|l| l.meta.types().cache)
+        .map(|l| l.name)
+        .collect()
 }
 
 /// Restores every cached layer of the group's buildpacks into `layers`; returns `<bp>:<layer>` names restored.
@@ -47,7 +37,7 @@ pub fn restore(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec
     let mut restored = Vec::new();
     for m in &group.group {
         let bp = m.id.as_str().replace('/', "_");
-        for (name, _) in cached_layers(&cache.join(&bp)) {
+        for name in cached(&cache.join(&bp)) {
             let from = cache.join(&bp).join(&name);
             let to = layers.join(&bp).join(&name);
             copy_tree(&from, &to)?;
@@ -65,7 +55,7 @@ pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<St
     let mut saved = Vec::new();
     for m in &group.group {
         let bp = m.id.as_str().replace('/', "_");
-        for (name, _) in cached_layers(&layers.join(&bp)) {
+        for name in cached(&layers.join(&bp)) {
             let from = layers.join(&bp).join(&name);
             let to = staging.join(&bp).join(&name);
             copy_tree(&from, &to)?;

@@ -349,21 +349,11 @@ fn sbom_layer(
 
 /// Launch layers of one buildpack (those whose `<layer>.toml` says `launch = true`), by name.
 fn launch_layers(dir: &Path) -> Vec<(String, PathBuf, LayerContentMetadata)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, PathBuf, LayerContentMetadata)> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .filter_map(|p| {
-            let meta = LayerContentMetadata::from_path(p.with_extension("toml")).ok()?;
-            let name = p.file_name()?.to_string_lossy().into_owned();
-            meta.types().launch.then(|| (name, p.clone(), meta))
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    crate::layers::layer_dirs(dir)
+        .into_iter()
+        .filter(|l| l.meta.types().launch)
+        .map(|l| (l.name, l.path, l.meta))
+        .collect()
 }
 
 fn runtime_env(base: &serde_json::Value) -> Vec<String> {

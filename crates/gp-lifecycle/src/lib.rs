@@ -5,5 +5,6 @@ pub mod build;
 pub mod cache;
 pub mod detect;
 pub mod export;
+pub mod layers;
 pub mod platform;
 pub mod rebase;
