@@ -11,6 +11,13 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // The build sandbox re-executes this program to set itself up (see gp_lifecycle::sandbox).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == gp_lifecycle::sandbox::INIT_ARG)
+    {
+        std::process::exit(gp_lifecycle::sandbox::init());
+    }
     let cli = cmd::Cli::parse();
     cmd::run(cli)
 }

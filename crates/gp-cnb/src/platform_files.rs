@@ -179,6 +179,9 @@ pub struct MetadataToml {
     pub slices: Vec<Slice>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bom: Vec<BomEntry>,
+    /// Image labels from the buildpacks' `launch.toml`, later buildpacks winning on the same key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<crate::Label>,
 }
 
 impl MetadataToml {

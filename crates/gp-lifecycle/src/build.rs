@@ -38,6 +38,8 @@ pub enum BuildError {
     Contract { id: String, message: String },
     #[error("cannot write `{path}`: {message}")]
     Io { path: PathBuf, message: String },
+    #[error("cannot read `{path}`: {message}")]
+    Read { path: PathBuf, message: String },
 }
 
 impl BuildError {
@@ -46,7 +48,7 @@ impl BuildError {
     pub fn exit_code(&self) -> u8 {
         match self {
             BuildError::Failed { .. } => 51,
-            BuildError::Contract { .. } | BuildError::Io { .. } => 52,
+            BuildError::Contract { .. } | BuildError::Io { .. } | BuildError::Read { .. } => 52,
         }
     }
 }
@@ -55,6 +57,55 @@ impl BuildError {
 #[derive(Debug, Default)]
 pub struct BuildLog {
     pub lines: Vec<String>,
+    /// Also print each line to stderr as it arrives (`[<id>] <line>`).
+    pub echo: bool,
+}
+
+/// Runs `cmd`, reading its stdout and stderr line by line as they come (printed with the `[id]` prefix when
+/// `echo`); returns the lines in arrival order and the exit status.
+fn stream(
+    cmd: &mut Command,
+    id: &str,
+    echo: bool,
+) -> std::io::Result<(Vec<String>, std::process::ExitStatus)> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let pump = |r: Box<dyn std::io::Read + Send>| {
+        let lines = Arc::clone(&lines);
+        let id = id.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(r).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_owned();
+                if echo {
+                    eprintln!("[{id}] {line}");
+                }
+                if let Ok(mut l) = lines.lock() {
+                    l.push(line);
+                }
+            }
+        })
+    };
+    let out = child.stdout.take().map(|o| pump(Box::new(o)));
+    let err = child.stderr.take().map(|e| pump(Box::new(e)));
+    let status = child.wait()?;
+    for t in [out, err].into_iter().flatten() {
+        let _ = t.join();
+    }
+    let lines = std::mem::take(
+        &mut *lines
+            .lock()
+            .map_err(|_| std::io::Error::other("log lock"))?,
+    );
+    Ok((lines, status))
 }
 
 fn escaped(id: &str) -> String {
@@ -74,6 +125,23 @@ pub struct Built {
     pub metadata: MetadataToml,
     /// Image labels from the buildpacks' `launch.toml` (later buildpacks win).
     pub labels: BTreeMap<String, String>,
+}
+
+impl Built {
+    /// What a build phase that ran elsewhere (in the sandbox) left in `<layers>/config/metadata.toml`.
+    pub fn from_layers(layers: &Path) -> Result<Built, BuildError> {
+        let path = layers.join("config/metadata.toml");
+        let metadata = MetadataToml::from_path(&path).map_err(|e| BuildError::Read {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let labels = metadata
+            .labels
+            .iter()
+            .map(|l| (l.key.clone(), l.value.clone()))
+            .collect();
+        Ok(Built { metadata, labels })
+    }
 }
 
 /// Runs the build phase for `group` with `plan`; writes `<layers>/config/metadata.toml`.
@@ -163,6 +231,13 @@ pub fn build(
         // Later buildpacks see this one's build layers.
         expose_build_layers(&mut env, &layers, member.api).map_err(|m| contract(id, m))?;
     }
+    metadata.labels = labels
+        .iter()
+        .map(|(key, value)| gp_cnb::Label {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect();
     let config = dirs.layers.join("config");
     std::fs::create_dir_all(&config).map_err(|e| BuildError::Io {
         path: config.clone(),
@@ -201,21 +276,11 @@ fn run_buildpack(
         .env("CNB_EXEC_ENV", &dirs.exec_env)
         .env("CNB_TARGET_OS", "linux")
         .env("CNB_TARGET_ARCH", target_arch());
-    let out = cmd
-        .output()
+    let (lines, status) = stream(&mut cmd, id, log.echo)
         .map_err(|e| contract(id, format!("cannot run bin/build: {e}")))?;
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.extend(
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .map(str::to_owned),
-    );
     log.lines
         .extend(lines.iter().map(|l| format!("[{id}] {l}")));
-    if !out.status.success() {
+    if !status.success() {
         let tail = lines[lines.len().saturating_sub(TAIL)..]
             .iter()
             .map(|l| format!("  {l}"))
@@ -224,7 +289,7 @@ fn run_buildpack(
         return Err(BuildError::Failed {
             id: id.to_owned(),
             version: member.version.to_string(),
-            code: out.status.code().unwrap_or(-1),
+            code: status.code().unwrap_or(-1),
             tail,
         });
     }

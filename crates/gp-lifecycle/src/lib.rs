@@ -1,10 +1,15 @@
-//! The CNB lifecycle. So far: the detect phase's pure parts — order expansion (composite buildpacks, optional
-//! entries) and build-plan resolution. Running buildpacks (the sandbox) and the other phases build on these.
+//! The CNB lifecycle: detect and build (the phases that run inside the build image, also as the static
+//! `lifecycle` binary), restore and save of the cache, and on the host (feature `host`) export, rebase and the
+//! sandbox that runs the inner phases in the build image's root filesystem.
 
 pub mod build;
 pub mod cache;
 pub mod detect;
+#[cfg(feature = "host")]
 pub mod export;
 pub mod layers;
 pub mod platform;
+#[cfg(feature = "host")]
 pub mod rebase;
+#[cfg(feature = "host")]
+pub mod sandbox;

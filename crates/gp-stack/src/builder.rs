@@ -107,11 +107,19 @@ pub fn load(path: &Path) -> Result<BuilderToml, BuilderError> {
     Ok(b)
 }
 
+/// The programs placed under `/cnb/lifecycle/`.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifecycle<'a> {
+    pub launcher: &'a Path,
+    /// The inner phases (`lifecycle detect|build`) for sandboxed builds.
+    pub lifecycle: Option<&'a Path>,
+}
+
 /// Creates the builder image from `config` (paths relative to `base_dir`) into `out` with `tag`.
 pub fn create(
     config: &BuilderToml,
     base_dir: &Path,
-    launcher: &Path,
+    launcher: &Lifecycle<'_>,
     out: &Layout,
     tag: &str,
 ) -> Result<Desc, BuilderError> {
@@ -280,7 +288,7 @@ fn run_images(config: &BuilderToml) -> Vec<RunImageRef> {
 fn cnb_layers(
     config: &BuilderToml,
     run_images: &[RunImageRef],
-    launcher: &Path,
+    programs: &Lifecycle<'_>,
     out: &Layout,
 ) -> Result<Vec<LayerInfo>, BuilderError> {
     let order_toml = OrderToml {
@@ -320,15 +328,19 @@ fn cnb_layers(
         &root(),
     )
     .map_err(img)?;
-    let lifecycle = [
+    let program = |name: &str, path: &Path| Entry {
+        path: format!("cnb/lifecycle/{name}"),
+        kind: Kind::File(Source::Path(path.to_path_buf())),
+        executable: true,
+    };
+    let mut lifecycle = vec![
         dir("cnb"),
         dir("cnb/lifecycle"),
-        Entry {
-            path: "cnb/lifecycle/launcher".into(),
-            kind: Kind::File(Source::Path(launcher.to_path_buf())),
-            executable: true,
-        },
+        program("launcher", programs.launcher),
     ];
+    if let Some(l) = programs.lifecycle {
+        lifecycle.push(program("lifecycle", l));
+    }
     let lifecycle_layer = add_layer(out, &lifecycle, &root()).map_err(img)?;
     Ok(vec![config_layer, lifecycle_layer])
 }

@@ -1,7 +1,9 @@
-//! `goldenpath build`: source in, OCI image out, through the CNB phases (detect, build, export).
+//! `goldenpath build`: source in, OCI image out, through the CNB phases (detect, restore, build, export).
 //!
-//! This build runs buildpacks directly (`--sandbox none`): for when goldenpath already runs inside the build
-//! image (a kpack-style build pod, a CI container job), with the builder's `/cnb/buildpacks` and `/cnb/order.toml`.
+//! With a builder, detect and build run in the sandbox: the builder's root filesystem (unpacked once per digest),
+//! its static `/cnb/lifecycle/lifecycle`, as its CNB user, seeing only `/workspace`, `/layers` and `/platform` of
+//! the host. `--sandbox none` runs buildpacks directly, for when goldenpath already runs inside the build image (a
+//! kpack-style build pod, a CI container job). Restore, cache and export always run on the host.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,11 +27,13 @@ pub struct BuildArgs {
     /// The application source directory.
     #[arg(long, default_value = ".")]
     pub path: PathBuf,
-    /// How buildpacks run.
-    #[arg(long, value_enum, default_value_t = Sandbox::None)]
+    /// How buildpacks run: `namespaces` (user+mount+PID namespaces in the builder's root filesystem; rootless
+    /// works), `none` (directly, when already inside the build image), or `auto`: namespaces with a `--builder`
+    /// where the kernel allows them, otherwise none.
+    #[arg(long, value_enum, default_value_t = Sandbox::Auto)]
     pub sandbox: Sandbox,
-    /// A builder image (`oci:PATH:TAG`, from `goldenpath builder create`): its buildpacks, order, launcher and
-    /// run image are used (unpacked once per digest into the cache).
+    /// A builder image (`oci:PATH:TAG` or a registry image, from `goldenpath builder create`): its build image,
+    /// buildpacks, order, lifecycle and run image are used (unpacked once per digest into the cache).
     #[arg(long)]
     pub builder: Option<String>,
     /// The builder's buildpacks (`<id>/<version>/buildpack.toml`).
@@ -38,7 +42,8 @@ pub struct BuildArgs {
     /// The builder's order.
     #[arg(long, default_value = "/cnb/order.toml")]
     pub order: PathBuf,
-    /// Run image to build on (`oci:PATH[:TAG]`); without one the app image has only the CNB layers.
+    /// Run image to build on (`oci:PATH[:TAG]` or a registry image); default: the builder's. Without one the app
+    /// image has only the CNB layers.
     #[arg(long)]
     pub run_image: Option<String>,
     /// The launcher placed at `/cnb/lifecycle/launcher`.
@@ -63,12 +68,20 @@ pub struct BuildArgs {
     pub env: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Sandbox {
     Auto,
     Namespaces,
-    Runc,
     None,
+}
+
+/// What a sandboxed build needs from the builder besides buildpacks and order.
+#[derive(Debug, Clone)]
+struct BuildImage {
+    rootfs: PathBuf,
+    env: Vec<(String, String)>,
+    uid: u32,
+    gid: u32,
 }
 
 pub fn run(args: &BuildArgs) -> ExitCode {
@@ -86,11 +99,16 @@ fn usage(message: impl Into<String>) -> (u8, String) {
 }
 
 fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
-    if !matches!(args.sandbox, Sandbox::None) {
-        return Err(usage(
-            "only `--sandbox none` is available in this build: run goldenpath inside the build image",
-        ));
-    }
+    let sandboxed = match args.sandbox {
+        Sandbox::None => false,
+        Sandbox::Auto => args.builder.is_some() && gp_lifecycle::sandbox::available(),
+        Sandbox::Namespaces if args.builder.is_none() => {
+            return Err(usage(
+                "`--sandbox namespaces` runs buildpacks in a builder's root filesystem: pass `--builder`",
+            ));
+        }
+        Sandbox::Namespaces => true,
+    };
     let work = std::env::temp_dir().join(format!("goldenpath-build-{}", std::process::id()));
     let parsed = args
         .image
@@ -113,62 +131,181 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
         }
     };
     let resolved;
+    let mut build_image = None;
     let args = match &args.builder {
         Some(b) => {
-            resolved = from_builder(args, b)?;
+            let (a, image) = from_builder(args, b, sandboxed)?;
+            resolved = a;
+            build_image = image;
             &resolved
         }
         None => args,
     };
-    let order = OrderToml::from_path(&args.order).map_err(|e| usage(e.to_string()))?;
-    let result = phases(args, &order, &work, &out_path, &tag).and_then(|()| match &target {
-        Some(r) => publish(&out_path, &tag, r, &args.insecure),
-        None => Ok(()),
-    });
-    let _ = std::fs::remove_dir_all(&work);
+    let order = if build_image.is_some() {
+        OrderToml::default() // read inside the sandbox
+    } else {
+        OrderToml::from_path(&args.order).map_err(|e| usage(e.to_string()))?
+    };
+    let result =
+        phases(args, build_image.as_ref(), &order, &work, &out_path, &tag).and_then(|()| {
+            match &target {
+                Some(r) => publish(&out_path, &tag, r, &args.insecure),
+                None => Ok(()),
+            }
+        });
+    remove_work(&work);
     result
 }
 
-/// Takes buildpacks, order, launcher (and the run image, unless given) from a builder image.
-fn from_builder(args: &BuildArgs, builder: &str) -> Result<BuildArgs, (u8, String)> {
-    use gp_cnb::{BuilderMetadata, JsonLabel};
-    let ImageRef::Layout { path, tag } = builder
-        .parse::<ImageRef>()
-        .map_err(|e| usage(e.to_string()))?
-    else {
-        return Err(usage(
-            "`--builder` must be an OCI layout reference here: `oci:PATH:TAG`",
-        ));
-    };
-    let layout = Layout::open(&path).map_err(|e| usage(e.to_string()))?;
-    let desc = layout
-        .resolve(tag.as_deref())
-        .map_err(|e| usage(e.to_string()))?;
-    let img = read_image(&layout, &desc).map_err(|e| usage(e.to_string()))?;
-    let cache = std::env::var_os("XDG_CACHE_HOME")
+/// Removes the build's scratch space, including overlay work directories the kernel leaves unreadable.
+fn remove_work(work: &std::path::Path) {
+    if std::fs::remove_dir_all(work).is_err() {
+        use std::os::unix::fs::PermissionsExt;
+        for e in walkdir(work) {
+            let _ = std::fs::set_permissions(&e, std::fs::Permissions::from_mode(0o700));
+        }
+        let _ = std::fs::remove_dir_all(work);
+    }
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(rd) = std::fs::read_dir(&out[i]) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir)
-        .join("goldenpath/builders")
-        .join(desc.digest.hex());
+        .join("goldenpath")
+}
+
+/// An image by reference: an OCI layout as it is, or a registry image pulled into the local store (only the blobs
+/// it does not have yet).
+fn open_image(
+    reference: &str,
+    flag: &str,
+    insecure: &[String],
+) -> Result<(Layout, gp_oci::layout::Desc), (u8, String)> {
+    let parsed = reference
+        .parse::<ImageRef>()
+        .map_err(|e| usage(format!("`{flag} {reference}`: {e}")))?;
+    match parsed {
+        ImageRef::Layout { path, tag } => {
+            let layout = Layout::open(&path).map_err(|e| usage(e.to_string()))?;
+            let desc = layout
+                .resolve(tag.as_deref())
+                .map_err(|e| usage(format!("`{flag} {reference}`: {e}")))?;
+            Ok((layout, desc))
+        }
+        ImageRef::Registry(r) => {
+            eprintln!("===> PULLING {r}");
+            let layout =
+                Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
+            let registry = gp_oci::registry::Registry::new(&r, insecure)
+                .map_err(|e| (62, format!("`{flag} {reference}`: {e}")))?;
+            let desc = registry
+                .pull(&r, &layout)
+                .map_err(|e| (62, format!("`{flag} {reference}`: {e}")))?;
+            Ok((layout, desc))
+        }
+    }
+}
+
+/// Unpacks `img` into `dest`, beside and then renamed: an interrupted unpack never passes for a complete one.
+fn unpack(
+    layout: &Layout,
+    img: &gp_oci::image::Image,
+    dest: &std::path::Path,
+) -> Result<(), (u8, String)> {
+    let readers = img.layers.iter().map(|l| {
+        gp_oci::image::open_layer(layout, l)
+            .map_err(|e| gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string())))
+    });
+    let partial = dest.with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    gp_oci::unpack::unpack_layers(readers, &partial)
+        .map_err(|e| usage(format!("cannot unpack the builder: {e}")))?;
+    if let Err(e) = std::fs::rename(&partial, dest) {
+        let _ = std::fs::remove_dir_all(&partial);
+        if !dest.is_dir() {
+            return Err(usage(format!("cannot store the unpacked builder: {e}")));
+        }
+    }
+    Ok(())
+}
+
+/// Takes buildpacks, order, launcher (and the run image, unless given) from a builder image.
+fn from_builder(
+    args: &BuildArgs,
+    builder: &str,
+    sandboxed: bool,
+) -> Result<(BuildArgs, Option<BuildImage>), (u8, String)> {
+    use gp_cnb::{BuilderMetadata, JsonLabel};
+    let (layout, desc) = open_image(builder, "--builder", &args.insecure)?;
+    let img = read_image(&layout, &desc).map_err(|e| usage(e.to_string()))?;
+    let cache = cache_dir().join("builders").join(desc.digest.hex());
     if !cache.is_dir() {
-        let readers = img.layers.iter().map(|l| {
-            gp_oci::image::open_layer(&layout, l).map_err(|e| {
-                gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string()))
-            })
-        });
-        gp_oci::unpack::unpack_layers(readers, &cache)
-            .map_err(|e| usage(format!("cannot unpack the builder: {e}")))?;
+        unpack(&layout, &img, &cache)?;
     }
     let run_image = args.run_image.clone().or_else(|| {
         let label = img.config["config"]["Labels"][BuilderMetadata::KEY].as_str()?;
         let meta = BuilderMetadata::from_label(label).ok()?;
-        meta.images
-            .first()
-            .map(|r| r.image.clone())
-            .filter(|r| r.starts_with("oci:"))
+        meta.images.first().map(|r| r.image.clone())
     });
-    Ok(BuildArgs {
+    let env: Vec<(String, String)> = img.config["config"]["Env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str()?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let id = |name: &str| -> Result<u32, (u8, String)> {
+        let value = env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        value
+            .ok_or_else(|| {
+                usage(format!(
+                    "the builder's image config has no `{name}`: a build image must name its CNB user"
+                ))
+            })?
+            .parse()
+            .map_err(|_| usage(format!("the builder's `{name}` is not a number")))
+    };
+    let mut sandboxed = sandboxed;
+    if sandboxed && !cache.join("cnb/lifecycle/lifecycle").is_file() {
+        if args.sandbox != Sandbox::Auto {
+            return Err(usage(
+                "the builder has no `/cnb/lifecycle/lifecycle` for sandboxed builds: recreate it with `goldenpath builder create --lifecycle`, or build with `--sandbox none` inside the build image",
+            ));
+        }
+        eprintln!(
+            "note: the builder has no `/cnb/lifecycle/lifecycle`: buildpacks run directly (`--sandbox none`)"
+        );
+        sandboxed = false;
+    }
+    let image = if sandboxed {
+        Some(BuildImage {
+            rootfs: cache.clone(),
+            uid: id("CNB_USER_ID")?,
+            gid: id("CNB_GROUP_ID")?,
+            env: env.clone(),
+        })
+    } else {
+        None
+    };
+    let resolved = BuildArgs {
         image: args.image.clone(),
         path: args.path.clone(),
         sandbox: args.sandbox,
@@ -182,7 +319,8 @@ fn from_builder(args: &BuildArgs, builder: &str) -> Result<BuildArgs, (u8, Strin
         env: args.env.clone(),
         cache: args.cache.clone(),
         ca_certs: args.ca_certs.clone(),
-    })
+    };
+    Ok((resolved, image))
 }
 
 fn publish(
@@ -208,57 +346,136 @@ fn publish(
     Ok(())
 }
 
-fn phases(
+fn io(e: impl std::fmt::Display) -> (u8, String) {
+    usage(e.to_string())
+}
+
+/// Where buildpacks see the platform directory: `/platform` in the sandbox, the host path otherwise.
+fn platform_dir(
     args: &BuildArgs,
-    order: &OrderToml,
-    work: &std::path::Path,
-    out_path: &std::path::Path,
-    tag: &str,
+    project: &super::project::Project,
+    platform: &std::path::Path,
+    seen_as: &std::path::Path,
 ) -> Result<(), (u8, String)> {
-    let platform = work.join("platform");
-    std::fs::create_dir_all(platform.join("env")).map_err(|e| usage(e.to_string()))?;
+    std::fs::create_dir_all(platform.join("env")).map_err(io)?;
     for kv in &args.env {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| usage(format!("`--env {kv}`: write NAME=VALUE")))?;
-        std::fs::write(platform.join("env").join(k), v).map_err(|e| usage(e.to_string()))?;
+        std::fs::write(platform.join("env").join(k), v).map_err(io)?;
     }
     if let Some(ca) = &args.ca_certs {
         let binding = platform.join("bindings/ca-certificates");
-        std::fs::create_dir_all(&binding).map_err(|e| usage(e.to_string()))?;
-        std::fs::write(binding.join("type"), "ca-certificates")
-            .map_err(|e| usage(e.to_string()))?;
+        std::fs::create_dir_all(&binding).map_err(io)?;
+        std::fs::write(binding.join("type"), "ca-certificates").map_err(io)?;
         std::fs::copy(ca, binding.join("ca.crt"))
             .map_err(|e| usage(format!("`--ca-certs {}`: {e}", ca.display())))?;
-        let file = binding.join("ca.crt").to_string_lossy().into_owned();
+        let file = seen_as.join("bindings/ca-certificates/ca.crt");
         for var in [
             "SSL_CERT_FILE",
             "PIP_CERT",
             "REQUESTS_CA_BUNDLE",
             "NODE_EXTRA_CA_CERTS",
         ] {
-            std::fs::write(platform.join("env").join(var), &file)
-                .map_err(|e| usage(e.to_string()))?;
+            std::fs::write(
+                platform.join("env").join(var),
+                file.as_os_str().as_encoded_bytes(),
+            )
+            .map_err(io)?;
         }
     }
+    for (k, v) in &project.env {
+        let file = platform.join("env").join(k);
+        if !file.exists() {
+            std::fs::write(file, v).map_err(io)?; // `--env` wins over project.toml
+        }
+    }
+    Ok(())
+}
+
+fn phases(
+    args: &BuildArgs,
+    sandbox: Option<&BuildImage>,
+    order: &OrderToml,
+    work: &std::path::Path,
+    out_path: &std::path::Path,
+    tag: &str,
+) -> Result<(), (u8, String)> {
     let abs = |p: &std::path::Path| {
         std::path::absolute(p).map_err(|e| usage(format!("`{}`: {e}", p.display())))
     };
     let source = abs(&args.path)?;
+    if !source.is_dir() {
+        return Err(usage(format!(
+            "`--path {}`: not a directory",
+            args.path.display()
+        )));
+    }
     let project = super::project::load(&source).map_err(usage)?;
-    for (k, v) in &project.env {
-        let file = platform.join("env").join(k);
-        if !file.exists() {
-            std::fs::write(file, v).map_err(|e| usage(e.to_string()))?; // `--env` wins over project.toml
+    let platform = work.join("platform");
+    let seen_as = if sandbox.is_some() {
+        PathBuf::from("/platform")
+    } else {
+        platform.clone()
+    };
+    platform_dir(args, &project, &platform, &seen_as)?;
+    let app = project
+        .source_dir(&source, work, sandbox.is_some())
+        .map_err(usage)?;
+    let layers = work.join("layers");
+    std::fs::create_dir_all(&layers).map_err(io)?;
+
+    let (group, built) = match sandbox {
+        Some(image) => sandboxed(args, image, work, &app, &layers, &platform)?,
+        None => direct(args, order, work, &app, &layers, &platform)?,
+    };
+    if let Some(cache) = &args.cache {
+        let saved = gp_lifecycle::cache::save(cache, &layers, &group)
+            .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
+        eprintln!("Cached {} layer(s)", saved.len());
+    }
+    export_phase(args, &layers, &app, &group, &built, out_path, tag)?;
+    let processes: Vec<String> = built
+        .metadata
+        .processes
+        .iter()
+        .map(|p| p.kind.to_string())
+        .collect();
+    eprintln!("*** Processes: {}", processes.join(", "));
+    Ok(())
+}
+
+fn restore(
+    args: &BuildArgs,
+    layers: &std::path::Path,
+    group: &gp_cnb::GroupToml,
+) -> Result<(), (u8, String)> {
+    if let Some(cache) = &args.cache {
+        eprintln!("===> RESTORING");
+        let restored = gp_lifecycle::cache::restore(cache, layers, group)
+            .map_err(|e| (42, format!("cannot restore the cache: {e}")))?;
+        for r in &restored {
+            eprintln!("Restored {r}");
         }
     }
-    let app = project.source_dir(&source, work).map_err(usage)?;
-    let buildpacks = abs(&args.buildpacks)?;
+    Ok(())
+}
+
+/// Detect and build in this process (`--sandbox none`).
+fn direct(
+    args: &BuildArgs,
+    order: &OrderToml,
+    work: &std::path::Path,
+    app: &std::path::Path,
+    layers: &std::path::Path,
+    platform: &std::path::Path,
+) -> Result<(gp_cnb::GroupToml, gp_lifecycle::build::Built), (u8, String)> {
+    let buildpacks = std::path::absolute(&args.buildpacks).map_err(io)?;
     eprintln!("===> DETECTING");
     let dirs = DetectDirs {
         buildpacks: buildpacks.clone(),
-        app: app.clone(),
-        platform: platform.clone(),
+        app: app.to_path_buf(),
+        platform: platform.to_path_buf(),
         scratch: work.join("detect"),
         exec_env: "production".into(),
     };
@@ -273,44 +490,126 @@ fn phases(
     for m in &detected.group.group {
         eprintln!("{} {}", m.id, m.version);
     }
-    let layers = work.join("layers");
-    if let Some(cache) = &args.cache {
-        eprintln!("===> RESTORING");
-        let restored = gp_lifecycle::cache::restore(cache, &layers, &detected.group)
-            .map_err(|e| (42, format!("cannot restore the cache: {e}")))?;
-        for r in &restored {
-            eprintln!("Restored {r}");
-        }
-    }
+    restore(args, layers, &detected.group)?;
     eprintln!("===> BUILDING");
     let bd = BuildDirs {
         buildpacks,
-        layers: layers.clone(),
-        app: app.clone(),
-        platform,
+        layers: layers.to_path_buf(),
+        app: app.to_path_buf(),
+        platform: platform.to_path_buf(),
         exec_env: "production".into(),
     };
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let mut log = BuildLog::default();
-    let built = build(&detected.group, &detected.plan, &bd, &env, &mut log);
-    for l in &log.lines {
-        eprintln!("{l}");
+    let mut log = BuildLog {
+        echo: true,
+        ..BuildLog::default()
+    };
+    let built = build(&detected.group, &detected.plan, &bd, &env, &mut log)
+        .map_err(|e| (e.exit_code(), e.to_string()))?;
+    Ok((detected.group, built))
+}
+
+/// Detect and build inside the builder's root filesystem, as its CNB user.
+fn sandboxed(
+    args: &BuildArgs,
+    image: &BuildImage,
+    work: &std::path::Path,
+    app: &std::path::Path,
+    layers: &std::path::Path,
+    platform: &std::path::Path,
+) -> Result<(gp_cnb::GroupToml, gp_lifecycle::build::Built), (u8, String)> {
+    use gp_lifecycle::sandbox::{Mount, Spec, run};
+    let exe = std::env::current_exe().map_err(io)?;
+    let mut env = image.env.clone();
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        env.push(("HOME".into(), home_of(&image.rootfs, image.uid)));
     }
-    let built = built.map_err(|e| (e.exit_code(), e.to_string()))?;
-    if let Some(cache) = &args.cache {
-        let saved = gp_lifecycle::cache::save(cache, &layers, &detected.group)
-            .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
-        eprintln!("Cached {} layer(s)", saved.len());
+    env.push(("CNB_PLATFORM_API".into(), "0.15".into()));
+    let spec = |phase: &str| Spec {
+        rootfs: image.rootfs.clone(),
+        scratch: work.join(format!("sandbox-{phase}")),
+        mounts: vec![
+            Mount {
+                host: app.to_path_buf(),
+                target: "/workspace".into(),
+                read_only: false,
+            },
+            Mount {
+                host: layers.to_path_buf(),
+                target: "/layers".into(),
+                read_only: false,
+            },
+            Mount {
+                host: platform.to_path_buf(),
+                target: "/platform".into(),
+                read_only: true,
+            },
+        ],
+        uid: image.uid,
+        gid: image.gid,
+        argv: vec!["/cnb/lifecycle/lifecycle".into(), phase.into()],
+        env: env.clone(),
+        cwd: "/workspace".into(),
+    };
+    let phase = |name: &str| -> Result<(), (u8, String)> {
+        let status = run(&exe, &spec(name)).map_err(|e| (62, e.to_string()))?;
+        match status.code() {
+            Some(0) => Ok(()),
+            Some(code) => Err((
+                u8::try_from(code).unwrap_or(1),
+                format!("the {name} phase failed with exit code {code} (its output is above)"),
+            )),
+            None => Err((1, format!("the {name} phase was killed"))),
+        }
+    };
+    give_to(app, image)?;
+    give_to(layers, image)?;
+    eprintln!("===> DETECTING");
+    phase("detect")?;
+    let group = gp_cnb::GroupToml::from_path(layers.join("group.toml")).map_err(io)?;
+    restore(args, layers, &group)?;
+    give_to(layers, image)?;
+    eprintln!("===> BUILDING");
+    phase("build")?;
+    let built = gp_lifecycle::build::Built::from_layers(layers).map_err(io)?;
+    Ok((group, built))
+}
+
+/// The CNB user's home directory from the build image's `/etc/passwd` (`/` when it has none).
+fn home_of(rootfs: &std::path::Path, uid: u32) -> String {
+    std::fs::read_to_string(rootfs.join("etc/passwd"))
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2] == uid.to_string()).then(|| f[5].to_owned())
+            })
+        })
+        .unwrap_or_else(|| "/".into())
+}
+
+/// As root, hands `dir` (recursively) to the CNB user, who writes it in the sandbox. Rootless, the calling user
+/// already is the CNB user inside.
+fn give_to(dir: &std::path::Path, image: &BuildImage) -> Result<(), (u8, String)> {
+    if !nix_root() {
+        return Ok(());
     }
-    export_phase(args, &layers, &app, &detected.group, &built, out_path, tag)?;
-    let processes: Vec<String> = built
-        .metadata
-        .processes
-        .iter()
-        .map(|p| p.kind.to_string())
-        .collect();
-    eprintln!("*** Processes: {}", processes.join(", "));
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        std::os::unix::fs::lchown(&d, Some(image.uid), Some(image.gid))
+            .map_err(|e| usage(format!("cannot chown {}: {e}", d.display())))?;
+        if d.is_symlink() || !d.is_dir() {
+            continue;
+        }
+        for e in std::fs::read_dir(&d).map_err(io)?.flatten() {
+            stack.push(e.path());
+        }
+    }
     Ok(())
+}
+
+fn nix_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 /// Exports into the layout at `out_path` and prints the summary.
@@ -327,17 +626,7 @@ fn export_phase(
     let out = Layout::create(out_path).map_err(|e| usage(e.to_string()))?;
     let run = match &args.run_image {
         Some(r) => {
-            let ImageRef::Layout { path, tag } =
-                r.parse::<ImageRef>().map_err(|e| usage(e.to_string()))?
-            else {
-                return Err(usage(
-                    "`--run-image` must be an OCI layout reference here: `oci:PATH[:TAG]`",
-                ));
-            };
-            let layout = Layout::open(&path).map_err(|e| usage(e.to_string()))?;
-            let desc = layout
-                .resolve(tag.as_deref())
-                .map_err(|e| usage(e.to_string()))?;
+            let (layout, desc) = open_image(r, "--run-image", &args.insecure)?;
             Some((layout, desc, r.clone()))
         }
         None => None,
@@ -354,11 +643,13 @@ fn export_phase(
     })
     .map_err(|e| (62, e.to_string()))?;
     let img = read_image(&out, &exported.manifest).map_err(|e| usage(e.to_string()))?;
-    eprintln!(
-        "*** Image: oci:{}:{tag}@{}",
-        out_path.display(),
-        exported.manifest.digest
-    );
+    if !args.publish {
+        eprintln!(
+            "*** Image: oci:{}:{tag}@{}",
+            out_path.display(),
+            exported.manifest.digest
+        );
+    }
     eprintln!(
         "*** Layers: {} ({} from the run image)",
         img.layers.len(),

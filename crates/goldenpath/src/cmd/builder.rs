@@ -23,9 +23,15 @@ pub struct CreateArgs {
     /// Where the builder goes: `oci:PATH:TAG`.
     #[arg(long)]
     pub tag: String,
-    /// The launcher to include (default: the `launcher` installed next to goldenpath).
+    /// The launcher to include (default: the `launcher` installed next to goldenpath). It runs in app images, so
+    /// it should be static (`scripts/static-bins.sh` builds one).
     #[arg(long)]
     pub launcher: Option<PathBuf>,
+    /// The lifecycle that runs detect and build inside the build image for sandboxed builds (default: the
+    /// `lifecycle` installed next to goldenpath; static, like the launcher). Without one the builder can only be
+    /// used with `--sandbox none`.
+    #[arg(long)]
+    pub lifecycle: Option<PathBuf>,
 }
 
 pub fn run(cmd: BuilderCommand) -> ExitCode {
@@ -57,6 +63,26 @@ fn create(args: &CreateArgs) -> Result<(), String> {
             launcher.display()
         ));
     }
+    let lifecycle = match &args.lifecycle {
+        Some(l) if !l.is_file() => {
+            return Err(format!(
+                "lifecycle `{}` not found; build it with `scripts/static-bins.sh`",
+                l.display()
+            ));
+        }
+        Some(l) => Some(l.clone()),
+        None => {
+            let next = launcher.with_file_name("lifecycle");
+            if next.is_file() {
+                Some(next)
+            } else {
+                eprintln!(
+                    "warning: no `lifecycle` next to the launcher and no `--lifecycle`: this builder can only be used with `--sandbox none`"
+                );
+                None
+            }
+        }
+    };
     let config = gp_stack::builder::load(&args.config).map_err(|e| e.to_string())?;
     let base_dir = args
         .config
@@ -64,8 +90,17 @@ fn create(args: &CreateArgs) -> Result<(), String> {
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let out = Layout::create(&path).map_err(|e| e.to_string())?;
-    let desc = gp_stack::builder::create(&config, &base_dir, &launcher, &out, &tag)
-        .map_err(|e| e.to_string())?;
+    let desc = gp_stack::builder::create(
+        &config,
+        &base_dir,
+        &gp_stack::builder::Lifecycle {
+            launcher: &launcher,
+            lifecycle: lifecycle.as_deref(),
+        },
+        &out,
+        &tag,
+    )
+    .map_err(|e| e.to_string())?;
     eprintln!(
         "created builder oci:{}:{tag}@{} ({} buildpacks)",
         path.display(),

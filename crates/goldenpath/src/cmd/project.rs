@@ -56,13 +56,16 @@ pub fn load(app: &Path) -> Result<Project, String> {
 
 impl Project {
     /// The directory the build should see: `app` itself, or a filtered copy under `work`.
-    pub fn source_dir(&self, app: &Path, work: &Path) -> Result<PathBuf, String> {
-        let Some((gi, include)) = &self.filter else {
-            return Ok(app.to_path_buf());
-        };
+    /// The directory the build sees as its app: `app` itself, or a copy at `<work>/app` of what project.toml's
+    /// include/exclude lets through (always a copy when `copy`: sandboxed builds hand buildpacks their own).
+    pub fn source_dir(&self, app: &Path, work: &Path, copy: bool) -> Result<PathBuf, String> {
         let dest = work.join("app");
-        copy_filtered(app, app, &dest, gi, *include)
-            .map_err(|e| format!("copying the source: {e}"))?;
+        let copied = match &self.filter {
+            Some((gi, include)) => copy_filtered(app, app, &dest, gi, *include),
+            None if copy => copy_filtered(app, app, &dest, &Gitignore::empty(), false),
+            None => return Ok(app.to_path_buf()),
+        };
+        copied.map_err(|e| format!("copying the source: {e}"))?;
         Ok(dest)
     }
 }

@@ -6,6 +6,7 @@ mod contract_validate;
 mod image;
 mod registry;
 mod render;
+mod sandbox;
 mod scaffold;
 mod schema_agreement;
 

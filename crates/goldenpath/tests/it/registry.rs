@@ -16,7 +16,7 @@ use gp_oci::layout::Layout;
 
 use crate::{require_tool, run};
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,15 +24,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct RegistryServer {
+pub struct RegistryServer {
     child: Child,
-    port: u16,
+    pub port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl RegistryServer {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let cfg = dir.path().join("config.yml");
@@ -72,7 +72,7 @@ impl RegistryServer {
     }
 
     /// Upload sessions started (`POST .../blobs/uploads/`) according to the access log, once it has settled.
-    fn uploads(&self) -> usize {
+    pub fn uploads(&self) -> usize {
         let count = || {
             std::fs::read_to_string(&self.log)
                 .unwrap_or_default()
