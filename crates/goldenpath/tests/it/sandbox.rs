@@ -259,3 +259,39 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
     let output = run_with_runc(tmp.path(), &image, "v2");
     assert!(output.contains("hello again from uid 1000"), "{output}");
 }
+
+/// The same build by an unprivileged user: the sandbox maps the CNB user onto it in a user namespace.
+#[test]
+fn rootless_sandboxed_build() {
+    let root_user = std::fs::metadata("/proc/self")
+        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if !root_user || !require_tool("setpriv") || !Path::new("/bin/busybox").is_file() {
+        return; // run as root in CI: then we can drop to an unprivileged user here
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (builder, _) = hello_builder(tmp.path());
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("hello.txt"), "rootless").unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (ok, out) = run(Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(tmp.path()));
+    assert!(ok, "{out}");
+    let image = format!("oci:{}:app", tmp.path().join("out").display());
+    let (ok, out) = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["build", &image, "--sandbox", "namespaces", "--builder", &builder, "--path"])
+        .arg(&app)
+        .env("HOME", &home)
+        .env("TMPDIR", tmp.path())
+        .env_remove("XDG_CACHE_HOME"));
+    eprintln!("{out}");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("[test/hello] building as uid 1000 gid 1000 in /workspace"),
+        "{out}"
+    );
+}
