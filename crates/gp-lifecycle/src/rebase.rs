@@ -78,7 +78,9 @@ pub fn rebase(
         .position(|l| l.diff_id.as_str() == top)
         .ok_or_else(|| RebaseError::TopLayerMissing(top.clone()))?;
     let new_base = run_img.layer_infos().map_err(img_err)?;
-    copy_image(run_layout, layout, run).map_err(img_err)?;
+    if run_layout.root() != layout.root() {
+        copy_image(run_layout, layout, run).map_err(img_err)?;
+    }
 
     let new_top = new_base
         .last()

@@ -269,7 +269,8 @@ impl Registry {
             self.report(&format!("exists    {digest}"));
             return Ok(());
         }
-        if let Some(src) = mount {
+        // Configs are the image's own: only layers are worth a mount request.
+        if let Some(src) = mount.filter(|_| !blob.media_type.contains("config")) {
             let mounted = self
                 .rt
                 .block_on(self.client.mount_blob(r, src, &digest))
@@ -296,6 +297,26 @@ impl Registry {
 
     /// Pulls `source` into `layout` (every blob verified) and returns the top descriptor.
     pub fn pull(&self, source: &RegistryRef, layout: &Layout) -> Result<Desc, RegistryError> {
+        self.pull_inner(source, layout, true)
+    }
+
+    /// Pulls only manifests and configs: enough to read and re-compose an image (a rebase) whose layers stay in
+    /// the registry. The layout then names layers it does not hold; [`Registry::push`] of an image made from it
+    /// works as long as the target repository has (or can mount) them.
+    pub fn pull_metadata(
+        &self,
+        source: &RegistryRef,
+        layout: &Layout,
+    ) -> Result<Desc, RegistryError> {
+        self.pull_inner(source, layout, false)
+    }
+
+    fn pull_inner(
+        &self,
+        source: &RegistryRef,
+        layout: &Layout,
+        with_layers: bool,
+    ) -> Result<Desc, RegistryError> {
         let r = oci_ref(source);
         self.authenticate(&r, RegistryOperation::Pull)?;
         let (body, _) = self.retry("pull manifest of", &r.whole(), || {
@@ -343,9 +364,12 @@ impl Registry {
                     digest: Some(child.digest.clone()),
                     ..source.clone()
                 };
-                self.pull(&by_digest, layout)?;
+                self.pull_inner(&by_digest, layout, with_layers)?;
             } else if !layout.has_blob(&child.digest) {
                 self.pull_blob(&r, &child, layout)?;
+            }
+            if !with_layers && !is_index {
+                break; // the config, first of `children`
             }
         }
         layout.write_blob(&body)?;

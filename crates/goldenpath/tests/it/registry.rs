@@ -72,12 +72,25 @@ impl RegistryServer {
     }
 
     /// Upload sessions started (`POST .../blobs/uploads/`) according to the access log, once it has settled.
+    pub fn post_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("POST /v2/") || l.contains("PUT /v2/"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     pub fn uploads(&self) -> usize {
         let count = || {
             std::fs::read_to_string(&self.log)
                 .unwrap_or_default()
                 .lines()
-                .filter(|l| l.contains("POST /v2/") && l.contains("/blobs/uploads/"))
+                .filter(|l| {
+                    l.contains("POST /v2/")
+                        && l.contains("/blobs/uploads/")
+                        && !l.contains("mount=")
+                })
                 .count()
         };
         let mut last = count();

@@ -190,6 +190,29 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
     let reg = RegistryServer::start();
     let tmp = tempfile::tempdir().unwrap();
     let (builder, _run_ref) = hello_builder(tmp.path());
+    // The run image in the registry, and a patched one to rebase onto later.
+    let run_v1 = format!("127.0.0.1:{}/run:v1", reg.port);
+    let run_v2 = format!("127.0.0.1:{}/run:v2", reg.port);
+    let patched = busybox_image(
+        &tmp.path().join("base"),
+        "run-v2",
+        "ID=busybox\nVERSION_ID=2\n",
+    );
+    for (from, to) in [
+        (
+            format!("oci:{}:run-v1", tmp.path().join("base").display()),
+            &run_v1,
+        ),
+        (patched, &run_v2),
+    ] {
+        let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath")).args([
+            "image",
+            "copy",
+            &from,
+            &format!("docker://{to}"),
+        ]));
+        assert!(ok, "{out}");
+    }
     let app = tmp.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("hello.txt"), "world").unwrap();
@@ -204,6 +227,8 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
                 "namespaces",
                 "--builder",
                 &builder,
+                "--run-image",
+                &run_v1,
                 "--path",
             ])
             .arg(&app)
@@ -258,13 +283,70 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
     );
     let output = run_with_runc(tmp.path(), &image, "v2");
     assert!(output.contains("hello again from uid 1000"), "{output}");
+
+    // Rebase in the registry onto the patched run image: only a config and a manifest are uploaded, the run
+    // image's layers are mounted, the app layers stay byte for byte, and the image runs on the new base.
+    let inspect = |image: &str| -> serde_json::Value {
+        let (ok, out) = run(Command::new("skopeo").args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{image}"),
+        ]));
+        assert!(ok, "{out}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let before = inspect(&image);
+    let uploads = reg.uploads();
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath")).args([
+        "rebase",
+        &image,
+        "--run-image",
+        &run_v2,
+        "--publish",
+    ]));
+    assert!(ok, "{out}");
+    assert_eq!(
+        reg.uploads() - uploads,
+        1,
+        "only the config: {out}\n{}",
+        reg.post_lines().join("\n")
+    );
+    assert!(out.contains("1 mounted"), "{out}");
+    let after = inspect(&image);
+    let layers = |v: &serde_json::Value| -> Vec<String> {
+        v["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let base = layers(&inspect(&run_v1)).len();
+    assert_eq!(
+        layers(&before)[base..],
+        layers(&after)[base..],
+        "app layers kept"
+    );
+    assert_eq!(layers(&after)[..base], layers(&inspect(&run_v2))[..]);
+    let meta: serde_json::Value = serde_json::from_str(
+        after["Labels"]["io.buildpacks.lifecycle.metadata"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["runImage"]["reference"], run_v2.as_str());
+    let output = run_with_runc(tmp.path(), &image, "rebased");
+    assert!(output.contains("hello again from uid 1000"), "{output}");
+    let release =
+        std::fs::read_to_string(tmp.path().join("bundle-rebased/rootfs/etc/os-release")).unwrap();
+    assert!(release.contains("VERSION_ID=2"), "{release}");
 }
 
 /// The same build by an unprivileged user: the sandbox maps the CNB user onto it in a user namespace.
 #[test]
 fn rootless_sandboxed_build() {
-    let root_user = std::fs::metadata("/proc/self")
-        .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    let root_user =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     if !root_user || !require_tool("setpriv") || !Path::new("/bin/busybox").is_file() {
         return; // run as root in CI: then we can drop to an unprivileged user here
     }
@@ -283,7 +365,15 @@ fn rootless_sandboxed_build() {
     let (ok, out) = run(Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(env!("CARGO_BIN_EXE_goldenpath"))
-        .args(["build", &image, "--sandbox", "namespaces", "--builder", &builder, "--path"])
+        .args([
+            "build",
+            &image,
+            "--sandbox",
+            "namespaces",
+            "--builder",
+            &builder,
+            "--path",
+        ])
         .arg(&app)
         .env("HOME", &home)
         .env("TMPDIR", tmp.path())
