@@ -284,6 +284,16 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
     let output = run_with_runc(tmp.path(), &image, "v2");
     assert!(output.contains("hello again from uid 1000"), "{output}");
 
+    rebase_in_the_registry(&reg, tmp.path(), &image, &run_v1, &run_v2);
+}
+
+fn rebase_in_the_registry(
+    reg: &RegistryServer,
+    tmp: &Path,
+    image: &str,
+    run_v1: &str,
+    run_v2: &str,
+) {
     // Rebase in the registry onto the patched run image: only a config and a manifest are uploaded, the run
     // image's layers are mounted, the app layers stay byte for byte, and the image runs on the new base.
     let inspect = |image: &str| -> serde_json::Value {
@@ -295,13 +305,13 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
         assert!(ok, "{out}");
         serde_json::from_str(&out).unwrap()
     };
-    let before = inspect(&image);
+    let before = inspect(image);
     let uploads = reg.uploads();
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath")).args([
         "rebase",
-        &image,
+        image,
         "--run-image",
-        &run_v2,
+        run_v2,
         "--publish",
     ]));
     assert!(ok, "{out}");
@@ -312,7 +322,7 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
         reg.post_lines().join("\n")
     );
     assert!(out.contains("1 mounted"), "{out}");
-    let after = inspect(&image);
+    let after = inspect(image);
     let layers = |v: &serde_json::Value| -> Vec<String> {
         v["Layers"]
             .as_array()
@@ -321,24 +331,24 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
             .map(|l| l.as_str().unwrap().to_owned())
             .collect()
     };
-    let base = layers(&inspect(&run_v1)).len();
+    let base = layers(&inspect(run_v1)).len();
     assert_eq!(
         layers(&before)[base..],
         layers(&after)[base..],
         "app layers kept"
     );
-    assert_eq!(layers(&after)[..base], layers(&inspect(&run_v2))[..]);
+    assert_eq!(layers(&after)[..base], layers(&inspect(run_v2))[..]);
     let meta: serde_json::Value = serde_json::from_str(
         after["Labels"]["io.buildpacks.lifecycle.metadata"]
             .as_str()
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(meta["runImage"]["reference"], run_v2.as_str());
-    let output = run_with_runc(tmp.path(), &image, "rebased");
+    assert_eq!(meta["runImage"]["reference"], run_v2);
+    let output = run_with_runc(tmp, image, "rebased");
     assert!(output.contains("hello again from uid 1000"), "{output}");
     let release =
-        std::fs::read_to_string(tmp.path().join("bundle-rebased/rootfs/etc/os-release")).unwrap();
+        std::fs::read_to_string(tmp.join("bundle-rebased/rootfs/etc/os-release")).unwrap();
     assert!(release.contains("VERSION_ID=2"), "{release}");
 }
 
