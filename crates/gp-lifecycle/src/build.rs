@@ -59,6 +59,8 @@ pub struct BuildLog {
     pub lines: Vec<String>,
     /// Also print each line to stderr as it arrives (`[<id>] <line>`).
     pub echo: bool,
+    /// Wall time spent inside each buildpack's `bin/build`, in group order.
+    pub timings: Vec<(String, std::time::Duration)>,
 }
 
 /// Runs `cmd`, reading its stdout and stderr line by line as they come (printed with the `[id]` prefix when
@@ -201,7 +203,9 @@ pub fn build(
             descriptor.buildpack.clear_env,
         )
         .map_err(|m| contract(id, m))?;
+        let started = std::time::Instant::now();
         run_buildpack(member, &bp_dir, &layers, &plan_path, dirs, &run_env, log)?;
+        log.timings.push((id.to_owned(), started.elapsed()));
         let _ = std::fs::remove_file(&plan_path);
 
         // Unmet entries stay in the plan for later providers; met ones are done.

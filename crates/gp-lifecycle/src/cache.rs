@@ -1,5 +1,9 @@
 //! A local cache directory for `cache = true` layers: saved after a build, restored before the next one so
 //! buildpacks can reuse their work (`<cache>/<buildpack>/<layer>/` and `<layer>.toml`).
+//!
+//! Layers move rather than copy (a rename, when the cache and the build's layers directory share a filesystem):
+//! a restored layer leaves the cache and the saved one replaces it, so a no-change rebuild moves no bytes and the
+//! files keep their inodes and times, which lets the exporter recognise unchanged layers without reading them.
 
 use std::io;
 use std::path::Path;
@@ -24,6 +28,27 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Moves a tree: a rename where possible, else a copy (then the source is removed).
+fn move_tree(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let _ = std::fs::remove_dir_all(to);
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    copy_tree(from, to)?;
+    std::fs::remove_dir_all(from)
+}
+
+fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)?;
+    std::fs::remove_file(from)
+}
+
 fn cached(dir: &Path) -> Vec<String> {
     crate::layers::layer_dirs(dir)
         .into_iter()
@@ -40,15 +65,16 @@ pub fn restore(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec
         for name in cached(&cache.join(&bp)) {
             let from = cache.join(&bp).join(&name);
             let to = layers.join(&bp).join(&name);
-            copy_tree(&from, &to)?;
-            std::fs::copy(from.with_extension("toml"), to.with_extension("toml"))?;
+            move_tree(&from, &to)?;
+            move_file(&from.with_extension("toml"), &to.with_extension("toml"))?;
             restored.push(format!("{}:{name}", m.id));
         }
     }
     Ok(restored)
 }
 
-/// Replaces the cache with this build's `cache = true` layers; returns `<bp>:<layer>` names saved.
+/// Replaces the cache with this build's `cache = true` layers, moving them out of `layers` (call it after the
+/// export); returns `<bp>:<layer>` names saved.
 pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<String>> {
     let staging = cache.with_extension("new");
     let _ = std::fs::remove_dir_all(&staging);
@@ -58,7 +84,7 @@ pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<St
         for name in cached(&layers.join(&bp)) {
             let from = layers.join(&bp).join(&name);
             let to = staging.join(&bp).join(&name);
-            copy_tree(&from, &to)?;
+            move_tree(&from, &to)?;
             std::fs::copy(from.with_extension("toml"), to.with_extension("toml"))?;
             saved.push(format!("{}:{name}", m.id));
         }

@@ -13,6 +13,7 @@ use gp_cnb::{
 use gp_oci::image::{ImageConfig, add_layer, read_image};
 use gp_oci::layer::{Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
 use gp_oci::layout::{Desc, Layout, copy_image};
+use gp_oci::memo::Memo;
 
 use crate::build::Built;
 
@@ -42,6 +43,21 @@ pub struct ExportInput<'a> {
     pub run_image: Option<(&'a Layout, Desc, String)>,
     pub out: &'a Layout,
     pub tag: &'a str,
+    /// Recognises layers unchanged since an earlier export into `out` (no re-tar, no re-compress).
+    pub memo: Option<&'a Memo>,
+}
+
+impl ExportInput<'_> {
+    fn add(
+        &self,
+        entries: &[Entry],
+        opts: &LayerOptions,
+    ) -> Result<LayerInfo, gp_oci::image::ImageError> {
+        match self.memo {
+            Some(m) => m.add_layer(self.out, entries, opts).map(|(info, _)| info),
+            None => add_layer(self.out, entries, opts),
+        }
+    }
 }
 
 /// Layers by role, in image order.
@@ -210,7 +226,7 @@ fn buildpack_layers(
                     message: e.to_string(),
                 }
             })?;
-            let info = add_layer(input.out, &entries, opts).map_err(layer_err(&name))?;
+            let info = input.add(&entries, opts).map_err(layer_err(&name))?;
             let types = meta.types();
             if let Ok(layer_name) = name.parse::<LayerName>() {
                 record.layers.insert(
@@ -244,7 +260,7 @@ fn lifecycle_layers(
         what: "app".into(),
         message: e.to_string(),
     })?;
-    let app = add_layer(input.out, &app_entries, opts).map_err(layer_err("app"))?;
+    let app = input.add(&app_entries, opts).map_err(layer_err("app"))?;
     let dir = |p: &str| Entry {
         path: p.into(),
         kind: Kind::Dir,
@@ -259,8 +275,9 @@ fn lifecycle_layers(
             executable: true,
         },
     ];
-    let launcher =
-        add_layer(input.out, &launcher_entries, root_opts).map_err(layer_err("launcher"))?;
+    let launcher = input
+        .add(&launcher_entries, root_opts)
+        .map_err(layer_err("launcher"))?;
     let mut process_entries = vec![dir("cnb"), dir("cnb/process")];
     for p in &input.built.metadata.processes {
         process_entries.push(Entry {
@@ -269,8 +286,9 @@ fn lifecycle_layers(
             executable: false,
         });
     }
-    let process_types =
-        add_layer(input.out, &process_entries, root_opts).map_err(layer_err("process-types"))?;
+    let process_types = input
+        .add(&process_entries, root_opts)
+        .map_err(layer_err("process-types"))?;
     let metadata_toml = input
         .built
         .metadata
@@ -285,7 +303,9 @@ fn lifecycle_layers(
             executable: false,
         },
     ];
-    let config = add_layer(input.out, &config_entries, opts).map_err(layer_err("config"))?;
+    let config = input
+        .add(&config_entries, opts)
+        .map_err(layer_err("config"))?;
 
     Ok((app, launcher, process_types, config))
 }
@@ -342,7 +362,8 @@ fn sbom_layer(
         executable: false,
     }));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    add_layer(input.out, &entries, opts)
+    input
+        .add(&entries, opts)
         .map(Some)
         .map_err(layer_err("sbom"))
 }

@@ -285,6 +285,21 @@ impl Layout {
         write_atomic(&self.root.join("index.json"), &bytes)
     }
 
+    /// Removes `tag` from the index (its blobs stay until [`Layout::gc`]); absent tags are fine.
+    pub fn untag(&self, tag: &str) -> Result<(), LayoutError> {
+        let mut index = self.index()?;
+        let Some(list) = index["manifests"].as_array_mut() else {
+            return Ok(());
+        };
+        let before = list.len();
+        list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+        if list.len() == before {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&index).unwrap_or_default();
+        write_atomic(&self.root.join("index.json"), &bytes)
+    }
+
     /// Deletes blobs that no index entry reaches; returns how many were removed.
     pub fn gc(&self) -> Result<usize, LayoutError> {
         let mut live = BTreeSet::new();

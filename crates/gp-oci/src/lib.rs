@@ -8,6 +8,7 @@ pub mod digest;
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod memo;
 pub mod reference;
 pub mod registry;
 pub mod unpack;

@@ -85,8 +85,12 @@ struct BuildImage {
 }
 
 pub fn run(args: &BuildArgs) -> ExitCode {
+    let started = std::time::Instant::now();
     match build_image(args) {
-        Ok(()) => ExitCode::from(exit::OK),
+        Ok(()) => {
+            eprintln!("*** Total: {} ms", started.elapsed().as_millis());
+            ExitCode::from(exit::OK)
+        }
         Err((code, message)) => {
             eprintln!("error: {message}");
             ExitCode::from(code)
@@ -118,7 +122,13 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
         ImageRef::Layout { path, tag } if !args.publish => {
             (path, tag.unwrap_or_else(|| "latest".into()), None)
         }
-        ImageRef::Registry(r) if args.publish => (work.join("image"), "image".to_owned(), Some(r)),
+        // Published images are exported into the local store first: its blobs and the layer memo let the next
+        // build skip unchanged layers without reading them.
+        ImageRef::Registry(r) if args.publish => (
+            cache_dir().join("images"),
+            format!("build-{}", std::process::id()),
+            Some(r),
+        ),
         ImageRef::Layout { .. } => {
             return Err(usage(
                 "`--publish` needs a registry image (`docker://HOST/NAME:TAG`)",
@@ -149,7 +159,13 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     let result =
         phases(args, build_image.as_ref(), &order, &work, &out_path, &tag).and_then(|()| {
             match &target {
-                Some(r) => publish(&out_path, &tag, r, &args.insecure),
+                Some(r) => {
+                    let published = publish(&out_path, &tag, r, &args.insecure);
+                    if let Ok(store) = Layout::open(&out_path) {
+                        let _ = store.untag(&tag);
+                    }
+                    published
+                }
                 None => Ok(()),
             }
         });
@@ -429,12 +445,12 @@ fn phases(
         Some(image) => sandboxed(args, image, work, &app, &layers, &platform)?,
         None => direct(args, order, work, &app, &layers, &platform)?,
     };
+    export_phase(args, &layers, &app, &group, &built, out_path, tag)?;
     if let Some(cache) = &args.cache {
         let saved = gp_lifecycle::cache::save(cache, &layers, &group)
             .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
         eprintln!("Cached {} layer(s)", saved.len());
     }
-    export_phase(args, &layers, &app, &group, &built, out_path, tag)?;
     let processes: Vec<String> = built
         .metadata
         .processes
@@ -506,6 +522,8 @@ fn direct(
     };
     let built = build(&detected.group, &detected.plan, &bd, &env, &mut log)
         .map_err(|e| (e.exit_code(), e.to_string()))?;
+    let total: u128 = log.timings.iter().map(|(_, d)| d.as_millis()).sum();
+    eprintln!("*** Buildpacks ran for {total} ms");
     Ok((detected.group, built))
 }
 
@@ -596,9 +614,14 @@ fn give_to(dir: &std::path::Path, image: &BuildImage) -> Result<(), (u8, String)
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        std::os::unix::fs::lchown(&d, Some(image.uid), Some(image.gid))
-            .map_err(|e| usage(format!("cannot chown {}: {e}", d.display())))?;
-        if d.is_symlink() || !d.is_dir() {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(&d).map_err(io)?;
+        // Only where needed: a chown changes nothing else, but skipping it keeps a no-change rebuild cheap.
+        if (meta.uid(), meta.gid()) != (image.uid, image.gid) {
+            std::os::unix::fs::lchown(&d, Some(image.uid), Some(image.gid))
+                .map_err(|e| usage(format!("cannot chown {}: {e}", d.display())))?;
+        }
+        if !meta.is_dir() {
             continue;
         }
         for e in std::fs::read_dir(&d).map_err(io)?.flatten() {
@@ -640,6 +663,7 @@ fn export_phase(
         run_image: run.as_ref().map(|(l, d, r)| (l, d.clone(), r.clone())),
         out: &out,
         tag,
+        memo: Some(&gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"))),
     })
     .map_err(|e| (62, e.to_string()))?;
     let img = read_image(&out, &exported.manifest).map_err(|e| usage(e.to_string()))?;

@@ -137,5 +137,16 @@ fn run_build(dirs: &Dirs) -> Result<(), (u8, String)> {
     };
     build(&group, &plan, &build_dirs, &env, &mut log)
         .map_err(|e| (e.exit_code(), e.to_string()))?;
+    eprintln!("{}", timing_line(&log.timings));
     Ok(())
+}
+
+/// `*** Buildpacks ran for N ms (id N ms, ...)`: the time spent inside `bin/build`, for the build summary.
+fn timing_line(timings: &[(String, std::time::Duration)]) -> String {
+    let total: u128 = timings.iter().map(|(_, d)| d.as_millis()).sum();
+    let each: Vec<String> = timings
+        .iter()
+        .map(|(id, d)| format!("{id} {} ms", d.as_millis()))
+        .collect();
+    format!("*** Buildpacks ran for {total} ms ({})", each.join(", "))
 }

@@ -294,6 +294,7 @@ mod export {
             run_image: Some((&run, run_desc, "registry.example/run:base".into())),
             out,
             tag: "app",
+            memo: None,
         })
         .unwrap()
     }

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "bench app: $(ls /workspace/static | wc -l) static files"

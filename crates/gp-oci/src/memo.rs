@@ -1,0 +1,169 @@
+//! Layer memo: recognises a layer whose files have not changed since it was last written, so that a rebuild does
+//! not read, tar and compress them again. The key is a fingerprint of the entries and the options: paths, kinds,
+//! modes, link targets, inline bytes, and for files on disk their device, inode, size and modification time (in
+//! nanoseconds), as build tools such as make and cargo trust them. A hit is used only when the layout still holds
+//! the blob; anything unreadable is a miss, never an error.
+
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::image::{ImageError, add_layer};
+use crate::layer::{
+    Compression, Entry, Kind, LayerInfo, LayerOptions, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR, Source,
+};
+use crate::layout::Layout;
+
+/// Where fingerprints map to written layers (one small file per layer).
+#[derive(Debug, Clone)]
+pub struct Memo {
+    dir: PathBuf,
+}
+
+impl Memo {
+    #[must_use]
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The fingerprint of `entries` written with `opts`; `None` when a file cannot be inspected.
+    #[must_use]
+    pub fn fingerprint(entries: &[Entry], opts: &LayerOptions) -> Option<String> {
+        let mut h = Sha256::new();
+        let level = match opts.compression {
+            Compression::None => -1,
+            Compression::Gzip { level } => i64::from(level),
+        };
+        let _ = write!(h, "v1 {} {} {level}\0", opts.uid, opts.gid);
+        for e in entries {
+            let _ = write!(h, "{}\0{}\0", e.path, u8::from(e.executable));
+            match &e.kind {
+                Kind::Dir => h.update(b"d"),
+                Kind::Symlink(t) => {
+                    let _ = write!(h, "l{t}\0");
+                }
+                Kind::Hardlink(t) => {
+                    let _ = write!(h, "h{t}\0");
+                }
+                Kind::File(Source::Bytes(b)) => {
+                    h.update(b"b");
+                    h.update(Sha256::digest(b));
+                }
+                Kind::File(Source::Path(p)) => {
+                    let m = std::fs::symlink_metadata(p).ok()?;
+                    let _ = write!(
+                        h,
+                        "f{} {} {} {} {}\0",
+                        m.dev(),
+                        m.ino(),
+                        m.size(),
+                        m.mtime(),
+                        m.mtime_nsec()
+                    );
+                }
+            }
+        }
+        Some(format!("{:x}", h.finalize()))
+    }
+
+    fn path(&self, fingerprint: &str) -> PathBuf {
+        self.dir.join(fingerprint)
+    }
+
+    fn lookup(&self, fingerprint: &str, layout: &Layout) -> Option<LayerInfo> {
+        let text = std::fs::read_to_string(self.path(fingerprint)).ok()?;
+        let mut parts = text.split_whitespace();
+        let digest: Digest = parts.next()?.parse().ok()?;
+        let diff_id: Digest = parts.next()?.parse().ok()?;
+        let size: u64 = parts.next()?.parse().ok()?;
+        let media_type = match parts.next()? {
+            MEDIA_TYPE_GZIP => MEDIA_TYPE_GZIP,
+            MEDIA_TYPE_TAR => MEDIA_TYPE_TAR,
+            _ => return None,
+        };
+        let present = std::fs::metadata(layout.blob_path(&digest)).is_ok_and(|m| m.len() == size);
+        present.then_some(LayerInfo {
+            digest,
+            diff_id,
+            size,
+            media_type,
+        })
+    }
+
+    fn record(&self, fingerprint: &str, info: &LayerInfo) {
+        let text = format!(
+            "{} {} {} {}\n",
+            info.digest, info.diff_id, info.size, info.media_type
+        );
+        let tmp = self
+            .dir
+            .join(format!(".{fingerprint}.{}", std::process::id()));
+        let ok = std::fs::create_dir_all(&self.dir).is_ok() && std::fs::write(&tmp, text).is_ok();
+        if !ok || std::fs::rename(&tmp, self.path(fingerprint)).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// [`add_layer`], unless the same entries were written into `layout` before: then their recorded identity.
+    /// Returns the layer and whether it was reused.
+    pub fn add_layer(
+        &self,
+        layout: &Layout,
+        entries: &[Entry],
+        opts: &LayerOptions,
+    ) -> Result<(LayerInfo, bool), ImageError> {
+        let fingerprint = Self::fingerprint(entries, opts);
+        if let Some(f) = &fingerprint
+            && let Some(info) = self.lookup(f, layout)
+        {
+            return Ok((info, true));
+        }
+        let info = add_layer(layout, entries, opts)?;
+        if let Some(f) = &fingerprint {
+            self.record(f, &info);
+        }
+        Ok((info, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<Entry> {
+        crate::layer::entries_from_dir(dir, "layers/x").unwrap()
+    }
+
+    #[test]
+    fn unchanged_files_hit_and_any_change_misses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("a"), "one").unwrap();
+        let layout = Layout::create(&tmp.path().join("oci")).unwrap();
+        let memo = Memo::new(&tmp.path().join("memo"));
+        let opts = LayerOptions::default();
+        let (first, reused) = memo.add_layer(&layout, &entries(&src), &opts).unwrap();
+        assert!(!reused);
+        let (again, reused) = memo.add_layer(&layout, &entries(&src), &opts).unwrap();
+        assert!(reused);
+        assert_eq!(first, again);
+        // Other owner: a different layer.
+        let other = LayerOptions { uid: 1000, ..opts };
+        assert!(!memo.add_layer(&layout, &entries(&src), &other).unwrap().1);
+        // Changed content (a new file at the same path): a miss, and the new layer differs.
+        std::fs::remove_file(src.join("a")).unwrap();
+        std::fs::write(src.join("a"), "two").unwrap();
+        let (changed, reused) = memo.add_layer(&layout, &entries(&src), &opts).unwrap();
+        assert!(!reused);
+        assert_ne!(changed.digest, first.digest);
+        // A blob gone from the layout is never trusted.
+        std::fs::remove_file(layout.blob_path(&changed.digest)).unwrap();
+        assert!(!memo.add_layer(&layout, &entries(&src), &opts).unwrap().1);
+    }
+}
