@@ -88,6 +88,43 @@ pub fn add_layer(
     Ok(info)
 }
 
+/// Writes an existing tar stream (e.g. a root filesystem from a bootstrap tool) as a gzip layer, byte for byte:
+/// ownership, modes and times are the archive's. Returns the layer's identity.
+pub fn add_tar_layer(
+    layout: &Layout,
+    mut tar: impl Read,
+    level: u32,
+) -> Result<LayerInfo, ImageError> {
+    use crate::compress::ParallelGzip;
+    use crate::digest::HashingWriter;
+    let dir = layout.root().join("blobs/sha256");
+    let tmp = tempfile_in(&dir);
+    let written = (|| -> std::io::Result<LayerInfo> {
+        let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+        let mut w = HashingWriter::new(ParallelGzip::new(HashingWriter::new(file), level));
+        std::io::copy(&mut tar, &mut w)?;
+        let (diff_id, _, gz) = w.finish();
+        let (digest, size, file) = gz.finish()?.finish();
+        file.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()?;
+        Ok(LayerInfo {
+            digest,
+            diff_id,
+            size,
+            media_type: crate::layer::MEDIA_TYPE_GZIP,
+        })
+    })();
+    let info = match written {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = fs_err::remove_file(&tmp);
+            return Err(io(&tmp, e));
+        }
+    };
+    let dest = layout.blob_path(&info.digest);
+    fs_err::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+    Ok(info)
+}
+
 fn io(path: &Path, source: std::io::Error) -> ImageError {
     ImageError::Layout(LayoutError::Io {
         path: path.to_path_buf(),

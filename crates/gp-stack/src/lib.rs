@@ -2,3 +2,4 @@
 //! run image and the launcher on a build image), with the labels pack and kpack read.
 
 pub mod builder;
+pub mod stack;

@@ -8,6 +8,7 @@ mod project;
 mod rebase;
 mod render;
 mod scaffold;
+mod stack;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Create builder images.
     #[command(subcommand)]
     Builder(builder::BuilderCommand),
+    /// Build stack images (build and run) from Debian packages.
+    #[command(subcommand)]
+    Stack(stack::StackCommand),
     /// Put an app image on a new run image without rebuilding it.
     Rebase(rebase::RebaseArgs),
     /// Copy, inspect and unpack OCI images.
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Rebase(args) => rebase::run(&args),
         Command::Builder(c) => builder::run(c),
+        Command::Stack(c) => stack::run(c),
     }
 }
 
