@@ -270,7 +270,11 @@ fn run_buildpack(
 ) -> Result<(), BuildError> {
     let id = member.id.as_str();
     let mut cmd = Command::new(bp_dir.join("bin/build"));
-    cmd.current_dir(&dirs.app)
+    // Positional arguments (deprecated, still passed as the reference lifecycle does): layers, platform, plan.
+    cmd.arg(layers)
+        .arg(&dirs.platform)
+        .arg(plan_path)
+        .current_dir(&dirs.app)
         .env_clear()
         .envs(env)
         .env("CNB_LAYERS_DIR", layers)

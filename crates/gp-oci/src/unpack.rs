@@ -1,5 +1,6 @@
 //! Safe unpacking of layer tars into a root filesystem: OCI whiteouts applied; absolute paths, `..`, writes through
-//! symlinks, escaping symlinks and hard links refused; device nodes refused; ownership kept only when running as
+//! symlinks, escaping symlinks and hard links refused; device nodes and FIFOs skipped (a sandbox brings its own
+//! `/dev`; bootstrap tools put `/dev/console` and friends into root filesystems); ownership kept only when running as
 //! root (rootless: files belong to the caller, set-id bits dropped).
 
 use std::collections::BTreeSet;
@@ -12,10 +13,6 @@ use tar::EntryType;
 pub enum UnpackError {
     #[error("layer entry `{entry}` {reason}")]
     Hostile { entry: String, reason: &'static str },
-    #[error(
-        "layer entry `{entry}` is a device node; device nodes are not unpacked (a build image does not need them)"
-    )]
-    Device { entry: String },
     #[error("cannot read the layer: {0}")]
     Read(#[source] io::Error),
     #[error("cannot write `{path}`: {source}")]
@@ -208,9 +205,7 @@ pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
                 }
                 std::fs::hard_link(&src, &dest).map_err(werr)?;
             }
-            EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                return Err(UnpackError::Device { entry: name });
-            }
+            EntryType::Char | EntryType::Block | EntryType::Fifo => continue,
             EntryType::XHeader
             | EntryType::XGlobalHeader
             | EntryType::GNULongName

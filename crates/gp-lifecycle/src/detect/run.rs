@@ -128,7 +128,11 @@ impl Detector<'_> {
                 return Outcome::Error(-1);
             }
         };
+        // The positional arguments are deprecated in the spec but still passed, as the reference lifecycle
+        // does: older buildpacks (and the samples) read `$1`/`$2`.
         let out = Command::new(dir.join("bin/detect"))
+            .arg(&self.dirs.platform)
+            .arg(&plan_path)
             .current_dir(&self.dirs.app)
             .envs(platform_env)
             .env("CNB_BUILD_PLAN_PATH", &plan_path)
