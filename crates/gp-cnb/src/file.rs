@@ -48,7 +48,9 @@ impl CnbError {
         }
     }
 
-    fn with_path(mut self, at: &Path) -> Self {
+    /// The same error, naming the file at `at`.
+    #[must_use]
+    pub fn with_path(mut self, at: &Path) -> Self {
         if let Self::InvalidToml { path, .. } | Self::InvalidField { path, .. } = &mut self {
             *path = Some(at.to_path_buf());
         }

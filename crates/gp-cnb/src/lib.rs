@@ -91,6 +91,6 @@ pub use platform_files::{
 pub use procfile::{Procfile, ProcfileEntry, ProcfileError};
 pub use project::{
     InlineScript, IoTable, PROJECT_SCHEMA, ProjectBuild, ProjectBuildpackRef, ProjectBuildpacks,
-    ProjectDescriptor, ProjectEnvVar, ProjectGroup, ProjectSection,
+    ProjectDescriptor, ProjectEnvVar, ProjectGroup, ProjectSection, upgrade_schema_01,
 };
 pub use target::{BuildpackTarget, Distro, Target};

@@ -1,8 +1,8 @@
 //! `project.toml`, the project descriptor (schema 0.2): the `[_]` table and `[io.buildpacks]`.
 //!
 //! Tables of other tools (other reverse domains, e.g. `[com.example]`, or other keys under
-//! `[io]`) are kept verbatim so that a round trip does not lose them. Schema 0.1 (`[project]`,
-//! `[build]`) is not read; the error says how to upgrade.
+//! `[io]`) are kept verbatim so that a round trip does not lose them. Schema 0.1 (`[project]`, `[build]`, still
+//! written by many apps and read by pack) is read through [`upgrade_schema_01`], which maps it onto 0.2.
 
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +152,51 @@ impl InlineScript {
     }
 }
 
+/// Rewrites a schema 0.1 descriptor (`[project]`, `[build]` with `include`, `exclude`, `[[build.env]]` and
+/// `[[build.buildpacks]]`, `[metadata]`) as schema 0.2 TOML; any other text is returned unchanged. Fields 0.1 does
+/// not have in 0.2 are kept where 0.2 keeps tool data (`[_.metadata]`).
+#[must_use]
+pub fn upgrade_schema_01(text: &str) -> String {
+    let Ok(mut table) = text.parse::<toml::Table>() else {
+        return text.to_owned();
+    };
+    if table.contains_key("_") || !(table.contains_key("build") || table.contains_key("project")) {
+        return text.to_owned();
+    }
+    let mut section = match table.remove("project") {
+        Some(toml::Value::Table(p)) => p,
+        _ => toml::Table::new(),
+    };
+    section.insert("schema-version".into(), "0.2".into());
+    if let Some(m) = table.remove("metadata") {
+        section.insert("metadata".into(), m);
+    }
+    let mut bp = toml::Table::new();
+    if let Some(toml::Value::Table(mut build)) = table.remove("build") {
+        for key in ["include", "exclude", "builder"] {
+            if let Some(v) = build.remove(key) {
+                bp.insert(key.into(), v);
+            }
+        }
+        if let Some(v) = build.remove("buildpacks") {
+            bp.insert("group".into(), v);
+        }
+        if let Some(v) = build.remove("env") {
+            let mut b = toml::Table::new();
+            b.insert("env".into(), v);
+            bp.insert("build".into(), b.into());
+        }
+    }
+    table.insert("_".into(), section.into());
+    let mut io = match table.remove("io") {
+        Some(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    io.insert("buildpacks".into(), bp.into());
+    table.insert("io".into(), io.into());
+    toml::to_string(&table).unwrap_or_else(|_| text.to_owned())
+}
+
 impl ProjectDescriptor {
     /// The `[io.buildpacks]` table, if present.
     #[must_use]
@@ -230,6 +275,19 @@ impl TomlFile for ProjectDescriptor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_01_reads_as_02() {
+        let v01 = "[project]\nid = \"io.buildpacks.bash-script\"\nname = \"Bash Script\"\n\n[build]\nexclude = [\"README.md\", \"bp\"]\n\n[[build.env]]\nname = \"A\"\nvalue = \"1\"\n\n[[build.buildpacks]]\nuri = \"bp/\"\n";
+        let d = ProjectDescriptor::from_toml_str(&upgrade_schema_01(v01)).unwrap();
+        let bp = d.buildpacks().unwrap();
+        assert_eq!(bp.exclude, ["README.md", "bp"]);
+        assert_eq!(bp.group[0].uri.as_deref(), Some("bp/"));
+        assert_eq!(bp.build.env[0].name, "A");
+        assert_eq!(d.project.unwrap().schema_version, "0.2");
+        // 0.2 text passes through untouched.
+        assert_eq!(upgrade_schema_01(PROJECT), PROJECT);
+    }
 
     const PROJECT: &str = r#"
 [_]

@@ -105,7 +105,9 @@ pub fn add_tar_layer(
         std::io::copy(&mut tar, &mut w)?;
         let (diff_id, _, gz) = w.finish();
         let (digest, size, file) = gz.finish()?.finish();
-        file.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()?;
+        file.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()?;
         Ok(LayerInfo {
             digest,
             diff_id,

@@ -1,5 +1,5 @@
 //! Stack images from Debian packages: a build image and a run image made by `mmdebstrap` from a `stack.toml`, each
-//! with the CNB user, the `io.buildpacks.base.*` labels and target, and a CycloneDX SBOM of its packages.
+//! with the CNB user, the `io.buildpacks.base.*` labels and target, and a `CycloneDX` SBOM of its packages.
 //!
 //! The root filesystem tar that mmdebstrap writes (reproducible for the same package versions, with
 //! `SOURCE_DATE_EPOCH` fixed) becomes the image's layer byte for byte; a second small layer holds the SBOM at
@@ -120,7 +120,13 @@ pub fn load(path: &Path) -> Result<StackToml, StackError> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| cfg(e.to_string()))?;
     let s: StackToml = toml::from_str(&text).map_err(|e| cfg(e.to_string()))?;
-    if s.debian.suite.is_empty() || !s.debian.suite.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if s.debian.suite.is_empty()
+        || !s
+            .debian
+            .suite
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         return Err(cfg(format!(
             "`debian.suite` = `{}` is not a Debian suite name (e.g. `bookworm`)",
             s.debian.suite
@@ -190,24 +196,26 @@ pub fn parse_dpkg_status(text: &str) -> Vec<DebPackage> {
 /// The package URL of a Debian package, as SBOM tools write it.
 #[must_use]
 pub fn deb_purl(p: &DebPackage, distro: &str, distro_version: &str) -> String {
-    let mut purl = format!(
-        "pkg:deb/{distro}/{}@{}?arch={}",
+    let upstream = match &p.source {
+        Some(src) if src != &p.name => format!("&upstream={src}"),
+        _ => String::new(),
+    };
+    format!(
+        "pkg:deb/{distro}/{}@{}?arch={}{upstream}&distro={distro}-{distro_version}",
         p.name,
         p.version.replace(':', "%3A"),
         p.arch
-    );
-    if let Some(src) = &p.source
-        && src != &p.name
-    {
-        purl.push_str(&format!("&upstream={src}"));
-    }
-    purl.push_str(&format!("&distro={distro}-{distro_version}"));
-    purl
+    )
 }
 
-/// A CycloneDX 1.5 SBOM of `packages`.
+/// A `CycloneDX` 1.5 SBOM of `packages`.
 #[must_use]
-pub fn cyclonedx(packages: &[DebPackage], distro: &str, distro_version: &str, name: &str) -> String {
+pub fn cyclonedx(
+    packages: &[DebPackage],
+    distro: &str,
+    distro_version: &str,
+    name: &str,
+) -> String {
     let components: Vec<serde_json::Value> = packages
         .iter()
         .map(|p| {
@@ -260,12 +268,20 @@ pub fn build_image(
     let (status, os_release) = read_rootfs_files(&tar_path, which)?;
     let packages = parse_dpkg_status(&status);
     let release = parse_os_release(&os_release);
-    let distro = release.get("ID").cloned().unwrap_or_else(|| "debian".into());
+    let distro = release
+        .get("ID")
+        .cloned()
+        .unwrap_or_else(|| "debian".into());
     let version = release.get("VERSION_ID").cloned().unwrap_or_default();
 
     let file = std::fs::File::open(&tar_path).map_err(img)?;
     let base = add_tar_layer(out, std::io::BufReader::new(file), 6).map_err(img)?;
-    let sbom = cyclonedx(&packages, &distro, &version, &format!("{}-{which}", stack.id));
+    let sbom = cyclonedx(
+        &packages,
+        &distro,
+        &version,
+        &format!("{}-{which}", stack.id),
+    );
     let mut entries = Vec::new();
     let mut acc = String::new();
     let parent = Path::new(SBOM_PATH)
@@ -338,7 +354,10 @@ fn mmdebstrap(
         cmd.arg(format!("--include={}", packages.join(",")));
     }
     if !stack.debian.components.is_empty() {
-        cmd.arg(format!("--components={}", stack.debian.components.join(",")));
+        cmd.arg(format!(
+            "--components={}",
+            stack.debian.components.join(",")
+        ));
     }
     // The CNB user, with its home; `/workspace` and `/layers` belong to it as the lifecycle expects.
     cmd.arg(format!(
@@ -457,7 +476,11 @@ mod tests {
         .unwrap();
         let e = load(&path).unwrap_err().to_string();
         assert!(e.contains("package `Bash`"), "{e}");
-        std::fs::write(&path, "id = \"x\"\n[debian]\nsuite = \"bookworm\"\n[build]\n[run]\n[user]\nuid = 0\n").unwrap();
+        std::fs::write(
+            &path,
+            "id = \"x\"\n[debian]\nsuite = \"bookworm\"\n[build]\n[run]\n[user]\nuid = 0\n",
+        )
+        .unwrap();
         let e = load(&path).unwrap_err().to_string();
         assert!(e.contains("must not be 0"), "{e}");
     }

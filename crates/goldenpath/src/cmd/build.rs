@@ -441,9 +441,25 @@ fn phases(
     let layers = work.join("layers");
     std::fs::create_dir_all(&layers).map_err(io)?;
 
-    let (group, built) = match sandbox {
-        Some(image) => sandboxed(args, image, work, &app, &layers, &platform)?,
-        None => direct(args, order, work, &app, &layers, &platform)?,
+    // The project's own buildpacks (project.toml) replace or wrap the builder's order.
+    let (builder_order, builder_bps) = match sandbox {
+        Some(image) => (
+            OrderToml::from_path(image.rootfs.join("cnb/order.toml")).map_err(io)?,
+            image.rootfs.join("cnb/buildpacks"),
+        ),
+        None => (order.clone(), args.buildpacks.clone()),
+    };
+    let custom = project
+        .order(&builder_order, &builder_bps, work)
+        .map_err(usage)?;
+    let (group, built) = if let Some(image) = sandbox {
+        sandboxed(args, image, custom.as_ref(), work, &app, &layers, &platform)?
+    } else {
+        let (order, buildpacks) = match &custom {
+            Some((o, extra)) => (o.clone(), merged_buildpacks(&builder_bps, extra, work)?),
+            None => (order.clone(), args.buildpacks.clone()),
+        };
+        direct(args, &order, &buildpacks, work, &app, &layers, &platform)?
     };
     export_phase(args, &layers, &app, &group, &built, out_path, tag)?;
     if let Some(cache) = &args.cache {
@@ -478,15 +494,47 @@ fn restore(
 }
 
 /// Detect and build in this process (`--sandbox none`).
+/// For `--sandbox none`: a buildpacks directory with the builder's buildpacks (linked) and the project's.
+fn merged_buildpacks(
+    builder: &std::path::Path,
+    extra: &[super::project::ExtraBuildpack],
+    work: &std::path::Path,
+) -> Result<PathBuf, (u8, String)> {
+    let merged = work.join("buildpacks");
+    let link = |from: &std::path::Path, to: &std::path::Path| -> Result<(), (u8, String)> {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let _ = std::fs::remove_file(to);
+        std::os::unix::fs::symlink(std::path::absolute(from).map_err(io)?, to).map_err(io)
+    };
+    for id in std::fs::read_dir(builder).map_err(io)?.flatten() {
+        for version in std::fs::read_dir(id.path()).map_err(io)?.flatten() {
+            link(
+                &version.path(),
+                &merged.join(id.file_name()).join(version.file_name()),
+            )?;
+        }
+    }
+    for e in extra {
+        link(
+            &e.dir,
+            &merged.join(e.id.replace('/', "_")).join(&e.version),
+        )?;
+    }
+    Ok(merged)
+}
+
 fn direct(
     args: &BuildArgs,
     order: &OrderToml,
+    buildpacks: &std::path::Path,
     work: &std::path::Path,
     app: &std::path::Path,
     layers: &std::path::Path,
     platform: &std::path::Path,
 ) -> Result<(gp_cnb::GroupToml, gp_lifecycle::build::Built), (u8, String)> {
-    let buildpacks = std::path::absolute(&args.buildpacks).map_err(io)?;
+    let buildpacks = std::path::absolute(buildpacks).map_err(io)?;
     eprintln!("===> DETECTING");
     let dirs = DetectDirs {
         buildpacks: buildpacks.clone(),
@@ -531,6 +579,7 @@ fn direct(
 fn sandboxed(
     args: &BuildArgs,
     image: &BuildImage,
+    custom: Option<&(OrderToml, Vec<super::project::ExtraBuildpack>)>,
     work: &std::path::Path,
     app: &std::path::Path,
     layers: &std::path::Path,
@@ -543,6 +592,19 @@ fn sandboxed(
         env.push(("HOME".into(), home_of(&image.rootfs, image.uid)));
     }
     env.push(("CNB_PLATFORM_API".into(), "0.15".into()));
+    let mut extra_mounts = Vec::new();
+    if let Some((order, extra)) = custom {
+        // The spec's `<layers>/order.toml` takes precedence over the builder's `/cnb/order.toml`.
+        let text = order.to_toml_string().map_err(io)?;
+        std::fs::write(layers.join("order.toml"), text).map_err(io)?;
+        for e in extra {
+            extra_mounts.push(Mount {
+                host: std::path::absolute(&e.dir).map_err(io)?,
+                target: format!("/cnb/buildpacks/{}/{}", e.id.replace('/', "_"), e.version),
+                read_only: true,
+            });
+        }
+    }
     let spec = |phase: &str| Spec {
         rootfs: image.rootfs.clone(),
         scratch: work.join(format!("sandbox-{phase}")),
@@ -562,7 +624,10 @@ fn sandboxed(
                 target: "/platform".into(),
                 read_only: true,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(extra_mounts.iter().cloned())
+        .collect(),
         uid: image.uid,
         gid: image.gid,
         argv: vec!["/cnb/lifecycle/lifecycle".into(), phase.into()],

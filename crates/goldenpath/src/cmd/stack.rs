@@ -48,14 +48,21 @@ fn build(args: &BuildArgs) -> Result<(), String> {
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     for (which, target) in [("build", &args.build_tag), ("run", &args.run_tag)] {
         let Some(target) = target else { continue };
-        let ImageRef::Layout { path, tag } = target.parse::<ImageRef>().map_err(|e| e.to_string())? else {
+        let ImageRef::Layout { path, tag } =
+            target.parse::<ImageRef>().map_err(|e| e.to_string())?
+        else {
             return Err(format!(
                 "`--{which}-tag {target}`: write stack images to an OCI layout (`oci:PATH:TAG`), then `goldenpath image copy` them"
             ));
         };
         let tag = tag.unwrap_or_else(|| which.to_owned());
         let out = Layout::create(&path).map_err(|e| e.to_string())?;
-        eprintln!("===> {} IMAGE ({} {})", which.to_uppercase(), stack.id, stack.debian.suite);
+        eprintln!(
+            "===> {} IMAGE ({} {})",
+            which.to_uppercase(),
+            stack.id,
+            stack.debian.suite
+        );
         let started = std::time::Instant::now();
         let built = gp_stack::stack::build_image(&stack, which, scratch.path(), &out, &tag)
             .map_err(|e| e.to_string())?;

@@ -395,3 +395,75 @@ fn rootless_sandboxed_build() {
         "{out}"
     );
 }
+
+/// project.toml brings its own buildpacks: schema 0.1 with a local buildpack directory (as pack's samples do),
+/// and schema 0.2 with an inline script wrapped around the builder's buildpack by `post`.
+#[test]
+fn project_buildpacks_replace_or_wrap_the_builders_order() {
+    if !Path::new("/bin/busybox").is_file() || !require_tool("unshare") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (builder, _) = hello_builder(tmp.path());
+    let build = |app: &Path| {
+        run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args([
+                "build",
+                &format!("oci:{}:app", tmp.path().join("out").display()),
+            ])
+            .args(["--sandbox", "namespaces", "--builder", &builder, "--path"])
+            .arg(app)
+            .env("XDG_CACHE_HOME", tmp.path().join("cache")))
+    };
+
+    let v01 = tmp.path().join("v01");
+    let bp = v01.join("my-bp");
+    std::fs::create_dir_all(bp.join("bin")).unwrap();
+    std::fs::write(
+        bp.join("buildpack.toml"),
+        "api = \"0.10\"\n[buildpack]\nid = \"app/local\"\nversion = \"0.0.1\"\n",
+    )
+    .unwrap();
+    for (name, body) in [
+        ("detect", "exit 0"),
+        (
+            "build",
+            "echo \"local buildpack sees: $(ls | tr '\\n' ' ')\"",
+        ),
+    ] {
+        let path = bp.join("bin").join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    std::fs::write(
+        v01.join("project.toml"),
+        "[project]\nid = \"x\"\n\n[build]\nexclude = [\"my-bp\", \"README.md\"]\n\n[[build.buildpacks]]\nuri = \"my-bp/\"\n",
+    )
+    .unwrap();
+    std::fs::write(v01.join("README.md"), "docs").unwrap();
+    std::fs::write(v01.join("main.sh"), "echo").unwrap();
+    let (ok, out) = build(&v01);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("[app/local] local buildpack sees: main.sh project.toml"),
+        "{out}"
+    );
+
+    let v02 = tmp.path().join("v02");
+    std::fs::create_dir_all(&v02).unwrap();
+    std::fs::write(v02.join("hello.txt"), "there").unwrap();
+    std::fs::write(
+        v02.join("project.toml"),
+        "[_]\nschema-version = \"0.2\"\n\n[[io.buildpacks.post.group]]\nid = \"app/after\"\n\n[io.buildpacks.post.group.script]\napi = \"0.10\"\ninline = \"echo after hello: $(ls /layers)\"\n",
+    )
+    .unwrap();
+    let (ok, out) = build(&v02);
+    assert!(ok, "{out}");
+    let hello = out.find("[test/hello] building").unwrap_or(usize::MAX);
+    let after = out.find("[app/after] after hello:").unwrap_or(0);
+    assert!(
+        hello < after,
+        "the inline buildpack runs after the builder's:\n{out}"
+    );
+}
