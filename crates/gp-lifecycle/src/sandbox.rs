@@ -10,6 +10,9 @@
 //!
 //! The host side ([`run`]) starts a helper process (the calling program, re-executed with [`INIT_ARG`]) that sets
 //! up the namespaces and execs the phase; [`init`] is that helper's body.
+//!
+//! [`run_runc`] runs the same [`Spec`] with `runc` instead (as root): the build image is the container's read-only
+//! root, with tmpfs on `/tmp` and the CNB user's home, and the same bind mounts.
 
 use std::ffi::CString;
 use std::io;
@@ -81,6 +84,103 @@ pub fn available() -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Whether `runc` can be used: installed, and we are root (rootless runc needs a user namespace setup that the
+/// namespaces sandbox already does better).
+#[must_use]
+pub fn runc_available() -> bool {
+    is_root()
+        && Command::new("runc")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// Runs `spec` as a runc container; the phase's output goes to this process's stdout and stderr.
+pub fn run_runc(spec: &Spec) -> Result<ExitStatus, SandboxError> {
+    let bundle = spec.scratch.join("bundle");
+    let spawn = |source: io::Error| SandboxError::Spawn {
+        exe: PathBuf::from("runc"),
+        source,
+    };
+    std::fs::create_dir_all(&bundle).map_err(spawn)?;
+    let config = runc_config(spec);
+    std::fs::write(bundle.join("config.json"), config.to_string()).map_err(spawn)?;
+    let id = format!(
+        "goldenpath-{}-{}",
+        std::process::id(),
+        spec.scratch
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let status = Command::new("runc")
+        .arg("--root")
+        .arg(spec.scratch.join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(spawn)?;
+    Ok(status)
+}
+
+/// The OCI runtime configuration for `spec`.
+fn runc_config(spec: &Spec) -> serde_json::Value {
+    use serde_json::json;
+    let home = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map_or("/home", |(_, v)| v.as_str());
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}),
+        json!({"destination": home, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755", format!("uid={}", spec.uid), format!("gid={}", spec.gid)]}),
+    ];
+    for m in &spec.mounts {
+        let mut options = vec!["rbind"];
+        if m.read_only {
+            options.push("ro");
+        }
+        mounts.push(
+            json!({"destination": m.target, "type": "bind", "source": m.host, "options": options}),
+        );
+    }
+    for file in ["/etc/resolv.conf", "/etc/hosts"] {
+        if Path::new(file).exists() {
+            mounts.push(json!({"destination": file, "type": "bind", "source": file, "options": ["bind", "ro"]}));
+        }
+    }
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": spec.uid, "gid": spec.gid},
+            "args": spec.argv,
+            "env": spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "cwd": spec.cwd,
+            "noNewPrivileges": true,
+            "capabilities": {"bounding": [], "effective": [], "permitted": []},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        },
+        "root": {"path": spec.rootfs, "readonly": true},
+        "hostname": "goldenpath-build",
+        "mounts": mounts,
+        "linux": {
+            "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    })
 }
 
 fn is_root() -> bool {

@@ -28,8 +28,8 @@ pub struct BuildArgs {
     #[arg(long, default_value = ".")]
     pub path: PathBuf,
     /// How buildpacks run: `namespaces` (user+mount+PID namespaces in the builder's root filesystem; rootless
-    /// works), `none` (directly, when already inside the build image), or `auto`: namespaces with a `--builder`
-    /// where the kernel allows them, otherwise none.
+    /// works), `runc` (a runc container on the builder's root filesystem; as root), `none` (directly, when already
+    /// inside the build image), or `auto`: with a `--builder`, namespaces where the kernel allows them, else runc.
     #[arg(long, value_enum, default_value_t = Sandbox::Auto)]
     pub sandbox: Sandbox,
     /// A builder image (`oci:PATH:TAG` or a registry image, from `goldenpath builder create`): its build image,
@@ -72,12 +72,20 @@ pub struct BuildArgs {
 pub enum Sandbox {
     Auto,
     Namespaces,
+    Runc,
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runner {
+    Namespaces,
+    Runc,
 }
 
 /// What a sandboxed build needs from the builder besides buildpacks and order.
 #[derive(Debug, Clone)]
 struct BuildImage {
+    runner: Runner,
     rootfs: PathBuf,
     env: Vec<(String, String)>,
     uid: u32,
@@ -103,15 +111,29 @@ fn usage(message: impl Into<String>) -> (u8, String) {
 }
 
 fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
-    let sandboxed = match args.sandbox {
-        Sandbox::None => false,
-        Sandbox::Auto => args.builder.is_some() && gp_lifecycle::sandbox::available(),
-        Sandbox::Namespaces if args.builder.is_none() => {
+    let runner = match args.sandbox {
+        Sandbox::None => None,
+        Sandbox::Auto if args.builder.is_none() => None,
+        Sandbox::Auto if gp_lifecycle::sandbox::available() => Some(Runner::Namespaces),
+        Sandbox::Auto if gp_lifecycle::sandbox::runc_available() => Some(Runner::Runc),
+        Sandbox::Auto => {
+            eprintln!(
+                "note: neither namespaces nor runc are available here: buildpacks run directly (`--sandbox none`)"
+            );
+            None
+        }
+        Sandbox::Namespaces | Sandbox::Runc if args.builder.is_none() => {
             return Err(usage(
-                "`--sandbox namespaces` runs buildpacks in a builder's root filesystem: pass `--builder`",
+                "a sandboxed build runs buildpacks in a builder's root filesystem: pass `--builder`",
             ));
         }
-        Sandbox::Namespaces => true,
+        Sandbox::Namespaces => Some(Runner::Namespaces),
+        Sandbox::Runc if !gp_lifecycle::sandbox::runc_available() => {
+            return Err(usage(
+                "`--sandbox runc` needs `runc` installed and root; use `--sandbox namespaces` (works rootless)",
+            ));
+        }
+        Sandbox::Runc => Some(Runner::Runc),
     };
     let work = std::env::temp_dir().join(format!("goldenpath-build-{}", std::process::id()));
     let parsed = args
@@ -144,7 +166,7 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     let mut build_image = None;
     let args = match &args.builder {
         Some(b) => {
-            let (a, image) = from_builder(args, b, sandboxed)?;
+            let (a, image) = from_builder(args, b, runner)?;
             resolved = a;
             build_image = image;
             &resolved
@@ -267,7 +289,7 @@ fn unpack(
 fn from_builder(
     args: &BuildArgs,
     builder: &str,
-    sandboxed: bool,
+    runner: Option<Runner>,
 ) -> Result<(BuildArgs, Option<BuildImage>), (u8, String)> {
     use gp_cnb::{BuilderMetadata, JsonLabel};
     let (layout, desc) = open_image(builder, "--builder", &args.insecure)?;
@@ -299,8 +321,8 @@ fn from_builder(
             .parse()
             .map_err(|_| usage(format!("the builder's `{name}` is not a number")))
     };
-    let mut sandboxed = sandboxed;
-    if sandboxed && !cache.join("cnb/lifecycle/lifecycle").is_file() {
+    let mut runner = runner;
+    if runner.is_some() && !cache.join("cnb/lifecycle/lifecycle").is_file() {
         if args.sandbox != Sandbox::Auto {
             return Err(usage(
                 "the builder has no `/cnb/lifecycle/lifecycle` for sandboxed builds: recreate it with `goldenpath builder create --lifecycle`, or build with `--sandbox none` inside the build image",
@@ -309,10 +331,11 @@ fn from_builder(
         eprintln!(
             "note: the builder has no `/cnb/lifecycle/lifecycle`: buildpacks run directly (`--sandbox none`)"
         );
-        sandboxed = false;
+        runner = None;
     }
-    let image = if sandboxed {
+    let image = if let Some(runner) = runner {
         Some(BuildImage {
+            runner,
             rootfs: cache.clone(),
             uid: id("CNB_USER_ID")?,
             gid: id("CNB_GROUP_ID")?,
@@ -635,7 +658,12 @@ fn sandboxed(
         cwd: "/workspace".into(),
     };
     let phase = |name: &str| -> Result<(), (u8, String)> {
-        let status = run(&exe, &spec(name)).map_err(|e| (62, e.to_string()))?;
+        let spec = spec(name);
+        let status = match image.runner {
+            Runner::Namespaces => run(&exe, &spec),
+            Runner::Runc => gp_lifecycle::sandbox::run_runc(&spec),
+        }
+        .map_err(|e| (62, e.to_string()))?;
         match status.code() {
             Some(0) => Ok(()),
             Some(code) => Err((

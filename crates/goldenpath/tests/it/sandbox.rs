@@ -467,3 +467,47 @@ fn project_buildpacks_replace_or_wrap_the_builders_order() {
         "the inline buildpack runs after the builder's:\n{out}"
     );
 }
+
+/// `--sandbox runc`: the same build as a runc container on the builder's root filesystem (read-only).
+#[test]
+fn runc_sandboxed_build() {
+    let root_user =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if !root_user || !require_tool("runc") || !Path::new("/bin/busybox").is_file() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (builder, _) = hello_builder(tmp.path());
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("hello.txt"), "runc").unwrap();
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "build",
+            &format!("oci:{}:app", tmp.path().join("out").display()),
+        ])
+        .args(["--sandbox", "runc", "--builder", &builder, "--path"])
+        .arg(&app)
+        .env("XDG_CACHE_HOME", tmp.path().join("cache")));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("[test/hello] building as uid 1000 gid 1000 in /workspace"),
+        "{out}"
+    );
+    // Nothing detects: the phase's exit code (20) and the reason reach the user.
+    std::fs::remove_file(app.join("hello.txt")).unwrap();
+    std::fs::write(app.join("other.txt"), "x").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "build",
+            &format!("oci:{}:app", tmp.path().join("out").display()),
+        ])
+        .args(["--sandbox", "runc", "--builder", &builder, "--path"])
+        .arg(&app)
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(20), "{err}");
+    assert!(err.contains("no buildpack group passed detection"), "{err}");
+}
