@@ -3,6 +3,7 @@
 mod build;
 mod builder;
 mod contract;
+mod detect;
 mod image;
 mod project;
 mod rebase;
@@ -41,6 +42,8 @@ pub enum Command {
     /// Write the platform repository's assets: Backstage template, contract CI workflows, kpack install resources,
     /// build monitoring.
     Scaffold(scaffold::ScaffoldArgs),
+    /// Preflight: what the built-in buildpacks will make of an app and what would fail, without building.
+    Detect(detect::DetectArgs),
     /// Build an app image from source with Cloud Native Buildpacks (detect, build, export).
     Build(build::BuildArgs),
     /// Create builder images.
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scaffold(args) => scaffold::scaffold(args),
         Command::Image(c) => image::run(c),
         Command::Build(args) => build::run(&args),
+        Command::Detect(args) => detect::run(&args),
         Command::Rebase(args) => rebase::run(&args),
         Command::Builder(c) => builder::run(c),
         Command::Stack(c) => stack::run(c),

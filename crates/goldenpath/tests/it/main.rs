@@ -3,6 +3,7 @@
 
 mod build;
 mod contract_validate;
+mod detect;
 mod image;
 mod registry;
 mod render;

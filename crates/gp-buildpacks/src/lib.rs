@@ -1,0 +1,179 @@
+//! Detection for the built-in buildpacks: from an app's files alone, what it is (language, package manager,
+//! runtime version request, start command) and every problem the build would hit, each naming the file and the
+//! fix. The buildpacks' `bin/detect` and `goldenpath detect` (preflight, no builder needed) call the same code, so
+//! a developer sees before pushing exactly what the build would say.
+
+mod node;
+mod procfile;
+mod python;
+mod python_stdlib;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// How bad a finding is: errors fail detection (and the build); warnings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One problem, located and fixable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// The file it is about (relative to the app), and the line when known.
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+    pub fix: String,
+}
+
+impl Finding {
+    fn error(file: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            file: file.into(),
+            line: None,
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    fn warning(
+        file: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(file, message, fix)
+        }
+    }
+
+    fn at(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        match self.line {
+            Some(l) => write!(f, "{kind}: {}:{l}: {}", self.file, self.message)?,
+            None => write!(f, "{kind}: {}: {}", self.file, self.message)?,
+        }
+        write!(f, "\n  fix: {}", self.fix)
+    }
+}
+
+/// A value and the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sourced {
+    pub value: String,
+    pub source: String,
+}
+
+impl Sourced {
+    fn new(value: impl Into<String>, source: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            source: source.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+    Node,
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Language::Python => "Python",
+            Language::Node => "Node.js",
+        })
+    }
+}
+
+/// What detection found for an app.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub path: PathBuf,
+    pub language: Option<Language>,
+    /// e.g. `pip (requirements.txt)`, `poetry`, `npm`.
+    pub package_manager: Option<Sourced>,
+    /// The declared dependencies, by name.
+    pub dependencies: Vec<String>,
+    /// The runtime version the app asks for (`3.11`, `>=3.10`, `20.x`), and where.
+    pub runtime: Option<Sourced>,
+    /// What the `web` process will run.
+    pub start: Option<Sourced>,
+    /// A build step the buildpack will run (`npm run build`).
+    pub build: Option<Sourced>,
+    /// Process types from a Procfile, in file order.
+    pub processes: Vec<(String, String)>,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Whether the build would fail.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Detects the app at `dir` (Python first, then Node.js); the Procfile's processes apply to either.
+#[must_use]
+pub fn detect(dir: &Path) -> Report {
+    let mut report = Report {
+        path: dir.to_path_buf(),
+        ..Report::default()
+    };
+    let procfile = procfile::read(dir, &mut report.findings);
+    report.processes.clone_from(&procfile);
+    if !python::detect(dir, &procfile, &mut report) {
+        node::detect(dir, &procfile, &mut report);
+    }
+    if report.language.is_none() && report.findings.is_empty() {
+        report.findings.push(Finding::error(
+            ".",
+            "no Python or Node.js app here: none of requirements.txt, Pipfile, pyproject.toml, setup.py, *.py, package.json",
+            "add the dependency file of your language (e.g. requirements.txt or package.json), or check `--path`",
+        ));
+    }
+    report
+        .findings
+        .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.file.cmp(&b.file)));
+    report
+}
+
+/// Files directly in `dir` with `ext`, sorted (the app's top level; where entry points live).
+fn files_with_ext(dir: &Path, ext: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| Path::new(n).extension().is_some_and(|x| x == ext))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn read(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(name)).ok()
+}

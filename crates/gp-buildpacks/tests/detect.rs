@@ -1,0 +1,163 @@
+//! Detection over small app trees: each dependency format, runtime sources, start commands and findings.
+#![allow(clippy::unwrap_used)] // test helpers: a panic is the failure report
+
+use std::path::Path;
+
+use gp_buildpacks::{Language, Severity, detect};
+
+fn app(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn errors(dir: &Path) -> Vec<String> {
+    detect(dir)
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn requirements_with_includes_and_import_warnings() {
+    let d = app(&[
+        (
+            "requirements.txt",
+            "# web\nFlask>=3 ; python_version > '3.8'\n-r more.txt\n--index-url https://pypi.example/simple\n",
+        ),
+        ("more.txt", "gunicorn==22.0.0\n"),
+        (
+            "app.py",
+            "import os\nimport yaml\nfrom werkzeug import serving\nfrom flask import Flask\nimport helpers\napp = Flask(__name__)\n",
+        ),
+        ("helpers.py", "import requests\n"),
+        ("runtime.txt", "python-3.11.7\n"),
+    ]);
+    let r = detect(d.path());
+    assert_eq!(r.language, Some(Language::Python));
+    assert_eq!(r.dependencies, ["flask", "gunicorn"]);
+    assert_eq!(r.runtime.as_ref().unwrap().value, "3.11.7");
+    assert_eq!(
+        r.start.as_ref().unwrap().value,
+        "gunicorn --bind 0.0.0.0:$PORT app:app"
+    );
+    let warnings: Vec<String> = r.findings.iter().map(ToString::to_string).collect();
+    // yaml -> pyyaml and requests are missing; werkzeug comes with flask; helpers is local.
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("app.py:2: imports `pyyaml`"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[1].contains("helpers.py:1: imports `requests`"),
+        "{warnings:#?}"
+    );
+    assert!(!r.failed());
+}
+
+#[test]
+fn pipfile_poetry_and_setup_py() {
+    let d = app(&[
+        (
+            "Pipfile",
+            "[packages]\nDjango = \"*\"\n[requires]\npython_version = \"3.12\"\n",
+        ),
+        ("Pipfile.lock", "{}"),
+        ("manage.py", "import django\n"),
+    ]);
+    let r = detect(d.path());
+    assert_eq!(r.package_manager.as_ref().unwrap().value, "pipenv");
+    assert_eq!(r.runtime.as_ref().unwrap().value, "3.12");
+    assert!(
+        r.findings.iter().any(|f| f.file == "Procfile"),
+        "no start command is a warning"
+    );
+
+    let d = app(&[(
+        "pyproject.toml",
+        "[tool.poetry]\nname = \"x\"\n[tool.poetry.dependencies]\npython = \"^3.11\"\nrequests = \"^2\"\n",
+    )]);
+    let r = detect(d.path());
+    assert_eq!(r.package_manager.as_ref().unwrap().value, "poetry");
+    assert_eq!(r.runtime.as_ref().unwrap().value, "^3.11");
+    assert!(r.findings.iter().any(|f| f.message.contains("poetry.lock")));
+
+    let d = app(&[(
+        "setup.py",
+        "from setuptools import setup\nsetup(name='x', install_requires=['click>=8', \"rich\"])\n",
+    )]);
+    assert_eq!(detect(d.path()).dependencies, ["click", "rich"]);
+}
+
+#[test]
+fn python_errors_name_file_and_fix() {
+    let d = app(&[("runtime.txt", "3.11\n"), ("requirements.txt", "flask\n")]);
+    let e = errors(d.path());
+    assert!(
+        e[0].contains("runtime.txt: `3.11` is not a Python version request"),
+        "{e:?}"
+    );
+    assert!(e[0].contains("fix: write `python-3.11`"), "{e:?}");
+
+    let d = app(&[("pyproject.toml", "[project\nname = 1\n")]);
+    let e = errors(d.path());
+    assert!(e[0].contains("pyproject.toml: is not valid TOML"), "{e:?}");
+
+    let d = app(&[("main.py", "import numpy as np\nimport json\n")]);
+    let e = errors(d.path());
+    assert!(
+        e[0].contains("main.py:1:") && e[0].contains("`numpy` (main.py:1)"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn node_lockfiles_start_and_errors() {
+    let d = app(&[
+        (
+            "package.json",
+            r#"{"dependencies": {"next": "14"}, "scripts": {"build": "next build", "start": "next start"}}"#,
+        ),
+        ("yarn.lock", ""),
+        (".nvmrc", "v20.11.0\n"),
+    ]);
+    let r = detect(d.path());
+    assert_eq!(r.language, Some(Language::Node));
+    assert_eq!(r.package_manager.as_ref().unwrap().value, "yarn");
+    assert_eq!(r.runtime.as_ref().unwrap().value, "20.11.0");
+    assert_eq!(
+        r.build.as_ref().unwrap().value,
+        "npm run build (next build)"
+    );
+    assert!(!r.failed());
+
+    let d = app(&[("package.json", "{\n  \"name\": \"x\",\n  oops\n}")]);
+    let e = errors(d.path());
+    assert!(
+        e[0].starts_with("error: package.json:3: is not valid JSON"),
+        "{e:?}"
+    );
+
+    let d = app(&[("package.json", "{}"), ("package-lock.json", "{}")]);
+    let e = errors(d.path());
+    assert!(e[0].contains("no start command"), "{e:?}");
+}
+
+#[test]
+fn nothing_to_build_and_bad_procfile() {
+    let d = app(&[("README.md", "hi")]);
+    let e = errors(d.path());
+    assert!(e[0].contains("no Python or Node.js app here"), "{e:?}");
+    let d = app(&[
+        ("Procfile", "web gunicorn app:app\n"),
+        ("requirements.txt", "gunicorn\n"),
+    ]);
+    let e = errors(d.path());
+    assert!(e[0].starts_with("error: Procfile:"), "{e:?}");
+}
