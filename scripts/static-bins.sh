@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the two programs that go into images, `launcher` and `lifecycle`, as static executables (glibc
-# statically linked), so that they run on any build or run image whatever its libc. Prints their directory.
+# Builds the programs that go into images — `launcher`, `lifecycle` and the built-in buildpacks — as static
+# executables (glibc statically linked), so that they run on any build or run image whatever its libc. Prints
+# their directory.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="$(rustc -vV | sed -n 's/^host: //p')"
@@ -9,4 +10,6 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --config
   --target "$target" --target-dir "$dir" -p gp-launcher --bin launcher >&2
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --config profile.release.debug=false --config profile.release.strip=true --manifest-path "$root/Cargo.toml" \
   --target "$target" --target-dir "$dir" -p gp-lifecycle --no-default-features --bin lifecycle >&2
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --config profile.release.debug=false --config profile.release.strip=true --manifest-path "$root/Cargo.toml" \
+  --target "$target" --target-dir "$dir" -p gp-buildpacks --bin python-buildpack >&2
 echo "$dir/$target/release"

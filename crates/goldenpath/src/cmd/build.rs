@@ -58,8 +58,13 @@ pub struct BuildArgs {
     pub insecure: Vec<String>,
     /// CA certificates (PEM) buildpacks must trust to reach package registries: passed as a `ca-certificates`
     /// binding and through `SSL_CERT_FILE`, `PIP_CERT`, `REQUESTS_CA_BUNDLE` and `NODE_EXTRA_CA_CERTS`.
+    /// Default: this machine's trust store (`$SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`). Never
+    /// written into images.
     #[arg(long, value_name = "FILE")]
     pub ca_certs: Option<PathBuf>,
+    /// Do not pass this machine's CA certificates to buildpacks.
+    #[arg(long, conflicts_with = "ca_certs")]
+    pub no_host_ca_certs: bool,
     /// Local cache for `cache = true` layers, restored before and saved after the build.
     #[arg(long)]
     pub cache: Option<PathBuf>,
@@ -358,6 +363,7 @@ fn from_builder(
         env: args.env.clone(),
         cache: args.cache.clone(),
         ca_certs: args.ca_certs.clone(),
+        no_host_ca_certs: args.no_host_ca_certs,
     };
     Ok((resolved, image))
 }
@@ -403,7 +409,21 @@ fn platform_dir(
             .ok_or_else(|| usage(format!("`--env {kv}`: write NAME=VALUE")))?;
         std::fs::write(platform.join("env").join(k), v).map_err(io)?;
     }
-    if let Some(ca) = &args.ca_certs {
+    let host_ca = || {
+        std::env::var_os("SSL_CERT_FILE")
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+            .or_else(|| {
+                let debian = PathBuf::from("/etc/ssl/certs/ca-certificates.crt");
+                debian.is_file().then_some(debian)
+            })
+    };
+    let ca_certs = match &args.ca_certs {
+        Some(c) => Some(c.clone()),
+        None if args.no_host_ca_certs => None,
+        None => host_ca(),
+    };
+    if let Some(ca) = &ca_certs {
         let binding = platform.join("bindings/ca-certificates");
         std::fs::create_dir_all(&binding).map_err(io)?;
         std::fs::write(binding.join("type"), "ca-certificates").map_err(io)?;
