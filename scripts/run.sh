@@ -1,27 +1,120 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: build GoldenPath, validate the example contracts repository, render it into a
-# GitOps tree (kpack Images, build workflows, Argo CD Applications, runtime manifests) and show what was written.
-# Needs no cloud account and no cluster.
+# The main job on embedded defaults, end to end, with no cloud account and no cluster:
+#  1. the contracts: validate the example contracts repository and render it into a GitOps tree;
+#  2. the build: start a loopback registry, build the default stack and builder (once; cached after), build
+#     examples/apps/python-flask from source (no Dockerfile) and publish it, run the image with runc on a loopback
+#     port as the CNB user, request / and print the answer, the image digest and an SBOM summary;
+#  3. the GitOps side: render the app's contract with the image pinned by that digest.
+# Installs what it needs (apt/pip/npm tools) first. Needs root for runc and the stack's mmdebstrap.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+bash scripts/install-deps.sh
 cargo build --release --locked -q -p goldenpath
 gp="$root/target/release/goldenpath"
-out="$root/.cache/demo/gitops"
+demo="$root/.cache/demo"
+mkdir -p "$demo"
+out="$demo/gitops"
 
-echo "== goldenpath contract validate   (examples/contracts: the example contracts repository)" >&2
+echo "== 1. goldenpath contract validate + render   (examples/contracts)" >&2
 (cd examples/contracts && "$gp" contract validate)
-
-echo >&2
-echo "== goldenpath contract render --out $out" >&2
 (cd examples/contracts && "$gp" contract render --out "$out")
-echo >&2
-echo "== the GitOps tree" >&2
-(cd "$out" && find . -type f ! -path './.goldenpath/*' | sort | sed 's|^\./|  |') >&2
-echo >&2
-echo "== $out/apps/dev/payments-api/kpack-image.yaml" >&2
-cat "$out/apps/dev/payments-api/kpack-image.yaml" >&2
+echo "   a contract with a mistake people make (examples/contracts-invalid/memory-millibytes):" >&2
+"$gp" contract validate examples/contracts-invalid/memory-millibytes || echo "   (exit $?: invalid, as expected)" >&2
 
 echo >&2
-echo "== a contract with a mistake people make (examples/contracts-invalid/memory-millibytes)" >&2
-"$gp" contract validate examples/contracts-invalid/memory-millibytes || echo "(exit $?: invalid, as expected)" >&2
+echo "== 2. preflight: goldenpath detect examples/apps/python-flask" >&2
+"$gp" detect examples/apps/python-flask >&2
+
+# A loopback registry on a free port, stopped by PID on exit.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rm -rf "$demo/registry" && mkdir -p "$demo/registry"
+cat > "$demo/registry.yml" <<YML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $demo/registry/data}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+YML
+docker-registry serve "$demo/registry.yml" >"$demo/registry.log" 2>&1 &
+reg_pid=$!
+app_ctr="goldenpath-demo-$$"
+cleanup() {
+  runc --root "$demo/runc" kill "$app_ctr" KILL >/dev/null 2>&1 || true
+  runc --root "$demo/runc" delete -f "$app_ctr" >/dev/null 2>&1 || true
+  kill "$reg_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+reg="127.0.0.1:$port"
+
+echo >&2
+echo "== 3. the default stack and builder (built once, then cached under .cache/)" >&2
+builder=$(GP="$gp" bash scripts/default-builder.sh)
+echo "   builder: $builder" >&2
+
+echo >&2
+echo "== 4. goldenpath build $reg/python-flask:demo --publish --path examples/apps/python-flask" >&2
+"$gp" build "$reg/python-flask:demo" --publish --builder "$builder" --cache "$demo/layer-cache" \
+  --path examples/apps/python-flask 2>&1 | tee "$demo/build.log" >&2
+digest=$(sed -n 's/^\*\*\* Published [^@]*@\(sha256:[0-9a-f]*\).*/\1/p' "$demo/build.log")
+
+echo >&2
+echo "== 5. skopeo copy + umoci unpack + runc run (as the CNB user, on 127.0.0.1)" >&2
+rm -rf "$demo/pulled" "$demo/bundle"
+skopeo copy -q --src-tls-verify=false "docker://$reg/python-flask@$digest" "oci:$demo/pulled:app"
+umoci unpack --image "$demo/pulled:app" "$demo/bundle" >/dev/null
+app_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$demo/bundle/config.json" "$app_port" <<'PY'
+import json, sys
+path, port = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["env"].append(f"PORT={port}")
+# The host's network namespace, so that the app is reachable on 127.0.0.1:PORT from this script.
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
+json.dump(c, open(path, "w"))
+print(f"   process {c['process']['args']} as uid {c['process']['user']['uid']}", file=sys.stderr)
+PY
+runc --root "$demo/runc" run --bundle "$demo/bundle" "$app_ctr" >"$demo/app.log" 2>&1 &
+answer=""
+for _ in $(seq 100); do
+  answer=$(curl -fsS "http://127.0.0.1:$app_port/" 2>/dev/null) && break
+  sleep 0.1
+done
+[ -n "$answer" ] || { echo "the app did not answer; its log:" >&2; cat "$demo/app.log" >&2; exit 1; }
+echo "   GET http://127.0.0.1:$app_port/ -> $answer"
+echo "   image: $reg/python-flask@$digest"
+python3 - "$demo/bundle/rootfs" <<'PY'
+import json, os, sys, glob
+root = sys.argv[1]
+deb = json.load(open(os.path.join(root, "usr/share/goldenpath/sbom.cdx.json")))["components"]
+py = []
+for f in glob.glob(os.path.join(root, "layers/sbom/launch/**/*.cdx.json"), recursive=True):
+    py += json.load(open(f)).get("components", [])
+names = ", ".join(sorted(c["name"] + " " + c["version"] for c in py))
+print(f"   SBOM: {len(deb)} Debian packages (run image), {len(py)} Python packages: {names}")
+PY
+
+echo >&2
+echo "== 6. goldenpath contract render, the app's image pinned by digest" >&2
+contracts="$demo/contracts"
+rm -rf "$contracts" && mkdir -p "$contracts/docs/20-contracts/app-deployments/dev"
+cp examples/contracts/goldenpath.toml "$contracts/"
+cat > "$contracts/docs/20-contracts/app-deployments/dev/APP-0100.yaml" <<YAML
+apiVersion: goldenpath.io/v1
+kind: AppDeploymentRequest
+id: APP-0100
+environment: dev
+owner: web-team
+application: python-flask
+spec:
+  source:
+    git:
+      url: https://github.com/goldenpath-io/python-flask
+  build:
+    type: buildpack
+  runtime:
+    replicas: 1
+YAML
+(cd "$contracts" && "$gp" contract render --out "$demo/app-gitops" --pin "python-flask=$digest")
+grep -rn "$digest" "$demo/app-gitops/apps/dev/python-flask" | sed "s|$demo/||; s|^|   |"

@@ -38,6 +38,10 @@ pub struct RenderArgs {
     /// List every written and pruned file, however many.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Pin an application's image to a digest (`APPLICATION=sha256:...`), as a build just produced it; without
+    /// it, a digest already pinned in the tree (by an image updater) is kept.
+    #[arg(long = "pin", value_name = "APPLICATION=DIGEST")]
+    pub pins: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,18 @@ pub fn render(args: RenderArgs) -> ExitCode {
         let text = output::render_human(&report, use_color(args.color));
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
+    let mut pins = std::collections::BTreeMap::new();
+    for p in &args.pins {
+        let valid = p.split_once('=').filter(|(_, d)| {
+            d.strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        });
+        let Some((app, digest)) = valid else {
+            eprintln!("error: `--pin {p}`: write APPLICATION=sha256:<64 hex digits>");
+            return ExitCode::from(exit::USAGE);
+        };
+        pins.insert(app.to_owned(), digest.to_owned());
+    }
     let mut keep = BTreeSet::new();
     let mut jobs = Vec::new();
     for file in &report.files {
@@ -42,7 +54,10 @@ pub fn render(args: RenderArgs) -> ExitCode {
             let dir = PathBuf::from("apps")
                 .join(contract.environment.as_str())
                 .join(contract.application.as_str());
-            let digest = tree::pinned_digest(&args.out, &dir);
+            let digest = pins
+                .get(contract.application.as_str())
+                .cloned()
+                .or_else(|| tree::pinned_digest(&args.out, &dir));
             (
                 source,
                 gp_render::render_contract(contract, config, source, digest.as_deref()),
