@@ -1,6 +1,7 @@
 //! End-to-end tests of the `goldenpath` binary against the committed examples.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
+mod apps;
 mod build;
 mod contract_validate;
 mod detect;

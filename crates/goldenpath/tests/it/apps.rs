@@ -1,0 +1,256 @@
+//! The example apps through the default builder (Debian bookworm stack made by mmdebstrap, the built-in Python
+//! buildpack): each good app builds from source, runs under runc as a non-root user and answers HTTP on `$PORT`;
+//! the failing one fails in `detect` and in `build` with the same message; a source-only change reuses the
+//! dependency layer; a rebuilt run image plus `goldenpath rebase` gives a running app without a rebuild.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::registry::free_port;
+use crate::{require_tool, root, run};
+
+fn ready() -> bool {
+    let root_user =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    root_user && require_tool("mmdebstrap") && require_tool("runc") && require_tool("umoci")
+}
+
+/// The default builder (`scripts/default-builder.sh`: cached under `.cache/` by its inputs).
+fn builder() -> &'static str {
+    static REF: OnceLock<String> = OnceLock::new();
+    REF.get_or_init(|| {
+        let o = Command::new("bash")
+            .arg(root().join("scripts/default-builder.sh"))
+            .env("GP", env!("CARGO_BIN_EXE_goldenpath"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    })
+}
+
+fn copy_app(name: &str, to: &Path) -> PathBuf {
+    let (ok, out) = run(Command::new("cp")
+        .arg("-r")
+        .arg(root().join("examples/apps").join(name))
+        .arg(to));
+    assert!(ok, "{out}");
+    to.to_path_buf()
+}
+
+fn build(tmp: &Path, app: &Path, tag: &str) -> (bool, String) {
+    run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "build",
+            &format!("oci:{}:{tag}", tmp.join("images").display()),
+        ])
+        .args(["--builder", builder(), "--cache"])
+        .arg(tmp.join("layer-cache"))
+        .arg("--path")
+        .arg(app)
+        .env("XDG_CACHE_HOME", tmp.join("cache")))
+}
+
+/// A running container, killed and deleted on drop.
+struct Running {
+    child: Child,
+    state: PathBuf,
+    id: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&self.state)
+            .args(["kill", &self.id, "KILL"])
+            .status();
+        let _ = self.child.wait();
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&self.state)
+            .args(["delete", "-f", &self.id])
+            .status();
+    }
+}
+
+/// Unpacks `oci:<tmp>/images:<tag>` with umoci and starts it with runc on the host's network with `PORT`.
+fn start(tmp: &Path, tag: &str, port: u16) -> Running {
+    let bundle = tmp.join(format!("bundle-{tag}"));
+    let (ok, out) = run(Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:{tag}", tmp.join("images").display()))
+        .arg(&bundle));
+    assert!(ok, "{out}");
+    let path = bundle.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(c["process"]["user"]["uid"], 1000, "runs as the CNB user");
+    c["process"]["terminal"] = false.into();
+    c["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(format!("PORT={port}").into());
+    let ns: Vec<serde_json::Value> = c["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .collect();
+    c["linux"]["namespaces"] = ns.into();
+    std::fs::write(&path, c.to_string()).unwrap();
+    let state = tmp.join("runc-state");
+    let id = format!("gp-apps-{}-{tag}", std::process::id());
+    let child = Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running { child, state, id }
+}
+
+/// `GET /` on 127.0.0.1:port, retried until the app is up (30 s).
+fn get(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            let mut body = String::new();
+            if s.read_to_string(&mut body).is_ok() && body.starts_with("HTTP/1") {
+                return body;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app never answered on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn python_apps_build_run_rebuild_and_rebase() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+
+    // python-flask: requirements.txt + Procfile (gunicorn).
+    let flask = copy_app("python-flask", &tmp.join("flask"));
+    let (ok, out) = build(tmp, &flask, "flask");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Installing dependencies (-r requirements.txt)"),
+        "{out}"
+    );
+    let port = free_port();
+    let app = start(tmp, "flask", port);
+    let answer = get(port);
+    assert!(answer.contains("\"app\":\"python-flask\""), "{answer}");
+    drop(app);
+
+    // A source-only change: the dependency layer is reused, only the app changes.
+    let text = std::fs::read_to_string(flask.join("app.py")).unwrap();
+    std::fs::write(
+        flask.join("app.py"),
+        text.replace("Hello from GoldenPath", "Hello again"),
+    )
+    .unwrap();
+    let (ok, out) = build(tmp, &flask, "flask");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Reusing the dependencies layer (requirements.txt unchanged)"),
+        "{out}"
+    );
+    assert!(out.contains("Reusing Python"), "{out}");
+
+    // python-fastapi: pyproject.toml (PEP 621), uvicorn detected.
+    let fastapi = copy_app("python-fastapi", &tmp.join("fastapi"));
+    let (ok, out) = build(tmp, &fastapi, "fastapi");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("uvicorn main:app --host 0.0.0.0 --port $PORT"),
+        "{out}"
+    );
+    let port = free_port();
+    let app = start(tmp, "fastapi", port);
+    let answer = get(port);
+    assert!(answer.contains("\"app\":\"python-fastapi\""), "{answer}");
+    drop(app);
+
+    // A rebuilt run image (one more package) and a rebase: the app runs without being rebuilt.
+    let stack = tmp.join("stack.toml");
+    std::fs::write(
+        &stack,
+        std::fs::read_to_string(root().join("stacks/bookworm/stack.toml"))
+            .unwrap()
+            .replace("\"libsqlite3-0\"]", "\"libsqlite3-0\", \"netbase\"]"),
+    )
+    .unwrap();
+    let run2 = format!("oci:{}:run", tmp.join("stack2").display());
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["stack", "build", "--config"])
+        .arg(&stack)
+        .args(["--run-tag", &run2]));
+    assert!(ok, "{out}");
+    let image = format!("oci:{}:flask", tmp.join("images").display());
+    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath")).args([
+        "rebase",
+        &image,
+        "--run-image",
+        &run2,
+    ]));
+    assert!(ok, "{out}");
+    let _ = std::fs::remove_dir_all(tmp.join("bundle-flask"));
+    let port = free_port();
+    let app = start(tmp, "flask", port);
+    let answer = get(port);
+    assert!(answer.contains("Hello again"), "{answer}");
+    assert!(
+        std::fs::read_to_string(tmp.join("bundle-flask/rootfs/var/lib/dpkg/status"))
+            .unwrap()
+            .contains("Package: netbase"),
+        "the rebased image has the new run image"
+    );
+    drop(app);
+}
+
+#[test]
+fn failing_python_app_fails_alike_in_detect_and_build() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let app = copy_app("python-no-requirements", &tmp.path().join("app"));
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .arg("detect")
+        .arg(&app)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let preflight = String::from_utf8_lossy(&o.stdout).into_owned();
+    let error = preflight
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap()
+        .to_owned();
+    let (ok, out) = build(tmp.path(), &app, "broken");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&error),
+        "the build says what detect said:\n{error}\n---\n{out}"
+    );
+    assert!(out.contains("ModuleNotFoundError"), "{out}");
+}
