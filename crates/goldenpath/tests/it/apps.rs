@@ -258,10 +258,10 @@ fn failing_python_app_fails_alike_in_detect_and_build() {
 
 /// syft, reading the image from outside, finds the Debian packages and the Python packages our SBOMs list.
 fn compare_with_syft(tmp: &Path, tag: &str) {
+    use std::collections::BTreeSet;
     if !require_tool("syft") {
         return;
     }
-    use std::collections::BTreeSet;
     let single = tmp.join(format!("syft-{tag}"));
     let (ok, out) = run(Command::new("skopeo").args([
         "copy",
