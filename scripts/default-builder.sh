@@ -21,7 +21,11 @@ rm -rf "$bps" && mkdir -p "$bps/python/bin"
 cp buildpacks/python/buildpack.toml "$bps/python/"
 cp "$static/python-buildpack" "$bps/python/bin/detect"
 cp "$static/python-buildpack" "$bps/python/bin/build"
-builder_key=$(cat builders/default/builder.toml.in "$bps/python/buildpack.toml" "$static/python-buildpack" "$static/launcher" "$static/lifecycle" "$stack/index.json" | sha256sum | cut -c1-16)
+mkdir -p "$bps/nodejs/bin"
+cp buildpacks/nodejs/buildpack.toml "$bps/nodejs/"
+cp "$static/node-buildpack" "$bps/nodejs/bin/detect"
+cp "$static/node-buildpack" "$bps/nodejs/bin/build"
+builder_key=$(cat builders/default/builder.toml.in "$bps"/*/buildpack.toml "$static/python-buildpack" "$static/node-buildpack" "$static/launcher" "$static/lifecycle" "$stack/index.json" | sha256sum | cut -c1-16)
 builder="$root/.cache/builders/default-$builder_key"
 if [ ! -f "$builder/index.json" ]; then
   sed -e "s|@BUILDPACKS@|$bps|" -e "s|@STACK@|$stack|" builders/default/builder.toml.in > "$bps/builder.toml"

@@ -140,7 +140,7 @@ fn get(port: u16) -> String {
 }
 
 #[test]
-fn python_apps_build_run_rebuild_and_rebase() {
+fn example_apps_build_run_rebuild_and_rebase() {
     if !ready() {
         return;
     }
@@ -191,13 +191,38 @@ fn python_apps_build_run_rebuild_and_rebase() {
     assert!(answer.contains("\"app\":\"python-fastapi\""), "{answer}");
     drop(app);
 
+    // node-express: package-lock.json, Node.js and npm from the registry, `scripts.start`.
+    let node = copy_app("node-express", &tmp.join("node"));
+    let (ok, out) = build(tmp, &node, "node");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Installing dependencies (npm ci --omit=dev)"),
+        "{out}"
+    );
+    let port = free_port();
+    let app = start(tmp, "node", port);
+    let answer = get(port);
+    assert!(answer.contains("\"app\":\"node-express\""), "{answer}");
+    drop(app);
+    std::fs::write(
+        node.join("server.js"),
+        std::fs::read_to_string(node.join("server.js")).unwrap() + "\n// changed\n",
+    )
+    .unwrap();
+    let (ok, out) = build(tmp, &node, "node");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Reusing the dependencies layer (package-lock.json unchanged)"),
+        "{out}"
+    );
+
     // A rebuilt run image (one more package) and a rebase: the app runs without being rebuilt.
     let stack = tmp.join("stack.toml");
     std::fs::write(
         &stack,
         std::fs::read_to_string(root().join("stacks/bookworm/stack.toml"))
             .unwrap()
-            .replace("\"libsqlite3-0\"]", "\"libsqlite3-0\", \"netbase\"]"),
+            .replace("\"libatomic1\"]", "\"libatomic1\", \"netbase\"]"),
     )
     .unwrap();
     let run2 = format!("oci:{}:run", tmp.join("stack2").display());
@@ -229,31 +254,32 @@ fn python_apps_build_run_rebuild_and_rebase() {
 }
 
 #[test]
-fn failing_python_app_fails_alike_in_detect_and_build() {
+fn failing_apps_fail_alike_in_detect_and_build() {
     if !ready() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let app = copy_app("python-no-requirements", &tmp.path().join("app"));
-    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
-        .arg("detect")
-        .arg(&app)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let preflight = String::from_utf8_lossy(&o.stdout).into_owned();
-    let error = preflight
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap()
-        .to_owned();
-    let (ok, out) = build(tmp.path(), &app, "broken");
-    assert!(!ok, "{out}");
-    assert!(
-        out.contains(&error),
-        "the build says what detect said:\n{error}\n---\n{out}"
-    );
-    assert!(out.contains("ModuleNotFoundError"), "{out}");
+    for name in ["python-no-requirements", "node-no-lockfile"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = copy_app(name, &tmp.path().join("app"));
+        let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .arg("detect")
+            .arg(&app)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let preflight = String::from_utf8_lossy(&o.stdout).into_owned();
+        let error = preflight
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap()
+            .to_owned();
+        let (ok, out) = build(tmp.path(), &app, "broken");
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains(&error),
+            "{name}: the build says what detect said:\n{error}\n---\n{out}"
+        );
+    }
 }
 
 /// syft, reading the image from outside, finds the Debian packages and the Python packages our SBOMs list.
