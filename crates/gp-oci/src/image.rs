@@ -173,6 +173,8 @@ pub fn write_image(
         "os": "linux",
         "config": cfg,
         "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.as_str()).collect::<Vec<_>>()},
+        // One entry per layer: tools that build on our images (buildah, docker) match history to layers.
+        "history": layers.iter().map(|_| json!({"created": "1980-01-01T00:00:01Z", "created_by": "goldenpath"})).collect::<Vec<_>>(),
     });
     let config_bytes = serde_json::to_vec(&config_json).unwrap_or_default();
     let config_digest = layout.write_blob(&config_bytes)?;

