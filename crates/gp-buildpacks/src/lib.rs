@@ -7,6 +7,7 @@ mod node;
 mod procfile;
 mod python;
 mod python_stdlib;
+pub mod support;
 
 use std::path::{Path, PathBuf};
 

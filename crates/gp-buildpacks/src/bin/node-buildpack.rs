@@ -9,38 +9,17 @@
 //! cache) keyed by the lockfile, linked from the app as `node_modules`; dev dependencies only while the `build`
 //! script runs, pruned afterwards. Yarn and pnpm lockfiles are recognised but not installed (error with the fix).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use gp_buildpacks::support::{
+    cache_key, env_path, layer_toml, phase_main, read_meta, sh, write, write_sbom,
+};
 use gp_buildpacks::{Language, Report, Severity, detect};
 
 fn main() -> ExitCode {
-    let argv0 = std::env::args().next().unwrap_or_default();
-    let phase = Path::new(&argv0)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let result = match phase.as_str() {
-        "detect" => run_detect(),
-        "build" => run_build(),
-        _ => Err(format!("run me as bin/detect or bin/build, not `{phase}`")),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn env_path(var: &str, arg: usize) -> Result<PathBuf, String> {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .or_else(|| std::env::args_os().nth(arg).map(PathBuf::from))
-        .ok_or_else(|| format!("`{var}` is not set"))
+    phase_main(run_detect, run_build)
 }
 
 fn run_detect() -> Result<u8, String> {
@@ -61,21 +40,6 @@ fn run_detect() -> Result<u8, String> {
     )
     .map_err(|e| format!("{}: {e}", plan.display()))?;
     Ok(0)
-}
-
-fn sh(cmd: &mut Command, what: &str) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn registry() -> String {
@@ -144,32 +108,6 @@ fn clause(v: Version, c: &str) -> bool {
         "~" => v >= low && v.0 == major && minor.is_none_or(|m| v.1 == m),
         _ => v.0 == major && minor.is_none_or(|m| v.1 == m) && patch.is_none_or(|p| v.2 == p),
     }
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn read_meta(layers: &Path, layer: &str, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(layers.join(format!("{layer}.toml"))).ok()?;
-    let doc: toml::Table = text.parse().ok()?;
-    doc.get("metadata")?.get(key)?.as_str().map(str::to_owned)
-}
-
-fn layer_toml(
-    layers: &Path,
-    layer: &str,
-    build: bool,
-    meta: &BTreeMap<&str, String>,
-) -> Result<(), String> {
-    let mut text = format!("[types]\nlaunch = true\nbuild = {build}\ncache = true\n\n[metadata]\n");
-    for (k, v) in meta {
-        let _ = writeln!(text, "{k} = {}", toml::Value::String(v.clone()));
-    }
-    write(&layers.join(format!("{layer}.toml")), &text)
 }
 
 /// Downloads `url` into `dir` (extracting the package's contents), checking the registry's SHA-1.
@@ -298,26 +236,8 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
         {"type": "application", "bom-ref": format!("pkg:npm/npm@{npm_version}"), "name": "npm", "version": npm_version, "purl": format!("pkg:npm/npm@{npm_version}")}
     ]});
     write(&layers.join("node.sbom.cdx.json"), &bom.to_string())?;
-    layer_toml(
-        layers,
-        "node",
-        true,
-        &BTreeMap::from([("version", version)]),
-    )?;
+    layer_toml(layers, "node", true, &[("version", version)])?;
     Ok(layer)
-}
-
-fn digest(text: &str) -> String {
-    let h = |seed: u64| {
-        text.bytes().fold(seed, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        })
-    };
-    format!(
-        "{:016x}{:016x}",
-        h(0xcbf2_9ce4_8422_2325),
-        h(0x8422_2325_cbf2_9ce4)
-    )
 }
 
 fn npm(runtime: &Path, dir: &Path, args: &[&str]) -> Result<(), String> {
@@ -354,7 +274,7 @@ fn modules_layer(layers: &Path, app: &Path, runtime: &Path, report: &Report) -> 
     let pkg = std::fs::read_to_string(app.join("package.json"))
         .map_err(|e| format!("package.json: {e}"))?;
     let has_build = report.build.is_some();
-    let key = digest(&format!(
+    let key = cache_key(&format!(
         "{}\0{lock}\0{has_build}",
         read_meta(layers, "node", "version").unwrap_or_default()
     ));
@@ -390,22 +310,23 @@ fn modules_layer(layers: &Path, app: &Path, runtime: &Path, report: &Report) -> 
     }
     // The SBOM of what is installed, from the lockfile.
     let lockv: serde_json::Value = serde_json::from_str(&lock).unwrap_or_default();
-    let components: Vec<serde_json::Value> = lockv["packages"]
+    let components: Vec<(String, String, String)> = lockv["packages"]
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(path, v)| path.starts_with("node_modules/") && !(v["dev"].as_bool().unwrap_or(false)))
+        .filter(|(path, v)| {
+            path.starts_with("node_modules/") && !(v["dev"].as_bool().unwrap_or(false))
+        })
         .filter_map(|(path, v)| {
             let name = path.rsplit("node_modules/").next()?;
             let version = v["version"].as_str()?;
             let purl = format!("pkg:npm/{}@{version}", name.replace('@', "%40"));
-            Some(serde_json::json!({"type": "library", "bom-ref": purl, "name": name, "version": version, "purl": purl}))
+            Some((name.to_owned(), version.to_owned(), purl))
         })
         .collect();
     println!("  {} packages", components.len());
-    let bom = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": components});
-    write(&layers.join("modules.sbom.cdx.json"), &bom.to_string())?;
-    layer_toml(layers, "modules", false, &BTreeMap::from([("key", key)]))
+    write_sbom(&layers.join("modules.sbom.cdx.json"), &components)?;
+    layer_toml(layers, "modules", false, &[("key", key)])
 }
 
 fn run_build() -> Result<u8, String> {

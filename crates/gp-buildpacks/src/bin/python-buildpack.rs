@@ -10,40 +10,19 @@
 //! platform's `ca-certificates` binding via `PIP_CERT`). The start command comes from the Procfile, else from
 //! detection (gunicorn / uvicorn app, or `python app.py`).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use gp_buildpacks::support::{
+    cache_key, env_path, layer_toml, phase_main, read_meta, sh, write, write_sbom,
+};
 use gp_buildpacks::{Language, Report, Severity, detect};
 
 const ID: &str = "io.goldenpath.python";
 
 fn main() -> ExitCode {
-    let argv0 = std::env::args().next().unwrap_or_default();
-    let phase = Path::new(&argv0)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let result = match phase.as_str() {
-        "detect" => run_detect(),
-        "build" => run_build(),
-        _ => Err(format!("run me as bin/detect or bin/build, not `{phase}`")),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn env_path(var: &str, arg: usize) -> Result<PathBuf, String> {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .or_else(|| std::env::args_os().nth(arg).map(PathBuf::from))
-        .ok_or_else(|| format!("`{var}` is not set"))
+    phase_main(run_detect, run_build)
 }
 
 fn print_findings(report: &Report) {
@@ -70,21 +49,6 @@ fn run_detect() -> Result<u8, String> {
     )
     .map_err(|e| format!("{}: {e}", plan.display()))?;
     Ok(0)
-}
-
-fn sh(cmd: &mut Command, what: &str) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether `version` (e.g. `3.11.2`) satisfies `request`: `3.11`, `3.11.2`, `python-3.11` forms, PEP 440
@@ -132,32 +96,6 @@ fn satisfies(version: &str, request: &str) -> bool {
             _ => false,
         }
     })
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn read_meta(layers: &Path, layer: &str, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(layers.join(format!("{layer}.toml"))).ok()?;
-    let doc: toml::Table = text.parse().ok()?;
-    doc.get("metadata")?.get(key)?.as_str().map(str::to_owned)
-}
-
-fn layer_toml(
-    layers: &Path,
-    layer: &str,
-    build: bool,
-    meta: &BTreeMap<&str, String>,
-) -> Result<(), String> {
-    let mut text = format!("[types]\nlaunch = true\nbuild = {build}\ncache = true\n\n[metadata]\n");
-    for (k, v) in meta {
-        let _ = writeln!(text, "{k} = {}", toml::Value::String(v.clone()));
-    }
-    write(&layers.join(format!("{layer}.toml")), &text)
 }
 
 fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
@@ -271,12 +209,7 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
          "description": "CPython from the stack's Debian python3 package"}
     ]});
     write(&layers.join("python.sbom.cdx.json"), &bom.to_string())?;
-    layer_toml(
-        layers,
-        "python",
-        true,
-        &BTreeMap::from([("version", version.to_owned())]),
-    )?;
+    layer_toml(layers, "python", true, &[("version", version.to_owned())])?;
     Ok(layer)
 }
 
@@ -325,20 +258,6 @@ fn requirement_args(app: &Path, report: &Report) -> Result<(Vec<String>, String)
     Ok((args, key_input))
 }
 
-fn digest(text: &str) -> String {
-    // FNV-1a 64, twice with different seeds: a cache key, not a security boundary.
-    let h = |seed: u64| {
-        text.bytes().fold(seed, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        })
-    };
-    format!(
-        "{:016x}{:016x}",
-        h(0xcbf2_9ce4_8422_2325),
-        h(0x8422_2325_cbf2_9ce4)
-    )
-}
-
 fn packages_layer(
     layers: &Path,
     app: &Path,
@@ -347,7 +266,7 @@ fn packages_layer(
     report: &Report,
 ) -> Result<(), String> {
     let (args, key_input) = requirement_args(app, report)?;
-    let key = digest(&format!("{version}\0{key_input}"));
+    let key = cache_key(&format!("{version}\0{key_input}"));
     let layer = layers.join("packages");
     if read_meta(layers, "packages", "key").as_deref() == Some(key.as_str())
         && layer.join("bin/python").exists()
@@ -408,18 +327,20 @@ fn packages_layer(
     )
     .unwrap_or_else(|_| "[]".into());
     let pkgs: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap_or_default();
-    let components: Vec<serde_json::Value> = pkgs
+    let components: Vec<(String, String, String)> = pkgs
         .iter()
         .filter_map(|p| {
             let (name, version) = (p["name"].as_str()?, p["version"].as_str()?);
-            let purl = format!("pkg:pypi/{}@{version}", name.to_ascii_lowercase().replace('_', "-"));
-            Some(serde_json::json!({"type": "library", "bom-ref": purl, "name": name, "version": version, "purl": purl}))
+            let purl = format!(
+                "pkg:pypi/{}@{version}",
+                name.to_ascii_lowercase().replace('_', "-")
+            );
+            Some((name.to_owned(), version.to_owned(), purl))
         })
         .collect();
     println!("  {} packages installed", components.len());
-    let bom = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": components});
-    write(&layers.join("packages.sbom.cdx.json"), &bom.to_string())?;
-    layer_toml(layers, "packages", false, &BTreeMap::from([("key", key)]))
+    write_sbom(&layers.join("packages.sbom.cdx.json"), &components)?;
+    layer_toml(layers, "packages", false, &[("key", key)])
 }
 
 fn run_build() -> Result<u8, String> {

@@ -1,0 +1,112 @@
+//! What the built-in buildpack executables share: the phase dispatch on `argv[0]`, the spec's directories,
+//! running tools, and layer metadata (`<layer>.toml`) with a cache key.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// Runs `detect` or `build` by the name the executable was started as (`bin/detect`, `bin/build`); an error
+/// is printed as `ERROR: ...` and exits 1.
+pub fn phase_main(
+    detect: fn() -> Result<u8, String>,
+    build: fn() -> Result<u8, String>,
+) -> ExitCode {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let phase = Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let result = match phase.as_str() {
+        "detect" => detect(),
+        "build" => build(),
+        _ => Err(format!("run me as bin/detect or bin/build, not `{phase}`")),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A directory from its `CNB_*` variable, else from the (deprecated) positional argument `arg`.
+pub fn env_path(var: &str, arg: usize) -> Result<PathBuf, String> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| std::env::args_os().nth(arg).map(PathBuf::from))
+        .ok_or_else(|| format!("`{var}` is not set"))
+}
+
+/// Runs `cmd`; its stdout, or an error with its output.
+pub fn sh(cmd: &mut Command, what: &str) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Writes `text` to `path`, creating its directory.
+pub fn write(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `[metadata] key` of `<layers>/<layer>.toml` (restored from the cache), if any.
+#[must_use]
+pub fn read_meta(layers: &Path, layer: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(layers.join(format!("{layer}.toml"))).ok()?;
+    let doc: toml::Table = text.parse().ok()?;
+    doc.get("metadata")?.get(key)?.as_str().map(str::to_owned)
+}
+
+/// Writes `<layers>/<layer>.toml`: a launch and cache layer (and a build layer when `build`), with `meta`.
+pub fn layer_toml(
+    layers: &Path,
+    layer: &str,
+    build: bool,
+    meta: &[(&str, String)],
+) -> Result<(), String> {
+    let mut text = format!("[types]\nlaunch = true\nbuild = {build}\ncache = true\n\n[metadata]\n");
+    for (k, v) in meta {
+        let _ = writeln!(text, "{k} = {}", toml::Value::String(v.clone()));
+    }
+    write(&layers.join(format!("{layer}.toml")), &text)
+}
+
+/// A cache key for `text` (two FNV-1a 64 hashes): decides reuse of a cached layer, not a security boundary.
+#[must_use]
+pub fn cache_key(text: &str) -> String {
+    let h = |seed: u64| {
+        text.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    };
+    format!(
+        "{:016x}{:016x}",
+        h(0xcbf2_9ce4_8422_2325),
+        h(0x8422_2325_cbf2_9ce4)
+    )
+}
+
+/// Writes a `CycloneDX` SBOM of `components` (name, version, purl) to `path`.
+pub fn write_sbom(path: &Path, components: &[(String, String, String)]) -> Result<(), String> {
+    let list: Vec<serde_json::Value> = components
+        .iter()
+        .map(|(name, version, purl)| {
+            serde_json::json!({"type": "library", "bom-ref": purl, "name": name, "version": version, "purl": purl})
+        })
+        .collect();
+    let bom = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": list});
+    write(path, &bom.to_string())
+}
