@@ -517,7 +517,35 @@ fn phases(
         .map(|p| p.kind.to_string())
         .collect();
     eprintln!("*** Processes: {}", processes.join(", "));
+    let formats = sbom_formats(&layers);
+    if !formats.is_empty() {
+        eprintln!("*** SBOM: {}", formats.join(", "));
+    }
     Ok(())
+}
+
+/// The SBOM formats buildpacks wrote (`<layer>.sbom.<ext>`, `launch.sbom.<ext>`), with how many files each.
+fn sbom_formats(layers: &std::path::Path) -> Vec<String> {
+    let mut counts = std::collections::BTreeMap::new();
+    for bp in std::fs::read_dir(layers).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(bp.path()).into_iter().flatten().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let format = if name.ends_with(".sbom.cdx.json") {
+                "CycloneDX"
+            } else if name.ends_with(".sbom.spdx.json") {
+                "SPDX"
+            } else if name.ends_with(".sbom.syft.json") {
+                "Syft"
+            } else {
+                continue;
+            };
+            *counts.entry(format).or_insert(0) += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(f, n)| format!("{f} ({n} file(s))"))
+        .collect()
 }
 
 fn restore(

@@ -251,11 +251,52 @@ fn requirement_args(app: &Path, report: &Report) -> Result<(Vec<String>, String)
             .collect()
     } else if source.starts_with("setup.py") {
         vec![".".into()]
+    } else if let Some(pins) = locked(app)? {
+        // Pipenv / Poetry: the lock's exact versions, installed by pip without resolving again.
+        std::iter::once("--no-deps".to_owned())
+            .chain(pins)
+            .collect()
     } else {
-        // Pipfile / Poetry: the declared names (their locks need pipenv / poetry, which the stack does not ship).
+        // Pipfile or Poetry project without a lock (detection warned): the declared names, resolved by pip.
         report.dependencies.clone()
     };
     Ok((args, key_input))
+}
+
+/// `name==version` for every package of `Pipfile.lock` (`default`) or `poetry.lock` (every `[[package]]`, dev
+/// groups included: poetry.lock does not say which group needs what).
+fn locked(app: &Path) -> Result<Option<Vec<String>>, String> {
+    if let Ok(text) = std::fs::read_to_string(app.join("Pipfile.lock")) {
+        let lock: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("Pipfile.lock: not JSON: {e}"))?;
+        let pins = lock["default"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, v)| Some(format!("{name}{}", v["version"].as_str()?)))
+            .collect();
+        return Ok(Some(pins));
+    }
+    if let Ok(text) = std::fs::read_to_string(app.join("poetry.lock")) {
+        let lock: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| format!("poetry.lock: {}", e.message()))?;
+        let pins = lock
+            .get("package")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some(format!(
+                    "{}=={}",
+                    p.get("name")?.as_str()?,
+                    p.get("version")?.as_str()?
+                ))
+            })
+            .collect();
+        return Ok(Some(pins));
+    }
+    Ok(None)
 }
 
 fn packages_layer(
@@ -404,7 +445,28 @@ fn run_build() -> Result<u8, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::satisfies;
+    use super::{locked, satisfies};
+
+    #[test]
+    fn locks_pin_exact_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Pipfile.lock"),
+            r#"{"default": {"flask": {"version": "==3.0.3"}, "click": {"version": "==8.1.7"}}, "develop": {"pytest": {"version": "==8.0.0"}}}"#,
+        )
+        .unwrap();
+        let mut pins = locked(dir.path()).unwrap().unwrap();
+        pins.sort();
+        assert_eq!(pins, ["click==8.1.7", "flask==3.0.3"]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("poetry.lock"),
+            "[[package]]\nname = \"requests\"\nversion = \"2.32.3\"\n\n[[package]]\nname = \"idna\"\nversion = \"3.7\"\n",
+        )
+        .unwrap();
+        assert_eq!(locked(dir.path()).unwrap().unwrap(), ["requests==2.32.3", "idna==3.7"]);
+        assert!(locked(tempfile::tempdir().unwrap().path()).unwrap().is_none());
+    }
 
     #[test]
     fn version_requests() {
