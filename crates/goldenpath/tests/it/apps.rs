@@ -253,6 +253,43 @@ fn example_apps_build_run_rebuild_and_rebase() {
     drop(app);
 }
 
+/// Yarn (classic) and pnpm lockfiles install with their own tools, fetched from the npm registry.
+#[test]
+fn yarn_and_pnpm_apps_build_and_run() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    for (name, tool) in [("node-yarn", "yarn"), ("node-pnpm", "pnpm")] {
+        let (ok, out) = run(Command::new("cp")
+            .arg("-r")
+            .arg(
+                root()
+                    .join("crates/goldenpath/tests/fixtures/apps")
+                    .join(name),
+            )
+            .arg(tmp.join(name)));
+        assert!(ok, "{out}");
+        let (ok, out) = build(tmp, &tmp.join(name), name);
+        assert!(ok, "{out}");
+        assert!(
+            out.contains(&format!(
+                "Installing dependencies ({tool} install --frozen-lockfile"
+            )),
+            "{out}"
+        );
+        let port = free_port();
+        let app = start(tmp, name, port);
+        let answer = get(port);
+        assert!(
+            answer.contains(&format!("\"app\":\"{name}\",\"ms\":\"1m\"")),
+            "{answer}"
+        );
+        drop(app);
+    }
+}
+
 #[test]
 fn failing_apps_fail_alike_in_detect_and_build() {
     if !ready() {

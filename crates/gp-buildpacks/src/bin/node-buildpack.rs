@@ -7,7 +7,7 @@
 //! `engines.node` (or `.nvmrc`), else the newest of the newest even (LTS) line; a request nothing satisfies fails,
 //! naming the file, the request and the lines available. Dependencies: `npm ci` into a `modules` layer (launch +
 //! cache) keyed by the lockfile, linked from the app as `node_modules`; dev dependencies only while the `build`
-//! script runs, pruned afterwards. Yarn and pnpm lockfiles are recognised but not installed (error with the fix).
+//! script runs, pruned afterwards. Yarn classic and pnpm lockfiles install with those tools (from the registry).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -240,27 +240,162 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
     Ok(layer)
 }
 
-fn npm(runtime: &Path, dir: &Path, args: &[&str]) -> Result<(), String> {
+/// The package manager the lockfile names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pm {
+    Npm,
+    Yarn,
+    Pnpm,
+}
+
+impl Pm {
+    fn of(report: &Report) -> Pm {
+        match report.package_manager.as_ref().map(|p| p.value.as_str()) {
+            Some("yarn") => Pm::Yarn,
+            Some("pnpm") => Pm::Pnpm,
+            _ => Pm::Npm,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Pm::Npm => "npm",
+            Pm::Yarn => "yarn",
+            Pm::Pnpm => "pnpm",
+        }
+    }
+
+    fn lockfile(self) -> &'static str {
+        match self {
+            Pm::Npm => "package-lock.json",
+            Pm::Yarn => "yarn.lock",
+            Pm::Pnpm => "pnpm-lock.yaml",
+        }
+    }
+
+    /// The install command: production dependencies only, unless a build script needs the dev ones.
+    fn install(self, with_dev: bool) -> Vec<&'static str> {
+        let mut args = match self {
+            Pm::Npm => vec!["ci"],
+            Pm::Yarn => vec![
+                "install",
+                "--frozen-lockfile",
+                "--non-interactive",
+                "--no-progress",
+            ],
+            Pm::Pnpm => vec![
+                "install",
+                "--frozen-lockfile",
+                "--package-import-method",
+                "copy",
+            ],
+        };
+        if !with_dev {
+            args.push(match self {
+                Pm::Npm => "--omit=dev",
+                Pm::Yarn => "--production",
+                Pm::Pnpm => "--prod",
+            });
+        }
+        args
+    }
+}
+
+/// The command that runs `pm`: npm from the runtime layer; Yarn (classic) and pnpm fetched from the registry
+/// once into the runtime layer's `tools/` and run with its node.
+/// The release of a package-manager package to use: `packageManager`'s pin when it names this one, else the
+/// newest whose executable is JavaScript (newer pnpm releases ship a native binary placeholder instead).
+fn tool_version(meta: &serde_json::Value, package: &str, pinned: Option<&str>) -> Option<String> {
+    if let Some(v) = pinned.filter(|v| meta["versions"][*v].is_object()) {
+        return Some(v.to_owned());
+    }
+    let js = |v: &serde_json::Value| {
+        let bin = match &v["bin"] {
+            serde_json::Value::String(s) => Some(s.as_str()),
+            b => b[package].as_str(),
+        };
+        bin.is_some_and(|b| [".js", ".cjs", ".mjs"].iter().any(|e| b.ends_with(e)))
+    };
+    let mut versions: Vec<(Version, &String)> = meta["versions"]
+        .as_object()?
+        .iter()
+        // Yarn: classic (1.x) only; the Berry lockfile format is refused before this.
+        .filter(|(k, v)| !k.contains('-') && js(v) && (package != "yarn" || k.starts_with("1.")))
+        .filter_map(|(k, _)| parse_version(k).map(|p| (p, k)))
+        .collect();
+    versions.sort();
+    versions.last().map(|(_, k)| (*k).clone())
+}
+
+fn tool(runtime: &Path, pm: Pm, pinned: Option<&str>) -> Result<Vec<PathBuf>, String> {
+    let package = match pm {
+        Pm::Npm => return Ok(vec![runtime.join("bin/npm")]),
+        Pm::Yarn => "yarn",
+        Pm::Pnpm => "pnpm",
+    };
+    let dir = runtime.join("tools").join(package);
+    if !dir.join("package.json").is_file() {
+        let reg = registry();
+        let meta = fetch_json(&format!("{reg}/{package}"))?;
+        let version = tool_version(&meta, package, pinned)
+            .ok_or_else(|| format!("{reg}/{package}: no release runs on Node.js as JavaScript"))?;
+        let version = version.as_str();
+        println!("Installing {package} {version}");
+        let dist = &meta["versions"][version]["dist"];
+        install_tarball(
+            dist["tarball"].as_str().ok_or("no tarball")?,
+            dist["shasum"].as_str().unwrap_or(""),
+            &dir,
+        )?;
+    }
+    // The package's own `bin` entry names the script.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("package.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{package}/package.json: {e}"))?;
+    let script = match &manifest["bin"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        v => v[package].as_str().map(str::to_owned),
+    }
+    .ok_or_else(|| format!("{package}/package.json names no `{package}` executable"))?;
+    Ok(vec![runtime.join("bin/node"), dir.join(script)])
+}
+
+/// The version `package.json`'s `packageManager` field (`pnpm@9.1.0`) pins for `pm`.
+fn package_manager_pin(dir: &Path, pm: Pm) -> Option<String> {
+    let pkg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).ok()?).ok()?;
+    let (name, version) = pkg["packageManager"].as_str()?.split_once('@')?;
+    (name == pm.name()).then(|| version.split('+').next().unwrap_or(version).to_owned())
+}
+
+fn pm_run(runtime: &Path, pm: Pm, dir: &Path, args: &[&str]) -> Result<(), String> {
+    let command = tool(runtime, pm, package_manager_pin(dir, pm).as_deref())?;
     let path = format!(
         "{}:{}",
         runtime.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let status = Command::new(runtime.join("bin/npm"))
+    let tmp = std::env::temp_dir();
+    let status = Command::new(&command[0])
+        .args(&command[1..])
         .args(args)
         .current_dir(dir)
         .env("PATH", path)
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false")
         .env("npm_config_audit", "false")
-        .env("npm_config_cache", std::env::temp_dir().join("npm-cache"))
+        .env("npm_config_cache", tmp.join("npm-cache"))
+        .env("npm_config_store_dir", tmp.join("pnpm-store"))
+        .env("YARN_CACHE_FOLDER", tmp.join("yarn-cache"))
         .status()
-        .map_err(|e| format!("cannot run npm: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", pm.name()))?;
     if status.success() {
         Ok(())
     } else {
         Err(format!(
-            "`npm {}` failed (exit {}); see its output above. Behind a private CA: `goldenpath build --ca-certs FILE`; a mirror: `--env npm_config_registry=URL`",
+            "`{} {}` failed (exit {}); see its output above. Behind a private CA: `goldenpath build --ca-certs FILE`; a mirror: `--env npm_config_registry=URL`",
+            pm.name(),
             args.join(" "),
             status.code().unwrap_or(-1)
         ))
@@ -269,34 +404,38 @@ fn npm(runtime: &Path, dir: &Path, args: &[&str]) -> Result<(), String> {
 
 /// `node_modules` in a cached layer keyed by the lockfile; the build script runs with dev dependencies present.
 fn modules_layer(layers: &Path, app: &Path, runtime: &Path, report: &Report) -> Result<(), String> {
-    let lock = std::fs::read_to_string(app.join("package-lock.json"))
-        .map_err(|e| format!("package-lock.json: {e}"))?;
+    let pm = Pm::of(report);
+    let lock = std::fs::read_to_string(app.join(pm.lockfile()))
+        .map_err(|e| format!("{}: {e}", pm.lockfile()))?;
+    if pm == Pm::Yarn && lock.contains("__metadata:") {
+        return Err(
+            "yarn.lock: this is a Yarn 2+ (Berry) lockfile; only Yarn classic (v1) lockfiles are installed\n  fix: commit a package-lock.json (`npm install`) or a Yarn 1 lockfile".into(),
+        );
+    }
     let pkg = std::fs::read_to_string(app.join("package.json"))
         .map_err(|e| format!("package.json: {e}"))?;
     let has_build = report.build.is_some();
     let key = cache_key(&format!(
-        "{}\0{lock}\0{has_build}",
-        read_meta(layers, "node", "version").unwrap_or_default()
+        "{}\0{}\0{lock}\0{has_build}",
+        read_meta(layers, "node", "version").unwrap_or_default(),
+        pm.name()
     ));
     let layer = layers.join("modules");
     let reused = read_meta(layers, "modules", "key").as_deref() == Some(key.as_str())
         && layer.join("node_modules").is_dir();
     if reused && !has_build {
-        println!("Reusing the dependencies layer (package-lock.json unchanged)");
+        println!(
+            "Reusing the dependencies layer ({} unchanged)",
+            pm.lockfile()
+        );
     } else {
         let _ = std::fs::remove_dir_all(&layer);
         std::fs::create_dir_all(&layer).map_err(|e| e.to_string())?;
         write(&layer.join("package.json"), &pkg)?;
-        write(&layer.join("package-lock.json"), &lock)?;
-        println!(
-            "Installing dependencies (npm ci{})",
-            if has_build { "" } else { " --omit=dev" }
-        );
-        if has_build {
-            npm(runtime, &layer, &["ci"])?;
-        } else {
-            npm(runtime, &layer, &["ci", "--omit=dev"])?;
-        }
+        write(&layer.join(pm.lockfile()), &lock)?;
+        let args = pm.install(has_build);
+        println!("Installing dependencies ({} {})", pm.name(), args.join(" "));
+        pm_run(runtime, pm, &layer, &args)?;
     }
     let link = app.join("node_modules");
     let _ = std::fs::remove_dir_all(&link);
@@ -305,28 +444,54 @@ fn modules_layer(layers: &Path, app: &Path, runtime: &Path, report: &Report) -> 
         .map_err(|e| format!("node_modules: {e}"))?;
     if has_build {
         println!("Running the build script (npm run build)");
-        npm(runtime, app, &["run", "build"])?;
-        npm(runtime, &layer, &["prune", "--omit=dev"])?;
+        pm_run(runtime, Pm::Npm, app, &["run", "build"])?;
+        match pm {
+            Pm::Npm => pm_run(runtime, pm, &layer, &["prune", "--omit=dev"])?,
+            Pm::Pnpm => pm_run(runtime, pm, &layer, &["prune", "--prod"])?,
+            Pm::Yarn => pm_run(runtime, pm, &layer, &pm.install(false))?,
+        }
     }
-    // The SBOM of what is installed, from the lockfile.
-    let lockv: serde_json::Value = serde_json::from_str(&lock).unwrap_or_default();
-    let components: Vec<(String, String, String)> = lockv["packages"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(path, v)| {
-            path.starts_with("node_modules/") && !(v["dev"].as_bool().unwrap_or(false))
-        })
-        .filter_map(|(path, v)| {
-            let name = path.rsplit("node_modules/").next()?;
-            let version = v["version"].as_str()?;
-            let purl = format!("pkg:npm/{}@{version}", name.replace('@', "%40"));
-            Some((name.to_owned(), version.to_owned(), purl))
-        })
-        .collect();
+    // The SBOM of what is installed: every package.json under node_modules (pnpm's store included).
+    let components = installed_packages(&layer.join("node_modules"));
     println!("  {} packages", components.len());
     write_sbom(&layers.join("modules.sbom.cdx.json"), &components)?;
     layer_toml(layers, "modules", false, &[("key", key)])
+}
+
+/// `(name, version, purl)` of every package installed under `node_modules` (nested and pnpm's `.pnpm` too).
+fn installed_packages(node_modules: &Path) -> Vec<(String, String, String)> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut stack = vec![node_modules.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('@') || name == ".pnpm" || name == "node_modules" {
+                stack.push(path);
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(path.join("package.json"))
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                && let (Some(n), Some(ver)) = (v["name"].as_str(), v["version"].as_str())
+            {
+                found.insert((n.to_owned(), ver.to_owned()));
+            }
+            stack.push(path.join("node_modules"));
+            if dir.file_name().is_some_and(|d| d == ".pnpm") {
+                stack.push(path);
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(n, v)| {
+            let purl = format!("pkg:npm/{}@{v}", n.replace('@', "%40"));
+            (n, v, purl)
+        })
+        .collect()
 }
 
 fn run_build() -> Result<u8, String> {
@@ -338,14 +503,6 @@ fn run_build() -> Result<u8, String> {
     }
     if report.failed() {
         return Ok(1);
-    }
-    if let Some(pm) = &report.package_manager
-        && pm.value != "npm"
-    {
-        return Err(format!(
-            "{}: {} projects are recognised, but this buildpack installs with npm only\n  fix: commit a package-lock.json (`npm install`) next to package.json",
-            pm.source, pm.value
-        ));
     }
     let runtime = runtime_layer(&layers, &report)?;
     modules_layer(&layers, &app, &runtime, &report)?;

@@ -464,8 +464,15 @@ mod tests {
             "[[package]]\nname = \"requests\"\nversion = \"2.32.3\"\n\n[[package]]\nname = \"idna\"\nversion = \"3.7\"\n",
         )
         .unwrap();
-        assert_eq!(locked(dir.path()).unwrap().unwrap(), ["requests==2.32.3", "idna==3.7"]);
-        assert!(locked(tempfile::tempdir().unwrap().path()).unwrap().is_none());
+        assert_eq!(
+            locked(dir.path()).unwrap().unwrap(),
+            ["requests==2.32.3", "idna==3.7"]
+        );
+        assert!(
+            locked(tempfile::tempdir().unwrap().path())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
