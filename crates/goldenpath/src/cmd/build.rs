@@ -22,7 +22,8 @@ use super::exit;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Where the image goes: `oci:PATH:TAG`.
+    /// Where the image goes: `oci:PATH:TAG`, or a name (`app:1`, `registry.example/app:1`): pushed there with
+    /// `--publish`, else kept in the embedded store (`$XDG_CACHE_HOME/goldenpath/images`, tag `<name>_<tag>`).
     pub image: String,
     /// The application source directory.
     #[arg(long, default_value = ".")]
@@ -161,10 +162,15 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
                 "`--publish` needs a registry image (`docker://HOST/NAME:TAG`)",
             ));
         }
+        // Not published: the image goes into the embedded store, tagged with its name (`app:1`, `reg/app:1`).
         ImageRef::Registry(_) => {
-            return Err(usage(
-                "a registry image needs `--publish`; or write to a layout: `oci:PATH:TAG`",
-            ));
+            // The name as given, `:` as `_` (a layout reference ends at its last `:`): `app:1` -> `app_1`.
+            let name = if args.image.rsplit('/').next().is_some_and(|l| l.contains(':')) {
+                args.image.clone()
+            } else {
+                format!("{}:latest", args.image)
+            };
+            (cache_dir().join("images"), name.replace(':', "_"), None)
         }
     };
     let resolved;
