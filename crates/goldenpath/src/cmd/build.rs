@@ -165,7 +165,12 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
         // Not published: the image goes into the embedded store, tagged with its name (`app:1`, `reg/app:1`).
         ImageRef::Registry(_) => {
             // The name as given, `:` as `_` (a layout reference ends at its last `:`): `app:1` -> `app_1`.
-            let name = if args.image.rsplit('/').next().is_some_and(|l| l.contains(':')) {
+            let name = if args
+                .image
+                .rsplit('/')
+                .next()
+                .is_some_and(|l| l.contains(':'))
+            {
                 args.image.clone()
             } else {
                 format!("{}:latest", args.image)
