@@ -28,6 +28,10 @@ pub enum ExportError {
     Layer { what: String, message: String },
     #[error("cannot write the image: {0}")]
     Image(String),
+    #[error(
+        "buildpack `{buildpack}` kept layer `{layer}` (a `{layer}.toml` with launch = true and no directory), but the previous image has no such layer to reuse"
+    )]
+    NoPreviousLayer { buildpack: String, layer: String },
 }
 
 /// Where the build left things and where the image goes.
@@ -45,6 +49,8 @@ pub struct ExportInput<'a> {
     pub tag: &'a str,
     /// Recognises layers unchanged since an earlier export into `out` (no re-tar, no re-compress).
     pub memo: Option<&'a Memo>,
+    /// The previous image of the same name: launch layers a buildpack kept (`.toml` only) are taken from it.
+    pub previous: Option<&'a crate::analyze::Previous>,
 }
 
 impl ExportInput<'_> {
@@ -244,6 +250,34 @@ fn buildpack_layers(
             }
             ours.push((format!("{}:{name}", member.id), info));
         }
+        // Launch layers the buildpack kept from the previous image: a `.toml`, no directory.
+        for (name, meta) in kept_layers(&dir) {
+            let reused = input
+                .previous
+                .and_then(|p| p.layer(member.id.as_str(), &name))
+                .ok_or_else(|| ExportError::NoPreviousLayer {
+                    buildpack: member.id.to_string(),
+                    layer: name.clone(),
+                })?;
+            let (info, previous) = reused;
+            if let Ok(layer_name) = name.parse::<LayerName>() {
+                let types = meta.types();
+                record.layers.insert(
+                    layer_name,
+                    LayerRecord {
+                        sha: info.diff_id.to_string(),
+                        data: meta.metadata.as_ref().map_or_else(
+                            || previous.data.clone(),
+                            |t| serde_json::to_value(t).unwrap_or_default(),
+                        ),
+                        build: types.build,
+                        launch: true,
+                        cache: types.cache,
+                    },
+                );
+            }
+            ours.push((format!("{}:{name} (reused)", member.id), info));
+        }
         records.push(record);
     }
 
@@ -369,6 +403,26 @@ fn sbom_layer(
 }
 
 /// Launch layers of one buildpack (those whose `<layer>.toml` says `launch = true`), by name.
+/// `<layer>.toml` files with `launch = true` and no layer directory.
+fn kept_layers(dir: &Path) -> Vec<(String, LayerContentMetadata)> {
+    let mut out: Vec<(String, LayerContentMetadata)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let layer = name.strip_suffix(".toml")?.to_owned();
+            if ["launch", "build", "store"].contains(&layer.as_str()) || dir.join(&layer).exists() {
+                return None;
+            }
+            let meta = LayerContentMetadata::from_path(e.path()).ok()?;
+            meta.types().launch.then_some((layer, meta))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 fn launch_layers(dir: &Path) -> Vec<(String, PathBuf, LayerContentMetadata)> {
     crate::layers::layer_dirs(dir)
         .into_iter()

@@ -2,6 +2,8 @@
 //! `lifecycle` binary), restore and save of the cache, and on the host (feature `host`) export, rebase and the
 //! sandbox that runs the inner phases in the build image's root filesystem.
 
+#[cfg(feature = "host")]
+pub mod analyze;
 pub mod build;
 pub mod cache;
 pub mod detect;

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use gp_cnb::{OrderToml, TomlFile};
+use gp_lifecycle::analyze::Previous;
 use gp_lifecycle::build::{BuildDirs, BuildLog, build};
 use gp_lifecycle::detect::{DetectDirs, detect};
 use gp_lifecycle::export::{ExportInput, export};
@@ -194,19 +195,25 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     } else {
         OrderToml::from_path(&args.order).map_err(|e| usage(e.to_string()))?
     };
-    let result =
-        phases(args, build_image.as_ref(), &order, &work, &out_path, &tag).and_then(|()| {
-            match &target {
-                Some(r) => {
-                    let published = publish(&out_path, &tag, r, &args.insecure);
-                    if let Ok(store) = Layout::open(&out_path) {
-                        let _ = store.untag(&tag);
-                    }
-                    published
-                }
-                None => Ok(()),
+    let previous = previous_image(&out_path, &tag, target.as_ref(), &args.insecure);
+    let result = phases(
+        args,
+        build_image.as_ref(),
+        &order,
+        &work,
+        (&out_path, &tag),
+        previous.as_ref(),
+    )
+    .and_then(|()| match &target {
+        Some(r) => {
+            let published = publish(&out_path, &tag, r, &args.insecure);
+            if let Ok(store) = Layout::open(&out_path) {
+                let _ = store.untag(&tag);
             }
-        });
+            published
+        }
+        None => Ok(()),
+    });
     remove_work(&work);
     result
 }
@@ -463,13 +470,32 @@ fn platform_dir(
     Ok(())
 }
 
+/// The image a previous build of the same name left (in the output layout, or in the registry when publishing),
+/// for the analyze step; `None` on a first build.
+fn previous_image(
+    out_path: &std::path::Path,
+    tag: &str,
+    target: Option<&gp_oci::reference::RegistryRef>,
+    insecure: &[String],
+) -> Option<Previous> {
+    let layout = Layout::open(out_path).ok()?;
+    let desc = match target {
+        None => layout.resolve(Some(tag)).ok()?,
+        Some(r) => gp_oci::registry::Registry::new(r, insecure)
+            .ok()?
+            .pull_metadata(r, &layout)
+            .ok()?,
+    };
+    Previous::read(&layout, &desc)
+}
+
 fn phases(
     args: &BuildArgs,
     sandbox: Option<&BuildImage>,
     order: &OrderToml,
     work: &std::path::Path,
-    out_path: &std::path::Path,
-    tag: &str,
+    (out_path, tag): (&std::path::Path, &str),
+    previous: Option<&Previous>,
 ) -> Result<(), (u8, String)> {
     let abs = |p: &std::path::Path| {
         std::path::absolute(p).map_err(|e| usage(format!("`{}`: {e}", p.display())))
@@ -506,16 +532,30 @@ fn phases(
     let custom = project
         .order(&builder_order, &builder_bps, work)
         .map_err(usage)?;
+    let workdirs = Workdirs {
+        work,
+        app: &app,
+        layers: &layers,
+        platform: &platform,
+    };
     let (group, built) = if let Some(image) = sandbox {
-        sandboxed(args, image, custom.as_ref(), work, &app, &layers, &platform)?
+        sandboxed(args, previous, image, custom.as_ref(), workdirs)?
     } else {
         let (order, buildpacks) = match &custom {
             Some((o, extra)) => (o.clone(), merged_buildpacks(&builder_bps, extra, work)?),
             None => (order.clone(), args.buildpacks.clone()),
         };
-        direct(args, &order, &buildpacks, work, &app, &layers, &platform)?
+        direct(args, previous, &order, &buildpacks, workdirs)?
     };
-    export_phase(args, &layers, &app, &group, &built, out_path, tag)?;
+    export_phase(
+        args,
+        &layers,
+        &app,
+        &group,
+        &built,
+        (out_path, tag),
+        previous,
+    )?;
     if let Some(cache) = &args.cache {
         let saved = gp_lifecycle::cache::save(cache, &layers, &group)
             .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
@@ -563,13 +603,23 @@ fn restore(
     args: &BuildArgs,
     layers: &std::path::Path,
     group: &gp_cnb::GroupToml,
+    previous: Option<&Previous>,
 ) -> Result<(), (u8, String)> {
-    if let Some(cache) = &args.cache {
+    if args.cache.is_some() || previous.is_some() {
         eprintln!("===> RESTORING");
+    }
+    if let Some(cache) = &args.cache {
         let restored = gp_lifecycle::cache::restore(cache, layers, group)
             .map_err(|e| (42, format!("cannot restore the cache: {e}")))?;
         for r in &restored {
             eprintln!("Restored {r}");
+        }
+    }
+    if let Some(p) = previous {
+        let restored = gp_lifecycle::analyze::restore_metadata(p, group, layers)
+            .map_err(|e| (42, format!("cannot restore layer metadata: {e}")))?;
+        for r in &restored {
+            eprintln!("Restored metadata of {r} (from the previous image)");
         }
     }
     Ok(())
@@ -607,15 +657,28 @@ fn merged_buildpacks(
     Ok(merged)
 }
 
+/// The build's directories on the host.
+#[derive(Debug, Clone, Copy)]
+struct Workdirs<'a> {
+    work: &'a std::path::Path,
+    app: &'a std::path::Path,
+    layers: &'a std::path::Path,
+    platform: &'a std::path::Path,
+}
+
 fn direct(
     args: &BuildArgs,
+    previous: Option<&Previous>,
     order: &OrderToml,
     buildpacks: &std::path::Path,
-    work: &std::path::Path,
-    app: &std::path::Path,
-    layers: &std::path::Path,
-    platform: &std::path::Path,
+    dirs: Workdirs<'_>,
 ) -> Result<(gp_cnb::GroupToml, gp_lifecycle::build::Built), (u8, String)> {
+    let Workdirs {
+        work,
+        app,
+        layers,
+        platform,
+    } = dirs;
     let buildpacks = std::path::absolute(buildpacks).map_err(io)?;
     eprintln!("===> DETECTING");
     let dirs = DetectDirs {
@@ -636,7 +699,7 @@ fn direct(
     for m in &detected.group.group {
         eprintln!("{} {}", m.id, m.version);
     }
-    restore(args, layers, &detected.group)?;
+    restore(args, layers, &detected.group, previous)?;
     eprintln!("===> BUILDING");
     let bd = BuildDirs {
         buildpacks,
@@ -660,14 +723,18 @@ fn direct(
 /// Detect and build inside the builder's root filesystem, as its CNB user.
 fn sandboxed(
     args: &BuildArgs,
+    previous: Option<&Previous>,
     image: &BuildImage,
     custom: Option<&(OrderToml, Vec<super::project::ExtraBuildpack>)>,
-    work: &std::path::Path,
-    app: &std::path::Path,
-    layers: &std::path::Path,
-    platform: &std::path::Path,
+    dirs: Workdirs<'_>,
 ) -> Result<(gp_cnb::GroupToml, gp_lifecycle::build::Built), (u8, String)> {
     use gp_lifecycle::sandbox::{Mount, Spec, run};
+    let Workdirs {
+        work,
+        app,
+        layers,
+        platform,
+    } = dirs;
     let exe = std::env::current_exe().map_err(io)?;
     let mut env = image.env.clone();
     if !env.iter().any(|(k, _)| k == "HOME") {
@@ -737,7 +804,7 @@ fn sandboxed(
     eprintln!("===> DETECTING");
     phase("detect")?;
     let group = gp_cnb::GroupToml::from_path(layers.join("group.toml")).map_err(io)?;
-    restore(args, layers, &group)?;
+    restore(args, layers, &group, previous)?;
     give_to(layers, image)?;
     eprintln!("===> BUILDING");
     phase("build")?;
@@ -794,8 +861,8 @@ fn export_phase(
     app: &std::path::Path,
     group: &gp_cnb::GroupToml,
     built: &gp_lifecycle::build::Built,
-    out_path: &std::path::Path,
-    tag: &str,
+    (out_path, tag): (&std::path::Path, &str),
+    previous: Option<&Previous>,
 ) -> Result<(), (u8, String)> {
     eprintln!("===> EXPORTING");
     let out = Layout::create(out_path).map_err(|e| usage(e.to_string()))?;
@@ -816,6 +883,7 @@ fn export_phase(
         out: &out,
         tag,
         memo: Some(&gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"))),
+        previous,
     })
     .map_err(|e| (62, e.to_string()))?;
     let img = read_image(&out, &exported.manifest).map_err(|e| usage(e.to_string()))?;

@@ -386,3 +386,61 @@ fn project_toml_sets_build_env_and_excludes_files() {
         !rootfs.join("workspace/debug.log").exists() && !rootfs.join("workspace/secrets").exists()
     );
 }
+
+/// Analyze: the previous image's launch-layer metadata is restored; a buildpack that keeps a layer (`.toml`, no
+/// directory) gets the previous image's layer, byte for byte, in the new image.
+#[test]
+fn launch_layers_kept_from_the_previous_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("keep.txt"), "v1").unwrap();
+    let order = tmp.path().join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/keep\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let image = format!("oci:{}:app", tmp.path().join("out").display());
+    let build = || {
+        let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args([
+                "build",
+                &image,
+                "--sandbox",
+                "none",
+                "--launcher",
+                "/bin/true",
+                "--order",
+            ])
+            .arg(&order)
+            .arg("--path")
+            .arg(&app)
+            .arg("--buildpacks")
+            .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+            .env("XDG_CACHE_HOME", tmp.path().join("cache")));
+        assert!(ok, "{out}");
+        out
+    };
+    let layers = || -> Vec<String> {
+        let (ok, json) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args(["image", "inspect", "--json", &image]));
+        assert!(ok, "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json[json.find('{').unwrap()..]).unwrap();
+        let meta = &v["buildpacks"]["io.buildpacks.lifecycle.metadata"]["buildpacks"][0]["layers"]
+            ["runtime"];
+        assert_eq!(meta["data"]["version"], "1", "{v:#}");
+        vec![meta["sha"].as_str().unwrap().to_owned()]
+    };
+    let first = build();
+    assert!(first.contains("built the runtime layer"), "{first}");
+    let before = layers();
+    std::fs::write(app.join("keep.txt"), "v2").unwrap();
+    let second = build();
+    assert!(
+        second.contains("Restored metadata of test/keep:runtime (from the previous image)")
+            && second.contains("keeping the runtime layer from the previous image"),
+        "{second}"
+    );
+    assert_eq!(layers(), before, "the kept layer is the previous image's");
+}

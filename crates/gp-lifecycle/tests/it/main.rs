@@ -295,6 +295,7 @@ mod export {
             out,
             tag: "app",
             memo: None,
+            previous: None,
         })
         .unwrap()
     }
