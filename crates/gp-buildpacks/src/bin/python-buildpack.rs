@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use gp_buildpacks::support::{
-    cache_key, env_path, layer_toml, phase_main, read_meta, sh, write, write_sbom,
+    cache_key, env_path, layer_toml, phase_main, read_meta, reuse_sbom, sh, write, write_sbom,
 };
 use gp_buildpacks::{Language, Report, Severity, detect};
 
@@ -130,6 +130,7 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
         && layer.join("bin/python3").exists()
     {
         println!("Reusing Python {version} (runtime layer unchanged)");
+        reuse_sbom(layers, "python")?;
         return Ok(layer);
     }
     println!("Installing Python {version} from the stack (Debian python3 of the build image)");
@@ -203,12 +204,14 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
         }
     }
     println!("  {copied} shared libraries");
-    let purl = format!("pkg:generic/python@{version}");
-    let bom = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": [
-        {"type": "application", "bom-ref": purl, "name": "python", "version": version, "purl": purl,
-         "description": "CPython from the stack's Debian python3 package"}
-    ]});
-    write(&layers.join("python.sbom.cdx.json"), &bom.to_string())?;
+    write_sbom(
+        &layers.join("python.sbom.cdx.json"),
+        &[(
+            "python".to_owned(),
+            version.to_owned(),
+            format!("pkg:generic/python@{version}"),
+        )],
+    )?;
     layer_toml(layers, "python", true, &[("version", version.to_owned())])?;
     Ok(layer)
 }
@@ -319,6 +322,7 @@ fn packages_layer(
                 .as_ref()
                 .map_or("dependencies", |p| p.source.as_str())
         );
+        reuse_sbom(layers, "packages")?;
         return Ok(());
     }
     let _ = std::fs::remove_dir_all(&layer);
