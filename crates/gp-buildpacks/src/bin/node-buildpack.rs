@@ -188,6 +188,7 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
     let layer = layers.join("node");
     if read_meta(layers, "node", "version").as_deref() == Some(version.as_str())
         && layer.join("bin/node").exists()
+        && layer.join(".sbom.cdx.json").is_file()
     {
         println!("Reusing Node.js {version} (runtime layer unchanged)");
         reuse_sbom(layers, "node")?;

@@ -128,6 +128,7 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
     let layer = layers.join("python");
     if read_meta(layers, "python", "version").as_deref() == Some(version)
         && layer.join("bin/python3").exists()
+        && layer.join(".sbom.cdx.json").is_file()
     {
         println!("Reusing Python {version} (runtime layer unchanged)");
         reuse_sbom(layers, "python")?;
@@ -314,6 +315,7 @@ fn packages_layer(
     let layer = layers.join("packages");
     if read_meta(layers, "packages", "key").as_deref() == Some(key.as_str())
         && layer.join("bin/python").exists()
+        && layer.join(".sbom.cdx.json").is_file()
     {
         println!(
             "Reusing the dependencies layer ({} unchanged)",
