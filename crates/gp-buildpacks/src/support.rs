@@ -131,3 +131,24 @@ pub fn write_sbom(path: &Path, components: &[(String, String, String)]) -> Resul
     }
     write(path, &bom.to_string())
 }
+
+/// The whole `bin/detect` of a built-in buildpack: 100 when the app is not `language`; the findings printed and
+/// 1 when the build would fail; else the plan (`provides`/`requires` of `name`) written and 0.
+pub fn detect_phase(language: crate::Language, name: &str) -> Result<u8, String> {
+    let report = crate::detect(Path::new("."));
+    if report.language != Some(language) {
+        return Ok(100);
+    }
+    for f in &report.findings {
+        eprintln!("{f}");
+    }
+    if report.failed() {
+        return Ok(1);
+    }
+    let plan = env_path("CNB_BUILD_PLAN_PATH", 2)?;
+    write(
+        &plan,
+        &format!("[[provides]]\nname = \"{name}\"\n\n[[requires]]\nname = \"{name}\"\n"),
+    )?;
+    Ok(0)
+}

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use gp_buildpacks::support::{
-    cache_key, env_path, layer_toml, phase_main, read_meta, reuse_sbom, sh, write, write_sbom,
+    cache_key, detect_phase, env_path, layer_toml, phase_main, read_meta, reuse_sbom, sh, write,
+    write_sbom,
 };
 use gp_buildpacks::{Language, Report, Severity, detect};
 
@@ -23,23 +24,7 @@ fn main() -> ExitCode {
 }
 
 fn run_detect() -> Result<u8, String> {
-    let report = detect(Path::new("."));
-    if report.language != Some(Language::Node) {
-        return Ok(100);
-    }
-    for f in &report.findings {
-        eprintln!("{f}");
-    }
-    if report.failed() {
-        return Ok(1);
-    }
-    let plan = env_path("CNB_BUILD_PLAN_PATH", 2)?;
-    std::fs::write(
-        &plan,
-        "[[provides]]\nname = \"node\"\n\n[[requires]]\nname = \"node\"\n",
-    )
-    .map_err(|e| format!("{}: {e}", plan.display()))?;
-    Ok(0)
+    detect_phase(Language::Node, "node")
 }
 
 fn registry() -> String {

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use gp_buildpacks::support::{
-    cache_key, env_path, layer_toml, phase_main, read_meta, reuse_sbom, sh, write, write_sbom,
+    cache_key, detect_phase, env_path, layer_toml, phase_main, read_meta, reuse_sbom, sh, write,
+    write_sbom,
 };
 use gp_buildpacks::{Language, Report, Severity, detect};
 
@@ -34,21 +35,7 @@ fn print_findings(report: &Report) {
 /// 0 when this is a Python app the build can handle, 100 when it is not Python, 1 (with the findings) when it is
 /// Python but the build would fail.
 fn run_detect() -> Result<u8, String> {
-    let report = detect(Path::new("."));
-    if report.language != Some(Language::Python) {
-        return Ok(100);
-    }
-    print_findings(&report);
-    if report.failed() {
-        return Ok(1);
-    }
-    let plan = env_path("CNB_BUILD_PLAN_PATH", 2)?;
-    std::fs::write(
-        &plan,
-        "[[provides]]\nname = \"python\"\n\n[[requires]]\nname = \"python\"\n",
-    )
-    .map_err(|e| format!("{}: {e}", plan.display()))?;
-    Ok(0)
+    detect_phase(Language::Python, "python")
 }
 
 /// Whether `version` (e.g. `3.11.2`) satisfies `request`: `3.11`, `3.11.2`, `python-3.11` forms, PEP 440
