@@ -144,9 +144,12 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
         })
     };
     let lifecycle = LifecycleMetadata {
-        app: vec![LayerSha {
-            sha: app.diff_id.to_string(),
-        }],
+        app: app
+            .iter()
+            .map(|l| LayerSha {
+                sha: l.diff_id.to_string(),
+            })
+            .collect(),
         config: sha(&config),
         launcher: sha(&launcher),
         process_types: sha(&process_types),
@@ -170,7 +173,15 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
     let build_metadata = build_metadata(input);
     let labels = image_labels(&base.config, input, &lifecycle, &build_metadata)?;
 
-    ours.push(("app".into(), app));
+    let slices = app.len() - 1;
+    for (i, l) in app.into_iter().enumerate() {
+        let role = if i < slices {
+            format!("app slice {}", i + 1)
+        } else {
+            "app".into()
+        };
+        ours.push((role, l));
+    }
     ours.push(("launcher".into(), launcher));
     ours.push(("process-types".into(), process_types));
     ours.push(("config".into(), config));
@@ -289,12 +300,34 @@ fn lifecycle_layers(
     input: &ExportInput<'_>,
     opts: &LayerOptions,
     root_opts: &LayerOptions,
-) -> Result<(LayerInfo, LayerInfo, LayerInfo, LayerInfo), ExportError> {
+) -> Result<(Vec<LayerInfo>, LayerInfo, LayerInfo, LayerInfo), ExportError> {
     let app_entries = entries_from_dir(input.app, "workspace").map_err(|e| ExportError::Layer {
         what: "app".into(),
         message: e.to_string(),
     })?;
-    let app = input.add(&app_entries, opts).map_err(layer_err("app"))?;
+    let host_app = input.app.to_string_lossy();
+    let (parts, rest, empty) = crate::slices::split(
+        &app_entries,
+        "workspace",
+        input.app,
+        &input.built.metadata.slices,
+        &[APP_DIR, &host_app],
+    )
+    .map_err(|e| ExportError::Layer {
+        what: "app".into(),
+        message: e.to_string(),
+    })?;
+    for i in empty {
+        eprintln!(
+            "warning: slice {} ({}) matches no files; no layer for it",
+            i + 1,
+            input.built.metadata.slices[i].paths.join(", ")
+        );
+    }
+    let mut app = Vec::with_capacity(parts.len() + 1);
+    for part in parts.iter().chain(std::iter::once(&rest)) {
+        app.push(input.add(part, opts).map_err(layer_err("app"))?);
+    }
     let dir = |p: &str| Entry {
         path: p.into(),
         kind: Kind::Dir,

@@ -15,3 +15,5 @@ pub mod platform;
 pub mod rebase;
 #[cfg(feature = "host")]
 pub mod sandbox;
+#[cfg(feature = "host")]
+pub mod slices;

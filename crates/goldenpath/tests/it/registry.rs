@@ -367,6 +367,8 @@ fn build_publish_reuses_unchanged_layers() {
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("package.json"), "{}").unwrap();
     std::fs::write(app.join("server.js"), "v1").unwrap();
+    std::fs::create_dir_all(app.join("static")).unwrap();
+    std::fs::write(app.join("static/logo.svg"), "<svg/>").unwrap();
     let order = tmp.path().join("order.toml");
     std::fs::write(
         &order,
@@ -418,5 +420,27 @@ fn build_publish_reuses_unchanged_layers() {
         reg.uploads() - after_first,
         2,
         "only the app layer and the config are new: {third}"
+    );
+    // The static files are a slice: a layer of their own, listed in the lifecycle metadata before the app layer.
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["image", "inspect", &image, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(
+        v["config"]["Labels"]["io.buildpacks.lifecycle.metadata"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["app"].as_array().unwrap().len(), 2, "{meta}");
+    let after_third = reg.uploads();
+    std::fs::write(app.join("static/logo.svg"), "<svg>v2</svg>").unwrap();
+    let fourth = build();
+    assert_eq!(
+        reg.uploads() - after_third,
+        2,
+        "only the slice layer and the config are new: {fourth}"
     );
 }
