@@ -173,6 +173,18 @@ impl JsonLabel for LifecycleMetadata {
     const KEY: &'static str = "io.buildpacks.lifecycle.metadata";
 }
 
+/// `io.buildpacks.lifecycle.cache.metadata`: what a registry cache image holds, one record per buildpack (each
+/// layer's `<layer>.toml` and diff ID, as in the lifecycle metadata).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheMetadata {
+    #[serde(default)]
+    pub buildpacks: Vec<BuildpackLayersRecord>,
+}
+
+impl JsonLabel for CacheMetadata {
+    const KEY: &'static str = "io.buildpacks.lifecycle.cache.metadata";
+}
+
 /// A process in `io.buildpacks.build.metadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessRecord {

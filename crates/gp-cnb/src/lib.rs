@@ -70,9 +70,9 @@ pub use buildpack_toml::{
 pub use file::{CnbError, TomlFile};
 pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
 pub use labels::{
-    BuildMetadata, BuildpackLayersRecord, BuildpackRecord, GitSource, JsonLabel, LabelError,
-    LauncherRecord, LauncherSource, LayerRecord, LayerSha, LifecycleMetadata, ProcessRecord,
-    ProjectMetadata, ProjectSource, RunImageRecord, StackRecord, StoreRecord,
+    BuildMetadata, BuildpackLayersRecord, BuildpackRecord, CacheMetadata, GitSource, JsonLabel,
+    LabelError, LauncherRecord, LauncherSource, LayerRecord, LayerSha, LifecycleMetadata,
+    ProcessRecord, ProjectMetadata, ProjectSource, RunImageRecord, StackRecord, StoreRecord,
 };
 pub use launch::{Label, LaunchToml, Process, ProcessCommand, Slice};
 pub use layer::{LayerContentMetadata, LayerTypes};

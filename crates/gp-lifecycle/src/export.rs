@@ -121,6 +121,22 @@ fn ids(base: &serde_json::Value) -> (u64, u64) {
     )
 }
 
+/// The options the exporter writes buildpack and app layers with: owned by the run image's CNB user
+/// (`CNB_USER_ID`/`CNB_GROUP_ID` in its environment; 1000:1000 without a run image or those variables).
+#[must_use]
+pub fn layer_options(run_image: Option<(&Layout, &Desc)>) -> LayerOptions {
+    let config = run_image
+        .and_then(|(l, d)| read_image(l, d).ok())
+        .map(|img| img.config["config"].clone())
+        .unwrap_or_default();
+    let (uid, gid) = ids(&config);
+    LayerOptions {
+        uid,
+        gid,
+        ..LayerOptions::default()
+    }
+}
+
 /// Exports the image and tags it in `input.out`.
 pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
     let base = base(input)?;

@@ -6,6 +6,8 @@
 pub mod analyze;
 pub mod build;
 pub mod cache;
+#[cfg(feature = "host")]
+pub mod cache_image;
 pub mod detect;
 #[cfg(feature = "host")]
 pub mod export;

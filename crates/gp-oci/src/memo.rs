@@ -109,6 +109,14 @@ impl Memo {
         }
     }
 
+    /// Records that `entries` written with `opts` give `info` (a layer already in the layout): for trees just
+    /// unpacked from that layer, so that exporting them unchanged reuses it without reading the files.
+    pub fn remember(&self, entries: &[Entry], opts: &LayerOptions, info: &LayerInfo) {
+        if let Some(f) = Self::fingerprint(entries, opts) {
+            self.record(&f, info);
+        }
+    }
+
     /// [`add_layer`], unless the same entries were written into `layout` before: then their recorded identity.
     /// Returns the layer and whether it was reused.
     pub fn add_layer(

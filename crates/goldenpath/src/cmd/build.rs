@@ -70,6 +70,10 @@ pub struct BuildArgs {
     /// Local cache for `cache = true` layers, restored before and saved after the build.
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// A registry image as the cache (`registry.example/app-cache:latest`), for machines that keep nothing between
+    /// builds: pulled (missing blobs only) and restored before the build, written and pushed after it.
+    #[arg(long, value_name = "REF", conflicts_with = "cache")]
+    pub cache_image: Option<String>,
     /// Build-time environment variables (`--env NAME=VALUE`), written to the platform directory.
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
@@ -380,6 +384,7 @@ fn from_builder(
         insecure: args.insecure.clone(),
         env: args.env.clone(),
         cache: args.cache.clone(),
+        cache_image: args.cache_image.clone(),
         ca_certs: args.ca_certs.clone(),
         no_host_ca_certs: args.no_host_ca_certs,
     };
@@ -403,7 +408,7 @@ fn publish(
         .push(&layout, &desc, target, None)
         .map_err(|e| (62, e.to_string()))?;
     eprintln!(
-        "*** Published {target}@{}: {} layer(s) uploaded, {} reused",
+        "*** Published {target}@{}: {} blob(s) uploaded, {} already there",
         desc.digest, stats.uploaded, stats.present
     );
     Ok(())
@@ -561,6 +566,9 @@ fn phases(
             .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
         eprintln!("Cached {} layer(s)", saved.len());
     }
+    if let Some(reference) = &args.cache_image {
+        save_cache_image(args, reference, &layers, &group)?;
+    }
     let processes: Vec<String> = built
         .metadata
         .processes
@@ -605,8 +613,11 @@ fn restore(
     group: &gp_cnb::GroupToml,
     previous: Option<&Previous>,
 ) -> Result<(), (u8, String)> {
-    if args.cache.is_some() || previous.is_some() {
+    if args.cache.is_some() || args.cache_image.is_some() || previous.is_some() {
         eprintln!("===> RESTORING");
+    }
+    if let Some(reference) = &args.cache_image {
+        restore_cache_image(args, reference, layers, group)?;
     }
     if let Some(cache) = &args.cache {
         let restored = gp_lifecycle::cache::restore(cache, layers, group)
@@ -622,6 +633,93 @@ fn restore(
             eprintln!("Restored metadata of {r} (from the previous image)");
         }
     }
+    Ok(())
+}
+
+fn cache_image_ref(reference: &str) -> Result<gp_oci::reference::RegistryRef, (u8, String)> {
+    match reference.parse::<ImageRef>() {
+        Ok(ImageRef::Registry(r)) => Ok(r),
+        Ok(ImageRef::Layout { .. }) => Err(usage(format!(
+            "`--cache-image {reference}`: a cache image lives in a registry; for a local cache use `--cache DIR`"
+        ))),
+        Err(e) => Err(usage(format!("`--cache-image {reference}`: {e}"))),
+    }
+}
+
+/// Who owns the files of our layers: the run image's CNB user (as the exporter writes them).
+fn layer_options(args: &BuildArgs) -> Result<gp_oci::layer::LayerOptions, (u8, String)> {
+    let run = match &args.run_image {
+        Some(r) => Some(open_image(r, "--run-image", &args.insecure)?),
+        None => None,
+    };
+    Ok(gp_lifecycle::export::layer_options(
+        run.as_ref().map(|(l, d)| (l, d)),
+    ))
+}
+
+/// Pulls the cache image (a first build has none: noted, not an error) and restores the group's layers from it.
+fn restore_cache_image(
+    args: &BuildArgs,
+    reference: &str,
+    layers: &std::path::Path,
+    group: &gp_cnb::GroupToml,
+) -> Result<(), (u8, String)> {
+    use gp_lifecycle::cache_image::{CacheImage, restore};
+    let r = cache_image_ref(reference)?;
+    let store = Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
+    let registry = gp_oci::registry::Registry::new(&r, &args.insecure)
+        .map_err(|e| (62, format!("`--cache-image {reference}`: {e}")))?;
+    let desc = match registry.pull(&r, &store) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("No cache image to restore from ({e})");
+            return Ok(());
+        }
+    };
+    let image = CacheImage::read(&store, &desc)
+        .map_err(|e| (42, format!("`--cache-image {reference}`: {e}")))?;
+    let opts = layer_options(args)?;
+    let memo = gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"));
+    let restored = restore(&image, &store, layers, group, Some((&memo, &opts)))
+        .map_err(|e| (42, format!("cannot restore the cache image: {e}")))?;
+    for name in &restored {
+        eprintln!("Restored {name} (from the cache image)");
+    }
+    Ok(())
+}
+
+/// Writes the cache image of this build's `cache = true` layers and pushes it.
+fn save_cache_image(
+    args: &BuildArgs,
+    reference: &str,
+    layers: &std::path::Path,
+    group: &gp_cnb::GroupToml,
+) -> Result<(), (u8, String)> {
+    let r = cache_image_ref(reference)?;
+    let store = Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
+    let tag = format!("cache-{}", std::process::id());
+    let memo = gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"));
+    let (desc, names) = gp_lifecycle::cache_image::save(
+        &store,
+        &tag,
+        layers,
+        group,
+        Some(&memo),
+        &layer_options(args)?,
+    )
+    .map_err(|e| (62, format!("cannot write the cache image: {e}")))?;
+    let registry = gp_oci::registry::Registry::new(&r, &args.insecure)
+        .map_err(|e| (62, format!("`--cache-image {reference}`: {e}")))?;
+    let pushed = registry.push(&store, &desc, &r, None);
+    let _ = store.untag(&tag);
+    let stats = pushed.map_err(|e| (62, format!("cannot push the cache image: {e}")))?;
+    eprintln!(
+        "*** Cache image: {r}@{} ({} layer(s); {} blob(s) uploaded, {} already there)",
+        desc.digest,
+        names.len(),
+        stats.uploaded,
+        stats.present
+    );
     Ok(())
 }
 

@@ -413,7 +413,7 @@ fn build_publish_reuses_unchanged_layers() {
             .unwrap()
     };
     assert_eq!(digest(&first), digest(&second));
-    assert!(second.contains("0 layer(s) uploaded"), "{second}");
+    assert!(second.contains("0 blob(s) uploaded"), "{second}");
     std::fs::write(app.join("server.js"), "v2").unwrap();
     let third = build();
     assert_eq!(
@@ -443,4 +443,81 @@ fn build_publish_reuses_unchanged_layers() {
         2,
         "only the slice layer and the config are new: {fourth}"
     );
+}
+
+#[test]
+fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
+    if !require_tool("docker-registry") {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    let order = tmp.path().join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    let cache_image = format!("127.0.0.1:{}/app-cache:latest", reg.port);
+    // Each build on a machine of its own: nothing local survives between them.
+    let build = |machine: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .env("XDG_CACHE_HOME", tmp.path().join(machine))
+            .arg("build")
+            .arg(format!(
+                "oci:{}:{machine}",
+                tmp.path().join("out").display()
+            ))
+            .args(["--cache-image", &cache_image, "--launcher", "/bin/true"])
+            .arg("--order")
+            .arg(&order)
+            .arg("--path")
+            .arg(&app)
+            .arg("--buildpacks")
+            .arg(crate::root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{text}");
+        text
+    };
+    let first = build("one");
+    assert!(
+        first.contains("No cache image to restore from")
+            && first.contains("(1 layer(s); 2 blob(s) uploaded")
+            && !first.contains("reusing cached node layer"),
+        "{first}"
+    );
+    let second = build("two");
+    assert!(
+        second.contains("Restored test/node:node (from the cache image)")
+            && second.contains("reusing cached node layer")
+            && second.contains("(1 layer(s); 0 blob(s) uploaded, 2 already there)"),
+        "{second}"
+    );
+    let (ok, inspect) = gp(&["image", "inspect", &cache_image]);
+    assert!(
+        ok && inspect.contains("io.buildpacks.lifecycle.cache.metadata"),
+        "{inspect}"
+    );
+    // A local path is refused with the flag that fits.
+    let (ok, msg) = gp(&[
+        "build",
+        "oci:/nonexistent:x",
+        "--cache-image",
+        "oci:/tmp/cache",
+        "--path",
+        app.to_str().unwrap(),
+        "--order",
+        order.to_str().unwrap(),
+        "--buildpacks",
+        crate::root()
+            .join("crates/gp-lifecycle/tests/fixtures/buildpacks")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(!ok && msg.contains("use `--cache DIR`"), "{msg}");
 }

@@ -272,7 +272,7 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
         after_first,
         "no change, no upload:\n{second}"
     );
-    assert!(second.contains("0 layer(s) uploaded"), "{second}");
+    assert!(second.contains("0 blob(s) uploaded"), "{second}");
 
     std::fs::write(app.join("hello.txt"), "again").unwrap();
     let third = build();

@@ -151,3 +151,18 @@ fn label_errors_name_the_label() {
         "invalid `io.buildpacks.build.metadata` label: expected ident at line 1 column 2"
     );
 }
+
+#[test]
+fn cache_metadata_round_trip() {
+    // The shape the reference lifecycle writes on cache images.
+    let label = r#"{"buildpacks":[{"key":"paketo-buildpacks/npm-install","version":"1.2.3",
+        "layers":{"npm-cache":{"sha":"sha256:aa","data":{"cache_sha":"x"},"build":false,"launch":false,"cache":true}}}]}"#;
+    let md = CacheMetadata::from_label(label).unwrap();
+    let layer = &md.buildpacks[0].layers[&"npm-cache".parse::<LayerName>().unwrap()];
+    assert!(layer.cache && !layer.launch);
+    assert_eq!(layer.data["cache_sha"], "x");
+    assert_eq!(
+        CacheMetadata::from_label(&md.to_label().unwrap()).unwrap(),
+        md
+    );
+}

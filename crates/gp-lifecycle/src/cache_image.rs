@@ -1,0 +1,282 @@
+//! A cache image: `cache = true` layers kept as an OCI image (one layer each, at `/layers/<buildpack>/<layer>`),
+//! with their `<layer>.toml` and diff IDs in the `io.buildpacks.lifecycle.cache.metadata` label — for builds on
+//! machines that keep nothing between runs (CI jobs, build pods), where a local cache directory is lost.
+//!
+//! Restore unpacks the group's cached layers from an image already in a layout (pulled from the registry, only
+//! missing blobs) and remembers each restored tree in the layer memo, so that saving an unchanged layer again reuses
+//! the blob instead of compressing it. Save writes the new cache image into a layout; the caller pushes it (blobs
+//! the registry has are not uploaded again).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use gp_cnb::{
+    BuildpackLayersRecord, CacheMetadata, GroupToml, JsonLabel, LayerContentMetadata, LayerName,
+    LayerRecord, LayerTypes, TomlFile,
+};
+use gp_oci::image::{ImageConfig, open_layer, read_image, write_image};
+use gp_oci::layer::{LayerInfo, LayerOptions, entries_from_dir};
+use gp_oci::layout::{Desc, Layout};
+use gp_oci::memo::Memo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheImageError {
+    #[error("cache image: {0}")]
+    Image(String),
+    #[error("cache image layer `{layer}`: {message}")]
+    Layer { layer: String, message: String },
+    #[error("cache image: cannot write `{path}`: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A cache image read from a layout.
+#[derive(Debug, Clone)]
+pub struct CacheImage {
+    pub metadata: CacheMetadata,
+    pub layers: Vec<LayerInfo>,
+}
+
+impl CacheImage {
+    /// The cache image `desc` names; an image without the cache label is an empty cache.
+    ///
+    /// # Errors
+    /// The image cannot be read, or its label is not valid cache metadata.
+    pub fn read(layout: &Layout, desc: &Desc) -> Result<Self, CacheImageError> {
+        let img = read_image(layout, desc).map_err(|e| CacheImageError::Image(e.to_string()))?;
+        let metadata = match img.config["config"]["Labels"][CacheMetadata::KEY].as_str() {
+            Some(label) => CacheMetadata::from_label(label)
+                .map_err(|e| CacheImageError::Image(e.to_string()))?,
+            None => CacheMetadata::default(),
+        };
+        let layers = img
+            .layer_infos()
+            .map_err(|e| CacheImageError::Image(e.to_string()))?;
+        Ok(Self { metadata, layers })
+    }
+
+    fn blob(&self, sha: &str) -> Option<&LayerInfo> {
+        self.layers.iter().find(|l| l.diff_id.as_str() == sha)
+    }
+}
+
+/// Unpacks the group's cached layers into `layers` (`<buildpack>/<layer>/` and `<layer>.toml`) from `cache` in
+/// `layout`; returns `<buildpack>:<layer>` names. Layers whose buildpack is not in the group are skipped, as are
+/// layers the image lacks (a partial cache is still a cache).
+///
+/// # Errors
+/// A layer blob that cannot be read or unpacked, or a file that cannot be written.
+pub fn restore(
+    cache: &CacheImage,
+    layout: &Layout,
+    layers: &Path,
+    group: &GroupToml,
+    memo: Option<(&Memo, &LayerOptions)>,
+) -> Result<Vec<String>, CacheImageError> {
+    let mut restored = Vec::new();
+    let staging = layers.join(".cache-image");
+    for member in &group.group {
+        let Some(record) = cache
+            .metadata
+            .buildpacks
+            .iter()
+            .find(|b| b.key == member.id)
+        else {
+            continue;
+        };
+        let bp = member.id.as_str().replace('/', "_");
+        for (name, layer) in &record.layers {
+            let Some(info) = layer.cache.then(|| cache.blob(&layer.sha)).flatten() else {
+                continue;
+            };
+            let what = format!("{}:{}", member.id, name.as_str());
+            let lerr = |message: String| CacheImageError::Layer {
+                layer: what.clone(),
+                message,
+            };
+            let _ = std::fs::remove_dir_all(&staging);
+            let desc = Desc::new(info.media_type, info.digest.clone(), info.size);
+            let tar = open_layer(layout, &desc).map_err(|e| lerr(e.to_string()))?;
+            gp_oci::unpack::unpack_layer(tar, &staging).map_err(|e| lerr(e.to_string()))?;
+            let unpacked = staging.join("layers").join(&bp).join(name.as_str());
+            let target = layers.join(&bp).join(name.as_str());
+            let werr = |path: &Path| {
+                let path = path.to_path_buf();
+                move |source| CacheImageError::Write { path, source }
+            };
+            std::fs::create_dir_all(layers.join(&bp)).map_err(werr(&target))?;
+            let _ = std::fs::remove_dir_all(&target);
+            if unpacked.is_dir() {
+                std::fs::rename(&unpacked, &target).map_err(werr(&target))?;
+            } else {
+                std::fs::create_dir_all(&target).map_err(werr(&target))?; // an empty layer
+            }
+            let meta = LayerContentMetadata {
+                types: Some(LayerTypes {
+                    launch: layer.launch,
+                    build: layer.build,
+                    cache: layer.cache,
+                }),
+                metadata: serde_json::from_value::<toml::Table>(layer.data.clone()).ok(),
+            };
+            let toml_path = target.with_extension("toml");
+            let text = meta
+                .to_toml_string()
+                .map_err(|e| lerr(format!("its metadata is not TOML: {e}")))?;
+            std::fs::write(&toml_path, text).map_err(werr(&toml_path))?;
+            if let Some((memo, opts)) = memo
+                && let Ok(entries) =
+                    entries_from_dir(&target, &format!("layers/{bp}/{}", name.as_str()))
+            {
+                memo.remember(&entries, opts, info);
+            }
+            restored.push(what);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(restored)
+}
+
+/// Writes the cache image of the group's `cache = true` layers into `out`, tagged `tag`; returns it and the
+/// `<buildpack>:<layer>` names it holds. Layers are written as the exporter writes launch layers (same owner,
+/// same bytes), so a layer that is both launch and cache is stored once.
+///
+/// # Errors
+/// A layer that cannot be read or written.
+pub fn save(
+    out: &Layout,
+    tag: &str,
+    layers: &Path,
+    group: &GroupToml,
+    memo: Option<&Memo>,
+    opts: &LayerOptions,
+) -> Result<(Desc, Vec<String>), CacheImageError> {
+    let mut infos = Vec::new();
+    let mut names = Vec::new();
+    let mut metadata = CacheMetadata::default();
+    for member in &group.group {
+        let bp = member.id.as_str().replace('/', "_");
+        let mut record = BuildpackLayersRecord {
+            key: member.id.clone(),
+            version: member.version,
+            layers: BTreeMap::new(),
+            store: None,
+        };
+        for l in crate::layers::layer_dirs(&layers.join(&bp)) {
+            if !l.meta.types().cache {
+                continue;
+            }
+            let what = format!("{}:{}", member.id, l.name);
+            let lerr = |message: String| CacheImageError::Layer {
+                layer: what.clone(),
+                message,
+            };
+            let entries = entries_from_dir(&l.path, &format!("layers/{bp}/{}", l.name))
+                .map_err(|e| lerr(e.to_string()))?;
+            let info = match memo {
+                Some(m) => m.add_layer(out, &entries, opts).map(|(i, _)| i),
+                None => gp_oci::image::add_layer(out, &entries, opts),
+            }
+            .map_err(|e| lerr(e.to_string()))?;
+            let Ok(name) = l.name.parse::<LayerName>() else {
+                continue;
+            };
+            let rec = LayerRecord::from_content(info.diff_id.to_string(), &l.meta)
+                .map_err(|e| lerr(e.to_string()))?;
+            record.layers.insert(name, rec);
+            infos.push(info);
+            names.push(what);
+        }
+        if !record.layers.is_empty() {
+            metadata.buildpacks.push(record);
+        }
+    }
+    let label = metadata
+        .to_label()
+        .map_err(|e| CacheImageError::Image(e.to_string()))?;
+    let config = ImageConfig {
+        labels: BTreeMap::from([(CacheMetadata::KEY.to_owned(), label)]),
+        ..ImageConfig::default()
+    };
+    let desc = write_image(out, tag, &infos, &config)
+        .map_err(|e| CacheImageError::Image(e.to_string()))?;
+    Ok((desc, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group() -> GroupToml {
+        gp_cnb::GroupToml::from_toml_str(
+            "[[group]]\nid = \"test/node\"\nversion = \"1.0.0\"\napi = \"0.12\"\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn save_then_restore_gives_the_layers_back_and_an_unchanged_save_reuses_the_blob() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layers = tmp.path().join("layers");
+        let bp = layers.join("test_node");
+        std::fs::create_dir_all(bp.join("deps/bin")).unwrap();
+        std::fs::write(bp.join("deps/bin/tool"), "#!/bin/sh\n").unwrap();
+        std::fs::write(
+            bp.join("deps.toml"),
+            "[types]\ncache = true\n[metadata]\nkey = \"abc\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(bp.join("scratch")).unwrap();
+        std::fs::write(bp.join("scratch.toml"), "[types]\nbuild = true\n").unwrap();
+        let out = Layout::create(&tmp.path().join("oci")).unwrap();
+        let memo = Memo::new(&tmp.path().join("memo"));
+        let opts = LayerOptions::default();
+        let (desc, names) = save(&out, "cache", &layers, &group(), Some(&memo), &opts).unwrap();
+        assert_eq!(names, ["test/node:deps"]);
+
+        let image = CacheImage::read(&out, &desc).unwrap();
+        assert_eq!(image.layers.len(), 1);
+        let fresh = tmp.path().join("fresh");
+        let restored = restore(&image, &out, &fresh, &group(), Some((&memo, &opts))).unwrap();
+        assert_eq!(restored, ["test/node:deps"]);
+        assert_eq!(
+            std::fs::read_to_string(fresh.join("test_node/deps/bin/tool")).unwrap(),
+            "#!/bin/sh\n"
+        );
+        let meta = LayerContentMetadata::from_path(fresh.join("test_node/deps.toml")).unwrap();
+        assert!(meta.types().cache);
+        assert_eq!(meta.metadata.unwrap()["key"].as_str(), Some("abc"));
+        assert!(!fresh.join(".cache-image").exists());
+
+        // The restored tree is known to the memo: saving it again is a hit, and the image is the same.
+        let entries =
+            entries_from_dir(&fresh.join("test_node/deps"), "layers/test_node/deps").unwrap();
+        assert!(memo.add_layer(&out, &entries, &opts).unwrap().1);
+        let (again, _) = save(&out, "cache2", &fresh, &group(), Some(&memo), &opts).unwrap();
+        assert_eq!(again.digest, desc.digest);
+        // Without the memo the bytes are the same too (the tar is reproducible).
+        let (plain, _) = save(&out, "cache3", &fresh, &group(), None, &opts).unwrap();
+        assert_eq!(plain.digest, desc.digest);
+    }
+
+    #[test]
+    fn a_buildpack_outside_the_group_is_not_restored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = Layout::create(&tmp.path().join("oci")).unwrap();
+        let (desc, _) = save(
+            &out,
+            "empty",
+            &tmp.path().join("none"),
+            &group(),
+            None,
+            &LayerOptions::default(),
+        )
+        .unwrap();
+        let image = CacheImage::read(&out, &desc).unwrap();
+        assert!(image.metadata.buildpacks.is_empty());
+        let restored = restore(&image, &out, &tmp.path().join("l"), &group(), None).unwrap();
+        assert!(restored.is_empty());
+    }
+}
