@@ -154,9 +154,11 @@ pub fn select(inv: &Invocation, m: &MetadataToml) -> Result<Launch, LaunchError>
             available: available(m),
         })?;
     let modern = buildpack_api(m, p).is_none_or(|api| api.at_least(0, 9));
-    let (direct, mut argv) = match &p.command {
-        ProcessCommand::Argv(v) => (true, v.clone()),
-        ProcessCommand::Legacy(s) => (p.direct || modern, vec![s.clone()]),
+    // Buildpack API >= 0.9 processes are always direct; older ones say so themselves (shell when not).
+    let direct = modern || p.direct;
+    let mut argv = match &p.command {
+        ProcessCommand::Argv(v) => v.clone(),
+        ProcessCommand::Legacy(s) => vec![s.clone()],
     };
     if argv.first().is_none_or(String::is_empty) {
         return Err(LaunchError::EmptyCommand { kind: wanted });
@@ -259,6 +261,19 @@ pub fn launch_env(
 /// The exec.d executables to run, in spec order: all `exec.d/*` first, then all `exec.d/<type>/*`.
 #[must_use]
 pub fn exec_d(layers: &[PathBuf], process: Option<&str>) -> Vec<PathBuf> {
+    in_spec_order(layers, "exec.d", process)
+}
+
+/// The `profile.d` scripts a shell process sources, in spec order: all `profile.d/*`, then all
+/// `profile.d/<type>/*`.
+#[must_use]
+pub fn profile_d(layers: &[PathBuf], process: Option<&str>) -> Vec<PathBuf> {
+    in_spec_order(layers, "profile.d", process)
+}
+
+/// Files of `<layer>/<dir>` for every layer (layers in build order, then by name; files by name), then those of
+/// `<layer>/<dir>/<process>`.
+fn in_spec_order(layers: &[PathBuf], dir: &str, process: Option<&str>) -> Vec<PathBuf> {
     let list = |dir: PathBuf| {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|rd| {
@@ -271,9 +286,33 @@ pub fn exec_d(layers: &[PathBuf], process: Option<&str>) -> Vec<PathBuf> {
         v.sort();
         v
     };
-    let mut out: Vec<PathBuf> = layers.iter().flat_map(|l| list(l.join("exec.d"))).collect();
+    let mut out: Vec<PathBuf> = layers.iter().flat_map(|l| list(l.join(dir))).collect();
     if let Some(p) = process {
-        out.extend(layers.iter().flat_map(|l| list(l.join("exec.d").join(p))));
+        out.extend(layers.iter().flat_map(|l| list(l.join(dir).join(p))));
     }
     out
+}
+
+/// Quotes `s` for bash (single quotes; embedded `'` closed, escaped and reopened).
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The script of the shell strategy, run by one bash in `<app>`: source the `profile.d` scripts and
+/// `<app>/.profile` (when present), change to the process's working directory, then `exec` the command line
+/// (its arguments are bash's positional parameters).
+#[must_use]
+pub fn shell_script(profiles: &[PathBuf], app: &Path, working_dir: &Path, command: &str) -> String {
+    let mut lines: Vec<String> = profiles
+        .iter()
+        .map(|p| format!("source {}", quote(&p.to_string_lossy())))
+        .collect();
+    if app.join(".profile").is_file() {
+        lines.push("source ./.profile".into());
+    }
+    if working_dir != app {
+        lines.push(format!("cd -- {}", quote(&working_dir.to_string_lossy())));
+    }
+    lines.push(format!("exec {command}"));
+    lines.join("\n")
 }

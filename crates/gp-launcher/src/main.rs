@@ -8,7 +8,8 @@ use std::process::{Command, ExitCode};
 use command_fds::{CommandFdExt, FdMapping};
 use gp_cnb::env::{EnvMap, parse_exec_d_output};
 use gp_launcher::{
-    EXIT_LAUNCH, Invocation, exec_d, launch_env, launch_layers, read_metadata, select,
+    EXIT_LAUNCH, Invocation, exec_d, launch_env, launch_layers, profile_d, read_metadata, select,
+    shell_script,
 };
 
 fn main() -> ExitCode {
@@ -43,17 +44,23 @@ fn run() -> Result<Never, String> {
     let mut cmd = if launch.direct {
         let mut c = Command::new(&launch.argv[0]);
         c.args(&launch.argv[1..]);
+        c.current_dir(&launch.working_dir);
         c
     } else {
-        // Shell strategy: one bash running the command line, with the arguments as positional parameters.
+        // Shell strategy: one bash in <app> sources profile.d and .profile, then runs the command line with the
+        // arguments as positional parameters.
+        let app = inv.app_dir();
+        let profiles = profile_d(&layers, launch.process_type.as_deref());
+        let script = shell_script(&profiles, &app, &launch.working_dir, &launch.argv[0]);
         let mut c = Command::new("bash");
         c.arg("-c")
-            .arg(format!("exec {}", launch.argv[0]))
+            .arg(script)
             .arg("launcher")
             .args(&launch.argv[1..]);
+        c.current_dir(&app);
         c
     };
-    cmd.env_clear().envs(&env).current_dir(&launch.working_dir);
+    cmd.env_clear().envs(&env);
     let err = cmd.exec();
     Err(format!("cannot start `{}`: {err}", launch.argv[0]))
 }

@@ -22,6 +22,19 @@ command = ["sh", "-c", "echo web:$FOO:$BAR:$EXECD:$(pwd):$CNB_LAYERS_DIR:$*", "w
 args = ["default-arg"]
 buildpack-id = "test/bp"
 
+[[buildpacks]]
+id = "test/old"
+version = "1.0.0"
+api = "0.8"
+
+[[processes]]
+type = "legacy"
+command = ["echo $PROF:$APPPROF:$(pwd):$1"]
+args = ["a1"]
+direct = false
+buildpack-id = "test/old"
+working-dir = "/tmp"
+
 [[processes]]
 type = "worker"
 command = ["tool"]
@@ -117,7 +130,7 @@ fn unknown_process_types_fail_with_the_list_and_code_82() {
     assert_eq!(o.status.code(), Some(82));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("`nope`") && err.contains("web, worker"),
+        err.contains("`nope`") && err.contains("web, legacy, worker"),
         "{err}"
     );
 }
@@ -131,4 +144,40 @@ fn user_commands_run_direct_after_double_dash_or_through_bash() {
     assert!(out(&o).starts_with("tool x in "), "{}", out(&o));
     let o = launch(tmp.path(), bin, &[], &["echo $FOO-shell"]);
     assert_eq!(out(&o), "foo-shell");
+}
+
+#[test]
+fn shell_processes_source_profile_d_then_the_app_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    layers(tmp.path());
+    let layer = tmp.path().join("layers/test_bp/runtime");
+    std::fs::create_dir_all(layer.join("profile.d/legacy")).unwrap();
+    std::fs::write(layer.join("profile.d/10-a.sh"), "export PROF=a\n").unwrap();
+    std::fs::write(layer.join("profile.d/20-b.sh"), "export PROF=\"$PROF+b\"\n").unwrap();
+    std::fs::write(
+        layer.join("profile.d/legacy/1.sh"),
+        "export PROF=\"$PROF+legacy\"\n",
+    )
+    .unwrap();
+    // Sourced in <app> (a relative path works), after the layers' scripts.
+    std::fs::write(
+        tmp.path().join("workspace/.profile"),
+        "export APPPROF=\"app-$(basename \"$PWD\")\"\n",
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_launcher"));
+    // A non-direct process of an older buildpack: profile.d, then profile.d/<type>, .profile, then its working dir.
+    let o = launch(tmp.path(), bin, &[("CNB_PROCESS_TYPE", "legacy")], &[]);
+    assert_eq!(out(&o), "a+b+legacy:app-workspace:/tmp:a1");
+    // A user command through bash gets the general scripts only.
+    let o = launch(tmp.path(), bin, &[], &["echo $PROF:$APPPROF"]);
+    assert_eq!(out(&o), "a+b:app-workspace");
+    // Direct processes never see a shell.
+    let o = launch(
+        tmp.path(),
+        bin,
+        &[],
+        &["--", "sh", "-c", "echo ${PROF:-none}"],
+    );
+    assert_eq!(out(&o), "none");
 }
