@@ -107,6 +107,9 @@ pub fn run(args: &BuildArgs) -> ExitCode {
     let started = std::time::Instant::now();
     match build_image(args) {
         Ok(()) => {
+            if let Some(phases) = super::phase::summary() {
+                eprintln!("*** Phases: {phases}");
+            }
             eprintln!("*** Total: {} ms", started.elapsed().as_millis());
             ExitCode::from(exit::OK)
         }
@@ -276,7 +279,7 @@ fn open_image(
             Ok((layout, desc))
         }
         ImageRef::Registry(r) => {
-            eprintln!("===> PULLING {r}");
+            super::phase::start(&format!("PULLING {r}"));
             let layout =
                 Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
             let registry = gp_oci::registry::Registry::new(&r, insecure)
@@ -323,6 +326,7 @@ fn from_builder(
     let img = read_image(&layout, &desc).map_err(|e| usage(e.to_string()))?;
     let cache = cache_dir().join("builders").join(desc.digest.hex());
     if !cache.is_dir() {
+        super::phase::start("UNPACKING the builder (once per builder digest)");
         unpack(&layout, &img, &cache)?;
     }
     let run_image = args.run_image.clone().or_else(|| {
@@ -397,7 +401,7 @@ fn publish(
     target: &gp_oci::reference::RegistryRef,
     insecure: &[String],
 ) -> Result<(), (u8, String)> {
-    eprintln!("===> PUBLISHING");
+    super::phase::start("PUBLISHING");
     let layout = Layout::open(layout).map_err(|e| usage(e.to_string()))?;
     let desc = layout
         .resolve(Some(tag))
@@ -561,6 +565,9 @@ fn phases(
         (out_path, tag),
         previous,
     )?;
+    if args.cache.is_some() || args.cache_image.is_some() {
+        super::phase::start("CACHING");
+    }
     if let Some(cache) = &args.cache {
         let saved = gp_lifecycle::cache::save(cache, &layers, &group)
             .map_err(|e| (62, format!("cannot save the cache: {e}")))?;
@@ -614,7 +621,7 @@ fn restore(
     previous: Option<&Previous>,
 ) -> Result<(), (u8, String)> {
     if args.cache.is_some() || args.cache_image.is_some() || previous.is_some() {
-        eprintln!("===> RESTORING");
+        super::phase::start("RESTORING");
     }
     if let Some(reference) = &args.cache_image {
         restore_cache_image(args, reference, layers, group)?;
@@ -778,7 +785,7 @@ fn direct(
         platform,
     } = dirs;
     let buildpacks = std::path::absolute(buildpacks).map_err(io)?;
-    eprintln!("===> DETECTING");
+    super::phase::start("DETECTING");
     let dirs = DetectDirs {
         buildpacks: buildpacks.clone(),
         app: app.to_path_buf(),
@@ -798,7 +805,7 @@ fn direct(
         eprintln!("{} {}", m.id, m.version);
     }
     restore(args, layers, &detected.group, previous)?;
-    eprintln!("===> BUILDING");
+    super::phase::start("BUILDING");
     let bd = BuildDirs {
         buildpacks,
         layers: layers.to_path_buf(),
@@ -899,12 +906,12 @@ fn sandboxed(
     };
     give_to(app, image)?;
     give_to(layers, image)?;
-    eprintln!("===> DETECTING");
+    super::phase::start("DETECTING");
     phase("detect")?;
     let group = gp_cnb::GroupToml::from_path(layers.join("group.toml")).map_err(io)?;
     restore(args, layers, &group, previous)?;
     give_to(layers, image)?;
-    eprintln!("===> BUILDING");
+    super::phase::start("BUILDING");
     phase("build")?;
     let built = gp_lifecycle::build::Built::from_layers(layers).map_err(io)?;
     Ok((group, built))
@@ -962,7 +969,7 @@ fn export_phase(
     (out_path, tag): (&std::path::Path, &str),
     previous: Option<&Previous>,
 ) -> Result<(), (u8, String)> {
-    eprintln!("===> EXPORTING");
+    super::phase::start("EXPORTING");
     let out = Layout::create(out_path).map_err(|e| usage(e.to_string()))?;
     let run = match &args.run_image {
         Some(r) => {

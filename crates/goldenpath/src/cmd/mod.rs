@@ -5,6 +5,7 @@ mod builder;
 mod contract;
 mod detect;
 mod image;
+mod phase;
 mod project;
 mod rebase;
 mod render;
