@@ -67,6 +67,19 @@ pub struct LayerRecord {
 }
 
 impl LayerRecord {
+    /// The `<layer>.toml` this record came from (types and metadata; metadata that is not a JSON object is dropped).
+    #[must_use]
+    pub fn to_content(&self) -> LayerContentMetadata {
+        LayerContentMetadata {
+            types: Some(crate::LayerTypes {
+                launch: self.launch,
+                build: self.build,
+                cache: self.cache,
+            }),
+            metadata: serde_json::from_value::<toml::Table>(self.data.clone()).ok(),
+        }
+    }
+
     /// Records `layer` with diff ID `sha`.
     pub fn from_content(
         sha: impl Into<String>,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use gp_cnb::{GroupToml, JsonLabel, LayerContentMetadata, LayerTypes, LifecycleMetadata, TomlFile};
+use gp_cnb::{GroupToml, JsonLabel, LifecycleMetadata, TomlFile};
 use gp_oci::image::read_image;
 use gp_oci::layer::LayerInfo;
 use gp_oci::layout::{Desc, Layout};
@@ -72,14 +72,7 @@ pub fn restore_metadata(
             if !layer.launch || toml_path.exists() {
                 continue;
             }
-            let meta = LayerContentMetadata {
-                types: Some(LayerTypes {
-                    launch: layer.launch,
-                    build: layer.build,
-                    cache: layer.cache,
-                }),
-                metadata: serde_json::from_value::<toml::Table>(layer.data.clone()).ok(),
-            };
+            let meta = layer.to_content();
             let text = meta.to_toml_string().map_err(std::io::Error::other)?;
             std::fs::create_dir_all(&dir)?;
             std::fs::write(&toml_path, text)?;

@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use gp_cnb::{
-    BuildpackLayersRecord, CacheMetadata, GroupToml, JsonLabel, LayerContentMetadata, LayerName,
-    LayerRecord, LayerTypes, TomlFile,
+    BuildpackLayersRecord, CacheMetadata, GroupToml, JsonLabel, LayerName, LayerRecord, TomlFile,
 };
 use gp_oci::image::{ImageConfig, open_layer, read_image, write_image};
 use gp_oci::layer::{LayerInfo, LayerOptions, entries_from_dir};
@@ -113,14 +112,7 @@ pub fn restore(
             } else {
                 std::fs::create_dir_all(&target).map_err(werr(&target))?; // an empty layer
             }
-            let meta = LayerContentMetadata {
-                types: Some(LayerTypes {
-                    launch: layer.launch,
-                    build: layer.build,
-                    cache: layer.cache,
-                }),
-                metadata: serde_json::from_value::<toml::Table>(layer.data.clone()).ok(),
-            };
+            let meta = layer.to_content();
             let toml_path = target.with_extension("toml");
             let text = meta
                 .to_toml_string()
@@ -245,7 +237,8 @@ mod tests {
             std::fs::read_to_string(fresh.join("test_node/deps/bin/tool")).unwrap(),
             "#!/bin/sh\n"
         );
-        let meta = LayerContentMetadata::from_path(fresh.join("test_node/deps.toml")).unwrap();
+        let meta =
+            gp_cnb::LayerContentMetadata::from_path(fresh.join("test_node/deps.toml")).unwrap();
         assert!(meta.types().cache);
         assert_eq!(meta.metadata.unwrap()["key"].as_str(), Some("abc"));
         assert!(!fresh.join(".cache-image").exists());

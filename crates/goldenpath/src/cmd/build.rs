@@ -149,6 +149,9 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
         }
         Sandbox::Runc => Some(Runner::Runc),
     };
+    if let Some(reference) = &args.cache_image {
+        cache_image_at(args, reference)?; // a bad reference fails before any work
+    }
     let work = std::env::temp_dir().join(format!("goldenpath-build-{}", std::process::id()));
     let parsed = args
         .image
@@ -643,14 +646,33 @@ fn restore(
     Ok(())
 }
 
-fn cache_image_ref(reference: &str) -> Result<gp_oci::reference::RegistryRef, (u8, String)> {
-    match reference.parse::<ImageRef>() {
-        Ok(ImageRef::Registry(r)) => Ok(r),
-        Ok(ImageRef::Layout { .. }) => Err(usage(format!(
-            "`--cache-image {reference}`: a cache image lives in a registry; for a local cache use `--cache DIR`"
-        ))),
-        Err(e) => Err(usage(format!("`--cache-image {reference}`: {e}"))),
-    }
+/// The cache image's reference, the local store and memo its layers go through, and its registry.
+struct CacheImageAt {
+    reference: gp_oci::reference::RegistryRef,
+    store: Layout,
+    memo: gp_oci::memo::Memo,
+    registry: gp_oci::registry::Registry,
+}
+
+fn cache_image_at(args: &BuildArgs, reference: &str) -> Result<CacheImageAt, (u8, String)> {
+    let r = match reference.parse::<ImageRef>() {
+        Ok(ImageRef::Registry(r)) => r,
+        Ok(ImageRef::Layout { .. }) => {
+            return Err(usage(format!(
+                "`--cache-image {reference}`: a cache image lives in a registry; for a local cache use `--cache DIR`"
+            )));
+        }
+        Err(e) => return Err(usage(format!("`--cache-image {reference}`: {e}"))),
+    };
+    let store = Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
+    let registry = gp_oci::registry::Registry::new(&r, &args.insecure)
+        .map_err(|e| (62, format!("`--cache-image {reference}`: {e}")))?;
+    Ok(CacheImageAt {
+        reference: r,
+        store,
+        memo: gp_oci::memo::Memo::new(&cache_dir().join("layer-memo")),
+        registry,
+    })
 }
 
 /// Who owns the files of our layers: the run image's CNB user (as the exporter writes them).
@@ -672,22 +694,18 @@ fn restore_cache_image(
     group: &gp_cnb::GroupToml,
 ) -> Result<(), (u8, String)> {
     use gp_lifecycle::cache_image::{CacheImage, restore};
-    let r = cache_image_ref(reference)?;
-    let store = Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
-    let registry = gp_oci::registry::Registry::new(&r, &args.insecure)
-        .map_err(|e| (62, format!("`--cache-image {reference}`: {e}")))?;
-    let desc = match registry.pull(&r, &store) {
+    let at = cache_image_at(args, reference)?;
+    let desc = match at.registry.pull(&at.reference, &at.store) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("No cache image to restore from ({e})");
             return Ok(());
         }
     };
-    let image = CacheImage::read(&store, &desc)
+    let image = CacheImage::read(&at.store, &desc)
         .map_err(|e| (42, format!("`--cache-image {reference}`: {e}")))?;
     let opts = layer_options(args)?;
-    let memo = gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"));
-    let restored = restore(&image, &store, layers, group, Some((&memo, &opts)))
+    let restored = restore(&image, &at.store, layers, group, Some((&at.memo, &opts)))
         .map_err(|e| (42, format!("cannot restore the cache image: {e}")))?;
     for name in &restored {
         eprintln!("Restored {name} (from the cache image)");
@@ -702,23 +720,20 @@ fn save_cache_image(
     layers: &std::path::Path,
     group: &gp_cnb::GroupToml,
 ) -> Result<(), (u8, String)> {
-    let r = cache_image_ref(reference)?;
-    let store = Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
+    let at = cache_image_at(args, reference)?;
     let tag = format!("cache-{}", std::process::id());
-    let memo = gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"));
     let (desc, names) = gp_lifecycle::cache_image::save(
-        &store,
+        &at.store,
         &tag,
         layers,
         group,
-        Some(&memo),
+        Some(&at.memo),
         &layer_options(args)?,
     )
     .map_err(|e| (62, format!("cannot write the cache image: {e}")))?;
-    let registry = gp_oci::registry::Registry::new(&r, &args.insecure)
-        .map_err(|e| (62, format!("`--cache-image {reference}`: {e}")))?;
-    let pushed = registry.push(&store, &desc, &r, None);
-    let _ = store.untag(&tag);
+    let r = &at.reference;
+    let pushed = at.registry.push(&at.store, &desc, r, None);
+    let _ = at.store.untag(&tag);
     let stats = pushed.map_err(|e| (62, format!("cannot push the cache image: {e}")))?;
     eprintln!(
         "*** Cache image: {r}@{} ({} layer(s); {} blob(s) uploaded, {} already there)",

@@ -3,22 +3,17 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{require_tool, root, run};
+use crate::{require_tool, run};
 
 fn build(tmp: &Path, app: &Path, tag: &str) -> (bool, String) {
-    let order = tmp.join("order.toml");
-    std::fs::write(
-        &order,
-        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
+    let order = crate::js_order(tmp);
     run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .arg("build")
         .arg(format!("oci:{}:{tag}", tmp.join("out").display()))
         .arg("--path")
         .arg(app)
         .arg("--buildpacks")
-        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+        .arg(crate::test_buildpacks())
         .arg("--order")
         .arg(&order)
         .arg("--launcher")
@@ -82,7 +77,7 @@ fn an_app_no_buildpack_detects_fails_with_exit_20() {
         ])
         .arg(&app)
         .arg("--buildpacks")
-        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+        .arg(crate::test_buildpacks())
         .arg("--order")
         .arg({
             let order = tmp.path().join("order.toml");
@@ -132,12 +127,7 @@ fn rebase_moves_the_tag_onto_a_patched_run_image() {
     std::fs::write(app.join("package.json"), "{}").unwrap();
     let v1 = run_image(&tmp.path().join("run-v1"), "VERSION=1\n");
     let v2 = run_image(&tmp.path().join("run-v2"), "VERSION=2 (security fix)\n");
-    let order = tmp.path().join("order.toml");
-    std::fs::write(
-        &order,
-        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
+    let order = crate::js_order(tmp.path());
     let image = format!("oci:{}:app", tmp.path().join("out").display());
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args([
@@ -153,7 +143,7 @@ fn rebase_moves_the_tag_onto_a_patched_run_image() {
         .arg("--path")
         .arg(&app)
         .arg("--buildpacks")
-        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")));
+        .arg(crate::test_buildpacks()));
     assert!(ok, "{out}");
     assert!(out.contains("(1 from the run image)"), "{out}");
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath")).args([
@@ -180,7 +170,7 @@ fn builder_create_then_build_with_the_builder() {
     let tmp = tempfile::tempdir().unwrap();
     let build_image = run_image(&tmp.path().join("build-image"), "ID=build\n");
     let run_ref = run_image(&tmp.path().join("run-image"), "ID=run\n");
-    let bps = root().join("crates/gp-lifecycle/tests/fixtures/buildpacks");
+    let bps = crate::test_buildpacks();
     let config = tmp.path().join("builder.toml");
     std::fs::write(
         &config,
@@ -264,15 +254,7 @@ fn builder_create_then_build_with_the_builder() {
 #[test]
 fn cached_layers_are_restored_for_the_next_build() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
-    let order = tmp.path().join("order.toml");
-    std::fs::write(
-        &order,
-        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
+    let (app, order) = crate::js_app(tmp.path());
     let cache = tmp.path().join("cache");
     let build = |tag: &str| {
         run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
@@ -289,7 +271,7 @@ fn cached_layers_are_restored_for_the_next_build() {
             .arg("--path")
             .arg(&app)
             .arg("--buildpacks")
-            .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")))
+            .arg(crate::test_buildpacks()))
     };
     let (ok, first) = build("a");
     assert!(ok, "{first}");
@@ -309,15 +291,7 @@ fn cached_layers_are_restored_for_the_next_build() {
 #[test]
 fn platform_env_and_ca_certificates_reach_buildpacks() {
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
-    let order = tmp.path().join("order.toml");
-    std::fs::write(
-        &order,
-        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
+    let (app, order) = crate::js_app(tmp.path());
     let ca = tmp.path().join("corp-ca.pem");
     std::fs::write(
         &ca,
@@ -340,7 +314,7 @@ fn platform_env_and_ca_certificates_reach_buildpacks() {
         .arg("--path")
         .arg(&app)
         .arg("--buildpacks")
-        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")));
+        .arg(crate::test_buildpacks()));
     assert!(ok, "{out}");
     assert!(out.contains("greeting: hello"), "{out}");
     assert!(out.contains("bindings: ca-certificates"), "{out}");
@@ -360,12 +334,7 @@ fn project_toml_sets_build_env_and_excludes_files() {
         "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"*.log\", \"secrets/\"]\n\n[[io.buildpacks.build.env]]\nname = \"BP_GREETING\"\nvalue = \"from-project\"\n",
     )
     .unwrap();
-    let order = tmp.path().join("order.toml");
-    std::fs::write(
-        &order,
-        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
+    let order = crate::js_order(tmp.path());
     let image = format!("oci:{}:x", tmp.path().join("out").display());
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args(["build", &image, "--launcher", "/bin/true", "--order"])
@@ -373,7 +342,7 @@ fn project_toml_sets_build_env_and_excludes_files() {
         .arg("--path")
         .arg(&app)
         .arg("--buildpacks")
-        .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")));
+        .arg(crate::test_buildpacks()));
     assert!(ok, "{out}");
     assert!(out.contains("greeting: from-project"), "{out}");
     let rootfs = tmp.path().join("rootfs");
@@ -417,7 +386,7 @@ fn launch_layers_kept_from_the_previous_image() {
             .arg("--path")
             .arg(&app)
             .arg("--buildpacks")
-            .arg(root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+            .arg(crate::test_buildpacks())
             .env("XDG_CACHE_HOME", tmp.path().join("cache")));
         assert!(ok, "{out}");
         out

@@ -35,6 +35,33 @@ pub fn goldenpath(args: &[&str]) -> Output {
         .expect("run goldenpath")
 }
 
+/// The lifecycle's test buildpacks (`crates/gp-lifecycle/tests/fixtures/buildpacks`).
+#[must_use]
+pub fn test_buildpacks() -> PathBuf {
+    root().join("crates/gp-lifecycle/tests/fixtures/buildpacks")
+}
+
+/// Writes `<dir>/order.toml` with the test buildpacks' `test/js` group; returns its path.
+#[must_use]
+pub fn js_order(dir: &Path) -> PathBuf {
+    let order = dir.join("order.toml");
+    std::fs::write(
+        &order,
+        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    order
+}
+
+/// A Node.js-looking app (`<dir>/app/package.json`) and the `test/js` order beside it.
+#[must_use]
+pub fn js_app(dir: &Path) -> (PathBuf, PathBuf) {
+    let app = dir.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("package.json"), "{}").unwrap();
+    (app, js_order(dir))
+}
+
 /// A validator: files in, (accepted, output) out.
 pub type Check = Box<dyn Fn(&[PathBuf]) -> (bool, String)>;
 

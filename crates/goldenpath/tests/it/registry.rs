@@ -369,12 +369,7 @@ fn build_publish_reuses_unchanged_layers() {
     std::fs::write(app.join("server.js"), "v1").unwrap();
     std::fs::create_dir_all(app.join("static")).unwrap();
     std::fs::write(app.join("static/logo.svg"), "<svg/>").unwrap();
-    let order = tmp.path().join("order.toml");
-    std::fs::write(
-        &order,
-        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
+    let order = crate::js_order(tmp.path());
     let image = format!("127.0.0.1:{}/app:latest", reg.port);
     let build = || {
         let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
@@ -390,7 +385,7 @@ fn build_publish_reuses_unchanged_layers() {
             .arg("--path")
             .arg(&app)
             .arg("--buildpacks")
-            .arg(crate::root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+            .arg(crate::test_buildpacks())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -452,15 +447,7 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
     }
     let reg = RegistryServer::start();
     let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
-    let order = tmp.path().join("order.toml");
-    std::fs::write(
-        &order,
-        "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
-    )
-    .unwrap();
+    let (app, order) = crate::js_app(tmp.path());
     let cache_image = format!("127.0.0.1:{}/app-cache:latest", reg.port);
     // Each build on a machine of its own: nothing local survives between them.
     let build = |machine: &str| {
@@ -477,7 +464,7 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
             .arg("--path")
             .arg(&app)
             .arg("--buildpacks")
-            .arg(crate::root().join("crates/gp-lifecycle/tests/fixtures/buildpacks"))
+            .arg(crate::test_buildpacks())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&o.stderr).into_owned();
