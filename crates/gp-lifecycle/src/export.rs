@@ -11,7 +11,7 @@ use gp_cnb::{
     RunImageRecord, TomlFile,
 };
 use gp_oci::image::{ImageConfig, add_layer, read_image};
-use gp_oci::layer::{Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
+use gp_oci::layer::{Compression, Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
 use gp_oci::layout::{Desc, Layout, copy_image};
 use gp_oci::memo::Memo;
 
@@ -121,6 +121,12 @@ fn ids(base: &serde_json::Value) -> (u64, u64) {
     )
 }
 
+/// The gzip level of the layers the exporter writes. Measured on Python's standard library (54 MB, 2 cores):
+/// level 6 takes 0.78 s for 15.5 MB, level 2 0.46 s for 17.1 MB, level 1 0.35 s for 20.8 MB. Export time is
+/// build time on every build while the bytes are pulled once per node; level 2 keeps most of the speed for 10%
+/// more bytes. (The reference lifecycle writes level 1.) Stacks and builders, built rarely, keep level 6.
+pub const COMPRESSION: Compression = Compression::Gzip { level: 2 };
+
 /// The options the exporter writes buildpack and app layers with: owned by the run image's CNB user
 /// (`CNB_USER_ID`/`CNB_GROUP_ID` in its environment; 1000:1000 without a run image or those variables).
 #[must_use]
@@ -133,7 +139,7 @@ pub fn layer_options(run_image: Option<(&Layout, &Desc)>) -> LayerOptions {
     LayerOptions {
         uid,
         gid,
-        ..LayerOptions::default()
+        compression: COMPRESSION,
     }
 }
 
@@ -144,12 +150,12 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
     let opts = LayerOptions {
         uid,
         gid,
-        ..LayerOptions::default()
+        compression: COMPRESSION,
     };
     let root_opts = LayerOptions {
         uid: 0,
         gid: 0,
-        ..LayerOptions::default()
+        compression: COMPRESSION,
     };
     let (mut ours, records) = buildpack_layers(input, &opts)?;
     let (app, launcher, process_types, config) = lifecycle_layers(input, &opts, &root_opts)?;

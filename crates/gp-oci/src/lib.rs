@@ -11,4 +11,5 @@ pub mod layout;
 pub mod memo;
 pub mod reference;
 pub mod registry;
+pub mod sources;
 pub mod unpack;

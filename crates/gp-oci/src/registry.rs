@@ -72,6 +72,8 @@ pub struct Registry {
     auth: RegistryAuth,
     /// Called with one line per blob transferred (progress for long copies).
     progress: Option<Progress>,
+    /// Where blobs were seen, for cross-repository mounts.
+    sources: Option<crate::sources::BlobSources>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -141,7 +143,22 @@ impl Registry {
             rt,
             auth,
             progress: None,
+            sources: None,
         })
+    }
+
+    /// Remembers where blobs were pushed or pulled (in `dir`) and mounts them from there when pushing to another
+    /// repository of the same registry.
+    #[must_use]
+    pub fn with_sources(mut self, dir: &std::path::Path) -> Self {
+        self.sources = Some(crate::sources::BlobSources::new(dir));
+        self
+    }
+
+    fn seen(&self, r: &Reference, digest: &Digest) {
+        if let Some(s) = &self.sources {
+            s.record(digest, r.registry(), r.repository());
+        }
     }
 
     /// Reports each blob as it is checked, mounted, uploaded or pulled.
@@ -267,21 +284,35 @@ impl Registry {
         })? {
             stats.present += 1;
             self.report(&format!("exists    {digest}"));
+            self.seen(r, &blob.digest);
             return Ok(());
         }
-        // Configs are the image's own: only layers are worth a mount request.
-        if let Some(src) = mount.filter(|_| !blob.media_type.contains("config")) {
-            let mounted = self
-                .rt
-                .block_on(self.client.mount_blob(r, src, &digest))
-                .is_ok()
-                && self.retry("check blob in", &r.whole(), || {
-                    self.client.blob_exists(r, &digest)
-                })?;
-            if mounted {
-                stats.mounted += 1;
-                self.report(&format!("mounted   {digest}"));
-                return Ok(());
+        // Configs are the image's own: only layers are worth a mount request. The caller's source first, then
+        // repositories of this registry the blob was seen in.
+        if !blob.media_type.contains("config") {
+            let known: Vec<Reference> = self
+                .sources
+                .as_ref()
+                .map(|s| s.repositories(&blob.digest, r.registry(), r.repository()))
+                .unwrap_or_default()
+                .into_iter()
+                .take(3)
+                .map(|repo| Reference::with_tag(r.registry().into(), repo, "latest".into()))
+                .collect();
+            for src in mount.into_iter().chain(known.iter()) {
+                let mounted = self
+                    .rt
+                    .block_on(self.client.mount_blob(r, src, &digest))
+                    .is_ok()
+                    && self.retry("check blob in", &r.whole(), || {
+                        self.client.blob_exists(r, &digest)
+                    })?;
+                if mounted {
+                    stats.mounted += 1;
+                    self.report(&format!("mounted   {digest} from {}", src.repository()));
+                    self.seen(r, &blob.digest);
+                    return Ok(());
+                }
             }
         }
         let bytes = layout.read_blob(&blob.digest)?;
@@ -292,6 +323,7 @@ impl Registry {
             self.client.push_blob(r, data.clone(), &digest)
         })?;
         stats.uploaded += 1;
+        self.seen(r, &blob.digest);
         Ok(())
     }
 
@@ -365,8 +397,11 @@ impl Registry {
                     ..source.clone()
                 };
                 self.pull_inner(&by_digest, layout, with_layers)?;
-            } else if !layout.has_blob(&child.digest) {
-                self.pull_blob(&r, &child, layout)?;
+            } else {
+                if !layout.has_blob(&child.digest) {
+                    self.pull_blob(&r, &child, layout)?;
+                }
+                self.seen(&r, &child.digest);
             }
             if !with_layers && !is_index {
                 break; // the config, first of `children`

@@ -19,7 +19,7 @@ use gp_oci::image::read_image;
 use gp_oci::layout::Layout;
 use gp_oci::reference::ImageRef;
 
-use super::exit;
+use super::{cache_dir, exit, registry};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -255,14 +255,6 @@ fn walkdir(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
-fn cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("goldenpath")
-}
-
 /// An image by reference: an OCI layout as it is, or a registry image pulled into the local store (only the blobs
 /// it does not have yet).
 fn open_image(
@@ -285,8 +277,8 @@ fn open_image(
             super::phase::start(&format!("PULLING {r}"));
             let layout =
                 Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
-            let registry = gp_oci::registry::Registry::new(&r, insecure)
-                .map_err(|e| (62, format!("`{flag} {reference}`: {e}")))?;
+            let registry =
+                registry(&r, insecure).map_err(|e| (62, format!("`{flag} {reference}`: {e}")))?;
             let desc = registry
                 .pull(&r, &layout)
                 .map_err(|e| (62, format!("`{flag} {reference}`: {e}")))?;
@@ -409,14 +401,13 @@ fn publish(
     let desc = layout
         .resolve(Some(tag))
         .map_err(|e| usage(e.to_string()))?;
-    let registry =
-        gp_oci::registry::Registry::new(target, insecure).map_err(|e| (62, e.to_string()))?;
+    let registry = registry(target, insecure).map_err(|e| (62, e.to_string()))?;
     let stats = registry
         .push(&layout, &desc, target, None)
         .map_err(|e| (62, e.to_string()))?;
     eprintln!(
-        "*** Published {target}@{}: {} blob(s) uploaded, {} already there",
-        desc.digest, stats.uploaded, stats.present
+        "*** Published {target}@{}: {} blob(s) uploaded, {} mounted, {} already there",
+        desc.digest, stats.uploaded, stats.mounted, stats.present
     );
     Ok(())
 }
@@ -493,10 +484,7 @@ fn previous_image(
     let layout = Layout::open(out_path).ok()?;
     let desc = match target {
         None => layout.resolve(Some(tag)).ok()?,
-        Some(r) => gp_oci::registry::Registry::new(r, insecure)
-            .ok()?
-            .pull_metadata(r, &layout)
-            .ok()?,
+        Some(r) => registry(r, insecure).ok()?.pull_metadata(r, &layout).ok()?,
     };
     Previous::read(&layout, &desc)
 }
@@ -665,7 +653,7 @@ fn cache_image_at(args: &BuildArgs, reference: &str) -> Result<CacheImageAt, (u8
         Err(e) => return Err(usage(format!("`--cache-image {reference}`: {e}"))),
     };
     let store = Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
-    let registry = gp_oci::registry::Registry::new(&r, &args.insecure)
+    let registry = registry(&r, &args.insecure)
         .map_err(|e| (62, format!("`--cache-image {reference}`: {e}")))?;
     Ok(CacheImageAt {
         reference: r,
@@ -736,10 +724,11 @@ fn save_cache_image(
     let _ = at.store.untag(&tag);
     let stats = pushed.map_err(|e| (62, format!("cannot push the cache image: {e}")))?;
     eprintln!(
-        "*** Cache image: {r}@{} ({} layer(s); {} blob(s) uploaded, {} already there)",
+        "*** Cache image: {r}@{} ({} layer(s); {} blob(s) uploaded, {} mounted, {} already there)",
         desc.digest,
         names.len(),
         stats.uploaded,
+        stats.mounted,
         stats.present
     );
     Ok(())

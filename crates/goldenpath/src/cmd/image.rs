@@ -119,7 +119,7 @@ fn copy(a: &CopyArgs) -> Result<ExitCode, String> {
 }
 
 fn connect(r: &RegistryRef, insecure: &[String]) -> Result<Registry, String> {
-    Ok(Registry::new(r, insecure)
+    Ok(super::registry(r, insecure)
         .map_err(|e| e.to_string())?
         .with_progress(|line| eprintln!("  {line}")))
 }

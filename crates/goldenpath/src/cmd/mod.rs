@@ -17,6 +17,25 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Where goldenpath keeps what it can rebuild: the image store, unpacked builders, the layer memo, blob sources.
+fn cache_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("goldenpath")
+}
+
+/// A registry client that remembers where blobs were seen and mounts them across repositories when pushing.
+fn registry(
+    target: &gp_oci::reference::RegistryRef,
+    insecure: &[String],
+) -> Result<gp_oci::registry::Registry, gp_oci::registry::RegistryError> {
+    Ok(gp_oci::registry::Registry::new(target, insecure)?
+        .with_sources(&cache_dir().join("blob-sources")))
+}
+
 /// Exit codes shared by every subcommand.
 pub mod exit {
     /// Everything checked out.

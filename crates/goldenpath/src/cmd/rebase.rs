@@ -11,7 +11,6 @@ use clap::Args;
 use gp_lifecycle::rebase::rebase;
 use gp_oci::layout::Layout;
 use gp_oci::reference::{ImageRef, RegistryRef};
-use gp_oci::registry::Registry;
 
 use super::exit;
 
@@ -107,12 +106,12 @@ fn in_registry(args: &RebaseArgs, app: &RegistryRef) -> Outcome {
     // A private scratch layout: only manifests and configs land in it, and parallel rebases never share an index.
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = Layout::create(scratch.path()).map_err(|e| e.to_string())?;
-    let registry = Registry::new(app, &args.insecure).map_err(|e| e.to_string())?;
+    let registry = super::registry(app, &args.insecure).map_err(|e| e.to_string())?;
     let app_desc = registry
         .pull_metadata(app, &store)
         .map_err(|e| e.to_string())?;
     let same_registry = run.registry == app.registry;
-    let run_registry = Registry::new(&run, &args.insecure).map_err(|e| e.to_string())?;
+    let run_registry = super::registry(&run, &args.insecure).map_err(|e| e.to_string())?;
     let run_desc = if same_registry {
         run_registry.pull_metadata(&run, &store)
     } else {

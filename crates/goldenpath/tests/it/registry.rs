@@ -371,11 +371,12 @@ fn build_publish_reuses_unchanged_layers() {
     std::fs::write(app.join("static/logo.svg"), "<svg/>").unwrap();
     let order = crate::js_order(tmp.path());
     let image = format!("127.0.0.1:{}/app:latest", reg.port);
-    let build = || {
+    let build_as = |image: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
             .args([
                 "build",
-                &image,
+                image,
                 "--publish",
                 "--launcher",
                 "/bin/true",
@@ -392,6 +393,7 @@ fn build_publish_reuses_unchanged_layers() {
         assert!(o.status.success(), "{text}");
         text
     };
+    let build = || build_as(&image);
     let first = build();
     let after_first = reg.uploads();
     let second = build();
@@ -438,6 +440,13 @@ fn build_publish_reuses_unchanged_layers() {
         2,
         "only the slice layer and the config are new: {fourth}"
     );
+    // The same app under another name in the same registry: its layers are mounted from `app`, only the config
+    // (never mounted) is uploaded.
+    let other = build_as(&format!("127.0.0.1:{}/other-app:latest", reg.port));
+    assert!(
+        other.contains("1 blob(s) uploaded, 7 mounted, 0 already there"),
+        "{other}"
+    );
 }
 
 #[test]
@@ -482,7 +491,7 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
     assert!(
         second.contains("Restored test/node:node (from the cache image)")
             && second.contains("reusing cached node layer")
-            && second.contains("(1 layer(s); 0 blob(s) uploaded, 2 already there)"),
+            && second.contains("(1 layer(s); 0 blob(s) uploaded, 0 mounted, 2 already there)"),
         "{second}"
     );
     let (ok, inspect) = gp(&["image", "inspect", &cache_image]);
