@@ -223,16 +223,25 @@ fn buildpack_layer(
     base_dir: &Path,
     out: &Layout,
 ) -> Result<(LayerInfo, BuilderBuildpack, BuildpackLayerInfo), BuilderError> {
-    let dir = base_dir.join(&source.uri);
     let bp_err = |message: String| BuilderError::Buildpack {
         uri: source.uri.clone(),
         message,
     };
-    if !dir.is_dir() {
+    let path = base_dir.join(source.uri.strip_prefix("file://").unwrap_or(&source.uri));
+    let unpacked;
+    let dir = if path.is_dir() {
+        path
+    } else if path.is_file() {
+        unpacked = unpack_archive(&path).map_err(bp_err)?;
+        unpacked.path().to_path_buf()
+    } else if source.uri.contains("://") {
         return Err(bp_err(
-            "only buildpack directories are supported here; unpack archives first".into(),
+            "only local buildpacks are supported here (a directory, or a .tgz/.tar archive of one)"
+                .into(),
         ));
-    }
+    } else {
+        return Err(bp_err(format!("`{}` does not exist", path.display())));
+    };
     let d = BuildpackDescriptor::from_path(dir.join("buildpack.toml"))
         .map_err(|e| bp_err(e.to_string()))?;
     let id = d.buildpack.id.clone();
@@ -256,6 +265,34 @@ fn buildpack_layer(
         name: d.buildpack.name.clone(),
     };
     Ok((info, entry, layer_info))
+}
+
+/// Unpacks a buildpack archive (tar, gzip or not, `buildpack.toml` at its top) into a temporary directory;
+/// entries that would leave it are refused.
+fn unpack_archive(path: &Path) -> Result<tempfile::TempDir, String> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let reader: Box<dyn std::io::Read> = if n == 2 && magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            file,
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    gp_oci::unpack::unpack_layer(reader, dir.path()).map_err(|e| {
+        format!("not a buildpack archive (a .tgz or .tar with buildpack.toml at its top): {e}")
+    })?;
+    if !dir.path().join("buildpack.toml").is_file() {
+        return Err(
+            "the archive has no buildpack.toml at its top (a `.cnb` buildpackage is an image archive; pass the buildpack's directory or a .tgz of it)"
+                .into(),
+        );
+    }
+    Ok(dir)
 }
 
 fn root() -> LayerOptions {

@@ -20,7 +20,7 @@ pub struct CreateArgs {
     /// pack's `builder.toml` (`[[buildpacks]] uri`, `[[order]]`, `[build] image`, `[[run.images]]`).
     #[arg(long)]
     pub config: PathBuf,
-    /// Where the builder goes: `oci:PATH:TAG`.
+    /// Where the builder goes: `oci:PATH:TAG`. (`[build] image` may be an OCI layout or a registry image.)
     #[arg(long)]
     pub tag: String,
     /// The launcher to include (default: the `launcher` installed next to goldenpath). It runs in app images, so
@@ -32,6 +32,9 @@ pub struct CreateArgs {
     /// used with `--sandbox none`.
     #[arg(long)]
     pub lifecycle: Option<PathBuf>,
+    /// Registry host[:port] that may be reached over plain HTTP (loopback registries always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
 }
 
 pub fn run(cmd: BuilderCommand) -> ExitCode {
@@ -83,7 +86,30 @@ fn create(args: &CreateArgs) -> Result<(), String> {
             }
         }
     };
-    let config = gp_stack::builder::load(&args.config).map_err(|e| e.to_string())?;
+    let mut config = gp_stack::builder::load(&args.config).map_err(|e| e.to_string())?;
+    // A build image in a registry is pulled into the local store (missing blobs only) and read from there.
+    let pulled_tag = format!("builder-create-{}", std::process::id());
+    let build_ref = match (&mut config.build, &mut config.stack) {
+        (Some(b), _) => Some(&mut b.image),
+        (None, Some(s)) => Some(&mut s.build_image),
+        (None, None) => None,
+    };
+    let mut pulled = None;
+    if let Some(reference) = build_ref
+        && let Ok(ImageRef::Registry(r)) = reference.parse::<ImageRef>()
+    {
+        eprintln!("===> PULLING {r}");
+        let store_path = super::cache_dir().join("images");
+        let store = Layout::create(&store_path).map_err(|e| e.to_string())?;
+        let desc = super::registry(&r, &args.insecure)
+            .and_then(|reg| reg.pull(&r, &store))
+            .map_err(|e| format!("build image `{reference}`: {e}"))?;
+        store
+            .set_tag(&pulled_tag, &desc)
+            .map_err(|e| e.to_string())?;
+        *reference = format!("oci:{}:{pulled_tag}", store_path.display());
+        pulled = Some(store);
+    }
     let base_dir = args
         .config
         .parent()
@@ -100,7 +126,11 @@ fn create(args: &CreateArgs) -> Result<(), String> {
         &out,
         &tag,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string());
+    if let Some(store) = &pulled {
+        let _ = store.untag(&pulled_tag);
+    }
+    let desc = desc?;
     eprintln!(
         "created builder oci:{}:{tag}@{} ({} buildpacks)",
         path.display(),

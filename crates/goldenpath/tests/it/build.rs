@@ -171,12 +171,22 @@ fn builder_create_then_build_with_the_builder() {
     let build_image = run_image(&tmp.path().join("build-image"), "ID=build\n");
     let run_ref = run_image(&tmp.path().join("run-image"), "ID=run\n");
     let bps = crate::test_buildpacks();
+    // One buildpack as pack users ship them: a .tgz with buildpack.toml at its top.
+    let npm_tgz = tmp.path().join("npm.tgz");
+    let (ok, out) = run(Command::new("tar")
+        .arg("-czf")
+        .arg(&npm_tgz)
+        .arg("-C")
+        .arg(bps.join("test_npm/1.0.0"))
+        .arg("."));
+    assert!(ok, "{out}");
     let config = tmp.path().join("builder.toml");
     std::fs::write(
         &config,
         format!(
-            "description = \"test builder\"\n\n[[buildpacks]]\nuri = \"{b}/test_node/1.0.0\"\n\n[[buildpacks]]\nuri = \"{b}/test_npm/1.0.0\"\n\n[[buildpacks]]\nuri = \"{b}/test_js/1.0.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{build_image}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n",
-            b = bps.display()
+            "description = \"test builder\"\n\n[[buildpacks]]\nuri = \"{b}/test_node/1.0.0\"\n\n[[buildpacks]]\nuri = \"file://{npm}\"\n\n[[buildpacks]]\nuri = \"{b}/test_js/1.0.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{build_image}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n",
+            b = bps.display(),
+            npm = npm_tgz.display()
         ),
     )
     .unwrap();

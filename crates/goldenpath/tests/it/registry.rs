@@ -517,3 +517,58 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
     ]);
     assert!(!ok && msg.contains("use `--cache DIR`"), "{msg}");
 }
+
+#[test]
+fn builder_create_pulls_a_registry_build_image() {
+    if !require_tool("docker-registry") {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    image(&tmp.path().join("build"), b"build image");
+    let local = format!("oci:{}:v1", tmp.path().join("build/ours").display());
+    let remote = format!("127.0.0.1:{}/build:1", reg.port);
+    let (ok, out) = gp(&["image", "copy", &local, &format!("docker://{remote}")]);
+    assert!(ok, "{out}");
+    let bp = crate::test_buildpacks().join("test_node/1.0.0");
+    let config = tmp.path().join("builder.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[buildpacks]]\nuri = \"{}\"\n\n[[order]]\n[[order.group]]\nid = \"test/node\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{remote}\"\n",
+            bp.display()
+        ),
+    )
+    .unwrap();
+    let builder = format!("oci:{}:b", tmp.path().join("builder").display());
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+        .args([
+            "builder",
+            "create",
+            "--launcher",
+            "/bin/true",
+            "--tag",
+            &builder,
+        ])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("===> PULLING"), "{err}");
+    // The build image's layer is the builder's first.
+    let layers = |r: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args(["image", "inspect", "--json", r])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["layers"].clone()
+    };
+    assert_eq!(layers(&builder)[0], layers(&local)[0]);
+    // The pulled image is not left tagged in the store.
+    let store = tmp.path().join("cache/goldenpath/images/index.json");
+    let index = std::fs::read_to_string(store).unwrap();
+    assert!(!index.contains("builder-create-"), "{index}");
+}
