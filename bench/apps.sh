@@ -80,23 +80,32 @@ print(sum(l["size"] for l in man["layers"]))
 PY
 }
 
+# The builder is unpacked once per digest, as on a platform that has used it before: once, untimed.
+"$gp" build "oci:$w/warm:x" --builder "$builder" --path examples/apps/python-flask >/dev/null 2>&1
+# goldenpath's own share of a build: wall time not spent inside buildpacks (from its summary lines).
+share() {
+  local total bp
+  total=$(sed -n 's/^\*\*\* Total: \([0-9]*\) ms/\1/p' "$w/last.log")
+  bp=$(sed -n 's/^\*\*\* Buildpacks ran for \([0-9]*\) ms.*/\1/p' "$w/last.log")
+  awk "BEGIN{printf \"%.0f%% (%d of %d ms)\", 100 * ($total - $bp) / $total, $total - $bp, $total}"
+}
 rows=()
 for app in flask node; do
   src=$([ $app = flask ] && echo python-flask || echo node-express)
   rm -rf "$w/src-$app" && cp -r "examples/apps/$src" "$w/src-$app"
-  o_cold=$(t ours $app); p_cold=$(t theirs $app)
+  o_cold=$(t ours $app); o_share=$(share); p_cold=$(t theirs $app)
   main=$([ $app = flask ] && echo app.py || echo server.js)
   echo "# one more line" | sed "s/^#/$([ $app = node ] && echo '\/\/' || echo '#')/" >> "$w/src-$app/$main"
   cp "$w/src-$app/$main" "$w/ctx-$app/$main"
   o_one=$(t ours $app); p_one=$(t theirs $app)
   o_size=$(size_ours $app); p_size=$(size_theirs $app)
-  rows+=("| $src | $o_cold | $p_cold | $o_one | $p_one | $(awk "BEGIN{printf \"%.2f\", $o_one / $p_one}") | $((o_size / 1048576)) | $((p_size / 1048576)) | $(awk "BEGIN{printf \"%.2f\", $o_size / $p_size}") |")
+  rows+=("| $src | $o_cold | $o_share | $p_cold | $o_one | $p_one | $(awk "BEGIN{printf \"%.2f\", $o_one / $p_one}") | $((o_size / 1048576)) | $((p_size / 1048576)) | $(awk "BEGIN{printf \"%.2f\", $o_size / $p_size}") |")
 done
 echo
 echo "Example apps ($(nproc) cores; one run each; compressed image size incl. the base)"
 echo
-echo "| app | goldenpath cold (s) | buildah cold (s) | goldenpath one-line rebuild (s) | buildah --layers rebuild (s) | rebuild ratio | goldenpath image (MiB) | buildah image (MiB) | size ratio |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| app | goldenpath cold (s) | goldenpath own share of cold | buildah cold (s) | goldenpath one-line rebuild (s) | buildah --layers rebuild (s) | rebuild ratio | goldenpath image (MiB) | buildah image (MiB) | size ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "targets: rebuild ratio <= 0.5, size ratio <= 1.0"
+echo "targets: rebuild ratio <= 0.5, size ratio <= 1.0, own share of a cold build < 10%"

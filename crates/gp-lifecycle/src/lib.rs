@@ -19,3 +19,5 @@ pub mod rebase;
 pub mod sandbox;
 #[cfg(feature = "host")]
 pub mod slices;
+#[cfg(feature = "host")]
+pub mod speculate;

@@ -21,6 +21,9 @@ use crate::layout::Layout;
 #[derive(Debug, Clone)]
 pub struct Memo {
     dir: PathBuf,
+    /// Another layout a remembered layer may be in (the local store, where layers are written early): a hit there
+    /// is linked (or copied, verified) into the layout asked for.
+    fallback: Option<Layout>,
 }
 
 impl Memo {
@@ -28,7 +31,34 @@ impl Memo {
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_path_buf(),
+            fallback: None,
         }
+    }
+
+    /// Also takes remembered layers from `store` (see the field).
+    #[must_use]
+    pub fn with_fallback(mut self, store: Layout) -> Self {
+        self.fallback = Some(store);
+        self
+    }
+
+    /// Brings `digest` of `size` bytes into `layout` from the fallback store; whether it is there now.
+    fn adopt(&self, layout: &Layout, digest: &Digest, size: u64) -> bool {
+        let Some(store) = &self.fallback else {
+            return false;
+        };
+        let from = store.blob_path(digest);
+        if !std::fs::metadata(&from).is_ok_and(|m| m.len() == size) {
+            return false;
+        }
+        let to = layout.blob_path(digest);
+        if std::fs::hard_link(&from, &to).is_ok() {
+            return true;
+        }
+        std::fs::File::open(&from)
+            .ok()
+            .and_then(|f| layout.write_blob_from(f, Some(digest)).ok())
+            .is_some()
     }
 
     /// The fingerprint of `entries` written with `opts`; `None` when a file cannot be inspected.
@@ -86,7 +116,8 @@ impl Memo {
             MEDIA_TYPE_TAR => MEDIA_TYPE_TAR,
             _ => return None,
         };
-        let present = std::fs::metadata(layout.blob_path(&digest)).is_ok_and(|m| m.len() == size);
+        let present = std::fs::metadata(layout.blob_path(&digest)).is_ok_and(|m| m.len() == size)
+            || self.adopt(layout, &digest, size);
         present.then_some(LayerInfo {
             digest,
             diff_id,
@@ -132,7 +163,11 @@ impl Memo {
             return Ok((info, true));
         }
         let info = add_layer(layout, entries, opts)?;
-        if let Some(f) = &fingerprint {
+        // Recorded only when the files were the same before and after they were read: a tree still being written
+        // (an export started while a buildpack runs) is never remembered with contents it did not have.
+        if let Some(f) = &fingerprint
+            && Self::fingerprint(entries, opts).as_ref() == Some(f)
+        {
             self.record(f, &info);
         }
         Ok((info, false))

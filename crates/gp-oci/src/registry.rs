@@ -243,6 +243,23 @@ impl Registry {
         Ok(stats)
     }
 
+    /// Uploads `blobs` of `layout` to `target`'s repository ahead of a manifest (skipping those it has, mounting
+    /// from where they were seen); a later [`Registry::push`] of an image holding them finds them there.
+    pub fn push_blobs(
+        &self,
+        layout: &Layout,
+        blobs: &[Desc],
+        target: &RegistryRef,
+    ) -> Result<PushStats, RegistryError> {
+        let r = oci_ref(target);
+        self.authenticate(&r, RegistryOperation::Push)?;
+        let mut stats = PushStats::default();
+        for b in blobs {
+            self.push_blob(layout, b, &r, None, &mut stats)?;
+        }
+        Ok(stats)
+    }
+
     fn push_desc(
         &self,
         layout: &Layout,

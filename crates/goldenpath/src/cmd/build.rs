@@ -216,6 +216,7 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     )
     .and_then(|()| match &target {
         Some(r) => {
+            wait_early_uploads();
             let published = publish(&out_path, &tag, r, &args.insecure);
             if let Ok(store) = Layout::open(&out_path) {
                 let _ = store.untag(&tag);
@@ -224,6 +225,7 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
         }
         None => Ok(()),
     });
+    wait_early_uploads();
     remove_work(&work);
     result
 }
@@ -822,8 +824,10 @@ fn direct(
         echo: true,
         ..BuildLog::default()
     };
-    let built = build(&detected.group, &detected.plan, &bd, &env, &mut log)
-        .map_err(|e| (e.exit_code(), e.to_string()))?;
+    let early = early_export(args, layers)?;
+    let built = build(&detected.group, &detected.plan, &bd, &env, &mut log);
+    report_early(early);
+    let built = built.map_err(|e| (e.exit_code(), e.to_string()))?;
     let total: u128 = log.timings.iter().map(|(_, d)| d.as_millis()).sum();
     eprintln!("*** Buildpacks ran for {total} ms");
     Ok((detected.group, built))
@@ -916,9 +920,80 @@ fn sandboxed(
     restore(args, layers, &group, previous)?;
     give_to(layers, image)?;
     super::phase::start("BUILDING");
-    phase("build")?;
+    let early = early_export(args, layers)?;
+    let result = phase("build");
+    report_early(early);
+    result?;
     let built = gp_lifecycle::build::Built::from_layers(layers).map_err(io)?;
     Ok((group, built))
+}
+
+/// Starts writing settled launch layers while buildpacks run (see `gp_lifecycle::speculate`), into the embedded
+/// store: a layer that changes after it was written early leaves an unreferenced blob, which a cache may hold but a
+/// layout the user named should not. The exporter's memo takes them from there (`Memo::with_fallback`).
+fn early_export(
+    args: &BuildArgs,
+    layers: &std::path::Path,
+) -> Result<Option<gp_lifecycle::speculate::Speculator>, (u8, String)> {
+    let layout = Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
+    let memo = gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"));
+    // Publishing: each early layer is also uploaded right away, on a thread of its own that may go on while the
+    // export runs; the push at the end waits for it and then finds those blobs there.
+    let upload: Option<gp_lifecycle::speculate::AfterWrite> = match args.image.parse::<ImageRef>() {
+        Ok(ImageRef::Registry(target)) if args.publish => {
+            let (tx, rx) = std::sync::mpsc::channel::<gp_oci::layout::Desc>();
+            let insecure = args.insecure.clone();
+            let store = layout.clone();
+            let uploader = std::thread::spawn(move || {
+                let Ok(reg) = registry(&target, &insecure) else {
+                    return;
+                };
+                for desc in rx {
+                    let _ = reg.push_blobs(&store, &[desc], &target); // a failure here is retried by the push
+                }
+            });
+            if let Ok(mut pending) = EARLY_UPLOADS.lock() {
+                pending.push(uploader);
+            }
+            Some(Box::new(
+                move |_: &Layout, info: &gp_oci::layer::LayerInfo| {
+                    let desc =
+                        gp_oci::layout::Desc::new(info.media_type, info.digest.clone(), info.size);
+                    let _ = tx.send(desc);
+                },
+            ))
+        }
+        _ => None,
+    };
+    Ok(Some(gp_lifecycle::speculate::Speculator::start_with(
+        layers,
+        layout,
+        memo,
+        layer_options(args)?,
+        upload,
+    )))
+}
+
+/// Uploads of layers written early, still going when the build phase ends.
+static EARLY_UPLOADS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Waits for the early uploads (before the image is pushed).
+fn wait_early_uploads() {
+    let pending = EARLY_UPLOADS
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
+    for h in pending {
+        let _ = h.join();
+    }
+}
+
+fn report_early(early: Option<gp_lifecycle::speculate::Speculator>) {
+    let n = early.map_or(0, gp_lifecycle::speculate::Speculator::finish);
+    if n > 0 {
+        eprintln!("Wrote {n} settled launch layer(s) while buildpacks ran");
+    }
 }
 
 /// The CNB user's home directory from the build image's `/etc/passwd` (`/` when it has none).
@@ -982,6 +1057,12 @@ fn export_phase(
         }
         None => None,
     };
+    let mut memo = gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"));
+    if out_path != cache_dir().join("images")
+        && let Ok(store) = Layout::open(&cache_dir().join("images"))
+    {
+        memo = memo.with_fallback(store);
+    }
     let exported = export(&ExportInput {
         layers,
         app,
@@ -991,7 +1072,7 @@ fn export_phase(
         run_image: run.as_ref().map(|(l, d, r)| (l, d.clone(), r.clone())),
         out: &out,
         tag,
-        memo: Some(&gp_oci::memo::Memo::new(&cache_dir().join("layer-memo"))),
+        memo: Some(&memo),
         previous,
     })
     .map_err(|e| (62, e.to_string()))?;
