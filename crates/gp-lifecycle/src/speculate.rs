@@ -26,6 +26,8 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Speculator {
     stop: Arc<AtomicBool>,
+    /// Dropped (or sent to) to wake the thread from its wait at once.
+    wake: Option<std::sync::mpsc::Sender<()>>,
     written: Arc<AtomicUsize>,
     handle: Option<JoinHandle<()>>,
 }
@@ -92,11 +94,17 @@ impl Speculator {
         let stop = Arc::new(AtomicBool::new(false));
         let written = Arc::new(AtomicUsize::new(0));
         let (stop2, written2, layers) = (stop.clone(), written.clone(), layers.to_path_buf());
+        let (wake, woken) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::spawn(move || {
             let mut seen: std::collections::HashMap<PathBuf, (Signature, bool)> =
                 std::collections::HashMap::new();
             while !stop2.load(Ordering::Relaxed) {
-                std::thread::sleep(POLL);
+                if !matches!(
+                    woken.recv_timeout(POLL),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    break; // stopped
+                }
                 for (dir, prefix) in launch_layers(&layers) {
                     if stop2.load(Ordering::Relaxed) {
                         break;
@@ -128,6 +136,7 @@ impl Speculator {
         });
         Self {
             stop,
+            wake: Some(wake),
             written,
             handle: Some(handle),
         }
@@ -137,6 +146,7 @@ impl Speculator {
     #[must_use]
     pub fn finish(mut self) -> usize {
         self.stop.store(true, Ordering::Relaxed);
+        self.wake = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -147,6 +157,7 @@ impl Speculator {
 impl Drop for Speculator {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.wake = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

@@ -17,6 +17,9 @@ use crate::layer::{
 };
 use crate::layout::Layout;
 
+/// Trees up to this size are also remembered by content (see [`Memo::content_fingerprint`]).
+pub const CONTENT_LIMIT: u64 = 64 << 20;
+
 /// Where fingerprints map to written layers (one small file per layer).
 #[derive(Debug, Clone)]
 pub struct Memo {
@@ -59,6 +62,56 @@ impl Memo {
             .ok()
             .and_then(|f| layout.write_blob_from(f, Some(digest)).ok())
             .is_some()
+    }
+
+    /// A fingerprint of `entries` by the files' contents rather than their identity: for small trees that are
+    /// recreated each build with the same bytes (the app directory, copied from the source), where reading and
+    /// hashing is far cheaper than compressing. `None` above [`CONTENT_LIMIT`] bytes or when a file is unreadable.
+    #[must_use]
+    pub fn content_fingerprint(entries: &[Entry], opts: &LayerOptions) -> Option<String> {
+        let mut total = 0u64;
+        for e in entries {
+            if let Kind::File(Source::Path(p)) = &e.kind {
+                total += std::fs::symlink_metadata(p).ok()?.len();
+                if total > CONTENT_LIMIT {
+                    return None;
+                }
+            }
+        }
+        let mut h = Sha256::new();
+        let _ = write!(h, "content-v1 {}\0", Self::options_key(opts));
+        for e in entries {
+            let _ = write!(h, "{}\0{}\0", e.path, u8::from(e.executable));
+            match &e.kind {
+                Kind::Dir => h.update(b"d"),
+                Kind::Symlink(t) => {
+                    let _ = write!(h, "l{t}\0");
+                }
+                Kind::Hardlink(t) => {
+                    let _ = write!(h, "h{t}\0");
+                }
+                Kind::File(Source::Bytes(b)) => {
+                    h.update(b"b");
+                    h.update(Sha256::digest(b));
+                }
+                Kind::File(Source::Path(p)) => {
+                    let mut f = std::fs::File::open(p).ok()?;
+                    let mut fh = Sha256::new();
+                    std::io::copy(&mut f, &mut fh).ok()?;
+                    h.update(b"f");
+                    h.update(fh.finalize());
+                }
+            }
+        }
+        Some(format!("c{:x}", h.finalize()))
+    }
+
+    fn options_key(opts: &LayerOptions) -> String {
+        let level = match opts.compression {
+            Compression::None => -1,
+            Compression::Gzip { level } => i64::from(level),
+        };
+        format!("{} {} {level}", opts.uid, opts.gid)
     }
 
     /// The fingerprint of `entries` written with `opts`; `None` when a file cannot be inspected.
@@ -162,14 +215,24 @@ impl Memo {
         {
             return Ok((info, true));
         }
-        let info = add_layer(layout, entries, opts)?;
-        // Recorded only when the files were the same before and after they were read: a tree still being written
-        // (an export started while a buildpack runs) is never remembered with contents it did not have.
-        if let Some(f) = &fingerprint
-            && Self::fingerprint(entries, opts).as_ref() == Some(f)
+        let stable = |info: &LayerInfo, also: &[&Option<String>]| {
+            // Recorded only when the files were the same before and after they were read: a tree still being
+            // written (an export started while a buildpack runs) is never remembered with contents it did not have.
+            if fingerprint.is_some() && Self::fingerprint(entries, opts) == fingerprint {
+                for f in also.iter().copied().flatten() {
+                    self.record(f, info);
+                }
+            }
+        };
+        let content = Self::content_fingerprint(entries, opts);
+        if let Some(c) = &content
+            && let Some(info) = self.lookup(c, layout)
         {
-            self.record(f, &info);
+            stable(&info, &[&fingerprint]);
+            return Ok((info, true));
         }
+        let info = add_layer(layout, entries, opts)?;
+        stable(&info, &[&fingerprint, &content]);
         Ok((info, false))
     }
 }
@@ -205,6 +268,20 @@ mod tests {
         let (changed, reused) = memo.add_layer(&layout, &entries(&src), &opts).unwrap();
         assert!(!reused);
         assert_ne!(changed.digest, first.digest);
+        // The same bytes in new files (a fresh copy of the tree): a hit by content.
+        let copy = tmp.path().join("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::write(copy.join("a"), "two").unwrap();
+        let (same, reused) = memo.add_layer(&layout, &entries(&copy), &opts).unwrap();
+        assert!(reused);
+        assert_eq!(same, changed);
+        // ... and then by identity too (the copy's own fingerprint was recorded on that hit).
+        assert!(
+            memo.lookup(&Memo::fingerprint(&entries(&copy), &opts).unwrap(), &layout)
+                .is_some()
+        );
+        std::fs::write(copy.join("a"), "six").unwrap();
+        assert!(!memo.add_layer(&layout, &entries(&copy), &opts).unwrap().1);
         // A blob gone from the layout is never trusted.
         std::fs::remove_file(layout.blob_path(&changed.digest)).unwrap();
         assert!(!memo.add_layer(&layout, &entries(&src), &opts).unwrap().1);

@@ -264,6 +264,27 @@ fn open_image(
     flag: &str,
     insecure: &[String],
 ) -> Result<(Layout, gp_oci::layout::Desc), (u8, String)> {
+    // Registry images are resolved once per build (the run image is needed before the build and at export).
+    static OPENED: std::sync::Mutex<BTreeMap<String, gp_oci::layout::Desc>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    if let Some(desc) = OPENED.lock().ok().and_then(|m| m.get(reference).cloned()) {
+        let layout = Layout::open(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
+        return Ok((layout, desc));
+    }
+    let opened = open_image_uncached(reference, flag, insecure)?;
+    if matches!(reference.parse::<ImageRef>(), Ok(ImageRef::Registry(_)))
+        && let Ok(mut m) = OPENED.lock()
+    {
+        m.insert(reference.to_owned(), opened.1.clone());
+    }
+    Ok(opened)
+}
+
+fn open_image_uncached(
+    reference: &str,
+    flag: &str,
+    insecure: &[String],
+) -> Result<(Layout, gp_oci::layout::Desc), (u8, String)> {
     let parsed = reference
         .parse::<ImageRef>()
         .map_err(|e| usage(format!("`{flag} {reference}`: {e}")))?;
@@ -276,7 +297,12 @@ fn open_image(
             Ok((layout, desc))
         }
         ImageRef::Registry(r) => {
-            super::phase::start(&format!("PULLING {r}"));
+            // A pull before the build is a phase of its own; one during a phase is part of it.
+            if super::phase::durations().is_empty() {
+                super::phase::start(&format!("PULLING {r}"));
+            } else {
+                eprintln!("Pulling {r}");
+            }
             let layout =
                 Layout::create(&cache_dir().join("images")).map_err(|e| usage(e.to_string()))?;
             let registry =
