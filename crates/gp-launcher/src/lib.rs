@@ -310,9 +310,8 @@ pub fn shell_script(profiles: &[PathBuf], app: &Path, working_dir: &Path, comman
     if app.join(".profile").is_file() {
         lines.push("source ./.profile".into());
     }
-    if working_dir != app {
-        lines.push(format!("cd -- {}", quote(&working_dir.to_string_lossy())));
-    }
+    // Always: a profile script that changes directory must not move the process.
+    lines.push(format!("cd -- {}", quote(&working_dir.to_string_lossy())));
     lines.push(format!("exec {command}"));
     lines.join("\n")
 }

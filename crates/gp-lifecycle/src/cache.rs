@@ -10,6 +10,8 @@ use std::path::Path;
 
 use gp_cnb::GroupToml;
 
+use crate::layers::toml_of;
+
 /// Copies a tree, keeping symlinks as links and file modes.
 fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -66,7 +68,7 @@ pub fn restore(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec
             let from = cache.join(&bp).join(&name);
             let to = layers.join(&bp).join(&name);
             move_tree(&from, &to)?;
-            move_file(&from.with_extension("toml"), &to.with_extension("toml"))?;
+            move_file(&toml_of(&from), &toml_of(&to))?;
             restored.push(format!("{}:{name}", m.id));
         }
     }
@@ -85,7 +87,7 @@ pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<St
             let from = layers.join(&bp).join(&name);
             let to = staging.join(&bp).join(&name);
             move_tree(&from, &to)?;
-            std::fs::copy(from.with_extension("toml"), to.with_extension("toml"))?;
+            std::fs::copy(toml_of(&from), toml_of(&to))?;
             saved.push(format!("{}:{name}", m.id));
         }
     }

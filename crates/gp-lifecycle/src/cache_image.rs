@@ -113,16 +113,27 @@ pub fn restore(
                 std::fs::create_dir_all(&target).map_err(werr(&target))?; // an empty layer
             }
             let meta = layer.to_content();
-            let toml_path = target.with_extension("toml");
+            let toml_path = crate::layers::toml_of(&target);
             let text = meta
                 .to_toml_string()
                 .map_err(|e| lerr(format!("its metadata is not TOML: {e}")))?;
             std::fs::write(&toml_path, text).map_err(werr(&toml_path))?;
+            // Remembered only when the restored tree is exactly what this exporter would write for it (same
+            // tar, same diff ID, same owner): a cache image written by another tool, or with another owner, is
+            // used for its files but its blob is never put into an app image.
             if let Some((memo, opts)) = memo
                 && let Ok(entries) =
                     entries_from_dir(&target, &format!("layers/{bp}/{}", name.as_str()))
             {
-                memo.remember(&entries, opts, info);
+                let plain = LayerOptions {
+                    compression: gp_oci::layer::Compression::None,
+                    ..*opts
+                };
+                let same = gp_oci::layer::write_layer(&entries, &plain, std::io::sink())
+                    .is_ok_and(|(tar, _)| tar.diff_id == info.diff_id);
+                if same {
+                    memo.remember(&entries, opts, info);
+                }
             }
             restored.push(what);
         }
@@ -249,6 +260,14 @@ mod tests {
         assert!(memo.add_layer(&out, &entries, &opts).unwrap().1);
         let (again, _) = save(&out, "cache2", &fresh, &group(), Some(&memo), &opts).unwrap();
         assert_eq!(again.digest, desc.digest);
+        // Restored for another owner (another run image's CNB user): the files are used, the blob is not
+        // remembered for that owner.
+        let other = LayerOptions { uid: 42, ..opts };
+        let again = tmp.path().join("again");
+        restore(&image, &out, &again, &group(), Some((&memo, &other))).unwrap();
+        let entries =
+            entries_from_dir(&again.join("test_node/deps"), "layers/test_node/deps").unwrap();
+        assert!(!memo.add_layer(&out, &entries, &other).unwrap().1);
         // Without the memo the bytes are the same too (the tar is reproducible).
         let (plain, _) = save(&out, "cache3", &fresh, &group(), None, &opts).unwrap();
         assert_eq!(plain.digest, desc.digest);

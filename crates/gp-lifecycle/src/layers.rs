@@ -22,11 +22,44 @@ pub fn layer_dirs(dir: &Path) -> Vec<LayerDir> {
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .filter_map(|path| {
-            let meta = LayerContentMetadata::from_path(path.with_extension("toml")).ok()?;
+            let meta = LayerContentMetadata::from_path(toml_of(&path)).ok()?;
             let name = path.file_name()?.to_string_lossy().into_owned();
             Some(LayerDir { name, path, meta })
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// `<layers>/<bp>/<layer>.toml` for the layer directory `<layers>/<bp>/<layer>` (layer names may hold dots:
+/// `python-3.11` has `python-3.11.toml`, not `python-3.toml`).
+#[must_use]
+pub fn toml_of(layer_dir: &Path) -> PathBuf {
+    let mut name = layer_dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".toml");
+    layer_dir.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_layer_names_keep_their_whole_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("python-3.11")).unwrap();
+        std::fs::write(
+            tmp.path().join("python-3.11.toml"),
+            "[types]\nlaunch = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            toml_of(&tmp.path().join("python-3.11")),
+            tmp.path().join("python-3.11.toml")
+        );
+        let found = layer_dirs(tmp.path());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "python-3.11");
+        assert!(found[0].meta.types().launch);
+    }
 }

@@ -40,86 +40,125 @@ pub fn match_component(pattern: &str, name: &str) -> Result<bool, &'static str> 
     Ok(matches_at(&p, &n))
 }
 
-/// The index just past the `]` closing the class that starts at `p[start] == '['`.
-fn class_end(p: &[char], start: usize) -> Result<usize, &'static str> {
+/// One class element as Go reads it: an unescaped `-` or `]` here is a syntax error, a `\\` escapes the next
+/// character, and the class must go on after it. Returns the character and the index after it.
+fn class_char(p: &[char], mut i: usize) -> Result<(char, usize), &'static str> {
+    match p.get(i) {
+        None => return Err("has an unclosed `[`"),
+        Some('-' | ']') => {
+            return Err("has a `-` or `]` where a class needs a character (escape it)");
+        }
+        Some('\\') => i += 1,
+        Some(_) => {}
+    }
+    let c = *p.get(i).ok_or("has an unclosed `[`")?;
+    if i + 1 >= p.len() {
+        return Err("has an unclosed `[`");
+    }
+    Ok((c, i + 1))
+}
+
+/// A class starting at `p[start] == '['`: whether it is negated, its ranges, and the index past its `]`.
+type Class = (bool, Vec<(char, char)>, usize);
+
+fn parse_class(p: &[char], start: usize) -> Result<Class, &'static str> {
     let mut i = start + 1;
-    if p.get(i) == Some(&'^') {
+    let negated = p.get(i) == Some(&'^');
+    if negated {
         i += 1;
     }
-    let mut first = true;
+    let mut ranges = Vec::new();
     loop {
-        match p.get(i) {
-            None => return Err("has an unclosed `[`"),
-            Some(']') if !first => return Ok(i + 1),
-            Some(_) => {
-                // One range element: a char (or escaped char), optionally `-` and another.
-                i += if p[i] == '\\' { 2 } else { 1 };
-                if i > p.len() {
-                    return Err("has an unclosed `[`");
+        if p.get(i) == Some(&']') && !ranges.is_empty() {
+            return Ok((negated, ranges, i + 1));
+        }
+        let (lo, next) = class_char(p, i)?;
+        i = next;
+        let mut hi = lo;
+        if p.get(i) == Some(&'-') {
+            let (h, next) = class_char(p, i + 1)?;
+            hi = h;
+            i = next;
+        }
+        ranges.push((lo, hi));
+    }
+}
+
+fn class_end(p: &[char], start: usize) -> Result<usize, &'static str> {
+    parse_class(p, start).map(|(_, _, end)| end)
+}
+
+/// One element of a validated pattern.
+enum Token {
+    Star,
+    Any,
+    Char(char),
+    Class(bool, Vec<(char, char)>),
+}
+
+fn tokens(p: &[char]) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' => {
+                out.push(Token::Star);
+                i += 1;
+            }
+            '?' => {
+                out.push(Token::Any);
+                i += 1;
+            }
+            '\\' => {
+                out.push(Token::Char(p.get(i + 1).copied().unwrap_or('\\')));
+                i += 2;
+            }
+            '[' => match parse_class(p, i) {
+                Ok((negated, ranges, end)) => {
+                    out.push(Token::Class(negated, ranges));
+                    i = end;
                 }
-                if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|c| *c != ']') {
-                    i += 1;
-                    i += if p[i] == '\\' { 2 } else { 1 };
-                }
-                first = false;
+                Err(_) => return Vec::new(), // validated before; unreachable
+            },
+            c => {
+                out.push(Token::Char(c));
+                i += 1;
             }
         }
     }
+    out
 }
 
-/// Matches a validated pattern against a name.
+/// Matches a validated pattern against a name: greedy with one backtrack point (the last `*`), so linear in
+/// practice and never exponential.
 fn matches_at(p: &[char], n: &[char]) -> bool {
-    let Some(&c) = p.first() else {
-        return n.is_empty();
-    };
-    match c {
-        '*' => (0..=n.len()).any(|k| matches_at(&p[1..], &n[k..])),
-        '?' => !n.is_empty() && matches_at(&p[1..], &n[1..]),
-        '\\' => n.first() == p.get(1) && !n.is_empty() && matches_at(&p[2..], &n[1..]),
-        '[' => {
-            let Some(&ch) = n.first() else {
-                return false;
-            };
-            let Ok(end) = class_end(p, 0) else {
-                return false;
-            };
-            class_matches(&p[1..end - 1], ch) && matches_at(&p[end..], &n[1..])
+    let t = tokens(p);
+    let one = |tok: &Token, c: char| match tok {
+        Token::Any => true,
+        Token::Char(x) => *x == c,
+        Token::Class(negated, ranges) => {
+            ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
         }
-        _ => n.first() == Some(&c) && matches_at(&p[1..], &n[1..]),
-    }
-}
-
-/// Whether `ch` is in the class body (between `[` and `]`).
-fn class_matches(body: &[char], ch: char) -> bool {
-    let (negated, body) = match body.first() {
-        Some('^') => (true, &body[1..]),
-        _ => (false, body),
+        Token::Star => false,
     };
-    let mut i = 0;
-    let mut found = false;
-    let take = |i: &mut usize| {
-        let c = if body[*i] == '\\' {
-            *i += 1;
-            body[*i]
+    let (mut ti, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if ti < t.len() && matches!(t[ti], Token::Star) {
+            star = Some((ti, ni));
+            ti += 1;
+        } else if ti < t.len() && one(&t[ti], n[ni]) {
+            ti += 1;
+            ni += 1;
+        } else if let Some((st, sn)) = star {
+            ti = st + 1;
+            ni = sn + 1;
+            star = Some((st, sn + 1));
         } else {
-            body[*i]
-        };
-        *i += 1;
-        c
-    };
-    while i < body.len() {
-        let lo = take(&mut i);
-        let hi = if i + 1 < body.len() && body[i] == '-' {
-            i += 1;
-            take(&mut i)
-        } else {
-            lo
-        };
-        if lo <= ch && ch <= hi {
-            found = true;
+            return false;
         }
     }
-    found != negated
+    t[ti..].iter().all(|tok| matches!(tok, Token::Star))
 }
 
 /// A slice glob split into components, relative to the app directory. `app_roots` are the absolute paths the app
@@ -184,7 +223,7 @@ pub fn split(
             .map(|g| components(g, app_roots))
             .collect::<Result<_, _>>()?;
         // Matched paths (relative), then everything under them.
-        let mut roots: Vec<String> = Vec::new();
+        let mut roots: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (i, e) in entries.iter().enumerate() {
             if claimed[i].is_some() {
                 continue;
@@ -202,13 +241,15 @@ pub fn split(
                         .zip(&parts)
                         .all(|(p, n)| match_component(p, n).unwrap_or(false))
             });
-            let under = roots
-                .iter()
-                .any(|r| r.is_empty() || rel.starts_with(&format!("{r}/")));
+            // Under a directory this slice matched: one of the path's ancestors is a root.
+            let under = roots.contains("")
+                || rel
+                    .match_indices('/')
+                    .any(|(at, _)| roots.contains(&rel[..at]));
             if hit || under {
                 claimed[i] = Some(si);
                 if hit && matches!(e.kind, Kind::Dir) {
-                    roots.push(rel);
+                    roots.insert(rel);
                 }
             }
         }
@@ -286,6 +327,16 @@ mod tests {
         assert!(m("*", ""));
         assert!(m("a*b*c", "aXbYc"));
         assert_eq!(match_component("[ab", "a"), Err("has an unclosed `[`"));
+        // Go refuses an unescaped `]` or `-` as a class character.
+        for bad in ["[]a]", "[^]]", "[-a]", "[a-]", "[a-z-]", "[]"] {
+            assert!(match_component(bad, "a").is_err(), "{bad}");
+        }
+        assert!(m("[\\-a]", "-"));
+        // No exponential backtracking.
+        assert!(!m("*a*a*a*a*a*a*a*a*b", &"a".repeat(60)));
+        assert!(m("*.min.*", "app.min.js"));
+        assert!(!m("a*", "ba"));
+        assert!(m("[a\\-]x", "-x"));
         assert_eq!(match_component("ab\\", "ab"), Err("ends with a lone `\\`"));
     }
 

@@ -371,6 +371,12 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// `<pid>-<n>`: a temporary name no other process or thread of this one uses.
+#[must_use]
+pub fn unique_suffix() -> String {
+    format!("{}-{}", std::process::id(), unique())
+}
+
 /// Temp file + fsync + rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
     let dir = path.parent().unwrap_or(Path::new("."));

@@ -1,7 +1,7 @@
 //! Layer memo: recognises a layer whose files have not changed since it was last written, so that a rebuild does
 //! not read, tar and compress them again. The key is a fingerprint of the entries and the options: paths, kinds,
-//! modes, link targets, inline bytes, and for files on disk their device, inode, size and modification time (in
-//! nanoseconds), as build tools such as make and cargo trust them. A hit is used only when the layout still holds
+//! modes, link targets, inline bytes, and for files on disk their device, inode, size, modification and change
+//! times (in nanoseconds). A hit is used only when the layout still holds
 //! the blob; anything unreadable is a miss, never an error.
 
 use std::io::Write as _;
@@ -122,7 +122,7 @@ impl Memo {
             Compression::None => -1,
             Compression::Gzip { level } => i64::from(level),
         };
-        let _ = write!(h, "v1 {} {} {level}\0", opts.uid, opts.gid);
+        let _ = write!(h, "v2 {} {} {level}\0", opts.uid, opts.gid);
         for e in entries {
             let _ = write!(h, "{}\0{}\0", e.path, u8::from(e.executable));
             match &e.kind {
@@ -139,14 +139,18 @@ impl Memo {
                 }
                 Kind::File(Source::Path(p)) => {
                     let m = std::fs::symlink_metadata(p).ok()?;
+                    // ctime too: only the kernel sets it, so a same-size rewrite in place that puts the old
+                    // modification time back (`cp -p`, extractors with fixed times) still changes the fingerprint.
                     let _ = write!(
                         h,
-                        "f{} {} {} {} {}\0",
+                        "f{} {} {} {} {} {} {}\0",
                         m.dev(),
                         m.ino(),
                         m.size(),
                         m.mtime(),
-                        m.mtime_nsec()
+                        m.mtime_nsec(),
+                        m.ctime(),
+                        m.ctime_nsec()
                     );
                 }
             }
@@ -186,7 +190,7 @@ impl Memo {
         );
         let tmp = self
             .dir
-            .join(format!(".{fingerprint}.{}", std::process::id()));
+            .join(format!(".{fingerprint}.{}", crate::layout::unique_suffix()));
         let ok = std::fs::create_dir_all(&self.dir).is_ok() && std::fs::write(&tmp, text).is_ok();
         if !ok || std::fs::rename(&tmp, self.path(fingerprint)).is_err() {
             let _ = std::fs::remove_file(&tmp);

@@ -56,9 +56,11 @@ impl BlobSources {
             .map(|(g, p)| format!("{g} {p}"))
             .collect::<Vec<_>>()
             .join("\n");
-        let tmp = self
-            .dir
-            .join(format!(".{}.{}", digest.hex(), std::process::id()));
+        let tmp = self.dir.join(format!(
+            ".{}.{}",
+            digest.hex(),
+            crate::layout::unique_suffix()
+        ));
         let ok = std::fs::create_dir_all(&self.dir).is_ok() && std::fs::write(&tmp, text).is_ok();
         if !ok || std::fs::rename(&tmp, self.file(digest)).is_err() {
             let _ = std::fs::remove_file(&tmp);

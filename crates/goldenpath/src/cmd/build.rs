@@ -714,7 +714,22 @@ fn restore_cache_image(
     let desc = match at.registry.pull(&at.reference, &at.store) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("No cache image to restore from ({e})");
+            let text = e.to_string();
+            let absent = [
+                "manifest unknown",
+                "MANIFEST_UNKNOWN",
+                "NAME_UNKNOWN",
+                "not found",
+                "404",
+            ]
+            .iter()
+            .any(|m| text.contains(m));
+            if absent {
+                eprintln!("No cache image to restore from yet ({reference})");
+            } else {
+                // Building without the cache is still right; the push at the end will say if access is the problem.
+                eprintln!("warning: cannot pull the cache image, building without it: {text}");
+            }
             return Ok(());
         }
     };

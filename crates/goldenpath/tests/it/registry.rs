@@ -482,7 +482,7 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
     };
     let first = build("one");
     assert!(
-        first.contains("No cache image to restore from")
+        first.contains("No cache image to restore from yet")
             && first.contains("(1 layer(s); 2 blob(s) uploaded")
             && !first.contains("reusing cached node layer"),
         "{first}"
