@@ -22,6 +22,21 @@ pub type AfterWrite = Box<dyn Fn(&Layout, &gp_oci::layer::LayerInfo) + Send>;
 /// How often the layers directory is looked at.
 const POLL: Duration = Duration::from_millis(100);
 
+/// A layer counts as settled after no change for one millisecond per this many bytes (at least [`POLL`]): 100 ms
+/// for 25 MiB, 640 ms for 160 MiB.
+const QUIET_BYTES_PER_MS: u64 = 256 * 1024;
+
+/// A layer is written early at most this many times (it kept changing after being written).
+const MAX_ATTEMPTS: u32 = 2;
+
+/// What the watcher knows of one layer.
+struct Seen {
+    sig: Signature,
+    since: std::time::Instant,
+    written: bool,
+    attempts: u32,
+}
+
 /// A running early export; [`Speculator::finish`] stops it.
 #[derive(Debug)]
 pub struct Speculator {
@@ -96,7 +111,9 @@ impl Speculator {
         let (stop2, written2, layers) = (stop.clone(), written.clone(), layers.to_path_buf());
         let (wake, woken) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::spawn(move || {
-            let mut seen: std::collections::HashMap<PathBuf, (Signature, bool)> =
+            // Per layer: its signature, when it was first seen so, whether it was written in that state, and how
+            // many times it was written at all.
+            let mut seen: std::collections::HashMap<PathBuf, Seen> =
                 std::collections::HashMap::new();
             while !stop2.load(Ordering::Relaxed) {
                 if !matches!(
@@ -110,27 +127,41 @@ impl Speculator {
                         break;
                     }
                     let Some(sig) = signature(&dir) else { continue };
-                    match seen.get(&dir) {
-                        // Unchanged since the last poll and not yet written in this state: write it.
-                        Some((prev, false)) if *prev == sig => {
-                            let written = entries_from_dir(&dir, &prefix)
-                                .ok()
-                                .and_then(|entries| memo.add_layer(&out, &entries, &opts).ok());
-                            if let Some((info, _)) = written {
-                                written2.fetch_add(1, Ordering::Relaxed);
-                                if let Some(f) = &then {
-                                    f(&out, &info);
-                                }
-                            }
-                            // Look again: the tree may have changed while it was being read.
-                            let after = signature(&dir);
-                            seen.insert(dir, (sig, after == Some(sig)));
-                        }
-                        Some((prev, true)) if *prev == sig => {}
-                        _ => {
-                            seen.insert(dir, (sig, false));
+                    let now = std::time::Instant::now();
+                    let entry = seen.entry(dir.clone()).or_insert(Seen {
+                        sig,
+                        since: now,
+                        written: false,
+                        attempts: 0,
+                    });
+                    if entry.sig != sig {
+                        *entry = Seen {
+                            sig,
+                            since: now,
+                            written: false,
+                            attempts: entry.attempts,
+                        };
+                        continue;
+                    }
+                    // Settled: unchanged for a quiet time that grows with the layer (a pause in a large download
+                    // is not an end), not yet written in this state, and not rewritten over and over.
+                    let quiet = POLL.max(Duration::from_millis(sig.1 / QUIET_BYTES_PER_MS));
+                    if entry.written || entry.attempts >= MAX_ATTEMPTS || now - entry.since < quiet
+                    {
+                        continue;
+                    }
+                    entry.attempts += 1;
+                    let written = entries_from_dir(&dir, &prefix)
+                        .ok()
+                        .and_then(|entries| memo.add_layer(&out, &entries, &opts).ok());
+                    if let Some((info, _)) = written {
+                        written2.fetch_add(1, Ordering::Relaxed);
+                        if let Some(f) = &then {
+                            f(&out, &info);
                         }
                     }
+                    // Look again: the tree may have changed while it was being read.
+                    entry.written = signature(&dir) == Some(sig);
                 }
             }
         });
