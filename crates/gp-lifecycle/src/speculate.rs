@@ -23,8 +23,8 @@ pub type AfterWrite = Box<dyn Fn(&Layout, &gp_oci::layer::LayerInfo) + Send>;
 const POLL: Duration = Duration::from_millis(100);
 
 /// A layer counts as settled after no change for one millisecond per this many bytes (at least [`POLL`]): 100 ms
-/// for 25 MiB, 640 ms for 160 MiB.
-const QUIET_BYTES_PER_MS: u64 = 256 * 1024;
+/// up to 100 MiB, 400 ms for 400 MiB. (With [`MAX_ATTEMPTS`] this bounds the work a paused download can waste.)
+const QUIET_BYTES_PER_MS: u64 = 1024 * 1024;
 
 /// A layer is written early at most this many times (it kept changing after being written).
 const MAX_ATTEMPTS: u32 = 2;

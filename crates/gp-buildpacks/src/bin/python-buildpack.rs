@@ -322,12 +322,14 @@ fn packages_layer(
     println!("Installing dependencies ({})", args.join(" "));
     sh(
         Command::new(runtime.join("bin/python3"))
+            .env("PYTHONDONTWRITEBYTECODE", "1") // the runtime layer stays as copied (reproducible)
             .args(["-m", "venv", "--without-pip"])
             .arg(&layer),
         "python -m venv",
     )?;
     if !args.is_empty() {
         let status = Command::new("python3")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .args(["-m", "pip", "--python"])
             .arg(layer.join("bin/python"))
             .args([
@@ -354,6 +356,7 @@ fn packages_layer(
     // The SBOM of what pip installed.
     let listed = sh(
         Command::new("python3")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .args(["-m", "pip", "--python"])
             .arg(layer.join("bin/python"))
             .args(["list", "--format=json", "--disable-pip-version-check"]),
