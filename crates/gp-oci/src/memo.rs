@@ -78,8 +78,27 @@ impl Memo {
                 }
             }
         }
+        let hash = Self::hash_entries("content-v1", entries, opts, |h, p| {
+            let mut f = std::fs::File::open(p).ok()?;
+            let mut fh = Sha256::new();
+            std::io::copy(&mut f, &mut fh).ok()?;
+            h.update(b"f");
+            h.update(fh.finalize());
+            Some(())
+        })?;
+        Some(format!("c{hash}"))
+    }
+
+    /// Hashes the entries' paths, kinds, modes, link targets and inline bytes under `tag` and the options; files on
+    /// disk go through `file`. `None` when `file` cannot inspect one.
+    fn hash_entries(
+        tag: &str,
+        entries: &[Entry],
+        opts: &LayerOptions,
+        file: impl Fn(&mut Sha256, &Path) -> Option<()>,
+    ) -> Option<String> {
         let mut h = Sha256::new();
-        let _ = write!(h, "content-v1 {}\0", Self::options_key(opts));
+        let _ = write!(h, "{tag} {}\0", Self::options_key(opts));
         for e in entries {
             let _ = write!(h, "{}\0{}\0", e.path, u8::from(e.executable));
             match &e.kind {
@@ -94,16 +113,10 @@ impl Memo {
                     h.update(b"b");
                     h.update(Sha256::digest(b));
                 }
-                Kind::File(Source::Path(p)) => {
-                    let mut f = std::fs::File::open(p).ok()?;
-                    let mut fh = Sha256::new();
-                    std::io::copy(&mut f, &mut fh).ok()?;
-                    h.update(b"f");
-                    h.update(fh.finalize());
-                }
+                Kind::File(Source::Path(p)) => file(&mut h, p)?,
             }
         }
-        Some(format!("c{:x}", h.finalize()))
+        Some(format!("{:x}", h.finalize()))
     }
 
     fn options_key(opts: &LayerOptions) -> String {
@@ -117,45 +130,23 @@ impl Memo {
     /// The fingerprint of `entries` written with `opts`; `None` when a file cannot be inspected.
     #[must_use]
     pub fn fingerprint(entries: &[Entry], opts: &LayerOptions) -> Option<String> {
-        let mut h = Sha256::new();
-        let level = match opts.compression {
-            Compression::None => -1,
-            Compression::Gzip { level } => i64::from(level),
-        };
-        let _ = write!(h, "v2 {} {} {level}\0", opts.uid, opts.gid);
-        for e in entries {
-            let _ = write!(h, "{}\0{}\0", e.path, u8::from(e.executable));
-            match &e.kind {
-                Kind::Dir => h.update(b"d"),
-                Kind::Symlink(t) => {
-                    let _ = write!(h, "l{t}\0");
-                }
-                Kind::Hardlink(t) => {
-                    let _ = write!(h, "h{t}\0");
-                }
-                Kind::File(Source::Bytes(b)) => {
-                    h.update(b"b");
-                    h.update(Sha256::digest(b));
-                }
-                Kind::File(Source::Path(p)) => {
-                    let m = std::fs::symlink_metadata(p).ok()?;
-                    // ctime too: only the kernel sets it, so a same-size rewrite in place that puts the old
-                    // modification time back (`cp -p`, extractors with fixed times) still changes the fingerprint.
-                    let _ = write!(
-                        h,
-                        "f{} {} {} {} {} {} {}\0",
-                        m.dev(),
-                        m.ino(),
-                        m.size(),
-                        m.mtime(),
-                        m.mtime_nsec(),
-                        m.ctime(),
-                        m.ctime_nsec()
-                    );
-                }
-            }
-        }
-        Some(format!("{:x}", h.finalize()))
+        Self::hash_entries("v2", entries, opts, |h, p| {
+            let m = std::fs::symlink_metadata(p).ok()?;
+            // ctime too: only the kernel sets it, so a same-size rewrite in place that puts the old modification
+            // time back (`cp -p`, extractors with fixed times) still changes the fingerprint.
+            let _ = write!(
+                h,
+                "f{} {} {} {} {} {} {}\0",
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec()
+            );
+            Some(())
+        })
     }
 
     fn path(&self, fingerprint: &str) -> PathBuf {
