@@ -129,21 +129,7 @@ fn rebase_moves_the_tag_onto_a_patched_run_image() {
     let v2 = run_image(&tmp.path().join("run-v2"), "VERSION=2 (security fix)\n");
     let order = crate::js_order(tmp.path());
     let image = format!("oci:{}:app", tmp.path().join("out").display());
-    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
-        .args([
-            "build",
-            &image,
-            "--run-image",
-            &v1,
-            "--launcher",
-            "/bin/true",
-            "--order",
-        ])
-        .arg(&order)
-        .arg("--path")
-        .arg(&app)
-        .arg("--buildpacks")
-        .arg(crate::test_buildpacks()));
+    let (ok, out) = run(crate::test_build(&image, &order, &app).args(["--run-image", &v1]));
     assert!(ok, "{out}");
     assert!(out.contains("(1 from the run image)"), "{out}");
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath")).args([
@@ -346,13 +332,7 @@ fn project_toml_sets_build_env_and_excludes_files() {
     .unwrap();
     let order = crate::js_order(tmp.path());
     let image = format!("oci:{}:x", tmp.path().join("out").display());
-    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
-        .args(["build", &image, "--launcher", "/bin/true", "--order"])
-        .arg(&order)
-        .arg("--path")
-        .arg(&app)
-        .arg("--buildpacks")
-        .arg(crate::test_buildpacks()));
+    let (ok, out) = run(&mut crate::test_build(&image, &order, &app));
     assert!(ok, "{out}");
     assert!(out.contains("greeting: from-project"), "{out}");
     let rootfs = tmp.path().join("rootfs");
@@ -382,21 +362,8 @@ fn launch_layers_kept_from_the_previous_image() {
     .unwrap();
     let image = format!("oci:{}:app", tmp.path().join("out").display());
     let build = || {
-        let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
-            .args([
-                "build",
-                &image,
-                "--sandbox",
-                "none",
-                "--launcher",
-                "/bin/true",
-                "--order",
-            ])
-            .arg(&order)
-            .arg("--path")
-            .arg(&app)
-            .arg("--buildpacks")
-            .arg(crate::test_buildpacks())
+        let (ok, out) = run(crate::test_build(&image, &order, &app)
+            .args(["--sandbox", "none"])
             .env("XDG_CACHE_HOME", tmp.path().join("cache")));
         assert!(ok, "{out}");
         out

@@ -62,6 +62,20 @@ pub fn js_app(dir: &Path) -> (PathBuf, PathBuf) {
     (app, js_order(dir))
 }
 
+/// `goldenpath build IMAGE` with the lifecycle's test buildpacks, `order`, the app at `app` and `/bin/true` as the
+/// launcher; further flags may be added.
+#[must_use]
+pub fn test_build(image: &str, order: &Path, app: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_goldenpath"));
+    c.args(["build", image, "--launcher", "/bin/true", "--order"])
+        .arg(order)
+        .arg("--path")
+        .arg(app)
+        .arg("--buildpacks")
+        .arg(test_buildpacks());
+    c
+}
+
 /// A validator: files in, (accepted, output) out.
 pub type Check = Box<dyn Fn(&[PathBuf]) -> (bool, String)>;
 

@@ -372,21 +372,9 @@ fn build_publish_reuses_unchanged_layers() {
     let order = crate::js_order(tmp.path());
     let image = format!("127.0.0.1:{}/app:latest", reg.port);
     let build_as = |image: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        let o = crate::test_build(image, &order, &app)
+            .args(["--publish"])
             .env("XDG_CACHE_HOME", tmp.path().join("cache"))
-            .args([
-                "build",
-                image,
-                "--publish",
-                "--launcher",
-                "/bin/true",
-                "--order",
-            ])
-            .arg(&order)
-            .arg("--path")
-            .arg(&app)
-            .arg("--buildpacks")
-            .arg(crate::test_buildpacks())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -460,20 +448,10 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
     let cache_image = format!("127.0.0.1:{}/app-cache:latest", reg.port);
     // Each build on a machine of its own: nothing local survives between them.
     let build = |machine: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        let image = format!("oci:{}:{machine}", tmp.path().join("out").display());
+        let o = crate::test_build(&image, &order, &app)
+            .args(["--cache-image", &cache_image])
             .env("XDG_CACHE_HOME", tmp.path().join(machine))
-            .arg("build")
-            .arg(format!(
-                "oci:{}:{machine}",
-                tmp.path().join("out").display()
-            ))
-            .args(["--cache-image", &cache_image, "--launcher", "/bin/true"])
-            .arg("--order")
-            .arg(&order)
-            .arg("--path")
-            .arg(&app)
-            .arg("--buildpacks")
-            .arg(crate::test_buildpacks())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&o.stderr).into_owned();
