@@ -57,15 +57,7 @@ pub fn restore_metadata(
     layers: &Path,
 ) -> std::io::Result<Vec<String>> {
     let mut restored = Vec::new();
-    for member in &group.group {
-        let Some(record) = previous
-            .metadata
-            .buildpacks
-            .iter()
-            .find(|b| b.key == member.id)
-        else {
-            continue;
-        };
+    for (member, record) in crate::layers::recorded(group, &previous.metadata.buildpacks) {
         let dir = layers.join(member.id.as_str().replace('/', "_"));
         for (name, layer) in &record.layers {
             let toml_path = dir.join(format!("{}.toml", name.as_str()));

@@ -76,15 +76,7 @@ pub fn restore(
 ) -> Result<Vec<String>, CacheImageError> {
     let mut restored = Vec::new();
     let staging = layers.join(".cache-image");
-    for member in &group.group {
-        let Some(record) = cache
-            .metadata
-            .buildpacks
-            .iter()
-            .find(|b| b.key == member.id)
-        else {
-            continue;
-        };
+    for (member, record) in crate::layers::recorded(group, &cache.metadata.buildpacks) {
         let bp = member.id.as_str().replace('/', "_");
         for (name, layer) in &record.layers {
             let Some(info) = layer.cache.then(|| cache.blob(&layer.sha)).flatten() else {

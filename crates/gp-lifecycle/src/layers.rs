@@ -31,6 +31,17 @@ pub fn layer_dirs(dir: &Path) -> Vec<LayerDir> {
     out
 }
 
+/// The group's buildpacks that have a record in `records` (image metadata), in group order, with that record.
+pub fn recorded<'a>(
+    group: &'a gp_cnb::GroupToml,
+    records: &'a [gp_cnb::BuildpackLayersRecord],
+) -> impl Iterator<Item = (&'a gp_cnb::GroupMember, &'a gp_cnb::BuildpackLayersRecord)> {
+    group
+        .group
+        .iter()
+        .filter_map(|m| Some((m, records.iter().find(|r| r.key == m.id)?)))
+}
+
 /// `<layers>/<bp>/<layer>.toml` for the layer directory `<layers>/<bp>/<layer>` (layer names may hold dots:
 /// `python-3.11` has `python-3.11.toml`, not `python-3.toml`).
 #[must_use]
