@@ -89,7 +89,7 @@ fn real_validators_accept_every_asset_and_catch_breakage() {
     let repo = root().join("examples/platform");
     let tmp = tempfile::tempdir().unwrap();
     let p = |rel: &str| repo.join(rel);
-    let swagger = "../shared/schemas/kpack-v0.17.2-swagger.json";
+    let swagger = "schemas/vendor/kpack-v0.17.2-swagger.json";
     let kpack = |kind: &str| {
         derived_schema(
             "kpack-schema.py",
@@ -99,7 +99,7 @@ fn real_validators_accept_every_asset_and_catch_breakage() {
     };
     let prometheus_rule = derived_schema(
         "ecma-schema.py",
-        &["../shared/schemas/prometheusrule-v1.json"],
+        &["schemas/vendor/prometheusrule-v1.json"],
         &tmp.path().join("pr.json"),
     );
     let workflows = vec![
