@@ -152,7 +152,12 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     if let Some(reference) = &args.cache_image {
         cache_image_at(args, reference)?; // a bad reference fails before any work
     }
-    let work = std::env::temp_dir().join(format!("goldenpath-build-{}", std::process::id()));
+    // Created exclusively under a random name: a predictable path in a shared temp directory could be planted.
+    let work = tempfile::Builder::new()
+        .prefix("goldenpath-build-")
+        .tempdir()
+        .map_err(|e| usage(format!("cannot create the build's scratch directory: {e}")))?
+        .keep();
     let parsed = args
         .image
         .parse::<ImageRef>()
@@ -325,17 +330,13 @@ fn unpack(
         gp_oci::image::open_layer(layout, l)
             .map_err(|e| gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string())))
     });
-    let partial = dest.with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    gp_oci::unpack::unpack_layers(readers, &partial)
-        .map_err(|e| usage(format!("cannot unpack the builder: {e}")))?;
-    if let Err(e) = std::fs::rename(&partial, dest) {
-        let _ = std::fs::remove_dir_all(&partial);
-        if !dest.is_dir() {
-            return Err(usage(format!("cannot store the unpacked builder: {e}")));
-        }
+    // The unpacker stages into a fresh sibling and renames it into place; when another build unpacked the same
+    // builder first, its complete tree is there and is used.
+    match gp_oci::unpack::unpack_layers(readers, dest) {
+        Err(_) if dest.is_dir() => Ok(()),
+        Err(e) => Err(usage(format!("cannot unpack the builder: {e}"))),
+        Ok(()) => Ok(()),
     }
-    Ok(())
 }
 
 /// Takes buildpacks, order, launcher (and the run image, unless given) from a builder image.

@@ -97,7 +97,8 @@ fn clause(v: Version, c: &str) -> bool {
 
 /// Downloads `url` into `dir` (extracting the package's contents), checking the registry's SHA-1.
 fn install_tarball(url: &str, shasum: &str, dir: &Path) -> Result<(), String> {
-    let tgz = std::env::temp_dir().join(format!("gp-node-{}.tgz", std::process::id()));
+    // Beside the layer, in the buildpack's own layers directory: never a predictable name in a shared temp dir.
+    let tgz = dir.with_extension("download.tgz");
     sh(
         Command::new("curl")
             .args(["-fsSL", "--retry", "3", "-o"])
