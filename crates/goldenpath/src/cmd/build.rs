@@ -152,12 +152,7 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     if let Some(reference) = &args.cache_image {
         cache_image_at(args, reference)?; // a bad reference fails before any work
     }
-    // Created exclusively under a random name: a predictable path in a shared temp directory could be planted.
-    let work = tempfile::Builder::new()
-        .prefix("goldenpath-build-")
-        .tempdir()
-        .map_err(|e| usage(format!("cannot create the build's scratch directory: {e}")))?
-        .keep();
+    let work = scratch_dir()?;
     let parsed = args
         .image
         .parse::<ImageRef>()
@@ -233,6 +228,16 @@ fn build_image(args: &BuildArgs) -> Result<(), (u8, String)> {
     wait_early_uploads();
     remove_work(&work);
     result
+}
+
+/// The build's scratch space, created exclusively under a random name: a predictable path in a shared temp
+/// directory could be planted (a symlink to somewhere the build would then write).
+fn scratch_dir() -> Result<std::path::PathBuf, (u8, String)> {
+    tempfile::Builder::new()
+        .prefix("goldenpath-build-")
+        .tempdir()
+        .map(tempfile::TempDir::keep)
+        .map_err(|e| usage(format!("cannot create the build's scratch directory: {e}")))
 }
 
 /// Removes the build's scratch space, including overlay work directories the kernel leaves unreadable.
