@@ -1,6 +1,7 @@
 //! The `goldenpath` command line: thin clap front-end over the library crates.
 
 mod cmd;
+mod embedded;
 
 use std::process::ExitCode;
 

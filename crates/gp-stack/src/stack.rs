@@ -119,7 +119,16 @@ pub fn load(path: &Path) -> Result<StackToml, StackError> {
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| cfg(e.to_string()))?;
-    let s: StackToml = toml::from_str(&text).map_err(|e| cfg(e.to_string()))?;
+    parse(&text, path)
+}
+
+/// Parses and checks the text of a `stack.toml`; `path` names it in errors.
+pub fn parse(text: &str, path: &Path) -> Result<StackToml, StackError> {
+    let cfg = |message: String| StackError::Config {
+        path: path.to_path_buf(),
+        message,
+    };
+    let s: StackToml = toml::from_str(text).map_err(|e| cfg(e.to_string()))?;
     if s.debian.suite.is_empty()
         || !s
             .debian

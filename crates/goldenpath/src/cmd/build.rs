@@ -6,7 +6,7 @@
 //! kpack-style build pod, a CI container job). Restore, cache and export always run on the host.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -21,10 +21,16 @@ use gp_oci::reference::ImageRef;
 
 use super::{cache_dir, exit, registry};
 
-#[derive(Debug, Args)]
+/// Where a build image keeps its buildpacks and order.
+const DEFAULT_BUILDPACKS: &str = "/cnb/buildpacks";
+const DEFAULT_ORDER: &str = "/cnb/order.toml";
+
+#[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     /// Where the image goes: `oci:PATH:TAG`, or a name (`app:1`, `registry.example/app:1`): pushed there with
     /// `--publish`, else kept in the embedded store (`$XDG_CACHE_HOME/goldenpath/images`, tag `<name>_<tag>`).
+    /// Default: the source directory's name, in the embedded store.
+    #[arg(default_value = "")]
     pub image: String,
     /// The application source directory.
     #[arg(long, default_value = ".")]
@@ -35,14 +41,16 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = Sandbox::Auto)]
     pub sandbox: Sandbox,
     /// A builder image (`oci:PATH:TAG` or a registry image, from `goldenpath builder create`): its build image,
-    /// buildpacks, order, lifecycle and run image are used (unpacked once per digest into the cache).
-    #[arg(long)]
+    /// buildpacks, order, lifecycle and run image are used (unpacked once per digest into the cache). Default:
+    /// `builder` in the user config (`~/.config/goldenpath/config.toml`), else the built-in default builder (made
+    /// on first use); inside a build image (with `/cnb/order.toml`) the buildpacks there run directly.
+    #[arg(long, env = "GOLDENPATH_BUILDER")]
     pub builder: Option<String>,
     /// The builder's buildpacks (`<id>/<version>/buildpack.toml`).
-    #[arg(long, default_value = "/cnb/buildpacks")]
+    #[arg(long, default_value = DEFAULT_BUILDPACKS)]
     pub buildpacks: PathBuf,
     /// The builder's order.
-    #[arg(long, default_value = "/cnb/order.toml")]
+    #[arg(long, default_value = DEFAULT_ORDER)]
     pub order: PathBuf,
     /// Run image to build on (`oci:PATH[:TAG]` or a registry image); default: the builder's. Without one the app
     /// image has only the CNB layers.
@@ -105,7 +113,7 @@ struct BuildImage {
 
 pub fn run(args: &BuildArgs) -> ExitCode {
     let started = std::time::Instant::now();
-    match build_image(args) {
+    match resolve_defaults(args).and_then(|args| build_image(&args)) {
         Ok(()) => {
             if let Some(phases) = super::phase::summary() {
                 eprintln!("*** Phases: {phases}");
@@ -118,6 +126,53 @@ pub fn run(args: &BuildArgs) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Fills in what the command line left out: the image name (the source directory's) and the builder (the
+/// user's or the built-in default, unless this already runs inside a build image).
+fn resolve_defaults(args: &BuildArgs) -> Result<BuildArgs, (u8, String)> {
+    let mut args = args.clone();
+    if args.image.is_empty() {
+        args.image = default_image_name(&args.path)?;
+    }
+    // Buildpacks and order named on the command line, or those of the build image this runs in, are used as
+    // they are; only a bare `goldenpath build` on a machine gets a builder.
+    let own_buildpacks = args.order != Path::new(DEFAULT_ORDER)
+        || args.buildpacks != Path::new(DEFAULT_BUILDPACKS)
+        || Path::new(DEFAULT_ORDER).is_file();
+    if args.builder.is_none() && !own_buildpacks && args.sandbox != Sandbox::None {
+        args.builder = Some(super::default_builder::for_build(&args.insecure).map_err(usage)?);
+    }
+    Ok(args)
+}
+
+/// The image name for an app directory: its name, lower-cased, with anything a tag-less image name cannot hold
+/// turned into `-`.
+fn default_image_name(path: &Path) -> Result<String, (u8, String)> {
+    let dir = fs_err::canonicalize(path).map_err(|e| usage(e.to_string()))?;
+    let name: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned();
+    if name.is_empty() {
+        return Err(usage(format!(
+            "`{}` gives no image name: name the image (`goldenpath build NAME`)",
+            dir.display()
+        )));
+    }
+    Ok(name)
 }
 
 fn usage(message: impl Into<String>) -> (u8, String) {

@@ -1,6 +1,6 @@
 //! `goldenpath builder create`: a builder image from pack's `builder.toml`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -13,6 +13,9 @@ use super::exit;
 pub enum BuilderCommand {
     /// Create a builder image: the build image, buildpacks, order, run image and lifecycle.
     Create(CreateArgs),
+    /// The built-in default builder (the default stack with the built-in buildpacks): made on first use, cached by
+    /// its inputs, and printed (`oci:PATH:TAG`); with `--tag`, also copied there (e.g. a registry, for kpack).
+    Default(DefaultArgs),
 }
 
 #[derive(Debug, Args)]
@@ -23,13 +26,12 @@ pub struct CreateArgs {
     /// Where the builder goes: `oci:PATH:TAG`. (`[build] image` may be an OCI layout or a registry image.)
     #[arg(long)]
     pub tag: String,
-    /// The launcher to include (default: the `launcher` installed next to goldenpath). It runs in app images, so
-    /// it should be static (`scripts/static-bins.sh` builds one).
+    /// The launcher to include, instead of the one goldenpath carries. It runs in app images, so it should be
+    /// static (`scripts/static-bins.sh` builds one).
     #[arg(long)]
     pub launcher: Option<PathBuf>,
-    /// The lifecycle that runs detect and build inside the build image for sandboxed builds (default: the
-    /// `lifecycle` installed next to goldenpath; static, like the launcher). Without one the builder can only be
-    /// used with `--sandbox none`.
+    /// The lifecycle that runs detect and build inside the build image for sandboxed builds, instead of the one
+    /// goldenpath carries (static, like the launcher).
     #[arg(long)]
     pub lifecycle: Option<PathBuf>,
     /// Registry host[:port] that may be reached over plain HTTP (loopback registries always may).
@@ -37,9 +39,22 @@ pub struct CreateArgs {
     pub insecure: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct DefaultArgs {
+    /// Also copy the builder here: `oci:PATH:TAG` or a registry image (`registry.example/builders/default:1`).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Registry host[:port] that may be reached over plain HTTP (loopback registries always may).
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure: Vec<String>,
+}
+
 pub fn run(cmd: BuilderCommand) -> ExitCode {
-    let BuilderCommand::Create(args) = cmd;
-    match create(&args) {
+    let result = match cmd {
+        BuilderCommand::Create(args) => create(&args),
+        BuilderCommand::Default(args) => default(&args),
+    };
+    match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             eprintln!("error: {e}");
@@ -48,45 +63,60 @@ pub fn run(cmd: BuilderCommand) -> ExitCode {
     }
 }
 
+fn default(args: &DefaultArgs) -> Result<(), String> {
+    let builder = super::default_builder::ensure(&args.insecure)?;
+    if let Some(tag) = &args.tag {
+        super::default_builder::copy_to(&builder, tag, &args.insecure)?;
+        eprintln!("copied the default builder to {tag}");
+    }
+    super::write_stdout(&format!("{builder}\n"));
+    Ok(())
+}
+
 fn create(args: &CreateArgs) -> Result<(), String> {
-    let ImageRef::Layout { path, tag } = args.tag.parse::<ImageRef>().map_err(|e| e.to_string())?
-    else {
+    let created = create_from(
+        &args.config,
+        &args.tag,
+        args.launcher.as_deref(),
+        args.lifecycle.as_deref(),
+        &args.insecure,
+    )?;
+    eprintln!("created builder {created}");
+    Ok(())
+}
+
+/// `builder create`: the launcher and lifecycle default to the ones goldenpath carries. Returns what was created
+/// (`oci:PATH:TAG@DIGEST (N buildpacks)`).
+pub fn create_from(
+    config_path: &Path,
+    tag: &str,
+    launcher: Option<&Path>,
+    lifecycle: Option<&Path>,
+    insecure: &[String],
+) -> Result<String, String> {
+    let ImageRef::Layout { path, tag } = tag.parse::<ImageRef>().map_err(|e| e.to_string())? else {
         return Err("write the builder to an OCI layout: `--tag oci:PATH:TAG`".into());
     };
     let tag = tag.unwrap_or_else(|| "latest".into());
-    let launcher = match &args.launcher {
-        Some(l) => l.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| e.to_string())?
-            .with_file_name("launcher"),
-    };
+    let carried = crate::embedded::materialize(&super::cache_dir()).map_err(|e| {
+        format!("cannot write out the launcher and lifecycle goldenpath carries: {e}")
+    })?;
+    let launcher = launcher.map_or_else(|| carried.launcher(), Path::to_path_buf);
     if !launcher.is_file() {
         return Err(format!(
-            "launcher `{}` not found; build it (`cargo build -p gp-launcher`) or pass `--launcher`",
+            "launcher `{}` not found: pass an existing file to `--launcher`, or leave it out to use the one goldenpath carries",
             launcher.display()
         ));
     }
-    let lifecycle = match &args.lifecycle {
-        Some(l) if !l.is_file() => {
-            return Err(format!(
-                "lifecycle `{}` not found; build it with `scripts/static-bins.sh`",
-                l.display()
-            ));
-        }
-        Some(l) => Some(l.clone()),
-        None => {
-            let next = launcher.with_file_name("lifecycle");
-            if next.is_file() {
-                Some(next)
-            } else {
-                eprintln!(
-                    "warning: no `lifecycle` next to the launcher and no `--lifecycle`: this builder can only be used with `--sandbox none`"
-                );
-                None
-            }
-        }
-    };
-    let mut config = gp_stack::builder::load(&args.config).map_err(|e| e.to_string())?;
+    let lifecycle = lifecycle.map_or_else(|| carried.lifecycle(), Path::to_path_buf);
+    if !lifecycle.is_file() {
+        return Err(format!(
+            "lifecycle `{}` not found: pass an existing file to `--lifecycle`, or leave it out to use the one goldenpath carries",
+            lifecycle.display()
+        ));
+    }
+    let lifecycle = Some(lifecycle);
+    let mut config = gp_stack::builder::load(config_path).map_err(|e| e.to_string())?;
     // A build image in a registry is pulled into the local store (missing blobs only) and read from there.
     let pulled_tag = format!("builder-create-{}", std::process::id());
     let build_ref = match (&mut config.build, &mut config.stack) {
@@ -101,7 +131,7 @@ fn create(args: &CreateArgs) -> Result<(), String> {
         eprintln!("===> PULLING {r}");
         let store_path = super::cache_dir().join("images");
         let store = Layout::create(&store_path).map_err(|e| e.to_string())?;
-        let desc = super::registry(&r, &args.insecure)
+        let desc = super::registry(&r, insecure)
             .and_then(|reg| reg.pull(&r, &store))
             .map_err(|e| format!("build image `{reference}`: {e}"))?;
         store
@@ -110,8 +140,7 @@ fn create(args: &CreateArgs) -> Result<(), String> {
         *reference = format!("oci:{}:{pulled_tag}", store_path.display());
         pulled = Some(store);
     }
-    let base_dir = args
-        .config
+    let base_dir = config_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
@@ -131,11 +160,10 @@ fn create(args: &CreateArgs) -> Result<(), String> {
         let _ = store.untag(&pulled_tag);
     }
     let desc = desc?;
-    eprintln!(
-        "created builder oci:{}:{tag}@{} ({} buildpacks)",
+    Ok(format!(
+        "oci:{}:{tag}@{} ({} buildpacks)",
         path.display(),
         desc.digest,
         config.buildpacks.len()
-    );
-    Ok(())
+    ))
 }

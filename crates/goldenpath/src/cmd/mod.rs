@@ -3,6 +3,7 @@
 mod build;
 mod builder;
 mod contract;
+mod default_builder;
 mod detect;
 mod image;
 mod phase;
@@ -17,9 +18,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Where goldenpath keeps what it can rebuild: the image store, unpacked builders, the layer memo, blob sources.
+/// Where goldenpath keeps what it can rebuild: the image store, unpacked builders, the layer memo, blob sources,
+/// the default stack and builder. `GOLDENPATH_CACHE_DIR`, else `$XDG_CACHE_HOME/goldenpath`, else
+/// `~/.cache/goldenpath`.
 fn cache_dir() -> std::path::PathBuf {
     use std::path::PathBuf;
+    if let Some(dir) = std::env::var_os("GOLDENPATH_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -48,7 +54,7 @@ pub mod exit {
 
 /// `GoldenPath`: from source code and a deployment contract to a patched, running app on Kubernetes.
 #[derive(Debug, Parser)]
-#[command(name = "goldenpath", version, about, propagate_version = true)]
+#[command(name = "goldenpath", version = crate::embedded::VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -99,6 +99,9 @@ fn clause(v: Version, c: &str) -> bool {
 fn install_tarball(url: &str, shasum: &str, dir: &Path) -> Result<(), String> {
     // Beside the layer, in the buildpack's own layers directory: never a predictable name in a shared temp dir.
     let tgz = dir.with_extension("download.tgz");
+    if let Some(parent) = tgz.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
     sh(
         Command::new("curl")
             .args(["-fsSL", "--retry", "3", "-o"])
