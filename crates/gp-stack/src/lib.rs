@@ -2,4 +2,5 @@
 //! run image and the launcher on a build image), with the labels pack and kpack read.
 
 pub mod builder;
+pub mod buildpackage;
 pub mod stack;

@@ -117,6 +117,18 @@ pub fn create_from(
     }
     let lifecycle = Some(lifecycle);
     let mut config = gp_stack::builder::load(config_path).map_err(|e| e.to_string())?;
+    for note in config.notes() {
+        eprintln!("note: {}: {note}", config_path.display());
+    }
+    let mut pulled_buildpacks = Vec::new();
+    for (n, source) in config.buildpacks.iter_mut().enumerate() {
+        if let Some(image) = source.registry_image().map(str::to_owned) {
+            let (store, reference) = pull_to_store(&image, &format!("buildpack-{n}"), insecure)?;
+            source.uri = reference;
+            source.image = None;
+            pulled_buildpacks.push(store);
+        }
+    }
     // A build image in a registry is pulled into the local store (missing blobs only) and read from there.
     let pulled_tag = format!("builder-create-{}", std::process::id());
     let build_ref = match (&mut config.build, &mut config.stack) {
@@ -159,6 +171,9 @@ pub fn create_from(
     if let Some(store) = &pulled {
         let _ = store.untag(&pulled_tag);
     }
+    for (store, tag) in &pulled_buildpacks {
+        let _ = store.untag(tag);
+    }
     let desc = desc?;
     Ok(format!(
         "oci:{}:{tag}@{} ({} buildpacks)",
@@ -166,4 +181,29 @@ pub fn create_from(
         desc.digest,
         config.buildpacks.len()
     ))
+}
+
+/// Pulls a registry image into the local store under a tag of this process; returns the store, the tag and the
+/// image as `oci:STORE:TAG`.
+fn pull_to_store(
+    image: &str,
+    what: &str,
+    insecure: &[String],
+) -> Result<((Layout, String), String), String> {
+    let ImageRef::Registry(r) = image
+        .parse::<ImageRef>()
+        .map_err(|e| format!("`{image}`: {e}"))?
+    else {
+        return Err(format!("`{image}` is not a registry image"));
+    };
+    eprintln!("===> PULLING {r}");
+    let store_path = super::cache_dir().join("images");
+    let store = Layout::create(&store_path).map_err(|e| e.to_string())?;
+    let desc = super::registry(&r, insecure)
+        .and_then(|reg| reg.pull(&r, &store))
+        .map_err(|e| format!("`{image}`: {e}"))?;
+    let tag = format!("builder-create-{what}-{}", gp_oci::layout::unique_suffix());
+    store.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
+    let reference = format!("oci:{}:{tag}", store_path.display());
+    Ok(((store, tag), reference))
 }

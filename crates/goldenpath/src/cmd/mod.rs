@@ -2,6 +2,7 @@
 
 mod build;
 mod builder;
+mod buildpack;
 mod contract;
 mod default_builder;
 mod detect;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Create builder images.
     #[command(subcommand)]
     Builder(builder::BuilderCommand),
+    /// Package buildpacks for pack, kpack and builders (`.cnb` files, buildpackage images).
+    #[command(subcommand)]
+    Buildpack(buildpack::BuildpackCommand),
     /// Build stack images (build and run) from Debian packages.
     #[command(subcommand)]
     Stack(stack::StackCommand),
@@ -94,6 +98,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Detect(args) => detect::run(&args),
         Command::Rebase(args) => rebase::run(&args),
         Command::Builder(c) => builder::run(c),
+        Command::Buildpack(c) => buildpack::run(c),
         Command::Stack(c) => stack::run(c),
     }
 }
