@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use crate::registry::free_port;
 use crate::{require_tool, root, run};
 
-fn ready() -> bool {
+pub fn ready() -> bool {
     let root_user =
         std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     root_user && require_tool("mmdebstrap") && require_tool("runc") && require_tool("umoci")
 }
 
 /// The default builder (`scripts/default-builder.sh`: cached under `.cache/` by its inputs).
-fn builder() -> &'static str {
+pub fn builder() -> &'static str {
     static REF: OnceLock<String> = OnceLock::new();
     REF.get_or_init(|| {
         let o = Command::new("bash")
@@ -33,7 +33,7 @@ fn builder() -> &'static str {
     })
 }
 
-fn copy_app(name: &str, to: &Path) -> PathBuf {
+pub fn copy_app(name: &str, to: &Path) -> PathBuf {
     let (ok, out) = run(Command::new("cp")
         .arg("-r")
         .arg(root().join("examples/apps").join(name))
@@ -56,7 +56,7 @@ fn build(tmp: &Path, app: &Path, tag: &str) -> (bool, String) {
 }
 
 /// A running container, killed and deleted on drop.
-struct Running {
+pub struct Running {
     child: Child,
     state: PathBuf,
     id: String,
@@ -80,11 +80,18 @@ impl Drop for Running {
 
 /// Unpacks `oci:<tmp>/images:<tag>` with umoci and starts it with runc on the host's network with `PORT`.
 fn start(tmp: &Path, tag: &str, port: u16) -> Running {
+    start_image(&tmp.join("images"), tag, tmp, port)
+}
+
+/// Unpacks `oci:<layout>:<tag>` with umoci (into `scratch`) and starts it with runc on the host's network with
+/// `PORT`, checking that it runs as the CNB user.
+pub fn start_image(layout: &Path, tag: &str, scratch: &Path, port: u16) -> Running {
+    let tmp = scratch;
     let bundle = tmp.join(format!("bundle-{tag}"));
     let (ok, out) = run(Command::new("umoci")
         .arg("unpack")
         .arg("--image")
-        .arg(format!("{}:{tag}", tmp.join("images").display()))
+        .arg(format!("{}:{tag}", layout.display()))
         .arg(&bundle));
     assert!(ok, "{out}");
     let path = bundle.join("config.json");
@@ -121,7 +128,7 @@ fn start(tmp: &Path, tag: &str, port: u16) -> Running {
 }
 
 /// `GET /` on 127.0.0.1:port, retried until the app is up (30 s).
-fn get(port: u16) -> String {
+pub fn get(port: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {

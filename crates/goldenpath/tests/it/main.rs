@@ -6,6 +6,7 @@ mod build;
 mod contract_validate;
 mod detect;
 mod image;
+mod install;
 mod registry;
 mod render;
 mod sandbox;
