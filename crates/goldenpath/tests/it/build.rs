@@ -98,7 +98,7 @@ fn an_app_no_buildpack_detects_fails_with_exit_20() {
     );
 }
 
-fn run_image(dir: &Path, release: &str) -> String {
+pub fn run_image(dir: &Path, release: &str) -> String {
     use gp_oci::image::{ImageConfig, add_layer, write_image};
     use gp_oci::layer::{Entry, Kind, LayerOptions, Source};
     let layout = gp_oci::layout::Layout::create(dir).unwrap();
@@ -237,7 +237,16 @@ fn builder_create_then_build_with_the_builder() {
     std::fs::write(app.join("package.json"), "{}").unwrap();
     let image = format!("oci:{}:app", tmp.path().join("apps").display());
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
-        .args(["build", &image, "--builder", &builder, "--path"])
+        // The test build image is no root filesystem to run in: buildpacks run on the host.
+        .args([
+            "build",
+            &image,
+            "--builder",
+            &builder,
+            "--sandbox",
+            "none",
+            "--path",
+        ])
         .arg(&app)
         .env("XDG_CACHE_HOME", tmp.path().join("cache")));
     assert!(ok, "{out}");
