@@ -226,7 +226,7 @@ fn resolve_order(
                 .iter()
                 .map(|r| {
                     let version = match &r.version {
-                        Some(v) if buildpacks.get(&r.id, v).is_some() => v.clone(),
+                        Some(v) if buildpacks.get(&r.id, v).is_some() => *v,
                         Some(v) => {
                             return Err(BuilderError::MissingBuildpack {
                                 id: r.id.to_string(),
@@ -255,7 +255,7 @@ fn only_version(
         .map(|v| v.keys().collect())
         .unwrap_or_default();
     match versions.as_slice() {
-        [one] => Ok((*one).clone()),
+        [one] => Ok(**one),
         [] => Err(BuilderError::MissingBuildpack {
             id: id.to_string(),
             version: "(any version)".into(),
@@ -298,7 +298,7 @@ pub fn create(
             if versions.contains_key(&entry.version) {
                 continue; // brought by two sources (a composite's buildpackage and the part itself)
             }
-            versions.insert(entry.version.clone(), layer_info);
+            versions.insert(entry.version, layer_info);
             listed.push(entry);
             layers.push(info);
         }
@@ -490,7 +490,7 @@ fn buildpackage_layers(
                 })?;
             let entry = BuilderBuildpack {
                 id: id.clone(),
-                version: version.clone(),
+                version,
                 homepage: info.homepage.clone(),
                 name: info.name.clone(),
             };

@@ -17,7 +17,7 @@ mod stack;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Where goldenpath keeps what it can rebuild: the image store, unpacked builders, the layer memo, blob sources,
 /// the default stack and builder. `GOLDENPATH_CACHE_DIR`, else `$XDG_CACHE_HOME/goldenpath`, else
@@ -87,6 +87,13 @@ pub enum Command {
     /// Copy, inspect and unpack OCI images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Print a shell completion script (`goldenpath completions bash > /etc/bash_completion.d/goldenpath`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `goldenpath man | man -l -`).
+    Man,
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -100,6 +107,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Builder(c) => builder::run(c),
         Command::Buildpack(c) => buildpack::run(c),
         Command::Stack(c) => stack::run(c),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "goldenpath", &mut out);
+            write_stdout(&String::from_utf8_lossy(&out))
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => write_stdout(&String::from_utf8_lossy(&out)),
+                Err(e) => {
+                    eprintln!("error: cannot render the manual page: {e}");
+                    ExitCode::from(exit::USAGE)
+                }
+            }
+        }
     }
 }
 
@@ -123,5 +145,26 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_man_page_cover_every_subcommand() {
+        let mut bash = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut super::Cli::command(),
+            "goldenpath",
+            &mut bash,
+        );
+        let bash = String::from_utf8(bash).unwrap();
+        let mut man = Vec::new();
+        clap_mangen::Man::new(super::Cli::command())
+            .render(&mut man)
+            .unwrap();
+        let man = String::from_utf8(man).unwrap();
+        for sub in super::Cli::command().get_subcommands() {
+            assert!(bash.contains(sub.get_name()), "{}", sub.get_name());
+            assert!(man.contains(sub.get_name()), "{}", sub.get_name());
+        }
     }
 }

@@ -19,6 +19,7 @@ fn create(config: &Path, builder: &str) -> (bool, String) {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one story: package, create, inspect, build, then each refusal
 fn pack_builder_toml_shapes_build() {
     let tmp = tempfile::tempdir().unwrap();
     let tmp = tmp.path();

@@ -95,7 +95,7 @@ fn the_installed_binary_alone_builds_with_no_flags_and_takes_pack_style_builders
 
     // `goldenpath build`, no arguments at all, in the app's directory.
     let app = copy_app("node-express", &tmp.join("node-express"));
-    let (ok, out) = run(&mut alone(&bin, &home, &stack, &app).arg("build"));
+    let (ok, out) = run(alone(&bin, &home, &stack, &app).arg("build"));
     assert!(ok, "{out}");
     assert!(out.contains("CREATING THE DEFAULT BUILDER"), "{out}");
     let store = home.join(".cache/goldenpath/images");
