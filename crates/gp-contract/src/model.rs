@@ -111,9 +111,32 @@ impl Build {
 pub struct BuildpackBuild {
     #[serde(default = "default_builder")]
     pub builder: BuilderName,
+    /// Where the build runs: `kpack` (in the cluster, the default) or `github-actions` (a workflow in the
+    /// application repository runs `goldenpath build --publish`: the buildpack path without a cluster build
+    /// service).
+    #[serde(default, skip_serializing_if = "BuildEngine::is_default")]
+    pub engine: BuildEngine,
     /// Build-time environment (e.g. `BP_NODE_VERSION`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+}
+
+/// Where a buildpack build runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildEngine {
+    /// A kpack `Image` in the cluster builds on every commit and rebuilds or rebases on stack updates.
+    #[default]
+    Kpack,
+    /// A GitHub Actions workflow in the application repository builds with `goldenpath build --publish`.
+    GithubActions,
+}
+
+impl BuildEngine {
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == Self::Kpack
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

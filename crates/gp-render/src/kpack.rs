@@ -1,12 +1,12 @@
 //! Buildpack path: a kpack `Image` (kpack.io/v1alpha2) that rebuilds on every commit to the contract's branch and
 //! on every builder/stack update.
 
-use gp_contract::model::Build;
+use gp_contract::model::{Build, BuildEngine};
 use serde_json::{Value, json};
 
 use crate::app::{App, BUILD_NAMESPACE, BUILD_SERVICE_ACCOUNT};
 
-/// `None` for the Dockerfile path.
+/// `None` for the Dockerfile path and for buildpack builds that run in GitHub Actions.
 ///
 /// kpack's admission webhook rules kept here: `tag` and additional tags on one registry, env entries are plain
 /// `name`/`value` (no `valueFrom`/`secretKeyRef`), no `cnbBindings` (deprecated in v1alpha2), history limits >= 1.
@@ -15,6 +15,9 @@ pub fn image(app: &App<'_>) -> Option<Value> {
     let Build::Buildpack(b) = &app.contract.spec.build else {
         return None;
     };
+    if b.engine != BuildEngine::Kpack {
+        return None;
+    }
     let cluster_builder = app
         .config
         .builders

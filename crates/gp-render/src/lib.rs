@@ -86,7 +86,7 @@ pub fn render_contract(
             contents: format!(
                 "{header}# Copy to the application repository as .github/workflows/goldenpath-build-{}.yml\n{}{}",
                 app.env_name(),
-                workflow::pin_comment(),
+                workflow::pin_comment(&wf),
                 yaml::to_yaml(&wf)
             ),
         });

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use gp_contract::model::{BindingType, Build};
+use gp_contract::model::{BindingType, Build, BuildEngine};
 
 use crate::app::{App, BINDING_ROOT};
 
@@ -35,6 +35,12 @@ pub fn readme(app: &App<'_>) -> String {
         app.image_tag()
     );
     let build = match &c.spec.build {
+        Build::Buildpack(b) if b.engine == BuildEngine::GithubActions => format!(
+            "Built with Cloud Native Buildpacks (builder `{}`) by the GitHub Actions workflow in `ci/build-image.yml` \
+             (copy it to the application repository), which runs `goldenpath build --publish`; Argo CD Image Updater pins \
+             each new digest in `kustomization.yaml`.",
+            b.builder
+        ),
         Build::Buildpack(b) => format!(
             "Built by kpack (`kpack-image.yaml`, builder `{}`) from `{}` branch `{}`; Argo CD Image Updater pins each new \
              digest in `kustomization.yaml`.",

@@ -1,12 +1,14 @@
-//! Dockerfile path: a GitHub Actions workflow for the application repository that builds the contract's
-//! Dockerfile, scans it with Trivy (failing on CRITICAL), pushes to ECR with OIDC credentials and attaches an SBOM.
+//! GitHub Actions workflows for the application repository. Dockerfile path: builds the contract's Dockerfile,
+//! scans it with Trivy (failing on CRITICAL), pushes to ECR with OIDC credentials and attaches an SBOM. Buildpack
+//! path with `engine: github-actions` (no cluster build service): `goldenpath build --publish` on the platform's
+//! builder with a registry cache image, then the environment tag moved to the new digest.
 //!
 //! Every action is pinned to a full commit SHA; no `${{ }}` expression is interpolated into a `run:` script
 //! (values reach scripts through `env:`), and the token gets only `contents: read` and `id-token: write`.
 
 use std::fmt::Write as _;
 
-use gp_contract::model::Build;
+use gp_contract::model::{Build, BuildEngine, BuildpackBuild};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -30,11 +32,19 @@ fn ecr_parts(registry: &str) -> (String, String) {
     }
 }
 
-/// `None` for the buildpack path.
+/// The goldenpath release the buildpack workflow installs.
+const GOLDENPATH_VERSION: &str = env!("CARGO_PKG_VERSION");
+const GOLDENPATH_REPOSITORY: &str = "https://github.com/goldenpath-io/goldenpath";
+
+/// `None` for buildpack builds that kpack runs.
 #[must_use]
 pub fn workflow(app: &App<'_>) -> Option<Value> {
-    let Build::Dockerfile(d) = &app.contract.spec.build else {
-        return None;
+    let d = match &app.contract.spec.build {
+        Build::Dockerfile(d) => d,
+        Build::Buildpack(b) if b.engine == BuildEngine::GithubActions => {
+            return Some(buildpack_workflow(app, b));
+        }
+        Build::Buildpack(_) => return None,
     };
     let (account, region) = ecr_parts(&app.config.registry);
     let context = d.context.as_str();
@@ -98,6 +108,75 @@ pub fn workflow(app: &App<'_>) -> Option<Value> {
     }))
 }
 
+/// The buildpack path in GitHub Actions: the builder is the image the platform's kpack `ClusterBuilder` of the
+/// same name writes (`<registry>/goldenpath-builders/<name>`), so both paths build with the same buildpacks.
+fn buildpack_workflow(app: &App<'_>, b: &BuildpackBuild) -> Value {
+    let (account, region) = ecr_parts(&app.config.registry);
+    let cluster_builder = app
+        .config
+        .builders
+        .get(&b.builder)
+        .map_or_else(|| b.builder.to_string(), Clone::clone);
+    // Build variables reach the script through the step's environment, never interpolated into it.
+    let mut build_env = serde_json::Map::new();
+    build_env.insert("SHA".into(), "${{ github.sha }}".into());
+    let mut env_flags = String::new();
+    for (n, e) in b.env.iter().enumerate() {
+        build_env.insert(
+            format!("BUILD_ENV_{n}"),
+            format!("{}={}", e.name, e.value).into(),
+        );
+        let _ = write!(env_flags, " --env \"$BUILD_ENV_{n}\"");
+    }
+    let branch = app.contract.spec.source.git.branch.as_str();
+    json!({
+        "name": format!("Build {} ({}) with buildpacks", app.name(), app.env_name()),
+        "on": {"push": {"branches": [branch]}, "workflow_dispatch": {}},
+        "permissions": {"contents": "read", "id-token": "write"},
+        "concurrency": {"group": format!("build-{}", app.instance()), "cancel-in-progress": false},
+        "env": {
+            "AWS_REGION": region,
+            "IMAGE": app.image_repository(),
+            "ENVIRONMENT_TAG": app.env_name(),
+            "BUILDER": format!("{}/goldenpath-builders/{cluster_builder}", app.config.registry),
+            "GOLDENPATH_VERSION": GOLDENPATH_VERSION,
+        },
+        "jobs": {"build": {
+            "name": "Build with Cloud Native Buildpacks and publish",
+            "runs-on": "ubuntu-latest",
+            "timeout-minutes": 30,
+            "steps": [
+                {"uses": CHECKOUT, "with": {"persist-credentials": false}},
+                {"name": "AWS credentials (OIDC)", "uses": AWS_CREDENTIALS, "with": {
+                    "role-to-assume": format!("arn:aws:iam::{account}:role/goldenpath-image-publisher"),
+                    "aws-region": "${{ env.AWS_REGION }}",
+                }},
+                {"name": "Log in to ECR", "uses": ECR_LOGIN, "with": {"registries": account}},
+                {"name": "Install goldenpath", "run": format!(
+                    "set -euo pipefail\ncargo install --locked --git {GOLDENPATH_REPOSITORY} --tag \"v$GOLDENPATH_VERSION\" goldenpath\n"
+                )},
+                {"name": "Build and publish", "id": "build", "env": build_env, "run": buildpack_script(&env_flags)},
+            ],
+        }},
+    })
+}
+
+fn buildpack_script(env_flags: &str) -> String {
+    [
+        "set -euo pipefail",
+        &format!(
+            "goldenpath build \"$IMAGE:$SHA\" --publish --path . --builder \"$BUILDER\" --cache-image \"$IMAGE-cache:$ENVIRONMENT_TAG\"{env_flags} 2>&1 | tee build.log"
+        ),
+        "digest=$(sed -n 's/^\\*\\*\\* Published [^@]*@\\(sha256:[0-9a-f]*\\).*/\\1/p' build.log)",
+        "test -n \"$digest\"",
+        "goldenpath image copy \"docker://$IMAGE@$digest\" \"docker://$IMAGE:$ENVIRONMENT_TAG\"",
+        "echo \"digest=$digest\" >> \"$GITHUB_OUTPUT\"",
+        "echo \"Pushed $IMAGE@$digest (tag $ENVIRONMENT_TAG)\" >> \"$GITHUB_STEP_SUMMARY\"",
+        "",
+    ]
+    .join("\n")
+}
+
 fn push_script() -> String {
     [
         "set -euo pipefail",
@@ -112,9 +191,10 @@ fn push_script() -> String {
     .join("\n")
 }
 
-/// Comment lines naming each pinned action's version, placed under the file header.
+/// Comment lines naming the version of each pinned action `workflow` uses, placed under the file header.
 #[must_use]
-pub fn pin_comment() -> String {
+pub fn pin_comment(workflow: &Value) -> String {
+    let used = workflow.to_string();
     let pins = [
         (CHECKOUT, "v4.2.2"),
         (AWS_CREDENTIALS, "v4.0.2"),
@@ -125,7 +205,7 @@ pub fn pin_comment() -> String {
         (SBOM, "v0.15.7"),
     ];
     let mut s = String::from("# Actions are pinned to commits:\n");
-    for (a, v) in pins {
+    for (a, v) in pins.into_iter().filter(|(a, _)| used.contains(a)) {
         let _ = writeln!(s, "#   {a}  ({v})");
     }
     s

@@ -203,6 +203,18 @@ fn real_validators_accept_the_tree_and_catch_breakage() {
             && !workflows.is_empty()
     );
 
+    // Both kinds of build workflow are validated: the Dockerfile one and buildpacks in GitHub Actions.
+    let text = |p: &PathBuf| std::fs::read_to_string(p).unwrap();
+    let dockerfile_workflow = workflows
+        .iter()
+        .find(|w| text(w).contains("docker/build-push-action"))
+        .expect("a Dockerfile workflow");
+    assert!(
+        workflows
+            .iter()
+            .any(|w| text(w).contains("goldenpath build \"$IMAGE:$SHA\" --publish")),
+        "a buildpack workflow"
+    );
     let kpack_schema = tmp.path().join("kpack-image.schema.json");
     let (ok, msg) = run(Command::new("sh").arg("-c").arg(format!(
         "python3 scripts/kpack-schema.py schemas/vendor/kpack-v0.17.2-swagger.json kpack.build.v1alpha2.Image --strict > {}",
@@ -283,7 +295,7 @@ fn real_validators_accept_the_tree_and_catch_breakage() {
             }),
             workflows.clone(),
             broken(
-                &workflows[0],
+                dockerfile_workflow,
                 "      - name: Push\n",
                 "      - name: Leak\n        run: echo \"${{ github.event.head_commit.message }}\"\n      - name: Push\n",
             ),

@@ -8,8 +8,9 @@ use crate::ids::{
     ResourceRef,
 };
 use crate::model::{
-    AppSpec, Binding, BindingType, Build, BuildpackBuild, DockerfileBuild, EnvVar, GitSource,
-    Ingress, Runtime, Source, default_branch, default_builder, default_context, default_dockerfile,
+    AppSpec, Binding, BindingType, Build, BuildEngine, BuildpackBuild, DockerfileBuild, EnvVar,
+    GitSource, Ingress, Runtime, Source, default_branch, default_builder, default_context,
+    default_dockerfile,
 };
 use crate::source::Span;
 use crate::yaml::{Node, NodeKind};
@@ -18,7 +19,7 @@ use super::runtime::{check_min_replicas, runtime};
 use super::{Cx, Facts, did_you_mean, list};
 
 const SPEC: &[&str] = &["source", "build", "runtime", "ingress", "bindings"];
-const BUILDPACK_ONLY: &[&str] = &["builder"];
+const BUILDPACK_ONLY: &[&str] = &["builder", "engine"];
 const DOCKERFILE_ONLY: &[&str] = &["context", "dockerfile"];
 const RESERVED_ENV: &[&str] = &["PORT", "SERVICE_BINDING_ROOT", "HOME", "PATH"];
 
@@ -185,9 +186,27 @@ fn build(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Build> {
                 Some((n, p)) => builder(cx, n, &p),
                 None => Some(default_builder()),
             };
-            builder
-                .zip(env)
-                .map(|(builder, env)| Build::Buildpack(BuildpackBuild { builder, env }))
+            let engine = match cx.opt(&mut f, "engine") {
+                Some((n, p)) => cx.one_of(
+                    n,
+                    &p,
+                    &[
+                        ("kpack", BuildEngine::Kpack),
+                        ("github-actions", BuildEngine::GithubActions),
+                    ],
+                ),
+                None => Some(BuildEngine::Kpack),
+            };
+            match (builder, engine, env) {
+                (Some(builder), Some(engine), Some(env)) => {
+                    Some(Build::Buildpack(BuildpackBuild {
+                        builder,
+                        engine,
+                        env,
+                    }))
+                }
+                _ => None,
+            }
         }
         Some(BuildType::Dockerfile) => {
             not_applicable(cx, &mut f, BUILDPACK_ONLY, "buildpack");
@@ -205,7 +224,7 @@ fn build(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Build> {
             }
         }
         None => {
-            for k in ["builder", "context", "dockerfile"] {
+            for k in ["builder", "engine", "context", "dockerfile"] {
                 cx.opt(&mut f, k);
             }
             None
@@ -213,7 +232,7 @@ fn build(cx: &mut Cx<'_>, node: &Node, path: FieldPath) -> Option<Build> {
     };
     cx.finish(
         &f,
-        &["type", "builder", "context", "dockerfile", "env"],
+        &["type", "builder", "engine", "context", "dockerfile", "env"],
         |k| match k {
             "args" | "buildArgs" | "environment" => {
                 Some("build variables go in `env` as `- name: X` / `value: \"...\"`".to_owned())
