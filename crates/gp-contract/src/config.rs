@@ -26,6 +26,8 @@ pub struct PlatformConfig {
     pub builders: BTreeMap<BuilderName, String>,
     pub policy: Policy,
     pub gitops: Gitops,
+    /// `[kpack]`: the buildpacks and stack of the scaffolded kpack resources.
+    pub kpack: crate::kpack_config::KpackBuildpacks,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +100,7 @@ impl Default for PlatformConfig {
             builders: [(crate::model::default_builder(), "default".to_owned())].into(),
             policy: Policy::default(),
             gitops: Gitops::default(),
+            kpack: crate::kpack_config::KpackBuildpacks::default(),
         }
     }
 }
@@ -252,6 +255,7 @@ struct RawConfig {
     builders: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     policy: Option<RawPolicy>,
     gitops: Option<RawGitops>,
+    kpack: Option<Spanned<crate::kpack_config::RawKpack>>,
 }
 
 #[derive(Deserialize)]
@@ -348,6 +352,17 @@ impl ConfigCx<'_> {
         }
         if let Some(p) = raw.policy {
             self.policy(p, &mut config.policy);
+        }
+        if let Some(k) = raw.kpack {
+            let whole = k.span();
+            match crate::kpack_config::check(k.into_inner(), whole) {
+                Ok(kpack) => config.kpack = kpack,
+                Err(problems) => {
+                    for p in problems {
+                        self.err(&p.field, p.span, p.message, p.hint);
+                    }
+                }
+            }
         }
         if let Some(g) = raw.gitops {
             if let Some(url) = g.repo_url

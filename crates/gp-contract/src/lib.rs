@@ -8,6 +8,7 @@ pub mod config;
 pub mod decode;
 pub mod diag;
 pub mod ids;
+pub mod kpack_config;
 pub mod model;
 pub mod output;
 pub mod quantity;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Check, require_tool, root, run};
+use crate::{Check, goldenpath, require_tool, root, run};
 
 fn scaffold(out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_goldenpath"))
@@ -260,5 +260,95 @@ fn backstage_skeleton_renders_a_valid_contract_and_keeps_github_expressions() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `[kpack] buildpacks = "goldenpath"`: the cluster's store, stack and builders are the project's own buildpackages and
+/// stack images by digest, and they pass the kpack schema; tag references are refused with the field named.
+#[test]
+fn kpack_resources_for_goldenpaths_own_builder_validate() {
+    if !require_tool("check-jsonschema") || !require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let digest = |n: u8| format!("sha256:{}", format!("{n:x}").repeat(64));
+    let config = tmp.path().join("goldenpath.toml");
+    let write = |store: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[registry]\nprefix = \"registry.example\"\n\n[builders]\ndefault = \"default\"\npython = \"python\"\n\n\
+                 [kpack]\nbuildpacks = \"goldenpath\"\nstore = [{store}]\n\
+                 build-image = \"registry.example/goldenpath/stacks/build@{b}\"\n\
+                 run-image = \"registry.example/goldenpath/stacks/run@{r}\"\n",
+                b = digest(3),
+                r = digest(4),
+            ),
+        )
+        .unwrap();
+    };
+    write(&format!(
+        "\"registry.example/goldenpath/buildpacks/python@{}\", \"registry.example/goldenpath/buildpacks/nodejs@{}\"",
+        digest(1),
+        digest(2)
+    ));
+    let out = tmp.path().join("platform");
+    let o = goldenpath(&[
+        "scaffold",
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = out.join("gitops/kustomize/base/kpack");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert!(read("cluster-store.yaml").contains(&format!("buildpacks/nodejs@{}", digest(2))));
+    assert!(read("cluster-stack.yaml").contains("io.goldenpath.stacks.bookworm"));
+    let default = read("cluster-builder-default.yaml");
+    assert!(
+        default.contains("io.goldenpath.python") && default.contains("io.goldenpath.nodejs"),
+        "{default}"
+    );
+    let python = read("cluster-builder-python.yaml");
+    assert!(
+        python.contains("io.goldenpath.python") && !python.contains("nodejs"),
+        "{python}"
+    );
+    let swagger = "schemas/vendor/kpack-v0.17.2-swagger.json";
+    for (kind, file) in [
+        ("ClusterStore", "cluster-store.yaml"),
+        ("ClusterStack", "cluster-stack.yaml"),
+        ("ClusterBuilder", "cluster-builder-default.yaml"),
+        ("ClusterBuilder", "cluster-builder-python.yaml"),
+    ] {
+        let schema = derived_schema(
+            "kpack-schema.py",
+            &[swagger, &format!("kpack.build.v1alpha2.{kind}"), "--strict"],
+            &tmp.path().join(format!("{kind}.json")),
+        );
+        let (ok, msg) = run(Command::new("check-jsonschema")
+            .arg("--schemafile")
+            .arg(&schema)
+            .arg(dir.join(file)));
+        assert!(ok, "{kind} {file}: {msg}");
+    }
+
+    // A tag where a digest belongs is refused, naming the field and the fix.
+    write("\"registry.example/goldenpath/buildpacks/python:1\"");
+    let o = goldenpath(&[
+        "scaffold",
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains(
+                "`kpack.store[0]` `registry.example/goldenpath/buildpacks/python:1` is not a digest reference"
+            ),
+        "{err}"
     );
 }

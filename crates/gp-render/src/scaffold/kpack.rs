@@ -1,10 +1,12 @@
 //! kpack install resources under `gitops/kustomize/base/kpack/`: the builds namespace and service account (ECR
-//! access through IRSA, no secret values), a `ClusterStore` of Paketo buildpacks, a `ClusterStack`, and one
-//! `ClusterBuilder` per builder named in the platform config.
+//! access through IRSA, no secret values), a `ClusterStore`, a `ClusterStack`, and one `ClusterBuilder` per builder
+//! named in the platform config -- Paketo's buildpacks and stack by default, or the project's own buildpackages and
+//! stack images by digest (`[kpack] buildpacks = "goldenpath"`).
 
 use std::collections::BTreeSet;
 
 use gp_contract::config::PlatformConfig;
+use gp_contract::kpack_config::KpackBuildpacks;
 use serde_json::{Value, json};
 
 use super::yaml_file;
@@ -21,17 +23,51 @@ fn labels() -> Value {
     json!({"app.kubernetes.io/part-of": "goldenpath", "app.kubernetes.io/managed-by": "goldenpath"})
 }
 
-/// The order of a builder: all languages for `default` (and unknown names), one language for a language's name.
-fn order(builder: &str) -> Vec<Value> {
-    let langs: Vec<&str> = if LANGUAGES.contains(&builder) {
-        vec![builder]
-    } else {
-        LANGUAGES.to_vec()
-    };
-    langs
+/// The order of a builder: every buildpack for `default` (and unknown names), one for a language's name.
+fn order(builder: &str, ids: &[String]) -> Vec<Value> {
+    let one: Vec<&String> = ids
         .iter()
-        .map(|l| json!({"group": [{"id": format!("paketo-buildpacks/{l}")}]}))
+        .filter(|id| id.rsplit(['/', '.']).next() == Some(builder))
+        .collect();
+    let chosen: Vec<&String> = if one.is_empty() {
+        ids.iter().collect()
+    } else {
+        one
+    };
+    chosen
+        .iter()
+        .map(|id| json!({"group": [{"id": id}]}))
         .collect()
+}
+
+/// The store's sources, the stack and the buildpack ids the builders order.
+fn buildpacks(config: &PlatformConfig) -> (Vec<Value>, Value, Vec<String>) {
+    match &config.kpack {
+        KpackBuildpacks::Paketo => (
+            LANGUAGES
+                .iter()
+                .map(|l| json!({"image": format!("docker.io/paketobuildpacks/{l}")}))
+                .collect(),
+            json!({
+                "id": "io.buildpacks.stacks.jammy",
+                "buildImage": {"image": "docker.io/paketobuildpacks/build-jammy-base"},
+                "runImage": {"image": "docker.io/paketobuildpacks/run-jammy-base"},
+            }),
+            LANGUAGES
+                .iter()
+                .map(|l| format!("paketo-buildpacks/{l}"))
+                .collect(),
+        ),
+        KpackBuildpacks::Goldenpath(g) => (
+            g.store.iter().map(|i| json!({"image": i})).collect(),
+            json!({
+                "id": g.stack_id,
+                "buildImage": {"image": g.build_image},
+                "runImage": {"image": g.run_image},
+            }),
+            g.order.clone(),
+        ),
+    }
 }
 
 pub(super) fn files(config: &PlatformConfig) -> Vec<RenderedFile> {
@@ -50,21 +86,22 @@ pub(super) fn files(config: &PlatformConfig) -> Vec<RenderedFile> {
             },
         },
     });
+    let (sources, stack_spec, ids) = buildpacks(config);
+    let store_name = match config.kpack {
+        KpackBuildpacks::Paketo => STORE,
+        KpackBuildpacks::Goldenpath(_) => "goldenpath",
+    };
     let store = json!({
         "apiVersion": "kpack.io/v1alpha2",
         "kind": "ClusterStore",
-        "metadata": {"name": STORE, "labels": labels()},
-        "spec": {"sources": LANGUAGES.iter().map(|l| json!({"image": format!("docker.io/paketobuildpacks/{l}")})).collect::<Vec<_>>()},
+        "metadata": {"name": store_name, "labels": labels()},
+        "spec": {"sources": sources},
     });
     let stack = json!({
         "apiVersion": "kpack.io/v1alpha2",
         "kind": "ClusterStack",
         "metadata": {"name": STACK, "labels": labels()},
-        "spec": {
-            "id": "io.buildpacks.stacks.jammy",
-            "buildImage": {"image": "docker.io/paketobuildpacks/build-jammy-base"},
-            "runImage": {"image": "docker.io/paketobuildpacks/run-jammy-base"},
-        },
+        "spec": stack_spec,
     });
     let builders: BTreeSet<&str> = config.builders.values().map(String::as_str).collect();
     let mut files = vec![
@@ -88,8 +125,8 @@ pub(super) fn files(config: &PlatformConfig) -> Vec<RenderedFile> {
                 "tag": format!("{}/goldenpath-builders/{b}", config.registry),
                 "serviceAccountRef": {"name": BUILD_SERVICE_ACCOUNT, "namespace": BUILD_NAMESPACE},
                 "stack": {"kind": "ClusterStack", "name": STACK},
-                "store": {"kind": "ClusterStore", "name": STORE},
-                "order": order(b),
+                "store": {"kind": "ClusterStore", "name": store_name},
+                "order": order(b, &ids),
             },
         });
         let name = format!("cluster-builder-{b}.yaml");
