@@ -2,6 +2,7 @@
 
 mod cmd;
 mod embedded;
+mod progress;
 
 use std::process::ExitCode;
 

@@ -411,6 +411,7 @@ fn from_builder(
     let cache = cache_dir().join("builders").join(desc.digest.hex());
     if !cache.is_dir() {
         super::phase::start("UNPACKING the builder (once per builder digest)");
+        let _spinner = crate::progress::Activity::spinner("unpacking the builder");
         unpack(&layout, &img, &cache)?;
     }
     let run_image = args.run_image.clone().or_else(|| {
@@ -490,7 +491,10 @@ fn publish(
     let desc = layout
         .resolve(Some(tag))
         .map_err(|e| usage(e.to_string()))?;
-    let registry = registry(target, insecure).map_err(|e| (62, e.to_string()))?;
+    let activity = crate::progress::Activity::spinner(&format!("uploading to {target}"));
+    let registry = registry(target, insecure)
+        .map_err(|e| (62, e.to_string()))?
+        .with_progress(activity.reporter());
     let stats = registry
         .push(&layout, &desc, target, None)
         .map_err(|e| (62, e.to_string()))?;

@@ -140,12 +140,13 @@ pub fn create_from(
     if let Some(reference) = build_ref
         && let Ok(ImageRef::Registry(r)) = reference.parse::<ImageRef>()
     {
-        eprintln!("===> PULLING {r}");
+        let activity = crate::progress::Activity::start(&format!("PULLING {r}"));
         let store_path = super::cache_dir().join("images");
         let store = Layout::create(&store_path).map_err(|e| e.to_string())?;
         let desc = super::registry(&r, insecure)
-            .and_then(|reg| reg.pull(&r, &store))
+            .and_then(|reg| reg.with_progress(activity.reporter()).pull(&r, &store))
             .map_err(|e| format!("build image `{reference}`: {e}"))?;
+        drop(activity);
         store
             .set_tag(&pulled_tag, &desc)
             .map_err(|e| e.to_string())?;
@@ -196,12 +197,13 @@ fn pull_to_store(
     else {
         return Err(format!("`{image}` is not a registry image"));
     };
-    eprintln!("===> PULLING {r}");
+    let activity = crate::progress::Activity::start(&format!("PULLING {r}"));
     let store_path = super::cache_dir().join("images");
     let store = Layout::create(&store_path).map_err(|e| e.to_string())?;
     let desc = super::registry(&r, insecure)
-        .and_then(|reg| reg.pull(&r, &store))
+        .and_then(|reg| reg.with_progress(activity.reporter()).pull(&r, &store))
         .map_err(|e| format!("`{image}`: {e}"))?;
+    drop(activity);
     let tag = format!("builder-create-{what}-{}", gp_oci::layout::unique_suffix());
     store.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
     let reference = format!("oci:{}:{tag}", store_path.display());

@@ -113,10 +113,10 @@ fn ensure_with(config: &StackImages, insecure: &[String]) -> Result<String, Stri
     if builder.join("index.json").is_file() {
         return Ok(reference);
     }
-    eprintln!(
-        "===> CREATING THE DEFAULT BUILDER (once; cached under {})",
+    let activity = crate::progress::Activity::start(&format!(
+        "CREATING THE DEFAULT BUILDER (once; cached under {})",
         builder.display()
-    );
+    ));
     let parent = builder.parent().unwrap_or(&cache);
     fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
     let stage = tempfile::Builder::new()
@@ -140,6 +140,7 @@ fn ensure_with(config: &StackImages, insecure: &[String]) -> Result<String, Stri
         None,
         insecure,
     )?;
+    drop(activity);
     match fs_err::rename(&layout, &builder) {
         Ok(()) => {
             eprintln!("*** default builder {reference}");
@@ -185,16 +186,17 @@ fn default_stack(cache: &Path) -> Result<PathBuf, String> {
     let out_dir = stage.path().join("image");
     let out = Layout::create(&out_dir).map_err(|e| e.to_string())?;
     for which in ["build", "run"] {
-        eprintln!(
-            "===> BUILDING THE DEFAULT STACK'S {} IMAGE ({} {}, with mmdebstrap; once, about a minute)",
+        let activity = crate::progress::Activity::start(&format!(
+            "BUILDING THE DEFAULT STACK'S {} IMAGE ({} {}, with mmdebstrap; once, about a minute)",
             which.to_uppercase(),
             stack.id,
             stack.debian.suite
-        );
+        ));
         let started = std::time::Instant::now();
         let built =
             gp_stack::stack::build_image(&stack, which, &stage.path().join("scratch"), &out, which)
                 .map_err(|e| format!("the default stack: {e}"))?;
+        drop(activity);
         eprintln!(
             "*** {which} image {}: {} Debian packages, {} s",
             built.desc.digest,
