@@ -121,8 +121,16 @@ pub fn create_from(
         eprintln!("note: {}: {note}", config_path.display());
     }
     let mut pulled_buildpacks = Vec::new();
+    let base_dir = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     for (n, source) in config.buildpacks.iter_mut().enumerate() {
-        if let Some(image) = source.registry_image().map(str::to_owned) {
+        let image = source
+            .registry_image()
+            .map(str::to_owned)
+            .or_else(|| plain_registry_reference(&source.uri, &base_dir));
+        if let Some(image) = image {
             let (store, reference) = pull_to_store(&image, &format!("buildpack-{n}"), insecure)?;
             source.uri = reference;
             source.image = None;
@@ -153,10 +161,6 @@ pub fn create_from(
         *reference = format!("oci:{}:{pulled_tag}", store_path.display());
         pulled = Some(store);
     }
-    let base_dir = config_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let out = Layout::create(&path).map_err(|e| e.to_string())?;
     let desc = gp_stack::builder::create(
         &config,
@@ -208,4 +212,17 @@ fn pull_to_store(
     store.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
     let reference = format!("oci:{}:{tag}", store_path.display());
     Ok(((store, tag), reference))
+}
+
+/// A `[[buildpacks]] uri` written as a plain registry reference (`registry.example/bp/python:1`): no scheme, no
+/// such local path, and an explicit registry host.
+fn plain_registry_reference(uri: &str, base_dir: &Path) -> Option<String> {
+    if uri.contains("://") || uri.starts_with("oci:") || base_dir.join(uri).exists() {
+        return None;
+    }
+    let host = uri.split('/').next()?;
+    let explicit_host =
+        uri.contains('/') && (host.contains('.') || host.contains(':') || host == "localhost");
+    (explicit_host && matches!(uri.parse::<ImageRef>(), Ok(ImageRef::Registry(_))))
+        .then(|| uri.to_owned())
 }

@@ -131,3 +131,61 @@ fn pack_builder_toml_shapes_build() {
         "{out}"
     );
 }
+
+/// Buildpackage images in a registry: pushed by `goldenpath buildpack package REF`, named in `builder.toml` as
+/// `docker://REF`, `image = "REF"` and a plain `uri = "REF"`.
+#[test]
+fn buildpackages_from_a_registry() {
+    if !crate::require_tool("docker-registry") {
+        return;
+    }
+    let registry = crate::registry::RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let bps = test_buildpacks();
+    let reg = format!("127.0.0.1:{}", registry.port);
+    for (name, dir) in [
+        ("hello", "test_hello"),
+        ("node", "test_node"),
+        ("npm", "test_npm"),
+    ] {
+        let (ok, out) = run(gp()
+            .args([
+                "buildpack",
+                "package",
+                &format!("{reg}/bp/{name}:1"),
+                "--path",
+            ])
+            .arg(bps.join(dir).join("1.0.0"))
+            .env("XDG_CACHE_HOME", tmp.join("cache")));
+        assert!(ok, "{out}");
+        assert!(out.contains("packaged and pushed"), "{out}");
+    }
+    let build_image = run_image(&tmp.join("build-image"), "ID=build\n");
+    let config = tmp.join("builder.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[buildpacks]]\nuri = \"docker://{reg}/bp/hello:1\"\n\n[[buildpacks]]\nimage = \"{reg}/bp/node:1\"\n\n\
+             [[buildpacks]]\nuri = \"{reg}/bp/npm:1\"\n\n[[order]]\n[[order.group]]\nid = \"test/hello\"\n\n\
+             [build]\nimage = \"{build_image}\"\n"
+        ),
+    )
+    .unwrap();
+    let builder = format!("oci:{}:b", tmp.join("builder").display());
+    let (ok, out) = run(gp()
+        .args(["builder", "create", "--tag", &builder, "--config"])
+        .arg(&config)
+        .env("XDG_CACHE_HOME", tmp.join("cache")));
+    assert!(ok, "{out}");
+    let (ok, json) = run(gp().args(["image", "inspect", "--json", &builder]));
+    assert!(ok, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json[json.find('{').unwrap()..]).unwrap();
+    let layers = &v["buildpacks"]["io.buildpacks.buildpack.layers"];
+    for id in ["test/hello", "test/node", "test/npm"] {
+        assert!(
+            layers[id]["1.0.0"]["layerDiffID"].is_string(),
+            "{id}: {layers:#}"
+        );
+    }
+}
