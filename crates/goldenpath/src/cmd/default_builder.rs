@@ -1,7 +1,8 @@
 //! The builder `goldenpath build` uses when none is named, and the user settings that choose it.
 //!
 //! Which builder, first match wins: `--builder`, `GOLDENPATH_BUILDER`, `builder` in the user config
-//! (`$XDG_CONFIG_HOME/goldenpath/config.toml`, else `~/.config/goldenpath/config.toml`), else the built-in default:
+//! (`$XDG_CONFIG_HOME/goldenpath/config.toml`, else `~/.config/goldenpath/config.toml`), the platform's default
+//! builder image when `GOLDENPATH_CONFIG` names its `goldenpath.toml`, else the built-in default:
 //! the default stack (Debian bookworm, built with mmdebstrap on first use, or the build and run images the settings
 //! name) with the built-in buildpacks, made on first use and cached under `<cache>/builders/default-<key>`, the key
 //! being the digest of everything that goes into it.
@@ -61,13 +62,36 @@ pub fn user_config() -> Result<UserConfig, String> {
     toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))
 }
 
-/// The builder a build without `--builder` uses: the user's, else the built-in default (made if needed).
+/// The builder a build without `--builder` uses: the user's, else the platform's (`GOLDENPATH_CONFIG`), else the
+/// built-in default (made if needed).
 pub fn for_build(insecure: &[String]) -> Result<String, String> {
     let config = user_config()?;
-    match config.builder {
-        Some(b) => Ok(b),
-        None => ensure_with(&config.default_builder, insecure),
+    if let Some(b) = config.builder {
+        return Ok(b);
     }
+    if let Some(b) = platform_builder()? {
+        return Ok(b);
+    }
+    ensure_with(&config.default_builder, insecure)
+}
+
+/// The platform's default builder image when `GOLDENPATH_CONFIG` names its `goldenpath.toml`: the image its kpack
+/// `ClusterBuilder` for the `default` builder writes, `<registry>/goldenpath-builders/<name>`.
+fn platform_builder() -> Result<Option<String>, String> {
+    let Some(path) = std::env::var_os("GOLDENPATH_CONFIG").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    let config = gp_contract::PlatformConfig::load(&path).map_err(|diags| {
+        let first = diags
+            .first()
+            .map_or_else(String::new, |d| format!(": {}", d.message));
+        format!("`GOLDENPATH_CONFIG` `{}` is not a valid platform config{first}", path.display())
+    })?;
+    Ok(config
+        .builders
+        .get(&gp_contract::model::default_builder())
+        .map(|name| format!("{}/goldenpath-builders/{name}", config.registry)))
 }
 
 /// The built-in default builder, made on first use: `oci:PATH:default`.
