@@ -1,0 +1,363 @@
+//! Registry I/O against a real registry behind the fault proxy: stalls end in timeouts naming the registry and the
+//! operation, 429s and 5xx are retried (honouring `Retry-After`) with the expected number of requests, cut
+//! connections are retried, and a failed pull leaves the target layout without stray files.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gp_oci::image::{ImageConfig, add_layer, write_image};
+use gp_oci::layer::{Entry, Kind, LayerOptions, Source};
+use gp_oci::layout::Layout;
+use gp_oci::reference::{ImageRef, RegistryRef};
+use gp_oci::registry::{ErrorKind, Registry, RegistryError, RegistrySettings};
+
+use crate::fault_proxy::{Fault, FaultProxy, Rule};
+use crate::registry_server::{RegistryServer, have, snapshot};
+
+/// One-second timeouts, two attempts, short backoff: every failure here ends within a few seconds.
+pub fn quick() -> RegistrySettings {
+    RegistrySettings {
+        connect_timeout: Duration::from_secs(1),
+        first_byte_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        attempts: 2,
+        max_retry_wait: Duration::from_secs(5),
+        backoff: Duration::from_millis(50),
+    }
+}
+
+pub fn reference(s: &str) -> RegistryRef {
+    match s.parse::<ImageRef>().unwrap() {
+        ImageRef::Registry(r) => r,
+        ImageRef::Layout { .. } => panic!("not a registry reference: {s}"),
+    }
+}
+
+/// An image with one ~256 KiB incompressible layer in a new layout under `dir`, pushed to `port` as `app:v1`.
+fn pushed(dir: &Path, port: u16) -> Layout {
+    let layout = Layout::create(&dir.join("src")).unwrap();
+    let mut x = 0x1234_5678_u32;
+    let content: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    let entries = vec![Entry {
+        path: "data.bin".into(),
+        kind: Kind::File(Source::Bytes(content)),
+        executable: false,
+    }];
+    let layer = add_layer(&layout, &entries, &LayerOptions::default()).unwrap();
+    let desc = write_image(&layout, "v1", &[layer], &ImageConfig::default()).unwrap();
+    let target = reference(&format!("127.0.0.1:{port}/app:v1"));
+    Registry::with_settings(&target, &[], quick())
+        .unwrap()
+        .push(&layout, &desc, &target, None)
+        .unwrap();
+    layout
+}
+
+struct Case {
+    _tmp: tempfile::TempDir,
+    reg: RegistryServer,
+    proxy: FaultProxy,
+    dest: Layout,
+    source: RegistryRef,
+}
+
+fn case(rules: Vec<Rule>) -> Option<Case> {
+    if !have("docker-registry") {
+        return None;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    pushed(tmp.path(), reg.port);
+    let proxy = FaultProxy::start(reg.port, rules);
+    let dest = Layout::create(&tmp.path().join("dest")).unwrap();
+    let source = reference(&format!("127.0.0.1:{}/app:v1", proxy.port));
+    Some(Case {
+        _tmp: tmp,
+        reg,
+        proxy,
+        dest,
+        source,
+    })
+}
+
+fn pull(
+    c: &Case,
+    settings: RegistrySettings,
+) -> (Result<gp_oci::layout::Desc, RegistryError>, Duration) {
+    let start = Instant::now();
+    let reg = Registry::with_settings(&c.source, &[], settings).unwrap();
+    (reg.pull(&c.source, &c.dest), start.elapsed())
+}
+
+fn request_kind(e: &RegistryError) -> ErrorKind {
+    e.kind()
+        .cloned()
+        .unwrap_or_else(|| panic!("not a request error: {e}"))
+}
+
+/// The pull failed and left the destination as it was created: no blobs, no temp files.
+fn assert_untouched(c: &Case, before: &std::collections::BTreeMap<std::path::PathBuf, String>) {
+    assert_eq!(
+        &snapshot(c.dest.root()),
+        before,
+        "the destination layout changed"
+    );
+}
+
+#[test]
+fn a_stall_before_the_manifest_headers_times_out_per_attempt() {
+    let Some(c) = case(vec![Rule::new(
+        "GET",
+        "/manifests/",
+        Fault::StallBeforeHeaders,
+    )]) else {
+        return;
+    };
+    let before = snapshot(c.dest.root());
+    let (r, took) = pull(&c, quick());
+    let e = r.unwrap_err();
+    assert_eq!(request_kind(&e), ErrorKind::Timeout);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "pull manifest of `127.0.0.1:{}/app:v1` failed: no answer within 1 s (first-byte timeout; raise \
+             `GOLDENPATH_REGISTRY_FIRST_BYTE_TIMEOUT` if the registry is only slow) (after 2 attempts)",
+            c.proxy.port
+        )
+    );
+    assert_eq!(c.proxy.count("GET", "/manifests/"), 2);
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_untouched(&c, &before);
+}
+
+#[test]
+fn a_stall_mid_manifest_times_out_when_idle() {
+    let Some(c) = case(vec![Rule::new("GET", "/manifests/", Fault::StallMidBody)]) else {
+        return;
+    };
+    let before = snapshot(c.dest.root());
+    let (r, took) = pull(&c, quick());
+    let e = r.unwrap_err();
+    assert_eq!(request_kind(&e), ErrorKind::Timeout);
+    assert!(
+        e.to_string().starts_with(&format!(
+            "pull manifest of `127.0.0.1:{}/app:v1` failed: no data for 1 s while reading the body (idle timeout",
+            c.proxy.port
+        )),
+        "{e}"
+    );
+    assert_eq!(c.proxy.count("GET", "/manifests/"), 2);
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_untouched(&c, &before);
+}
+
+#[test]
+fn a_stall_mid_blob_times_out_and_leaves_no_temp_file() {
+    let Some(c) = case(vec![Rule::new(
+        "GET",
+        "/blobs/sha256:",
+        Fault::StallMidBody,
+    )]) else {
+        return;
+    };
+    let before = snapshot(c.dest.root());
+    let (r, took) = pull(&c, quick());
+    let e = r.unwrap_err();
+    assert_eq!(request_kind(&e), ErrorKind::Timeout);
+    assert!(
+        e.to_string().starts_with(&format!(
+            "pull blob from `127.0.0.1:{}/app:v1` failed: no data for 1 s while reading the body (idle timeout",
+            c.proxy.port
+        )),
+        "{e}"
+    );
+    // The config is the first blob: two attempts at it, then the pull stops.
+    assert_eq!(c.proxy.count("GET", "/blobs/"), 2);
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_untouched(&c, &before);
+}
+
+#[test]
+fn a_connection_cut_mid_blob_is_retried() {
+    let Some(c) = case(vec![
+        Rule::new("GET", "/blobs/sha256:", Fault::CutMidBody).times(2),
+    ]) else {
+        return;
+    };
+    let mut settings = quick();
+    settings.attempts = 3;
+    let (r, _) = pull(&c, settings);
+    let desc = r.unwrap();
+    assert!(c.dest.has_blob(&desc.digest));
+    // Config: cut, cut, whole. Layer: whole.
+    assert_eq!(c.proxy.count("GET", "/blobs/"), 4);
+    let names: Vec<String> = std::fs::read_dir(c.dest.root().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "temp files left: {names:?}"
+    );
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[test]
+fn too_many_requests_waits_as_retry_after_says() {
+    let rule = Rule::new(
+        "GET",
+        "/manifests/",
+        Fault::TooManyRequests {
+            retry_after: "1".into(),
+        },
+    )
+    .times(2);
+    let Some(c) = case(vec![rule]) else {
+        return;
+    };
+    let mut settings = quick();
+    settings.attempts = 3;
+    let (r, took) = pull(&c, settings);
+    r.unwrap();
+    assert_eq!(c.proxy.count("GET", "/manifests/"), 3);
+    assert!(
+        took >= Duration::from_secs(2),
+        "Retry-After ignored: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn a_retry_after_past_the_cap_fails_at_once_naming_the_wait() {
+    let rule = Rule::new(
+        "GET",
+        "/manifests/",
+        Fault::TooManyRequests {
+            retry_after: "120".into(),
+        },
+    );
+    let Some(c) = case(vec![rule]) else {
+        return;
+    };
+    let (r, took) = pull(&c, quick());
+    let e = r.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "pull manifest of `127.0.0.1:{}/app:v1`: the registry asked to wait 120 s before retrying, longer than \
+             the 5 s limit; try again later or raise `GOLDENPATH_REGISTRY_MAX_RETRY_WAIT`",
+            c.proxy.port
+        )
+    );
+    assert_eq!(c.proxy.count("GET", "/manifests/"), 1);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn random_server_errors_are_retried_with_one_request_more_per_error() {
+    let rule = Rule::new(
+        "GET",
+        "/v2/app/",
+        Fault::RandomServerErrors {
+            seed: 7,
+            percent: 40,
+        },
+    );
+    let Some(c) = case(vec![rule]) else {
+        return;
+    };
+    let mut settings = quick();
+    settings.attempts = 8;
+    let (r, _) = pull(&c, settings);
+    r.unwrap();
+    let injected = c.proxy.faulted();
+    assert!(injected > 0, "the seed injected no error");
+    // One manifest and two blobs, plus one request per injected 500.
+    assert_eq!(c.proxy.count("GET", "/v2/app/"), 3 + injected);
+}
+
+#[test]
+fn a_push_stalled_before_the_answer_times_out() {
+    let Some(c) = case(vec![Rule::new(
+        "PUT",
+        "/manifests/",
+        Fault::StallBeforeHeaders,
+    )]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = pushed(tmp.path(), c.reg.port);
+    let desc = src.resolve(Some("v1")).unwrap();
+    let target = reference(&format!("127.0.0.1:{}/other:v1", c.proxy.port));
+    let start = Instant::now();
+    let e = Registry::with_settings(&target, &[], quick())
+        .unwrap()
+        .push(&src, &desc, &target, None)
+        .unwrap_err();
+    assert_eq!(request_kind(&e), ErrorKind::Timeout);
+    assert!(
+        e.to_string().starts_with(&format!(
+            "push manifest to `127.0.0.1:{}/other:v1` failed: ",
+            c.proxy.port
+        )),
+        "{e}"
+    );
+    assert_eq!(c.proxy.count("PUT", "/manifests/"), 2);
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_push_answered_429_is_retried() {
+    let rule = Rule::new(
+        "PUT",
+        "/manifests/",
+        Fault::TooManyRequests {
+            retry_after: String::new(),
+        },
+    )
+    .times(1);
+    let Some(c) = case(vec![rule]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = pushed(tmp.path(), c.reg.port);
+    let desc = src.resolve(Some("v1")).unwrap();
+    let target = reference(&format!("127.0.0.1:{}/other:v1", c.proxy.port));
+    Registry::with_settings(&target, &[], quick())
+        .unwrap()
+        .push(&src, &desc, &target, None)
+        .unwrap();
+    assert_eq!(c.proxy.count("PUT", "/manifests/"), 2);
+}
+
+#[test]
+fn a_not_found_manifest_is_not_retried() {
+    let Some(c) = case(vec![]) else {
+        return;
+    };
+    let missing = reference(&format!("127.0.0.1:{}/app:nope", c.proxy.port));
+    let e = Registry::with_settings(&missing, &[], quick())
+        .unwrap()
+        .pull(&missing, &c.dest)
+        .unwrap_err();
+    assert_eq!(request_kind(&e), ErrorKind::NotFound);
+    assert!(
+        e.to_string().starts_with(&format!(
+            "pull manifest of `127.0.0.1:{}/app:nope` failed: HTTP 404: not found",
+            c.proxy.port
+        )),
+        "{e}"
+    );
+    assert_eq!(c.proxy.count("GET", "/manifests/"), 1);
+}
