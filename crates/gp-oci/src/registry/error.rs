@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
+use super::settings::{ENV_FIRST_BYTE_TIMEOUT, ENV_IDLE_TIMEOUT};
+
 /// The kind of a failed registry request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -145,7 +147,7 @@ impl Failure {
         if let Some(s) = e.status() {
             return Self::status(s.as_u16(), None, b"");
         }
-        let kind = if e.is_timeout() {
+        let kind = if e.is_timeout() || timed_out(e) {
             ErrorKind::Timeout
         } else if e.is_connect() {
             ErrorKind::Connection
@@ -155,7 +157,19 @@ impl Failure {
         } else {
             ErrorKind::Other
         };
-        Self::new(kind, excerpt(&error_chain(e)))
+        let mut text = error_chain(e);
+        // Upload URLs carry long opaque state: the origin and path are what identify the request.
+        if let Some(u) = e.url() {
+            let short = format!("{}{}", u.origin().ascii_serialization(), u.path());
+            text = text.replace(u.as_str(), &short);
+        }
+        let mut message = excerpt(&text);
+        if kind == ErrorKind::Timeout {
+            message = format!(
+                "{message} (raise `{ENV_FIRST_BYTE_TIMEOUT}` or `{ENV_IDLE_TIMEOUT}` if the registry is only slow)"
+            );
+        }
+        Self::new(kind, message)
     }
 
     #[must_use]
@@ -175,6 +189,20 @@ impl Failure {
         };
         Self::new(kind, excerpt(&error_chain(e)))
     }
+}
+
+/// Whether an I/O timeout is somewhere in `e`'s sources (the client's read timeout firing mid-request).
+fn timed_out(e: &dyn std::error::Error) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// An error and its sources on one line (`reqwest` keeps the useful part, e.g. "Connection refused", in a source).

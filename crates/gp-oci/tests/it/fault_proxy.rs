@@ -17,6 +17,8 @@ use std::time::Duration;
 pub enum Fault {
     /// Read the request, never answer.
     StallBeforeHeaders,
+    /// Read the request's headers, then neither its body nor anything else.
+    StallReadingBody,
     /// Send the headers and half the body, then nothing more.
     StallMidBody,
     /// Send the headers and half the body, then close the connection.
@@ -174,7 +176,8 @@ struct Request {
     body: Vec<u8>,
 }
 
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
+/// A request's line and headers; its body is read by [`read_body`].
+fn read_head(r: &mut BufReader<TcpStream>) -> Option<(Request, usize)> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;
@@ -200,14 +203,18 @@ fn read_request(r: &mut BufReader<TcpStream>) -> Option<Request> {
         }
         head.push(h);
     }
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).ok()?;
-    Some(Request {
+    let req = Request {
         method,
         path,
         head,
-        body,
-    })
+        body: Vec::new(),
+    };
+    Some((req, length))
+}
+
+fn read_body(r: &mut BufReader<TcpStream>, req: &mut Request, length: usize) -> Option<()> {
+    req.body = vec![0; length];
+    r.read_exact(&mut req.body).ok()
 }
 
 /// A small generator (splitmix64) for seeded faults.
@@ -338,12 +345,20 @@ fn serve(
     };
     let mut w = write_half;
     let mut r = BufReader::new(client);
-    while let Some(req) = read_request(&mut r) {
+    while let Some((mut req, length)) = read_head(&mut r) {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let answer = match decide(state, &req) {
-            None => forward(upstream, content, &req),
+        let fault = decide(state, &req);
+        if matches!(fault, Some(Fault::StallReadingBody)) {
+            stall(stop);
+            return;
+        }
+        if read_body(&mut r, &mut req, length).is_none() {
+            return;
+        }
+        let answer = match fault {
+            None | Some(Fault::StallReadingBody) => forward(upstream, content, &req),
             Some(Fault::StallBeforeHeaders) => {
                 stall(stop);
                 return;

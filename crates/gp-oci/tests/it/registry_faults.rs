@@ -361,3 +361,60 @@ fn a_not_found_manifest_is_not_retried() {
     );
     assert_eq!(c.proxy.count("GET", "/manifests/"), 1);
 }
+
+#[test]
+fn an_upload_the_registry_stops_reading_times_out_when_idle() {
+    let Some(c) = case(vec![Rule::new(
+        "PUT",
+        "/blobs/uploads/",
+        Fault::StallReadingBody,
+    )]) else {
+        return;
+    };
+    // Larger than what loopback socket buffers absorb, so the writes themselves block.
+    let mut x = 0x9E37_79B9_u32;
+    let big: Vec<u8> = (0..48 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = Layout::create(&tmp.path().join("big")).unwrap();
+    let digest = layout.write_blob(&big).unwrap();
+    let desc = gp_oci::layout::Desc::new(
+        "application/vnd.oci.image.layer.v1.tar",
+        digest,
+        big.len() as u64,
+    );
+    drop(big);
+    let target = reference(&format!("127.0.0.1:{}/big:v1", c.proxy.port));
+    let start = Instant::now();
+    let e = Registry::with_settings(&target, &[], quick())
+        .unwrap()
+        .push_blobs(&layout, &[desc], &target)
+        .unwrap_err();
+    assert_eq!(request_kind(&e), ErrorKind::Timeout, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "upload blob to `127.0.0.1:{}/big:v1` failed: ",
+            c.proxy.port
+        )),
+        "{text}"
+    );
+    // The client's read timeout or the upload's idle watch, whichever notices first: both name the variable.
+    assert!(
+        text.contains("`GOLDENPATH_REGISTRY_IDLE_TIMEOUT`"),
+        "{text}"
+    );
+    assert!(text.ends_with("(after 2 attempts)"), "{text}");
+    assert_eq!(c.proxy.count("PUT", "/blobs/uploads/"), 2);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
