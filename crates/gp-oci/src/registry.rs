@@ -93,6 +93,8 @@ pub enum RegistryError {
     Client(String),
     #[error("manifest of `{reference}` is not valid JSON: {message}")]
     BadManifest { reference: String, message: String },
+    #[error("manifest of `{reference}` names a malformed descriptor: {message}")]
+    BadDescriptor { reference: String, message: String },
 }
 
 impl RegistryError {

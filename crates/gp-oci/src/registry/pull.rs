@@ -7,7 +7,7 @@ use std::io::Write;
 use oci_client::{Reference, RegistryOperation};
 use serde_json::Value;
 
-use super::error::{ErrorKind, Failure};
+use super::error::{ErrorKind, Failure, excerpt};
 use super::fetch::Auth;
 use super::{ACCEPT, MAX_INDEX_DEPTH, MAX_MANIFESTS, Registry, RegistryError, oci_ref};
 use crate::digest::{Digest, HashingWriter};
@@ -123,7 +123,13 @@ impl Registry {
             c
         };
         for child in &children {
-            let child = Desc::parse(child, state.layout.root())?;
+            let child = Desc::parse(child, state.layout.root()).map_err(|e| match e {
+                LayoutError::BadDescriptor { message, .. } => RegistryError::BadDescriptor {
+                    reference: r.whole(),
+                    message: excerpt(&message),
+                },
+                other => other.into(),
+            })?;
             if is_index {
                 if depth + 1 >= MAX_INDEX_DEPTH {
                     return Err(RegistryError::TooDeep {

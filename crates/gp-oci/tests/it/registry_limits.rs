@@ -358,3 +358,36 @@ fn an_unreachable_registry_fails_fast_naming_its_address() {
     );
     assert!(text.ends_with("(after 2 attempts)"), "{text}");
 }
+
+#[test]
+fn a_hostile_descriptor_is_named_in_a_short_escaped_excerpt() {
+    let mut content = Content::new();
+    let evil = format!("sha256:\u{1b}]0;pwned\u{7}{}", "f".repeat(100_000));
+    let m = manifest(
+        &mut content,
+        MEDIA_MANIFEST,
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "config": {"mediaType": CONFIG, "digest": evil, "size": 2},
+            "layers": [],
+        }),
+    );
+    tag(&mut content, MEDIA_MANIFEST, &m);
+    let proxy = FaultProxy::standalone(content, vec![]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = Layout::create(&tmp.path().join("dest")).unwrap();
+    let before = snapshot(tmp.path());
+    let text = pull(&proxy, &dest).unwrap_err().to_string();
+    assert!(
+        text.starts_with(&format!(
+            "manifest of `127.0.0.1:{}/app:v1` names a malformed descriptor: ",
+            proxy.port
+        )),
+        "{text}"
+    );
+    assert!(text.contains("\\u{1b}]0;pwned\\u{7}fff"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.len() < 400, "{}", text.len());
+    assert_eq!(snapshot(tmp.path()), before);
+}
