@@ -253,6 +253,11 @@ impl Registry {
                 Ok(v) => return Ok(v),
                 Err(f) => f,
             };
+            let attempts = if failure.kind == ErrorKind::Unreachable {
+                attempts.min(2)
+            } else {
+                attempts
+            };
             if attempt >= attempts || !failure.kind.retryable() {
                 let message = if attempt > 1 {
                     format!("{} (after {attempt} attempts)", failure.message)

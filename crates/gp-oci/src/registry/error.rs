@@ -25,7 +25,11 @@ pub enum ErrorKind {
     },
     DigestMismatch,
     Timeout,
+    /// A connection dropped or cut mid-request.
     Connection,
+    /// No connection could be made (refused, no such host, connect timeout): retried once only, so an address that
+    /// is wrong fails fast.
+    Unreachable,
     /// A manifest or blob larger than allowed or than its descriptor says.
     TooLarge,
     /// Anything else (local I/O, a protocol violation).
@@ -38,7 +42,11 @@ impl ErrorKind {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Self::TooManyRequests { .. } | Self::Server { .. } | Self::Timeout | Self::Connection
+            Self::TooManyRequests { .. }
+                | Self::Server { .. }
+                | Self::Timeout
+                | Self::Connection
+                | Self::Unreachable
         )
     }
 
@@ -150,7 +158,7 @@ impl Failure {
         let kind = if e.is_timeout() || timed_out(e) {
             ErrorKind::Timeout
         } else if e.is_connect() {
-            ErrorKind::Connection
+            ErrorKind::Unreachable
         } else if e.is_request() || e.is_body() || e.is_decode() {
             // The request could not be sent or the answer was cut: a dropped connection.
             ErrorKind::Connection
@@ -180,11 +188,10 @@ impl Failure {
         }
         let kind = match e.kind() {
             K::TimedOut => ErrorKind::Timeout,
-            K::ConnectionReset
-            | K::ConnectionAborted
-            | K::ConnectionRefused
-            | K::BrokenPipe
-            | K::UnexpectedEof => ErrorKind::Connection,
+            K::ConnectionRefused => ErrorKind::Unreachable,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                ErrorKind::Connection
+            }
             _ => ErrorKind::Other,
         };
         Self::new(kind, excerpt(&error_chain(e)))
