@@ -15,6 +15,8 @@ use super::settings::RegistrySettings;
 /// Manifests and indexes of real images are a few KiB (a 100-platform index is ~50 KiB); anything past 4 MiB is
 /// refused before it is read whole.
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+/// A whole manifest body must arrive within this many idle timeouts (two minutes by default: 4 MiB at 35 KB/s).
+const MANIFEST_IDLE_PERIODS: u32 = 4;
 /// Of an error answer, only this much is read (for its excerpt).
 const MAX_ERROR_BODY: usize = 4096;
 
@@ -98,12 +100,16 @@ impl Http {
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let mut body = Vec::new();
         let mut stream = res.bytes_stream();
-        while body.len() < MAX_ERROR_BODY {
-            match tokio::time::timeout(self.settings.idle_timeout, stream.next()).await {
-                Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
-                _ => break,
+        // An error's text is only for its excerpt: whatever arrives within one idle timeout, in all.
+        let _ = tokio::time::timeout(self.settings.idle_timeout, async {
+            while body.len() < MAX_ERROR_BODY {
+                match stream.next().await {
+                    Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+                    _ => break,
+                }
             }
-        }
+        })
+        .await;
         body.truncate(MAX_ERROR_BODY);
         Err(Failure::status(status, retry_after, &body))
     }
@@ -154,13 +160,30 @@ impl Http {
         }
         let mut body = Vec::new();
         let mut stream = res.bytes_stream();
-        while let Some(chunk) = self.next_chunk(&mut stream).await? {
-            body.extend_from_slice(&chunk);
-            if body.len() as u64 > MAX_MANIFEST_BYTES {
-                return Err(too_large("over"));
+        // A manifest is small: one trickling in a byte at a time (each within the idle timeout) is cut off too.
+        let whole = self.settings.idle_timeout * MANIFEST_IDLE_PERIODS;
+        let read = tokio::time::timeout(whole, async {
+            while let Some(chunk) = self.next_chunk(&mut stream).await? {
+                body.extend_from_slice(&chunk);
+                if body.len() as u64 > MAX_MANIFEST_BYTES {
+                    return Err(too_large("over"));
+                }
             }
+            Ok(())
+        })
+        .await;
+        match read {
+            Ok(r) => r.map(|()| body),
+            Err(_) => Err(Failure::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the manifest did not arrive within {} ({MANIFEST_IDLE_PERIODS} idle timeouts; raise `{}` if \
+                     the registry is only slow)",
+                    secs(whole),
+                    super::settings::ENV_IDLE_TIMEOUT
+                ),
+            )),
         }
-        Ok(body)
     }
 
     /// Streams blob `digest` of `r`'s repository into `w`, refusing more than `size` bytes.

@@ -23,6 +23,8 @@ pub enum Fault {
     StallMidBody,
     /// Send the headers and half the body, then close the connection.
     CutMidBody,
+    /// Send the headers, then the body one byte per `every` (each byte within any idle timeout).
+    Trickle { every: Duration },
     /// `429 Too Many Requests` with this `Retry-After` value (none when empty).
     TooManyRequests { retry_after: String },
     /// `500` for about `percent` % of matching requests, chosen by a generator seeded with `seed`.
@@ -371,6 +373,20 @@ fn serve(
                 let _ = w.flush();
                 if matches!(f, Fault::StallMidBody) {
                     stall(stop);
+                }
+                let _ = w.shutdown(Shutdown::Both);
+                return;
+            }
+            Some(Fault::Trickle { every }) => {
+                let resp = forward(upstream, content, &req);
+                let end = header_end(&resp);
+                let _ = w.write_all(&resp[..end]);
+                for b in &resp[end..] {
+                    if stop.load(Ordering::SeqCst) || w.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                    let _ = w.flush();
+                    std::thread::sleep(every);
                 }
                 let _ = w.shutdown(Shutdown::Both);
                 return;

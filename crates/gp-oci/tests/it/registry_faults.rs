@@ -418,3 +418,33 @@ fn an_upload_the_registry_stops_reading_times_out_when_idle() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_manifest_trickling_in_is_cut_off_as_a_whole() {
+    let rule = Rule::new(
+        "GET",
+        "/manifests/",
+        Fault::Trickle {
+            every: Duration::from_millis(200),
+        },
+    );
+    let Some(c) = case(vec![rule]) else {
+        return;
+    };
+    let before = snapshot(c.dest.root());
+    let mut settings = quick();
+    settings.attempts = 1;
+    let (r, took) = pull(&c, settings);
+    let e = r.unwrap_err();
+    assert_eq!(request_kind(&e), ErrorKind::Timeout);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "pull manifest of `127.0.0.1:{}/app:v1` failed: the manifest did not arrive within 4 s (4 idle \
+             timeouts; raise `GOLDENPATH_REGISTRY_IDLE_TIMEOUT` if the registry is only slow)",
+            c.proxy.port
+        )
+    );
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    assert_untouched(&c, &before);
+}
