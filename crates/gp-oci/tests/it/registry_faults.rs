@@ -448,3 +448,63 @@ fn a_manifest_trickling_in_is_cut_off_as_a_whole() {
     assert!(took < Duration::from_secs(6), "{took:?}");
     assert_untouched(&c, &before);
 }
+
+/// `SystemTime` as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap();
+    let rem = secs % 86_400;
+    // Days since the epoch to a civil date.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday =
+        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][usize::try_from(days % 7).unwrap()];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        months[usize::try_from(month - 1).unwrap()],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn a_retry_after_given_as_a_date_is_waited_until() {
+    let at = std::time::SystemTime::now() + Duration::from_secs(3);
+    let rule = Rule::new(
+        "GET",
+        "/manifests/",
+        Fault::TooManyRequests {
+            retry_after: http_date(at),
+        },
+    )
+    .times(1);
+    let Some(c) = case(vec![rule]) else {
+        return;
+    };
+    let (r, took) = pull(&c, quick());
+    r.unwrap();
+    assert_eq!(c.proxy.count("GET", "/manifests/"), 2);
+    // Whole seconds in the date: at least 2 s of the 3 remain when the answer arrives.
+    assert!(
+        took >= Duration::from_secs(1),
+        "the date was ignored: {took:?}"
+    );
+    assert!(took < Duration::from_secs(6), "{took:?}");
+}
+
+#[test]
+fn http_dates_are_formatted_as_servers_send_them() {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+    assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+}
