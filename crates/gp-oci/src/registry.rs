@@ -20,8 +20,9 @@ use crate::layout::{
     MEDIA_MANIFEST,
 };
 use crate::reference::RegistryRef;
+pub use error::ErrorKind;
 use error::backoff;
-pub use error::{ErrorKind, Failure, excerpt};
+pub(crate) use error::{Failure, excerpt};
 pub use fetch::MAX_MANIFEST_BYTES;
 use fetch::{Auth, Http};
 pub use settings::{
