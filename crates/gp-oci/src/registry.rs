@@ -3,22 +3,33 @@
 //! digest verification of everything pulled, retries with backoff on server errors and dropped connections, and
 //! plain HTTP only for loopback registries or ones named with `--insecure-registry`.
 
-use std::io::Write;
-use std::time::Duration;
+mod error;
+mod fetch;
+mod pull;
+mod settings;
+mod upload;
 
-use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
-use serde_json::Value;
 
 use crate::auth::{AuthError, Credentials, credentials_for};
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::layout::{
     Desc, Layout, LayoutError, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX,
     MEDIA_MANIFEST,
 };
 use crate::reference::RegistryRef;
+pub use error::ErrorKind;
+use error::backoff;
+pub(crate) use error::{Failure, excerpt};
+pub use fetch::MAX_MANIFEST_BYTES;
+use fetch::{Auth, Http};
+pub use settings::{
+    ATTEMPTS, CONNECT_TIMEOUT, ENV_ATTEMPTS, ENV_CONNECT_TIMEOUT, ENV_FIRST_BYTE_TIMEOUT,
+    ENV_IDLE_TIMEOUT, ENV_MAX_RETRY_WAIT, FIRST_BYTE_TIMEOUT, IDLE_TIMEOUT, MAX_RETRY_WAIT,
+};
+pub use settings::{RegistrySettings, SettingsError};
 
 const ACCEPT: &[&str] = &[
     MEDIA_MANIFEST,
@@ -26,7 +37,10 @@ const ACCEPT: &[&str] = &[
     MEDIA_DOCKER_MANIFEST,
     MEDIA_DOCKER_LIST,
 ];
-const ATTEMPTS: u32 = 4;
+/// Indexes nest (an index of indexes of manifests) a level or two in real images; eight is far past that.
+pub const MAX_INDEX_DEPTH: usize = 8;
+/// Distinct manifests one pull fetches at most: multi-platform images have tens.
+pub const MAX_MANIFESTS: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -34,6 +48,7 @@ pub enum RegistryError {
     Request {
         operation: &'static str,
         reference: String,
+        kind: ErrorKind,
         message: String,
     },
     #[error(
@@ -44,14 +59,55 @@ pub enum RegistryError {
         expected: String,
         actual: Digest,
     },
+    #[error(
+        "{operation} `{reference}`: the registry asked to wait {wait} s before retrying, longer than the {max} s \
+         limit; try again later or raise `GOLDENPATH_REGISTRY_MAX_RETRY_WAIT`"
+    )]
+    RetryWaitTooLong {
+        operation: &'static str,
+        reference: String,
+        wait: u64,
+        max: u64,
+    },
+    #[error(
+        "`{reference}` nests image indexes more than {MAX_INDEX_DEPTH} deep (at {digest}); refusing to follow it"
+    )]
+    TooDeep { reference: String, digest: Digest },
+    #[error(
+        "`{reference}` names more than {MAX_MANIFESTS} distinct manifests through its indexes; refusing to pull them"
+    )]
+    TooManyManifests { reference: String },
+    #[error(
+        "`{path}` is not a directory (a symbolic link or another file); blobs are only written into the layout's \
+         own `blobs/sha256` directory: remove it and retry"
+    )]
+    NotADirectory { path: std::path::PathBuf },
     #[error(transparent)]
     Layout(#[from] LayoutError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     #[error("cannot start the network runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
     #[error("manifest of `{reference}` is not valid JSON: {message}")]
     BadManifest { reference: String, message: String },
+    #[error("manifest of `{reference}` names a malformed descriptor: {message}")]
+    BadDescriptor { reference: String, message: String },
+}
+
+impl RegistryError {
+    /// The kind of a failed request, for callers that decide on it.
+    #[must_use]
+    pub fn kind(&self) -> Option<&ErrorKind> {
+        match self {
+            Self::Request { kind, .. } => Some(kind),
+            Self::DigestMismatch { .. } => Some(&ErrorKind::DigestMismatch),
+            _ => None,
+        }
+    }
 }
 
 /// What a push did.
@@ -68,8 +124,10 @@ pub type Progress = Box<dyn Fn(&str) + Send + Sync>;
 
 pub struct Registry {
     client: Client,
+    http: Http,
     rt: tokio::runtime::Runtime,
     auth: RegistryAuth,
+    settings: RegistrySettings,
     /// Called with one line per blob transferred (progress for long copies).
     progress: Option<Progress>,
     /// Where blobs were seen, for cross-repository mounts.
@@ -80,6 +138,7 @@ impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("auth", &self.auth)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -102,35 +161,31 @@ fn oci_ref(r: &RegistryRef) -> Reference {
     }
 }
 
-fn retryable(message: &str) -> bool {
-    [
-        "500",
-        "502",
-        "503",
-        "504",
-        "error sending request",
-        "connection",
-        "reset",
-        "closed",
-        "timed out",
-        "EOF",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
-}
-
 impl Registry {
-    /// A client for `target`'s registry; `insecure` names extra hosts allowed to use plain HTTP.
+    /// A client for `target`'s registry; `insecure` names extra hosts allowed to use plain HTTP. Timeouts and
+    /// retries are the defaults overridden by the `GOLDENPATH_REGISTRY_*` variables.
     pub fn new(target: &RegistryRef, insecure: &[String]) -> Result<Self, RegistryError> {
+        Self::with_settings(target, insecure, RegistrySettings::from_env()?)
+    }
+
+    /// [`Registry::new`] with explicit timeouts and retries.
+    pub fn with_settings(
+        target: &RegistryRef,
+        insecure: &[String],
+        settings: RegistrySettings,
+    ) -> Result<Self, RegistryError> {
         let mut plain: Vec<String> = insecure.to_vec();
         if is_loopback(&target.registry) {
             plain.push(target.registry.clone());
         }
         let config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(plain),
-            // One PUT per blob (the blob is in memory anyway): a chunked push of 4 MiB PATCH requests took three
+            protocol: ClientProtocol::HttpsExcept(plain.clone()),
+            // One PUT per blob, streamed from the layout's file: a chunked push of 4 MiB PATCH requests took three
             // times as long against a loopback registry.
             use_monolithic_push: true,
+            connect_timeout: Some(settings.connect_timeout),
+            // A read (the answer's headers or the next bytes of a body) waits at most this long.
+            read_timeout: Some(settings.first_byte_timeout.max(settings.idle_timeout)),
             ..ClientConfig::default()
         };
         let auth = match credentials_for(&target.registry)? {
@@ -141,10 +196,13 @@ impl Registry {
             .enable_all()
             .build()
             .map_err(RegistryError::Runtime)?;
+        let http = Http::new(plain, &settings).map_err(|e| RegistryError::Client(e.to_string()))?;
         Ok(Self {
             client: Client::new(config),
+            http,
             rt,
             auth,
+            settings,
             progress: None,
             sources: None,
         })
@@ -177,7 +235,66 @@ impl Registry {
         }
     }
 
+    /// Runs `f` until it succeeds, fails with a kind not worth retrying, or the attempts are used up; waits
+    /// between attempts with exponential backoff and jitter, or as long as a 429's `Retry-After` asks (capped).
     fn retry<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        reference: &str,
+        f: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        let attempts = self.settings.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let failure = match self.rt.block_on(f()) {
+                Ok(v) => return Ok(v),
+                Err(f) => f,
+            };
+            let attempts = if failure.kind == ErrorKind::Unreachable {
+                attempts.min(2)
+            } else {
+                attempts
+            };
+            if attempt >= attempts || !failure.kind.retryable() {
+                let message = if attempt > 1 {
+                    format!("{} (after {attempt} attempts)", failure.message)
+                } else {
+                    failure.message
+                };
+                return Err(RegistryError::Request {
+                    operation,
+                    reference: reference.to_owned(),
+                    kind: failure.kind,
+                    message,
+                });
+            }
+            let wait = match failure.kind {
+                ErrorKind::TooManyRequests {
+                    retry_after: Some(wait),
+                } => {
+                    if wait > self.settings.max_retry_wait {
+                        return Err(RegistryError::RetryWaitTooLong {
+                            operation,
+                            reference: reference.to_owned(),
+                            wait: wait.as_secs(),
+                            max: self.settings.max_retry_wait.as_secs(),
+                        });
+                    }
+                    wait
+                }
+                _ => backoff(self.settings.backoff, attempt).min(self.settings.max_retry_wait),
+            };
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+
+    /// [`Registry::retry`] of an `oci-client` call, its errors sorted into kinds.
+    fn retry_oci<T, F, Fut>(
         &self,
         operation: &'static str,
         reference: &str,
@@ -187,31 +304,22 @@ impl Registry {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
     {
-        let mut delay = Duration::from_millis(200);
-        for attempt in 1..=ATTEMPTS {
-            match self.rt.block_on(f()) {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    let message = e.to_string();
-                    if attempt == ATTEMPTS || !retryable(&message) {
-                        return Err(RegistryError::Request {
-                            operation,
-                            reference: reference.to_owned(),
-                            message,
-                        });
-                    }
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-            }
-        }
-        unreachable!("the loop returns on the last attempt")
+        self.retry(operation, reference, || {
+            let fut = f();
+            async move { fut.await.map_err(|e| Failure::from_oci(&e)) }
+        })
     }
 
-    fn authenticate(&self, r: &Reference, op: RegistryOperation) -> Result<(), RegistryError> {
+    /// Authenticates for `op` on `r`'s repository and returns what requests made here present.
+    fn authenticate(&self, r: &Reference, op: RegistryOperation) -> Result<Auth, RegistryError> {
         let name = r.whole();
-        self.retry("authenticate to", &name, || async {
-            self.client.auth(r, &self.auth, op).await.map(|_| ())
+        let token = self.retry_oci("authenticate to", &name, || async {
+            self.client.auth(r, &self.auth, op).await
+        })?;
+        Ok(match (token, &self.auth) {
+            (Some(t), _) => Auth::Bearer(t),
+            (None, RegistryAuth::Basic(u, p)) => Auth::Basic(u.clone(), p.clone()),
+            (None, _) => Auth::Anonymous,
         })
     }
 
@@ -236,7 +344,7 @@ impl Registry {
         )?;
         let body = layout.read_blob(&desc.digest)?;
         let content_type = http_header(&desc.media_type);
-        self.retry("push manifest to", &r.whole(), || {
+        self.retry_oci("push manifest to", &r.whole(), || {
             self.client
                 .push_manifest_raw(&r, body.clone(), content_type.clone())
         })?;
@@ -279,7 +387,7 @@ impl Registry {
                 );
                 let body = layout.read_blob(&child.digest)?;
                 let ct = http_header(&child.media_type);
-                self.retry("push manifest to", &by_digest.whole(), || {
+                self.retry_oci("push manifest to", &by_digest.whole(), || {
                     self.client
                         .push_manifest_raw(&by_digest, body.clone(), ct.clone())
                 })?;
@@ -299,7 +407,7 @@ impl Registry {
         stats: &mut PushStats,
     ) -> Result<(), RegistryError> {
         let digest = blob.digest.to_string();
-        if self.retry("check blob in", &r.whole(), || {
+        if self.retry_oci("check blob in", &r.whole(), || {
             self.client.blob_exists(r, &digest)
         })? {
             stats.present += 1;
@@ -324,7 +432,7 @@ impl Registry {
                     .rt
                     .block_on(self.client.mount_blob(r, src, &digest))
                     .is_ok()
-                    && self.retry("check blob in", &r.whole(), || {
+                    && self.retry_oci("check blob in", &r.whole(), || {
                         self.client.blob_exists(r, &digest)
                     })?;
                 if mounted {
@@ -335,148 +443,25 @@ impl Registry {
                 }
             }
         }
-        let bytes = layout.read_blob(&blob.digest)?;
-        stats.bytes += bytes.len() as u64;
-        self.report(&format!("uploading {digest} ({} bytes)", bytes.len()));
-        let data = bytes::Bytes::from(bytes);
-        self.retry("upload blob to", &r.whole(), || {
-            self.client.push_blob(r, data.clone(), &digest)
-        })?;
+        if !layout.has_blob(&blob.digest) {
+            return Err(LayoutError::MissingBlob {
+                layout: layout.root().to_path_buf(),
+                digest: blob.digest.clone(),
+            }
+            .into());
+        }
+        let path = layout.blob_path(&blob.digest);
+        let size = fs_err::metadata(&path)
+            .map_err(|e| LayoutError::Io {
+                path: path.clone(),
+                source: e,
+            })?
+            .len();
+        stats.bytes += size;
+        self.report(&format!("uploading {digest} ({size} bytes)"));
+        self.upload_file(r, &path, size, &digest)?;
         stats.uploaded += 1;
         self.seen(r, &blob.digest);
-        Ok(())
-    }
-
-    /// Pulls `source` into `layout` (every blob verified) and returns the top descriptor.
-    pub fn pull(&self, source: &RegistryRef, layout: &Layout) -> Result<Desc, RegistryError> {
-        self.pull_inner(source, layout, true)
-    }
-
-    /// Pulls only manifests and configs: enough to read and re-compose an image (a rebase) whose layers stay in
-    /// the registry. The layout then names layers it does not hold; [`Registry::push`] of an image made from it
-    /// works as long as the target repository has (or can mount) them.
-    pub fn pull_metadata(
-        &self,
-        source: &RegistryRef,
-        layout: &Layout,
-    ) -> Result<Desc, RegistryError> {
-        self.pull_inner(source, layout, false)
-    }
-
-    fn pull_inner(
-        &self,
-        source: &RegistryRef,
-        layout: &Layout,
-        with_layers: bool,
-    ) -> Result<Desc, RegistryError> {
-        let r = oci_ref(source);
-        self.authenticate(&r, RegistryOperation::Pull)?;
-        let (body, _) = self.retry("pull manifest of", &r.whole(), || {
-            self.client.pull_manifest_raw(&r, &self.auth, ACCEPT)
-        })?;
-        let actual = Digest::of(&body);
-        if let Some(expected) = &source.digest
-            && *expected != actual
-        {
-            return Err(RegistryError::DigestMismatch {
-                reference: r.whole(),
-                expected: expected.to_string(),
-                actual,
-            });
-        }
-        let v: Value = serde_json::from_slice(&body).map_err(|e| RegistryError::BadManifest {
-            reference: r.whole(),
-            message: e.to_string(),
-        })?;
-        let media_type = v["mediaType"].as_str().map_or_else(
-            || {
-                if v["manifests"].is_array() {
-                    MEDIA_INDEX
-                } else {
-                    MEDIA_MANIFEST
-                }
-                .to_owned()
-            },
-            str::to_owned,
-        );
-        let desc = Desc::new(&media_type, actual, body.len() as u64);
-        let is_index = [MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&media_type.as_str());
-        let children: Vec<Value> = if is_index {
-            v["manifests"].as_array().cloned().unwrap_or_default()
-        } else {
-            let mut c = vec![v["config"].clone()];
-            c.extend(v["layers"].as_array().cloned().unwrap_or_default());
-            c
-        };
-        for child in &children {
-            let child = Desc::parse(child, layout.root())?;
-            if is_index {
-                let by_digest = RegistryRef {
-                    tag: None,
-                    digest: Some(child.digest.clone()),
-                    ..source.clone()
-                };
-                self.pull_inner(&by_digest, layout, with_layers)?;
-            } else {
-                if !layout.has_blob(&child.digest) {
-                    self.pull_blob(&r, &child, layout)?;
-                }
-                self.seen(&r, &child.digest);
-            }
-            if !with_layers && !is_index {
-                break; // the config, first of `children`
-            }
-        }
-        layout.write_blob(&body)?;
-        Ok(desc)
-    }
-
-    fn pull_blob(&self, r: &Reference, blob: &Desc, layout: &Layout) -> Result<(), RegistryError> {
-        let digest = blob.digest.to_string();
-        self.report(&format!("pulling   {digest} ({} bytes)", blob.size));
-        let dir = layout.root().join("blobs/sha256");
-        let tmp = dir.join(format!(
-            ".pull-{}-{}",
-            std::process::id(),
-            blob.digest.hex()
-        ));
-        let result = self.retry("pull blob from", &r.whole(), || async {
-            let mut stream = self.client.pull_blob_stream(r, digest.as_str()).await?;
-            let file = std::fs::File::create(&tmp)
-                .map_err(oci_client::errors::OciDistributionError::IoError)?;
-            let mut w = HashingWriter::new(std::io::BufWriter::new(file));
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(oci_client::errors::OciDistributionError::IoError)?;
-                w.write_all(&chunk)
-                    .map_err(oci_client::errors::OciDistributionError::IoError)?;
-            }
-            let (d, _, buf) = w.finish();
-            buf.into_inner()
-                .map_err(|e| oci_client::errors::OciDistributionError::IoError(e.into_error()))?;
-            Ok(d)
-        });
-        let actual = match result {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        if actual != blob.digest {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(RegistryError::DigestMismatch {
-                reference: r.whole(),
-                expected: digest,
-                actual,
-            });
-        }
-        let f = std::fs::File::open(&tmp).map_err(|source| LayoutError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        let written = layout.write_blob_from(f, Some(&blob.digest));
-        let _ = std::fs::remove_file(&tmp);
-        written?;
         Ok(())
     }
 }

@@ -4,12 +4,20 @@
 //! another app already uses uploads only the app's own layers). Hints only: a failed mount falls back to an upload,
 //! and anything unreadable here is ignored.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 
 /// At most this many places are kept per blob (the newest).
 const KEEP: usize = 8;
+/// [`KEEP`] lines of a host and a repository name fit well within this.
+const MAX_FILE_BYTES: u64 = 16 * 1024;
+
+/// A registry or repository name as recorded: one word without control characters.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 512 && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
 
 #[derive(Debug, Clone)]
 pub struct BlobSources {
@@ -28,19 +36,35 @@ impl BlobSources {
         self.dir.join(digest.hex())
     }
 
+    /// The places recorded for `digest`; a file that is not a regular one (a link, a FIFO) or is larger than any
+    /// this writes is ignored unread.
     fn read(&self, digest: &Digest) -> Vec<(String, String)> {
-        std::fs::read_to_string(self.file(digest))
-            .unwrap_or_default()
-            .lines()
+        let path = self.file(digest);
+        let regular = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.file_type().is_file() && m.len() <= MAX_FILE_BYTES);
+        if !regular {
+            return Vec::new();
+        }
+        let mut text = String::new();
+        let read = std::fs::File::open(&path)
+            .and_then(|f| f.take(MAX_FILE_BYTES).read_to_string(&mut text));
+        if read.is_err() {
+            return Vec::new();
+        }
+        text.lines()
             .filter_map(|l| {
                 let (reg, repo) = l.split_once(' ')?;
-                Some((reg.to_owned(), repo.to_owned()))
+                (plain(reg) && plain(repo)).then(|| (reg.to_owned(), repo.to_owned()))
             })
             .collect()
     }
 
-    /// Notes that `registry` has `digest` in `repository` (newest first).
+    /// Notes that `registry` has `digest` in `repository` (newest first). The file is replaced through a temporary
+    /// file created exclusively, with a random name, in the same directory.
     pub fn record(&self, digest: &Digest, registry: &str, repository: &str) {
+        if !(plain(registry) && plain(repository)) {
+            return;
+        }
         let mut places = self.read(digest);
         if places
             .first()
@@ -56,14 +80,18 @@ impl BlobSources {
             .map(|(g, p)| format!("{g} {p}"))
             .collect::<Vec<_>>()
             .join("\n");
-        let tmp = self.dir.join(format!(
-            ".{}.{}",
-            digest.hex(),
-            crate::layout::unique_suffix()
-        ));
-        let ok = std::fs::create_dir_all(&self.dir).is_ok() && std::fs::write(&tmp, text).is_ok();
-        if !ok || std::fs::rename(&tmp, self.file(digest)).is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        if std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let Ok(mut tmp) = tempfile::Builder::new()
+            .prefix(".sources-")
+            .tempfile_in(&self.dir)
+        else {
+            return;
+        };
+        if tmp.write_all(text.as_bytes()).is_ok() {
+            // A failed rename drops (and so removes) the temporary file.
+            let _ = tmp.persist(self.file(digest));
         }
     }
 
@@ -98,5 +126,37 @@ mod tests {
             s.record(&d, "reg:5000", &format!("r{i}"));
         }
         assert_eq!(s.repositories(&d, "reg:5000", "none").len(), KEEP);
+    }
+
+    #[test]
+    fn planted_links_and_odd_names_are_neither_followed_nor_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = BlobSources::new(&tmp.path().join("s"));
+        let d = Digest::of(b"layer");
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "reg:5000 planted").unwrap();
+        std::fs::create_dir_all(tmp.path().join("s")).unwrap();
+        std::os::unix::fs::symlink(&outside, tmp.path().join("s").join(d.hex())).unwrap();
+        assert!(
+            s.repositories(&d, "reg:5000", "app").is_empty(),
+            "a link was read"
+        );
+        s.record(&d, "reg:5000", "run");
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "reg:5000 planted"
+        );
+        assert_eq!(s.repositories(&d, "reg:5000", "app"), ["run"]);
+        s.record(&d, "reg:5000", "evil\nreg:5000 injected");
+        assert_eq!(s.repositories(&d, "reg:5000", "app"), ["run"]);
+        let names: Vec<_> = std::fs::read_dir(tmp.path().join("s"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            [std::ffi::OsString::from(d.hex())],
+            "temporary files left"
+        );
     }
 }

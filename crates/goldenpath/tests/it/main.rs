@@ -6,6 +6,7 @@ mod build;
 mod builder_toml;
 mod contract_validate;
 mod detect;
+mod hostile_registry;
 mod image;
 mod install;
 mod registry;
