@@ -4,7 +4,9 @@
 //! [`safe`], which never follows a link below `--out`.
 
 mod journal;
-pub mod safe;
+mod safe;
+
+pub use safe::{TEMP_PREFIX, is_temp_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -198,54 +200,8 @@ pub fn apply(
     meta.lock()?;
     journal::recover(&root, &meta)?;
     let (old, old_bytes) = load_manifest(&meta)?;
-    let mut new = Manifest {
-        version: 1,
-        files: BTreeMap::new(),
-    };
-    let mut targets = Vec::with_capacity(plan.len());
-    for p in plan {
-        let bad = |reason| TreeError::BadPlanPath {
-            path: excerpt(&p.file.path.to_string_lossy()),
-            reason,
-        };
-        let rp = RelPath::from_path(&p.file.path).map_err(bad)?;
-        if rp.first() == META_DIR {
-            return Err(bad("is inside `.goldenpath`"));
-        }
-        let key = rp.to_string();
-        if let Some(first) = new.files.insert(key.clone(), p.source.clone()) {
-            return Err(TreeError::Collision {
-                path: out.join(&key),
-                first,
-                second: p.source.clone(),
-            });
-        }
-        targets.push((rp, key, p.file.contents.as_bytes()));
-    }
-    // Look at every target first (in parallel, errors in plan order): nothing is written unless all are fine.
-    let changed: Vec<bool> = targets
-        .par_iter()
-        .map(|(rp, key, bytes)| {
-            let Some(dir) = root.dir(rp.dir(), false)? else {
-                return Ok(true);
-            };
-            match dir.kind(rp.name()) {
-                Kind::Missing => Ok(true),
-                Kind::File if !old.files.contains_key(key) => Err(TreeError::NotOurs {
-                    path: dir.path_of(rp.name()),
-                }),
-                Kind::File => Ok(dir.read(rp.name())?.as_deref() != Some(*bytes)),
-                Kind::Dir => Err(TreeError::NotAFile {
-                    path: dir.path_of(rp.name()),
-                    kind: "a directory",
-                }),
-                Kind::Other(kind) => Err(TreeError::NotAFile {
-                    path: dir.path_of(rp.name()),
-                    kind,
-                }),
-            }
-        })
-        .collect::<Result<_, TreeError>>()?;
+    let (mut new, targets) = check_plan(out, plan)?;
+    let changed = probe(&root, &old, &targets)?;
     let mut outcome = Outcome::default();
     let mut deletes = Vec::new();
     for (key, source) in &old.files {
@@ -290,16 +246,7 @@ pub fn apply(
     if writes.is_empty() && deletes.is_empty() && !record_changed {
         return Ok(outcome);
     }
-    let mut created_dirs = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (rp, _, _) in &writes {
-        for depth in 1..=rp.dir().len() {
-            let parts = &rp.dir()[..depth];
-            if seen.insert(parts.to_vec()) && root.dir(parts, false)?.is_none() {
-                created_dirs.push(parts.join("/"));
-            }
-        }
-    }
+    let created_dirs = missing_dirs(&root, &writes)?;
     let mut j = Journal {
         version: 1,
         committed: false,
@@ -315,23 +262,7 @@ pub fn apply(
         created_dirs,
     };
     journal::save(&meta, &j)?;
-    let staged = (|| {
-        for d in &j.created_dirs {
-            let parts: Vec<String> = d.split('/').map(str::to_owned).collect();
-            root.dir(&parts, true)?;
-        }
-        writes.par_iter().try_for_each(|(rp, bytes, temp)| {
-            let dir = root.dir(rp.dir(), true)?.ok_or_else(|| TreeError::Write {
-                path: root.join(rp.dir()),
-                source: std::io::ErrorKind::NotFound.into(),
-            })?;
-            dir.write_new(temp, bytes)
-        })?;
-        if let Some(t) = &j.record_temp {
-            meta.write_new(t, text.as_bytes())?;
-        }
-        Ok(())
-    })();
+    let staged = stage(&root, &meta, &j, &writes, text.as_bytes());
     if let Err(e) = staged {
         let _ = journal::roll_back(&root, &meta, &j);
         return Err(e);
@@ -342,13 +273,124 @@ pub fn apply(
     Ok(outcome)
 }
 
+/// The new record's files and each planned file's checked path, key and bytes.
+#[allow(clippy::type_complexity)]
+fn check_plan<'a>(
+    out: &Path,
+    plan: &'a [Planned],
+) -> Result<(Manifest, Vec<(RelPath, String, &'a [u8])>), TreeError> {
+    let mut new = Manifest {
+        version: 1,
+        files: BTreeMap::new(),
+    };
+    let mut targets = Vec::with_capacity(plan.len());
+    for p in plan {
+        let bad = |reason| TreeError::BadPlanPath {
+            path: excerpt(&p.file.path.to_string_lossy()),
+            reason,
+        };
+        let rp = RelPath::from_path(&p.file.path).map_err(bad)?;
+        if rp.first() == META_DIR {
+            return Err(bad("is inside `.goldenpath`"));
+        }
+        let key = rp.to_string();
+        if let Some(first) = new.files.insert(key.clone(), p.source.clone()) {
+            return Err(TreeError::Collision {
+                path: out.join(&key),
+                first,
+                second: p.source.clone(),
+            });
+        }
+        targets.push((rp, key, p.file.contents.as_bytes()));
+    }
+    Ok((new, targets))
+}
+
+/// Creates the journal's directories and temporary files (the new record's too), each synced.
+fn stage(
+    root: &Root,
+    meta: &safe::Dir,
+    j: &Journal,
+    writes: &[(&RelPath, &&[u8], String)],
+    record: &[u8],
+) -> Result<(), TreeError> {
+    for d in &j.created_dirs {
+        let parts: Vec<String> = d.split('/').map(str::to_owned).collect();
+        root.dir(&parts, true)?;
+    }
+    writes.par_iter().try_for_each(|(rp, bytes, temp)| {
+        let dir = root.dir(rp.dir(), true)?.ok_or_else(|| TreeError::Write {
+            path: root.join(rp.dir()),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        dir.write_new(temp, bytes)
+    })?;
+    if let Some(t) = &j.record_temp {
+        meta.write_new(t, record)?;
+    }
+    Ok(())
+}
+
+/// Looks at every target before anything is written (in parallel, errors in plan order): whether its bytes change.
+fn probe(
+    root: &Root,
+    old: &Manifest,
+    targets: &[(RelPath, String, &[u8])],
+) -> Result<Vec<bool>, TreeError> {
+    targets
+        .par_iter()
+        .map(|(rp, key, bytes)| {
+            let Some(dir) = root.dir(rp.dir(), false)? else {
+                return Ok(true);
+            };
+            match dir.kind(rp.name()) {
+                Kind::Missing => Ok(true),
+                Kind::File if !old.files.contains_key(key) => Err(TreeError::NotOurs {
+                    path: dir.path_of(rp.name()),
+                }),
+                Kind::File => Ok(dir.read(rp.name())?.as_deref() != Some(*bytes)),
+                Kind::Dir => Err(TreeError::NotAFile {
+                    path: dir.path_of(rp.name()),
+                    kind: "a directory",
+                }),
+                Kind::Other(kind) => Err(TreeError::NotAFile {
+                    path: dir.path_of(rp.name()),
+                    kind,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Directories the writes need that do not exist yet, outermost first.
+fn missing_dirs(
+    root: &Root,
+    writes: &[(&RelPath, &&[u8], String)],
+) -> Result<Vec<String>, TreeError> {
+    let mut created = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (rp, _, _) in writes {
+        for depth in 1..=rp.dir().len() {
+            let parts = &rp.dir()[..depth];
+            if seen.insert(parts.to_vec()) && root.dir(parts, false)?.is_none() {
+                created.push(parts.join("/"));
+            }
+        }
+    }
+    Ok(created)
+}
+
 /// The digest Argo CD Image Updater pinned in an app's kustomization, to carry over on re-render. Read without
 /// following links; anything unreadable counts as no pin.
 #[must_use]
 pub fn pinned_digest(out: &Path, app_dir: &Path) -> Option<String> {
     let file = RelPath::from_path(&app_dir.join("kustomization.yaml")).ok()?;
     let root = Root::open(out, false).ok()??;
-    let bytes = root.dir(file.dir(), false).ok()??.read(file.name()).ok()??;
+    let bytes = root
+        .dir(file.dir(), false)
+        .ok()??
+        .read(file.name())
+        .ok()??;
     let text = String::from_utf8(bytes).ok()?;
     text.lines().find_map(|l| {
         let v = l

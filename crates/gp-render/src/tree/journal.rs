@@ -56,10 +56,9 @@ fn parse(meta: &Dir, bytes: &[u8]) -> Result<Journal, TreeError> {
         return Err(bad(format!("version {} is not 1", j.version)));
     }
     let check = |p: &str| match RelPath::parse(p) {
-        Ok(r) if r.first() == META_DIR => Err(bad(format!(
-            "`{}` is inside `{META_DIR}`",
-            excerpt(p)
-        ))),
+        Ok(r) if r.first() == META_DIR => {
+            Err(bad(format!("`{}` is inside `{META_DIR}`", excerpt(p))))
+        }
         Ok(_) => Ok(()),
         Err(reason) => Err(bad(format!("`{}` {reason}", excerpt(p)))),
     };
@@ -126,7 +125,10 @@ pub fn roll_forward(root: &Root, meta: &Dir, j: &Journal) -> Result<(), TreeErro
             continue;
         };
         // A file or a link (the link itself goes, never what it points to); anything else was not ours.
-        if matches!(dir.kind(p.name()), Kind::File | Kind::Other("a symbolic link")) {
+        if matches!(
+            dir.kind(p.name()),
+            Kind::File | Kind::Other("a symbolic link")
+        ) {
             dir.unlink(p.name())?;
         }
         remove_empty_parents(root, &p)?;

@@ -72,10 +72,6 @@ impl RelPath {
     pub fn first(&self) -> &str {
         &self.0[0]
     }
-
-    pub fn parts(&self) -> &[String] {
-        &self.0
-    }
 }
 
 impl std::fmt::Display for RelPath {
@@ -149,10 +145,6 @@ impl Root {
                 source: e.into(),
             }),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The full path of `parts` below the root, for messages and the outcome.
@@ -311,12 +303,13 @@ impl Dir {
         let path = || self.path_of(name);
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o644)).map_err(
-            |e| TreeError::Write {
-                path: path(),
-                source: e.into(),
-            },
-        )?;
+        let fd =
+            rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o644)).map_err(|e| {
+                TreeError::Write {
+                    path: path(),
+                    source: e.into(),
+                }
+            })?;
         let mut file = std::fs::File::from(fd);
         if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
             let _ = self.unlink(name);
