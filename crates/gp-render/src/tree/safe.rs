@@ -440,7 +440,8 @@ pub fn is_temp_name(name: &str) -> bool {
 }
 
 /// Test hook: with `GOLDENPATH_TEST_ABORT_AFTER=N` in a debug build, the process aborts (like `kill -9`) after its
-/// N-th file operation, so tests can interrupt a render at every point. Release builds ignore the variable.
+/// N-th file operation (it sends itself `SIGKILL`), so tests can interrupt a render at every point. Release builds
+/// ignore the variable.
 fn step() {
     static LIMIT: OnceLock<Option<usize>> = OnceLock::new();
     static COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -455,6 +456,8 @@ fn step() {
     if let Some(limit) = *limit
         && COUNT.fetch_add(1, Ordering::SeqCst) + 1 >= limit
     {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         std::process::abort();
     }
 }
