@@ -62,15 +62,36 @@ fn sentinel(tmp: &Path) -> (PathBuf, BTreeMap<PathBuf, Vec<u8>>) {
 fn render_into_the_filesystem_root_is_refused() {
     let o = render(&root().join("examples/contracts"), Path::new("/"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).ends_with(
-            "error: refusing to render into `/`: it is the filesystem root; pass `--out` a dedicated directory for \
-             the GitOps tree (e.g. `gitops`)\n"
-        ),
-        "{}",
-        stderr(&o)
+    assert_eq!(
+        stderr(&o),
+        "error: refusing to render into `/`: it is the filesystem root; pass `--out` a dedicated directory for the \
+         GitOps tree (e.g. `gitops`)\n"
     );
     assert!(!Path::new("/apps").exists() && !Path::new("/.goldenpath").exists());
+}
+
+#[test]
+fn scaffold_into_the_filesystem_root_or_dot_dot_is_refused() {
+    for (out, why) in [
+        ("/", "is the filesystem root"),
+        ("gitops/..", "ends in `..`"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+            .args(["scaffold", "--out", out])
+            .current_dir(root())
+            .env_remove("GOLDENPATH_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: refusing to render into `{out}`: it {why}; pass `--out` a dedicated directory for the \
+                 GitOps tree (e.g. `gitops`)\n"
+            )
+        );
+    }
+    assert!(!Path::new("/.goldenpath").exists());
 }
 
 #[test]
@@ -254,8 +275,7 @@ fn a_render_killed_at_any_point_leaves_the_old_or_the_new_tree() {
 
     let mut killed = 0;
     let points = [
-        1, 2, 3, 4, 5, 8, 20, 60, 150, 300, 450, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 1500,
-        1800, 2200,
+        1, 2, 3, 5, 20, 150, 300, 500, 700, 850, 1000, 1150, 1300, 1500, 1800, 2200,
     ];
     for (round, n) in points.into_iter().enumerate() {
         restore(&out, &old);
@@ -288,10 +308,10 @@ fn a_render_killed_at_any_point_leaves_the_old_or_the_new_tree() {
         assert!(o.status.success(), "rerun after {n} steps: {}", stderr(&o));
         assert_eq!(snapshot(&out), new, "rerun after {n} steps");
     }
-    assert!(killed >= 15, "only {killed} runs were interrupted");
+    assert!(killed >= 12, "only {killed} runs were interrupted");
 
     // And by the clock: SIGKILL after short delays.
-    for delay in [5, 15, 30, 60, 100, 160] {
+    for delay in [10, 40, 100, 250] {
         restore(&out, &old);
         let mut child = render_cmd(&repo, &out)
             .stderr(std::process::Stdio::null())

@@ -281,6 +281,12 @@ impl Dir {
                 });
             }
         }
+        if u64::try_from(st.st_size).unwrap_or(u64::MAX) > READ_LIMIT {
+            return Err(TreeError::TooLarge {
+                path: path(),
+                limit: READ_LIMIT,
+            });
+        }
         let mut bytes = Vec::new();
         std::fs::File::from(fd)
             .take(READ_LIMIT + 1)

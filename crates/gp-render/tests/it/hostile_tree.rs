@@ -443,3 +443,37 @@ fn a_second_render_on_a_locked_tree_is_refused() {
     assert!(f.apply(&[planned("apps/x.yaml", "x\n")]).is_ok());
     f.assert_outside_unchanged();
 }
+
+#[test]
+fn a_symlinked_goldenpath_directory_is_refused() {
+    let f = Fixture::new();
+    std::os::unix::fs::symlink(&f.outside, f.out.join(".goldenpath")).unwrap();
+    let err = f.apply(&[planned("apps/x.yaml", "x\n")]).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "`{}` is a symbolic link, where render needs a directory; render never writes through links: move it \
+             away or render into another directory",
+            f.out.join(".goldenpath").display()
+        )
+    );
+    assert!(!f.out.join("apps").exists());
+    f.assert_outside_unchanged();
+}
+
+#[test]
+fn an_oversized_record_is_refused_by_name() {
+    let f = Fixture::new();
+    std::fs::create_dir_all(f.out.join(".goldenpath")).unwrap();
+    let file = std::fs::File::create(f.out.join(MANIFEST)).unwrap();
+    file.set_len(64 * 1024 * 1024 + 1).unwrap();
+    let err = f.apply(&[]).unwrap_err();
+    assert_eq!(
+        err,
+        format!(
+            "`{}` is larger than 67108864 bytes, so render did not write it: move it away",
+            f.out.join(MANIFEST).display()
+        )
+    );
+    f.assert_outside_unchanged();
+}
