@@ -223,10 +223,7 @@ pub fn apply(
         };
         // A link where our file was is removed itself (never its target); a directory or a special file is not
         // ours and stays.
-        if matches!(
-            dir.kind(rp.name()),
-            Kind::File | Kind::Other("a symbolic link")
-        ) {
+        if dir.kind(rp.name()).prunable() {
             outcome.pruned.push(out.join(key));
             deletes.push(key.clone());
         }

@@ -125,10 +125,7 @@ pub fn roll_forward(root: &Root, meta: &Dir, j: &Journal) -> Result<(), TreeErro
             continue;
         };
         // A file or a link (the link itself goes, never what it points to); anything else was not ours.
-        if matches!(
-            dir.kind(p.name()),
-            Kind::File | Kind::Other("a symbolic link")
-        ) {
+        if dir.kind(p.name()).prunable() {
             dir.unlink(p.name())?;
         }
         remove_empty_parents(root, &p)?;

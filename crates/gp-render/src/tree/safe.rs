@@ -102,11 +102,21 @@ pub enum Kind {
     Other(&'static str),
 }
 
+const LINK: &str = "a symbolic link";
+
+impl Kind {
+    /// What pruning may remove: a regular file, or a link itself (never what it points to).
+    #[must_use]
+    pub fn prunable(self) -> bool {
+        matches!(self, Self::File | Self::Other(LINK))
+    }
+}
+
 fn describe(t: FileType) -> Kind {
     match t {
         FileType::RegularFile => Kind::File,
         FileType::Directory => Kind::Dir,
-        FileType::Symlink => Kind::Other("a symbolic link"),
+        FileType::Symlink => Kind::Other(LINK),
         FileType::Fifo => Kind::Other("a FIFO"),
         FileType::Socket => Kind::Other("a socket"),
         FileType::CharacterDevice | FileType::BlockDevice => Kind::Other("a device"),
@@ -251,7 +261,7 @@ impl Dir {
             Err(Errno::LOOP) => {
                 return Err(TreeError::NotAFile {
                     path: path(),
-                    kind: "a symbolic link",
+                    kind: LINK,
                 });
             }
             Err(e) => {
