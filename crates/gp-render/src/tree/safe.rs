@@ -177,7 +177,7 @@ impl Root {
             cur = match rustix::fs::openat(&cur, part.as_str(), flags, Mode::empty()) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {
-                    match rustix::fs::mkdirat(&cur, part.as_str(), Mode::from_raw_mode(0o755)) {
+                    match rustix::fs::mkdirat(&cur, part.as_str(), Mode::from_raw_mode(0o777)) {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(e) => {
                             return Err(TreeError::Write {
@@ -320,7 +320,7 @@ impl Dir {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd =
-            rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o644)).map_err(|e| {
+            rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o666)).map_err(|e| {
                 TreeError::Write {
                     path: path(),
                     source: e.into(),
