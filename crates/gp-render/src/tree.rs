@@ -1,16 +1,28 @@
-//! Writing the GitOps tree: atomic writes, a record of what we generated (`.goldenpath/rendered.json`), and pruning
-//! of our own stale files only. A file we did not write is never overwritten or deleted.
+//! Writing the GitOps tree: a record of what we generated (`.goldenpath/rendered.json`), pruning of our own stale
+//! files only, and whole-render atomicity through a journal ([`journal`]). A file we did not write is never
+//! overwritten or deleted, and nothing outside the output directory is ever touched: every operation goes through
+//! [`safe`], which never follows a link below `--out`.
+
+mod journal;
+mod safe;
+
+pub use safe::{TEMP_PREFIX, is_temp_name};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::RenderedFile;
+use journal::{Journal, Staged};
+use safe::{Kind, RelPath, Root, excerpt, temp_name};
 
 /// The record of generated files, relative to the output root.
 pub const MANIFEST: &str = ".goldenpath/rendered.json";
+/// The directory of the record, the journal and the lock.
+pub const META_DIR: &str = ".goldenpath";
+const RECORD_NAME: &str = "rendered.json";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,9 +49,46 @@ pub enum TreeError {
     )]
     BadManifest { path: PathBuf, message: String },
     #[error(
+        "`{record}` lists `{entry}`, which {reason}; render only writes and prunes clean relative paths below the \
+         output directory: remove that entry from the record"
+    )]
+    BadRecordEntry {
+        record: PathBuf,
+        entry: String,
+        reason: &'static str,
+    },
+    #[error(
+        "`{path}` is not a journal written by goldenpath ({message}); move it away, then check the tree against \
+         `{MANIFEST}`"
+    )]
+    BadJournal { path: PathBuf, message: String },
+    #[error(
         "`{path}` exists and was not written by goldenpath; move it away or render into another directory"
     )]
     NotOurs { path: PathBuf },
+    #[error(
+        "`{path}` is {kind}, where render needs a directory; render never writes through links: move it away or \
+         render into another directory"
+    )]
+    NotADirectory { path: PathBuf, kind: &'static str },
+    #[error(
+        "`{path}` is {kind}, where render writes a generated file; render never writes through links or into \
+         special files: move it away or render into another directory"
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("`{path}` is larger than {limit} bytes, so render did not write it: move it away")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error(
+        "refusing to render into `{path}`: it {reason}; pass `--out` a dedicated directory for the GitOps tree \
+         (e.g. `gitops`)"
+    )]
+    UnsafeOut { path: PathBuf, reason: &'static str },
+    #[error(
+        "`{path}` is locked by another goldenpath run on this tree; wait for it to finish, then run again"
+    )]
+    Locked { path: PathBuf },
+    #[error("generated path `{path}` {reason}; this is a bug in goldenpath: please report it")]
+    BadPlanPath { path: String, reason: &'static str },
     #[error("`{path}` would be generated from both `{first}` and `{second}`")]
     Collision {
         path: PathBuf,
@@ -65,36 +114,183 @@ pub struct Planned {
     pub file: RenderedFile,
 }
 
-fn rel(p: &Path) -> String {
-    p.to_string_lossy().replace('\\', "/")
+/// Refuses an output directory that is the filesystem root (however it is spelled, links resolved) or whose
+/// last component is `..`: render creates `apps/`, `argocd/` and `.goldenpath/` there and prunes below it.
+pub fn check_out(out: &Path) -> Result<(), TreeError> {
+    let refuse = |reason| TreeError::UnsafeOut {
+        path: out.to_path_buf(),
+        reason,
+    };
+    if out.as_os_str().is_empty() {
+        return Err(refuse("is empty"));
+    }
+    if matches!(out.components().next_back(), Some(Component::ParentDir)) {
+        return Err(refuse("ends in `..`"));
+    }
+    let abs = std::path::absolute(out).map_err(|e| TreeError::Read {
+        path: out.to_path_buf(),
+        source: e,
+    })?;
+    let resolved = std::fs::canonicalize(&abs).unwrap_or(abs);
+    if resolved.parent().is_none() {
+        return Err(refuse("is the filesystem root"));
+    }
+    Ok(())
 }
 
-fn load_manifest(out: &Path) -> Result<Manifest, TreeError> {
-    let path = out.join(MANIFEST);
-    match fs_err::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| TreeError::BadManifest {
-            path,
-            message: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-        Err(e) => Err(TreeError::Read { path, source: e }),
+fn meta_parts() -> [String; 1] {
+    [META_DIR.to_owned()]
+}
+
+fn load_manifest(meta: &safe::Dir) -> Result<(Manifest, Option<Vec<u8>>), TreeError> {
+    let path = meta.path_of(RECORD_NAME);
+    let Some(bytes) = meta.read(RECORD_NAME)? else {
+        return Ok((Manifest::default(), None));
+    };
+    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| TreeError::BadManifest {
+        path: path.clone(),
+        message: excerpt(&e.to_string()),
+    })?;
+    for key in m.files.keys() {
+        let reason = match RelPath::parse(key) {
+            Ok(p) if p.first() == META_DIR => "is inside `.goldenpath`",
+            Ok(_) => continue,
+            Err(reason) => reason,
+        };
+        return Err(TreeError::BadRecordEntry {
+            record: path,
+            entry: excerpt(key),
+            reason,
+        });
     }
+    Ok((m, Some(bytes)))
+}
+
+/// Finishes or undoes a render that was interrupted in `out` (see [`journal`]); a no-op when there is none.
+pub fn recover(out: &Path) -> Result<(), TreeError> {
+    let Some(root) = Root::open(out, false)? else {
+        return Ok(());
+    };
+    let Some(meta) = root.dir(&meta_parts(), false)? else {
+        return Ok(());
+    };
+    meta.lock()?;
+    journal::recover(&root, &meta)
 }
 
 /// Writes `plan` under `out`; prunes files generated earlier from contracts that are gone, except those whose
 /// source is in `keep_sources` (contracts that are invalid right now: their running apps must not disappear).
+/// All or nothing: an interrupted run leaves the old tree or the new one, finished by the next run.
 pub fn apply(
     out: &Path,
     plan: &[Planned],
     keep_sources: &BTreeSet<String>,
 ) -> Result<Outcome, TreeError> {
-    let old = load_manifest(out)?;
+    check_out(out)?;
+    let root = Root::open(out, true)?.ok_or_else(|| TreeError::Read {
+        path: out.to_path_buf(),
+        source: std::io::ErrorKind::NotFound.into(),
+    })?;
+    let meta = root
+        .dir(&meta_parts(), true)?
+        .ok_or_else(|| TreeError::Read {
+            path: root.join(&meta_parts()),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+    meta.lock()?;
+    journal::recover(&root, &meta)?;
+    let (old, old_bytes) = load_manifest(&meta)?;
+    let (mut new, targets) = check_plan(out, plan)?;
+    let changed = probe(&root, &old, &targets)?;
+    let mut outcome = Outcome::default();
+    let mut deletes = Vec::new();
+    for (key, source) in &old.files {
+        if new.files.contains_key(key) {
+            continue;
+        }
+        if keep_sources.contains(source) {
+            new.files.insert(key.clone(), source.clone());
+            outcome.kept.push(out.join(key));
+            continue;
+        }
+        let rp = RelPath::parse(key).map_err(|reason| TreeError::BadRecordEntry {
+            record: meta.path_of(RECORD_NAME),
+            entry: excerpt(key),
+            reason,
+        })?;
+        let Some(dir) = root.dir(rp.dir(), false)? else {
+            continue;
+        };
+        // A link where our file was is removed itself (never its target); a directory or a special file is not
+        // ours and stays.
+        if dir.kind(rp.name()).prunable() {
+            outcome.pruned.push(out.join(key));
+            deletes.push(key.clone());
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&new).unwrap_or_default();
+    text.push('\n');
+    let record_changed = old_bytes.as_deref() != Some(text.as_bytes());
+    let mut writes = Vec::new();
+    for ((rp, key, bytes), changed) in targets.iter().zip(changed) {
+        if changed {
+            outcome.written.push(out.join(key));
+            writes.push((rp, bytes, temp_name()));
+        } else {
+            outcome.unchanged.push(out.join(key));
+        }
+    }
+    if writes.is_empty() && deletes.is_empty() && !record_changed {
+        return Ok(outcome);
+    }
+    let created_dirs = missing_dirs(&root, &writes)?;
+    let mut j = Journal {
+        version: 1,
+        committed: false,
+        writes: writes
+            .iter()
+            .map(|(rp, _, temp)| Staged {
+                path: rp.to_string(),
+                temp: temp.clone(),
+            })
+            .collect(),
+        deletes,
+        record_temp: record_changed.then(temp_name),
+        created_dirs,
+    };
+    journal::save(&meta, &j)?;
+    let staged = stage(&root, &meta, &j, &writes, text.as_bytes());
+    if let Err(e) = staged {
+        let _ = journal::roll_back(&root, &meta, &j);
+        return Err(e);
+    }
+    j.committed = true;
+    journal::save(&meta, &j)?;
+    journal::roll_forward(&root, &meta, &j)?;
+    Ok(outcome)
+}
+
+/// The new record's files and each planned file's checked path, key and bytes.
+#[allow(clippy::type_complexity)]
+fn check_plan<'a>(
+    out: &Path,
+    plan: &'a [Planned],
+) -> Result<(Manifest, Vec<(RelPath, String, &'a [u8])>), TreeError> {
     let mut new = Manifest {
         version: 1,
         files: BTreeMap::new(),
     };
+    let mut targets = Vec::with_capacity(plan.len());
     for p in plan {
-        let key = rel(&p.file.path);
+        let bad = |reason| TreeError::BadPlanPath {
+            path: excerpt(&p.file.path.to_string_lossy()),
+            reason,
+        };
+        let rp = RelPath::from_path(&p.file.path).map_err(bad)?;
+        if rp.first() == META_DIR {
+            return Err(bad("is inside `.goldenpath`"));
+        }
+        let key = rp.to_string();
         if let Some(first) = new.files.insert(key.clone(), p.source.clone()) {
             return Err(TreeError::Collision {
                 path: out.join(&key),
@@ -102,113 +298,97 @@ pub fn apply(
                 second: p.source.clone(),
             });
         }
-        let target = out.join(&key);
-        if target.exists() && !old.files.contains_key(&key) {
-            return Err(TreeError::NotOurs { path: target });
-        }
+        targets.push((rp, key, p.file.contents.as_bytes()));
     }
-    let mut outcome = Outcome::default();
-    // Directories once, up front; then the files need no per-file directory checks.
-    let dirs: BTreeSet<PathBuf> = plan
-        .iter()
-        .filter_map(|p| out.join(&p.file.path).parent().map(Path::to_path_buf))
-        .collect();
-    for d in &dirs {
-        fs_err::create_dir_all(d).map_err(|e| TreeError::Write {
-            path: d.clone(),
-            source: e,
+    Ok((new, targets))
+}
+
+/// Creates the journal's directories and temporary files (the new record's too), each synced.
+fn stage(
+    root: &Root,
+    meta: &safe::Dir,
+    j: &Journal,
+    writes: &[(&RelPath, &&[u8], String)],
+    record: &[u8],
+) -> Result<(), TreeError> {
+    for d in &j.created_dirs {
+        let parts: Vec<String> = d.split('/').map(str::to_owned).collect();
+        root.dir(&parts, true)?;
+    }
+    writes.par_iter().try_for_each(|(rp, bytes, temp)| {
+        let dir = root.dir(rp.dir(), true)?.ok_or_else(|| TreeError::Write {
+            path: root.join(rp.dir()),
+            source: std::io::ErrorKind::NotFound.into(),
         })?;
-    }
-    // Independent files: compare and write in parallel; results keep the plan's order.
-    let results: Vec<Result<(PathBuf, bool), TreeError>> = plan
-        .par_iter()
-        .map(|p| {
-            let target = out.join(&p.file.path);
-            if std::fs::read(&target).is_ok_and(|cur| cur == p.file.contents.as_bytes()) {
-                return Ok((target, false));
-            }
-            write_in_existing_dir(&target, p.file.contents.as_bytes())?;
-            Ok((target, true))
-        })
-        .collect();
-    for r in results {
-        match r? {
-            (target, true) => outcome.written.push(target),
-            (target, false) => outcome.unchanged.push(target),
-        }
-    }
-    for (key, source) in &old.files {
-        if new.files.contains_key(key) {
-            continue;
-        }
-        let target = out.join(key);
-        if keep_sources.contains(source) {
-            new.files.insert(key.clone(), source.clone());
-            outcome.kept.push(target);
-            continue;
-        }
-        match fs_err::remove_file(&target) {
-            Ok(()) => outcome.pruned.push(target.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(TreeError::Write {
-                    path: target,
-                    source: e,
-                });
-            }
-        }
-        remove_empty_parents(out, &target);
-    }
-    let mut text = serde_json::to_string_pretty(&new).unwrap_or_default();
-    text.push('\n');
-    let manifest_path = out.join(MANIFEST);
-    if fs_err::read_to_string(&manifest_path).ok().as_deref() != Some(text.as_str()) {
-        write_atomic(&manifest_path, text.as_bytes())?;
-    }
-    Ok(outcome)
-}
-
-/// Temp file in the same directory, then rename: readers never see a torn file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(|e| TreeError::Write {
-        path: path.to_path_buf(),
-        source: e,
+        dir.write_new(temp, bytes)
     })?;
-    write_in_existing_dir(path, bytes)
-}
-
-fn write_in_existing_dir(path: &Path, bytes: &[u8]) -> Result<(), TreeError> {
-    let err = |e| TreeError::Write {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    fs_err::write(&tmp, bytes).map_err(err)?;
-    fs_err::rename(&tmp, path).map_err(|e| {
-        let _ = fs_err::remove_file(&tmp);
-        err(e)
-    })
-}
-
-fn remove_empty_parents(out: &Path, file: &Path) {
-    let mut dir = file.parent();
-    while let Some(d) = dir {
-        if d == out || !d.starts_with(out) || fs_err::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
+    if let Some(t) = &j.record_temp {
+        meta.write_new(t, record)?;
     }
+    Ok(())
 }
 
-/// The digest Argo CD Image Updater pinned in an app's kustomization, to carry over on re-render.
+/// Looks at every target before anything is written (in parallel, errors in plan order): whether its bytes change.
+fn probe(
+    root: &Root,
+    old: &Manifest,
+    targets: &[(RelPath, String, &[u8])],
+) -> Result<Vec<bool>, TreeError> {
+    targets
+        .par_iter()
+        .map(|(rp, key, bytes)| {
+            let Some(dir) = root.dir(rp.dir(), false)? else {
+                return Ok(true);
+            };
+            match dir.kind(rp.name()) {
+                Kind::Missing => Ok(true),
+                Kind::File if !old.files.contains_key(key) => Err(TreeError::NotOurs {
+                    path: dir.path_of(rp.name()),
+                }),
+                Kind::File => Ok(dir.read(rp.name())?.as_deref() != Some(*bytes)),
+                Kind::Dir => Err(TreeError::NotAFile {
+                    path: dir.path_of(rp.name()),
+                    kind: "a directory",
+                }),
+                Kind::Other(kind) => Err(TreeError::NotAFile {
+                    path: dir.path_of(rp.name()),
+                    kind,
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Directories the writes need that do not exist yet, outermost first.
+fn missing_dirs(
+    root: &Root,
+    writes: &[(&RelPath, &&[u8], String)],
+) -> Result<Vec<String>, TreeError> {
+    let mut created = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (rp, _, _) in writes {
+        for depth in 1..=rp.dir().len() {
+            let parts = &rp.dir()[..depth];
+            if seen.insert(parts.to_vec()) && root.dir(parts, false)?.is_none() {
+                created.push(parts.join("/"));
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// The digest Argo CD Image Updater pinned in an app's kustomization, to carry over on re-render. Read without
+/// following links; anything unreadable counts as no pin.
 #[must_use]
 pub fn pinned_digest(out: &Path, app_dir: &Path) -> Option<String> {
-    let text = fs_err::read_to_string(out.join(app_dir).join("kustomization.yaml")).ok()?;
+    let file = RelPath::from_path(&app_dir.join("kustomization.yaml")).ok()?;
+    let root = Root::open(out, false).ok()??;
+    let bytes = root
+        .dir(file.dir(), false)
+        .ok()??
+        .read(file.name())
+        .ok()??;
+    let text = String::from_utf8(bytes).ok()?;
     text.lines().find_map(|l| {
         let v = l
             .trim()

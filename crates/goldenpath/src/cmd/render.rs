@@ -16,6 +16,11 @@ use super::exit;
 const LIST_LIMIT: usize = 200;
 
 pub fn render(args: RenderArgs) -> ExitCode {
+    // Before anything is read from the tree: `--out /` is refused outright.
+    if let Err(e) = tree::check_out(&args.out) {
+        eprintln!("error: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
     let report = match check_inputs(args.paths, args.config) {
         Ok(r) => r,
         Err(code) => return code,

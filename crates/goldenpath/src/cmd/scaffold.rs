@@ -22,6 +22,10 @@ pub struct ScaffoldArgs {
 }
 
 pub fn scaffold(args: ScaffoldArgs) -> ExitCode {
+    if let Err(e) = tree::check_out(&args.out) {
+        eprintln!("error: {e}");
+        return ExitCode::from(exit::USAGE);
+    }
     let path = args
         .config
         .or_else(|| Some(args.out.join(CONFIG_FILE)).filter(|p| p.is_file()));

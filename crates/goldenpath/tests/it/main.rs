@@ -7,6 +7,7 @@ mod builder_toml;
 mod contract_validate;
 mod detect;
 mod hostile_registry;
+mod hostile_render;
 mod image;
 mod install;
 mod registry;
