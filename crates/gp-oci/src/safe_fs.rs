@@ -220,27 +220,33 @@ impl Dir {
                 at: at.to_path_buf(),
                 source,
             };
-            match cur.kind(name).map_err(|e| open_err(&at, e))? {
-                None if create => match cur.mkdir(name, 0o755) {
+            let errno = |e: &io::Error| e.raw_os_error().map(rustix::io::Errno::from_raw_os_error);
+            let mut opened = cur.child(name);
+            if create
+                && let Err(e) = &opened
+                && errno(e) == Some(rustix::io::Errno::NOENT)
+            {
+                match cur.mkdir(name, 0o755) {
                     Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
                         return Err(open_err(&at, e));
                     }
-                    _ => {}
-                },
-                None => return Ok(None),
-                Some(FileType::Directory) => {}
-                Some(FileType::Symlink) => return Err(SafeFsError::ThroughSymlink { at }),
-                Some(_) => return Err(SafeFsError::NotADirectory { at }),
+                    _ => opened = cur.child(name),
+                }
             }
-            cur = match cur.child(name) {
+            cur = match opened {
                 Ok(d) => d,
-                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                    return Err(SafeFsError::ThroughSymlink { at });
+                Err(e) => {
+                    return match errno(&e) {
+                        Some(rustix::io::Errno::NOENT) if !create => Ok(None),
+                        Some(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                            match cur.kind(name).map_err(|e| open_err(&at, e))? {
+                                Some(FileType::Symlink) => Err(SafeFsError::ThroughSymlink { at }),
+                                _ => Err(SafeFsError::NotADirectory { at }),
+                            }
+                        }
+                        _ => Err(open_err(&at, e)),
+                    };
                 }
-                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => {
-                    return Err(SafeFsError::NotADirectory { at });
-                }
-                Err(e) => return Err(open_err(&at, e)),
             };
         }
         Ok(Some(cur))
