@@ -172,12 +172,14 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
-/// Applies one uncompressed layer tar onto `root`.
+/// Applies one uncompressed layer tar onto `root` (created when missing).
 pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
-    let dir = Dir::open(root).map_err(|source| UnpackError::Write {
+    let werr = |source| UnpackError::Write {
         path: root.to_path_buf(),
         source,
-    })?;
+    };
+    fs_err::create_dir_all(root).map_err(werr)?;
+    let dir = Dir::open(root).map_err(werr)?;
     unpack_into(tar, &dir, root)
 }
 
