@@ -155,3 +155,52 @@ fn a_gzip_layer_declared_as_a_plain_tar_is_named() {
         ),
     );
 }
+
+#[test]
+fn a_buildpack_archive_with_a_whiteout_of_dot_dot_spares_tmpdir() {
+    let base = setup(|_| Vec::new());
+    // The archive is a gzip tar: the blob of a one-layer image.
+    let blobs = tempfile::tempdir().unwrap();
+    let layout = Layout::create(blobs.path()).unwrap();
+    let info = add_tar_layer(&layout, &raw_tar(&[(".wh...", b'0', "", "")])[..], 1).unwrap();
+    let tgz = base.path().join("bp.tgz");
+    std::fs::copy(layout.blob_path(&info.digest), &tgz).unwrap();
+    let tmpdir = base.path().join("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    std::fs::write(tmpdir.join("keep"), "precious").unwrap();
+    let config = base.path().join("builder.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[buildpacks]]\nuri = \"{}\"\n\n[[order]]\n[[order.group]]\nid = \"x/y\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"oci:{}:v1\"\n\n[[run.images]]\nimage = \"oci:{}:v1\"\n",
+            tgz.display(),
+            base.path().join("image").display(),
+            base.path().join("image").display()
+        ),
+    )
+    .unwrap();
+    let before = snapshot(base.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["builder", "create", "--launcher", "/bin/true", "--tag"])
+        .arg(format!(
+            "oci:{}:b",
+            base.path().join("work/builder").display()
+        ))
+        .arg("--config")
+        .arg(&config)
+        .env("TMPDIR", &tmpdir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "layer entry `.wh...` is a whiteout of `..`, which is not a name in its directory"
+        ),
+        "{err}"
+    );
+    let mut after = snapshot(base.path());
+    after.retain(|p, _| !p.starts_with("work/builder"));
+    assert_eq!(after, before);
+}
