@@ -36,6 +36,8 @@ pub enum ImageError {
         "layer {digest} has media type `{media_type}`, which cannot be unpacked (gzip and plain tar can)"
     )]
     LayerMediaType { digest: Digest, media_type: String },
+    #[error(transparent)]
+    Unpack(#[from] crate::unpack::UnpackError),
 }
 
 /// The runtime configuration of an image we write.
@@ -344,6 +346,9 @@ impl Image {
 pub fn open_layer(layout: &Layout, layer: &Desc) -> Result<Box<dyn Read>, ImageError> {
     let bytes = layout.read_blob(&layer.digest)?;
     let mt = layer.media_type.as_str();
+    if mt.ends_with("gzip") || mt.ends_with("tar") {
+        crate::unpack::check_declared(&layer.digest, mt, &bytes)?;
+    }
     if mt.ends_with("gzip") {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(
             std::io::Cursor::new(bytes),

@@ -26,7 +26,9 @@ pub enum LayerError {
     Write(#[source] io::Error),
     #[error("`{path}` changed size while it was being archived")]
     Changed { path: PathBuf },
-    #[error("`{path}` is a {kind}; layers hold only files, directories and links")]
+    #[error(
+        "`{path}` is a {kind}; layers hold only files, directories and links: remove it (in the app directory, or exclude it in project.toml)"
+    )]
     Unsupported { path: PathBuf, kind: &'static str },
 }
 
@@ -171,15 +173,29 @@ fn walk(
                 executable,
             });
         } else {
-            let kind = if ft.is_symlink() {
-                "symlink"
-            } else {
-                "device, socket or fifo"
-            };
-            return Err(LayerError::Unsupported { path, kind });
+            return Err(LayerError::Unsupported {
+                path,
+                kind: special_kind(ft),
+            });
         }
     }
     Ok(())
+}
+
+/// What a file that is neither a file, a directory nor a symlink is, for messages.
+fn special_kind(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_fifo() {
+        "FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
 }
 
 /// Writes `entries` as a layer to `out`; returns its identity and `out`.
@@ -495,5 +511,46 @@ mod tests {
         let mut sorted = seen.clone();
         sorted.sort();
         assert_eq!(seen, sorted);
+    }
+
+    #[test]
+    fn special_files_are_named_with_what_they_are() {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = tmp.path().join("app");
+        std::fs::create_dir_all(&app).unwrap();
+        let msg = |name: &str, kind: &str| {
+            format!(
+                "`{}` is a {kind}; layers hold only files, directories and links: remove it (in the app directory, or exclude it in project.toml)",
+                app.join(name).display()
+            )
+        };
+        let fifo = app.join("pipe");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let e = entries_from_dir(&app, "workspace").unwrap_err();
+        assert_eq!(e.to_string(), msg("pipe", "FIFO (named pipe)"));
+        std::fs::remove_file(&fifo).unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(app.join("sock")).unwrap();
+        let e = entries_from_dir(&app, "workspace").unwrap_err();
+        assert_eq!(e.to_string(), msg("sock", "socket"));
+        std::fs::remove_file(app.join("sock")).unwrap();
+        // Making a device needs root (and a kernel that lets this container make one).
+        let dev = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            app.join("dev0"),
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            rustix::fs::makedev(1, 3),
+        );
+        if dev.is_ok() {
+            let e = entries_from_dir(&app, "workspace").unwrap_err();
+            assert_eq!(e.to_string(), msg("dev0", "character device"));
+        }
     }
 }

@@ -11,5 +11,6 @@ pub mod layout;
 pub mod memo;
 pub mod reference;
 pub mod registry;
+pub mod safe_fs;
 pub mod sources;
 pub mod unpack;

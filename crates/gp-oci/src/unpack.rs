@@ -1,22 +1,122 @@
 //! Safe unpacking of layer tars into a root filesystem: OCI whiteouts applied; absolute paths, `..`, writes through
-//! symlinks, escaping symlinks and hard links refused; device nodes and FIFOs skipped (a sandbox brings its own
-//! `/dev`; bootstrap tools put `/dev/console` and friends into root filesystems); ownership kept only when running as
-//! root (rootless: files belong to the caller, set-id bits dropped).
+//! symlinks, symlinks that resolve outside the root and hard links to outside it refused; device nodes and FIFOs
+//! skipped (a sandbox brings its own `/dev`; bootstrap tools put `/dev/console` and friends into root filesystems);
+//! ownership and set-id bits kept only when running as root (rootless: files belong to the caller, set-id bits
+//! dropped).
+//!
+//! Every write goes through [`crate::safe_fs`]: relative to the opened root, one component at a time, never
+//! following a symlink, so nothing outside the root is touched whatever the layer holds. Symlinks are created as
+//! they are written (absolute targets resolve inside the container's root), after their target was resolved
+//! against the root, following the links already unpacked: one that would lead above the root is refused.
 
 use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+use rustix::fs::FileType;
 use tar::EntryType;
+
+use crate::digest::Digest;
+use crate::safe_fs::{Dir, Resolution, SafeFsError, excerpt, excerpt_path};
+
+/// Longest entry name accepted (Linux's `PATH_MAX`).
+pub const MAX_NAME_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
-    #[error("layer entry `{entry}` {reason}")]
-    Hostile { entry: String, reason: &'static str },
+    #[error(
+        "layer entry `{}` {reason}; the layer is refused: rebuild the image or archive without it",
+        excerpt(.entry)
+    )]
+    Hostile { entry: String, reason: String },
     #[error("cannot read the layer: {0}")]
     Read(#[source] io::Error),
-    #[error("cannot write `{path}`: {source}")]
+    #[error("cannot write `{}`: {source}", excerpt_path(.path))]
     Write { path: PathBuf, source: io::Error },
+    #[error(
+        "layer `{digest}` is declared `{}` but its bytes are {found}; fix the media type in the image's manifest or push the layer again",
+        excerpt(.media_type)
+    )]
+    Mislabelled {
+        digest: Digest,
+        media_type: String,
+        found: &'static str,
+    },
+}
+
+fn hostile(entry: &str, reason: impl Into<String>) -> UnpackError {
+    UnpackError::Hostile {
+        entry: entry.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks that a layer blob's bytes are what its media type says (gzip for `…+gzip`, a tar for `….tar`), so a
+/// mislabelled layer is named as such instead of failing deep inside the tar reader.
+pub fn check_declared(digest: &Digest, media_type: &str, bytes: &[u8]) -> Result<(), UnpackError> {
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let zstd = bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    let found = if media_type.ends_with("gzip") {
+        if gzip {
+            None
+        } else if zstd {
+            Some("zstd-compressed")
+        } else if looks_like_tar(bytes) {
+            Some("an uncompressed tar")
+        } else {
+            Some("not gzip-compressed")
+        }
+    } else if media_type.ends_with("zstd") {
+        None
+    } else if gzip {
+        Some("gzip-compressed")
+    } else if zstd {
+        Some("zstd-compressed")
+    } else if !looks_like_tar(bytes) {
+        Some("not a tar archive")
+    } else {
+        None
+    };
+    match found {
+        None => Ok(()),
+        Some(found) => Err(UnpackError::Mislabelled {
+            digest: digest.clone(),
+            media_type: media_type.to_owned(),
+            found,
+        }),
+    }
+}
+
+/// An empty blob, an all-zero first block (an empty archive) or a first header whose checksum adds up.
+fn looks_like_tar(bytes: &[u8]) -> bool {
+    let Some(block) = bytes.get(..512) else {
+        return bytes.iter().all(|&b| b == 0);
+    };
+    if block.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let field = &block[148..156];
+    let text: String = field
+        .iter()
+        .map(|&b| b as char)
+        .filter(char::is_ascii_digit)
+        .collect();
+    let Ok(want) = u32::from_str_radix(&text, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    sum == want
 }
 
 /// The root directory itself (`/`, `./`), which some tools archive as an entry: nothing to create.
@@ -28,10 +128,6 @@ fn is_root_entry(entry: &str) -> bool {
 
 /// A clean relative path inside the root, or why not.
 fn clean(entry: &str) -> Result<PathBuf, UnpackError> {
-    let hostile = |reason| UnpackError::Hostile {
-        entry: entry.to_owned(),
-        reason,
-    };
     let p = Path::new(entry);
     let mut out = PathBuf::new();
     for c in p.components() {
@@ -39,141 +135,189 @@ fn clean(entry: &str) -> Result<PathBuf, UnpackError> {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
             Component::ParentDir => {
-                return Err(hostile("contains `..`, which could write outside the root"));
+                return Err(hostile(
+                    entry,
+                    "contains `..`, which could write outside the root",
+                ));
             }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(hostile("is an absolute path"));
+                return Err(hostile(entry, "is an absolute path"));
             }
         }
     }
     if out.as_os_str().is_empty() {
-        return Err(hostile("has an empty path"));
+        return Err(hostile(entry, "has an empty path"));
+    }
+    if entry.as_bytes().contains(&0) {
+        return Err(hostile(entry, "has a NUL byte in its name"));
     }
     Ok(out)
 }
 
-/// Refuses when any existing parent of `rel` under `root` is a symlink (writing there would follow it).
-fn check_parents(root: &Path, rel: &Path, entry: &str) -> Result<(), UnpackError> {
-    let mut cur = root.to_path_buf();
-    let parents: Vec<_> = rel
-        .parent()
-        .map(|p| p.components().collect())
-        .unwrap_or_default();
-    for c in parents {
-        cur.push(c);
-        match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(UnpackError::Hostile {
-                    entry: entry.to_owned(),
-                    reason: "would be written through a symlink",
-                });
-            }
-            _ => {}
-        }
+/// The name a whiteout `.wh.<name>` hides: one plain name in the whiteout's directory, or why not.
+fn whiteout_target<'a>(entry: &str, hidden: &'a str) -> Result<&'a OsStr, UnpackError> {
+    if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
+        return Err(hostile(
+            entry,
+            format!(
+                "is a whiteout of `{}`, which is not a name in its directory (whiteouts are `.wh.` and one file name)",
+                excerpt(hidden)
+            ),
+        ));
     }
-    Ok(())
-}
-
-/// A relative symlink target must not climb above the root from where the link sits.
-fn check_symlink(rel: &Path, target: &Path, entry: &str) -> Result<(), UnpackError> {
-    if target.is_absolute() {
-        return Ok(()); // absolute targets resolve inside the container's root
-    }
-    let mut depth =
-        i64::try_from(rel.parent().map_or(0, |p| p.components().count())).unwrap_or(i64::MAX);
-    for c in target.components() {
-        match c {
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return Err(UnpackError::Hostile {
-                entry: entry.to_owned(),
-                reason: "is a symlink that points outside the root",
-            });
-        }
-    }
-    Ok(())
+    Ok(OsStr::new(hidden))
 }
 
 fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
-/// Applies one uncompressed layer tar onto `root`.
-#[allow(clippy::too_many_lines)] // one match over entry kinds; each arm is a few lines
+/// Applies one uncompressed layer tar onto `root` (created when missing).
 pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
-    let root_user = is_root();
+    let werr = |source| UnpackError::Write {
+        path: root.to_path_buf(),
+        source,
+    };
+    fs_err::create_dir_all(root).map_err(werr)?;
+    let dir = Dir::open(root).map_err(werr)?;
+    unpack_into(tar, &dir, root)
+}
+
+/// The state of one layer being applied.
+struct Unpacker<'a> {
+    root: &'a Dir,
+    root_path: &'a Path,
+    root_user: bool,
+    /// Paths this layer created (an opaque whiteout keeps them).
+    created: BTreeSet<PathBuf>,
+    /// The last parent directory opened, reused by the entries that follow in the same directory.
+    parent: Option<(PathBuf, Dir)>,
+}
+
+fn unpack_into(tar: impl Read, root: &Dir, root_path: &Path) -> Result<(), UnpackError> {
     let mut archive = tar::Archive::new(ZeroTail {
         inner: tar,
         tail: 1024 + 511,
         done: false,
     });
     archive.set_preserve_permissions(false);
-    let mut created: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut u = Unpacker {
+        root,
+        root_path,
+        root_user: is_root(),
+        created: BTreeSet::new(),
+        parent: None,
+    };
     for entry in archive.entries().map_err(UnpackError::Read)? {
         let mut e = entry.map_err(UnpackError::Read)?;
-        let name = e
-            .path()
-            .map_err(UnpackError::Read)?
-            .to_string_lossy()
-            .into_owned();
-        if is_root_entry(&name) {
-            continue;
-        }
-        let rel = clean(&name)?;
-        check_parents(root, &rel, &name)?;
-        let file_name = rel
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let dest = root.join(&rel);
-        let werr = |source| UnpackError::Write {
-            path: dest.clone(),
+        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        u.entry(&mut e, &name)?;
+    }
+    Ok(())
+}
+
+impl Unpacker<'_> {
+    fn werr(&self, rel: &Path) -> impl Fn(io::Error) -> UnpackError + use<> {
+        let path = self.root_path.join(rel);
+        move |source| UnpackError::Write {
+            path: path.clone(),
             source,
-        };
-        if file_name == ".wh..wh..opq" {
-            let dir = dest.parent().unwrap_or(root).to_path_buf();
-            if let Ok(rd) = std::fs::read_dir(&dir) {
-                for child in rd.flatten() {
-                    let rel_child = rel
-                        .parent()
-                        .unwrap_or(Path::new(""))
-                        .join(child.file_name());
-                    if !created.contains(&rel_child) {
-                        remove_any(&child.path()).map_err(werr)?;
-                    }
-                }
-            }
-            continue;
         }
-        if let Some(hidden) = file_name.strip_prefix(".wh.") {
-            let target = dest.with_file_name(hidden);
-            if std::fs::symlink_metadata(&target).is_ok() {
-                remove_any(&target).map_err(werr)?;
-            }
-            continue;
+    }
+
+    /// Opens the directory `rel` of the root, never through a symlink; `None` when missing and not `create`d.
+    fn dir(&mut self, rel: &Path, create: bool, entry: &str) -> Result<Option<Dir>, UnpackError> {
+        if let Some((p, _)) = &self.parent
+            && p == rel
+            && let Some((_, d)) = self.parent.take()
+        {
+            return Ok(Some(d));
+        }
+        self.root.walk(rel, create).map_err(|e| match e {
+            SafeFsError::ThroughSymlink { at } => hostile(
+                entry,
+                format!(
+                    "would be written through a symlink (`{}`)",
+                    excerpt_path(&at)
+                ),
+            ),
+            SafeFsError::NotADirectory { at } => hostile(
+                entry,
+                format!(
+                    "would be written below `{}`, which is not a directory",
+                    excerpt_path(&at)
+                ),
+            ),
+            SafeFsError::NotAName { .. } => hostile(entry, "has a path that is not plain names"),
+            SafeFsError::Open { at, source } => UnpackError::Write {
+                path: self.root_path.join(at),
+                source,
+            },
+        })
+    }
+
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>, name: &str) -> Result<(), UnpackError> {
+        if name.len() > MAX_NAME_BYTES {
+            return Err(hostile(
+                name,
+                format!(
+                    "has a name of {} bytes; entry names are at most {MAX_NAME_BYTES} bytes",
+                    name.len()
+                ),
+            ));
         }
         let kind = e.header().entry_type();
-        let mode = e.header().mode().unwrap_or(0o644) & if root_user { 0o7777 } else { 0o777 };
-        if std::fs::symlink_metadata(&dest)
-            .is_ok_and(|m| !(m.is_dir() && kind == EntryType::Directory))
-        {
-            remove_any(&dest).map_err(werr)?;
+        match kind {
+            EntryType::XHeader
+            | EntryType::XGlobalHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => return Ok(()),
+            EntryType::Directory
+            | EntryType::Regular
+            | EntryType::Continuous
+            | EntryType::Symlink
+            | EntryType::Link
+            | EntryType::Char
+            | EntryType::Block
+            | EntryType::Fifo => {}
+            _ => return Err(hostile(name, "has an entry type layers do not use")),
         }
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(werr)?;
+        if is_root_entry(name) {
+            return Ok(());
         }
+        let rel = clean(name)?;
+        let parent_rel = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        let file = rel.file_name().unwrap_or_default().to_owned();
+        let file_str = file.to_string_lossy().into_owned();
+        if let Some(hidden) = file_str.strip_prefix(".wh.") {
+            return self.whiteout(&rel, &parent_rel, hidden, name);
+        }
+        let werr = self.werr(&rel);
+        let dir = self
+            .dir(&parent_rel, true, name)?
+            .ok_or_else(|| werr(io::ErrorKind::NotFound.into()))?;
+        match dir.kind(&file).map_err(&werr)? {
+            Some(FileType::Directory) if kind == EntryType::Directory => {}
+            Some(_) => dir.remove_all(&file).map_err(&werr)?,
+            None => {}
+        }
+        let mode = e.header().mode().unwrap_or(0o644) & if self.root_user { 0o7777 } else { 0o777 };
+        let owner = self.root_user.then(|| {
+            let id = |v: io::Result<u64>| v.ok().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+            (id(e.header().uid()), id(e.header().gid()))
+        });
         match kind {
             EntryType::Directory => {
-                std::fs::create_dir_all(&dest).map_err(werr)?;
-                set_mode(&dest, mode | 0o700).map_err(werr)?;
+                if dir.kind(&file).map_err(&werr)?.is_none() {
+                    dir.mkdir(&file, 0o700).map_err(&werr)?;
+                }
+                let d = dir.child(&file).map_err(&werr)?;
+                d.set_owner_and_mode(owner, mode | 0o700).map_err(&werr)?;
             }
             EntryType::Regular | EntryType::Continuous => {
-                let mut f = std::fs::File::create(&dest).map_err(werr)?;
-                io::copy(&mut e, &mut f).map_err(werr)?;
-                set_mode(&dest, mode).map_err(werr)?;
+                let mut f = dir.create_file(&file).map_err(&werr)?;
+                io::copy(e, &mut f).map_err(&werr)?;
+                crate::safe_fs::set_owner_and_mode(&f, owner, mode).map_err(&werr)?;
             }
             EntryType::Symlink => {
                 let target = e
@@ -181,53 +325,114 @@ pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
                     .map_err(UnpackError::Read)?
                     .unwrap_or_default()
                     .into_owned();
-                check_symlink(&rel, &target, &name)?;
-                std::os::unix::fs::symlink(&target, &dest).map_err(werr)?;
-            }
-            EntryType::Link => {
-                let target = e
-                    .link_name()
-                    .map_err(UnpackError::Read)?
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                let trel = clean(&target).map_err(|_| UnpackError::Hostile {
-                    entry: name.clone(),
-                    reason: "is a hard link to a path outside the root",
-                })?;
-                check_parents(root, &trel, &name)?;
-                let src = root.join(&trel);
-                if std::fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
-                    return Err(UnpackError::Hostile {
-                        entry: name,
-                        reason: "is a hard link to a symlink",
-                    });
+                if target.as_os_str().is_empty() {
+                    return Err(hostile(name, "is a symlink with an empty target"));
                 }
-                std::fs::hard_link(&src, &dest).map_err(werr)?;
+                match self
+                    .root
+                    .resolve_link(&parent_rel, &target)
+                    .map_err(&werr)?
+                {
+                    Resolution::Inside => {}
+                    Resolution::Outside => {
+                        return Err(hostile(name, "is a symlink that points outside the root"));
+                    }
+                    Resolution::TooManyLinks => {
+                        return Err(hostile(
+                            name,
+                            format!(
+                                "is a symlink whose target passes through more than {} links",
+                                crate::safe_fs::MAX_LINK_HOPS
+                            ),
+                        ));
+                    }
+                }
+                dir.symlink(&target, &file).map_err(&werr)?;
             }
-            EntryType::Char | EntryType::Block | EntryType::Fifo => continue,
-            EntryType::XHeader
-            | EntryType::XGlobalHeader
-            | EntryType::GNULongName
-            | EntryType::GNULongLink => {}
-            _ => {
-                return Err(UnpackError::Hostile {
-                    entry: name,
-                    reason: "has an entry type layers do not use",
-                });
-            }
+            EntryType::Link => self.hard_link(e, &dir, &file, name)?,
+            _ => {} // device nodes and FIFOs: skipped
         }
-        if root_user && kind != EntryType::Symlink {
-            let (uid, gid) = (e.header().uid().unwrap_or(0), e.header().gid().unwrap_or(0));
-            let (uid, gid) = (
-                u32::try_from(uid).unwrap_or(0),
-                u32::try_from(gid).unwrap_or(0),
-            );
-            std::os::unix::fs::lchown(&dest, Some(uid), Some(gid)).map_err(werr)?;
+        if !matches!(kind, EntryType::Char | EntryType::Block | EntryType::Fifo) {
+            self.created.insert(rel);
         }
-        created.insert(rel);
+        self.parent = Some((parent_rel, dir));
+        Ok(())
     }
-    Ok(())
+
+    fn hard_link<R: Read>(
+        &mut self,
+        e: &tar::Entry<'_, R>,
+        dir: &Dir,
+        file: &OsStr,
+        name: &str,
+    ) -> Result<(), UnpackError> {
+        let target = e
+            .link_name()
+            .map_err(UnpackError::Read)?
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let trel = clean(&target)
+            .map_err(|_| hostile(name, "is a hard link to a path outside the root"))?;
+        let missing = || {
+            hostile(
+                name,
+                format!(
+                    "is a hard link to `{}`, which no earlier entry created",
+                    excerpt(&target)
+                ),
+            )
+        };
+        let src_dir = self
+            .root
+            .walk(trel.parent().unwrap_or(Path::new("")), false)
+            .map_err(|_| hostile(name, "is a hard link through a symlink or a file"))?
+            .ok_or_else(missing)?;
+        let src = trel.file_name().unwrap_or_default();
+        match src_dir.kind(src).map_err(self.werr(&trel))? {
+            None => return Err(missing()),
+            Some(FileType::Symlink) => return Err(hostile(name, "is a hard link to a symlink")),
+            Some(FileType::Directory) => {
+                return Err(hostile(name, "is a hard link to a directory"));
+            }
+            Some(_) => {}
+        }
+        // The link shares the inode (owner and mode) of its target: nothing to set.
+        dir.hard_link(file, &src_dir, src)
+            .map_err(self.werr(Path::new(name)))
+    }
+
+    /// `.wh..wh..opq` empties its directory of what earlier layers put there; `.wh.<name>` removes `<name>`.
+    fn whiteout(
+        &mut self,
+        rel: &Path,
+        parent_rel: &Path,
+        hidden: &str,
+        entry: &str,
+    ) -> Result<(), UnpackError> {
+        // Removing may invalidate the cached directory.
+        self.parent = None;
+        let werr = self.werr(rel);
+        if hidden == ".wh..opq" {
+            let Some(dir) = self.dir(parent_rel, false, entry)? else {
+                return Ok(());
+            };
+            for child in dir.names().map_err(&werr)? {
+                if !self.created.contains(&parent_rel.join(&child)) {
+                    dir.remove_all(&child).map_err(&werr)?;
+                }
+            }
+            return Ok(());
+        }
+        if hidden.starts_with(".wh.") {
+            return Ok(()); // other `.wh..wh.` names are aufs metadata, not whiteouts
+        }
+        let target = whiteout_target(entry, hidden)?;
+        if let Some(dir) = self.dir(parent_rel, false, entry)? {
+            dir.remove_all(target).map_err(&werr)?;
+        }
+        Ok(())
+    }
 }
 
 /// Some writers (umoci among them) end a layer without the last entry's padding and the two zero blocks. The blob's
@@ -254,22 +459,9 @@ impl<R: Read> Read for ZeroTail<R> {
     }
 }
 
-fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-fn remove_any(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Unpacks layers (uncompressed readers, bottom first) into a new directory `dest`, atomically: into a temporary
-/// sibling first, renamed into place only when every layer applied. On failure nothing is left behind.
+/// sibling first (created exclusively, with a random name), renamed into place only when every layer applied. On
+/// failure nothing is left behind.
 pub fn unpack_layers<R: Read>(
     layers: impl IntoIterator<Item = Result<R, UnpackError>>,
     dest: &Path,
@@ -278,7 +470,7 @@ pub fn unpack_layers<R: Read>(
         path: dest.to_path_buf(),
         source,
     };
-    if dest.exists() {
+    if std::fs::symlink_metadata(dest).is_ok() {
         return Err(werr(io::Error::new(
             io::ErrorKind::AlreadyExists,
             "the target directory exists; choose a new one",
@@ -288,114 +480,26 @@ pub fn unpack_layers<R: Read>(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(werr)?;
-    let tmp = parent.join(format!(
-        ".{}.unpacking-{}",
+    fs_err::create_dir_all(parent).map_err(werr)?;
+    let prefix = format!(
+        ".{}.unpacking-",
         dest.file_name()
-            .map_or_else(|| "rootfs".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&tmp).map_err(werr)?;
-    let result = layers.into_iter().try_for_each(|l| unpack_layer(l?, &tmp));
-    match result.and_then(|()| std::fs::rename(&tmp, dest).map_err(werr)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
-        }
+            .map_or_else(|| "rootfs".into(), |n| n.to_string_lossy())
+    );
+    let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempdir_in(parent)
+        .map_err(werr)?;
+    let root = Dir::open(tmp.path()).map_err(werr)?;
+    root.set_owner_and_mode(None, 0o755).map_err(werr)?;
+    for layer in layers {
+        unpack_into(layer?, &root, tmp.path())?;
     }
+    crate::safe_fs::rename_new(tmp.path(), dest).map_err(werr)?;
+    // Renamed: nothing is left to remove.
+    let _ = tmp.keep();
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use tar::Header;
-
-    use super::*;
-
-    enum T<'a> {
-        File(&'a str, &'a str),
-        Dir(&'a str),
-        Sym(&'a str, &'a str),
-        Hard(&'a str, &'a str),
-    }
-
-    /// Builds a tar with raw names (the `tar` crate's own checks would refuse the hostile ones).
-    fn tar_of(entries: &[T<'_>]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for e in entries {
-            let mut h = Header::new_ustar();
-            let (name, kind, data, link): (&str, EntryType, &[u8], Option<&str>) = match e {
-                T::File(n, d) => (n, EntryType::Regular, d.as_bytes(), None),
-                T::Dir(n) => (n, EntryType::Directory, b"", None),
-                T::Sym(n, t) => (n, EntryType::Symlink, b"", Some(t)),
-                T::Hard(n, t) => (n, EntryType::Link, b"", Some(t)),
-            };
-            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-            if let Some(l) = link {
-                h.as_old_mut().linkname[..l.len()].copy_from_slice(l.as_bytes());
-            }
-            h.set_entry_type(kind);
-            h.set_mode(0o644);
-            h.set_size(data.len() as u64);
-            h.set_cksum();
-            b.append(&h, data).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
-
-    fn unpack(layers: &[Vec<u8>]) -> (tempfile::TempDir, Result<(), UnpackError>) {
-        let tmp = tempfile::tempdir().unwrap();
-        let dest = tmp.path().join("rootfs");
-        let r = unpack_layers(layers.iter().map(|l| Ok(&l[..])), &dest);
-        (tmp, r)
-    }
-
-    #[test]
-    fn applies_layers_and_whiteouts() {
-        let l1 = tar_of(&[
-            T::Dir("etc/"),
-            T::File("etc/a", "1"),
-            T::File("etc/b", "2"),
-            T::Dir("opt/"),
-            T::File("opt/x", "x"),
-        ]);
-        let l2 = tar_of(&[
-            T::File("etc/.wh.a", ""),
-            T::File("opt/.wh..wh..opq", ""),
-            T::File("opt/y", "y"),
-            T::Sym("link", "/etc/b"),
-        ]);
-        let (tmp, r) = unpack(&[l1, l2]);
-        r.unwrap();
-        let root = tmp.path().join("rootfs");
-        assert!(!root.join("etc/a").exists());
-        assert_eq!(std::fs::read_to_string(root.join("etc/b")).unwrap(), "2");
-        assert!(!root.join("opt/x").exists());
-        assert!(root.join("opt/y").exists());
-        assert_eq!(
-            std::fs::read_link(root.join("link")).unwrap(),
-            Path::new("/etc/b")
-        );
-    }
-
-    #[test]
-    fn refuses_hostile_entries_and_leaves_nothing() {
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            (tar_of(&[T::File("../evil", "x")]), "`..`"),
-            (tar_of(&[T::File("/etc/evil", "x")]), "absolute"),
-            (tar_of(&[T::Sym("up", "../../etc")]), "points outside"),
-            (
-                tar_of(&[T::Sym("etc", "/etc"), T::File("etc/passwd", "x")]),
-                "through a symlink",
-            ),
-            (tar_of(&[T::Hard("h", "../../etc/passwd")]), "hard link"),
-        ];
-        for (layer, want) in cases {
-            let (tmp, r) = unpack(&[layer]);
-            let e = r.unwrap_err().to_string();
-            assert!(e.contains(want), "{e} (wanted {want})");
-            let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
-            assert!(left.is_empty(), "left behind: {left:?}");
-        }
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@ mod contract_validate;
 mod detect;
 mod hostile_registry;
 mod hostile_render;
+mod hostile_unpack;
 mod image;
 mod install;
 mod registry;
