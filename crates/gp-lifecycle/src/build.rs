@@ -23,6 +23,8 @@ pub struct BuildDirs {
     pub app: PathBuf,
     pub platform: PathBuf,
     pub exec_env: String,
+    /// The target (`CNB_TARGET_*`): the run image's.
+    pub target: gp_cnb::Target,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,8 +284,7 @@ fn run_buildpack(
         .env("CNB_BUILDPACK_DIR", bp_dir)
         .env("CNB_PLATFORM_DIR", &dirs.platform)
         .env("CNB_EXEC_ENV", &dirs.exec_env)
-        .env("CNB_TARGET_OS", "linux")
-        .env("CNB_TARGET_ARCH", target_arch());
+        .envs(crate::target::env_vars(&dirs.target));
     let (lines, status) = stream(&mut cmd, id, log.echo)
         .map_err(|e| contract(id, format!("cannot run bin/build: {e}")))?;
     log.lines
@@ -335,14 +336,6 @@ fn expose_build_layers(
         .map_err(|e| format!("layer `{}`: {e}", layer.display()))?;
     }
     Ok(())
-}
-
-fn target_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
 }
 
 /// Processes of later buildpacks replace earlier ones of the same type; the last `default = true` wins.

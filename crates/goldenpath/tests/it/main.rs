@@ -3,6 +3,7 @@
 
 mod apps;
 mod build;
+mod conformance;
 mod contract_validate;
 mod detect;
 mod image;

@@ -23,6 +23,8 @@ pub struct DetectDirs {
     /// Scratch space for the plans buildpacks write.
     pub scratch: PathBuf,
     pub exec_env: String,
+    /// The target (`CNB_TARGET_*`): the run image's.
+    pub target: gp_cnb::Target,
 }
 
 /// The output: the group that passed and its plan, plus every buildpack's output for the user.
@@ -139,6 +141,7 @@ impl Detector<'_> {
             .env("CNB_BUILDPACK_DIR", &dir)
             .env("CNB_PLATFORM_DIR", &self.dirs.platform)
             .env("CNB_EXEC_ENV", &self.dirs.exec_env)
+            .envs(crate::target::env_vars(&self.dirs.target))
             .output();
         let out = match out {
             Ok(o) => o,

@@ -32,6 +32,7 @@ fn dirs(tmp: &Path, with_package_json: bool) -> DetectDirs {
         platform: tmp.join("platform"),
         scratch: tmp.join("scratch"),
         exec_env: "production".into(),
+        target: gp_cnb::Target::default(),
     }
 }
 
@@ -122,6 +123,7 @@ mod build {
             app: d.app,
             platform: d.platform,
             exec_env: d.exec_env,
+            target: d.target,
         }
     }
 
@@ -273,6 +275,7 @@ mod export {
             app: d.app.clone(),
             platform: d.platform,
             exec_env: d.exec_env,
+            target: d.target,
         };
         let env: BTreeMap<String, String> =
             [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
