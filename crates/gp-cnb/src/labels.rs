@@ -192,6 +192,9 @@ impl JsonLabel for LifecycleMetadata {
 pub struct CacheMetadata {
     #[serde(default)]
     pub buildpacks: Vec<BuildpackLayersRecord>,
+    /// The layer of the cached layers' SBOM files (`/layers/sbom/cache/<buildpack>/<layer>/sbom.<ext>`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<LayerSha>,
 }
 
 impl JsonLabel for CacheMetadata {

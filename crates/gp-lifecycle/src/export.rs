@@ -399,7 +399,7 @@ fn lifecycle_layers(
     Ok((app, launcher, process_types, config))
 }
 
-const SBOM_EXTENSIONS: [&str; 3] = ["cdx.json", "spdx.json", "syft.json"];
+use crate::layers::SBOM_EXTENSIONS;
 
 /// The launch SBOM files buildpacks wrote (`launch.sbom.<ext>`, `<layer>.sbom.<ext>` of launch layers), as one layer
 /// under `/layers/sbom/launch/<buildpack>/[<layer>/]sbom.<ext>`; `None` when there are none.
@@ -416,7 +416,10 @@ fn sbom_layer(
             if f.is_file() {
                 files.push((format!("layers/sbom/launch/{bp}/sbom.{ext}"), f));
             }
-            for (name, _, _) in launch_layers(&dir) {
+            // Launch layers, rebuilt or kept from the previous image: the SBOM present after the build.
+            let launch = launch_layers(&dir).into_iter().map(|(name, _, _)| name);
+            let kept = kept_layers(&dir).into_iter().map(|(name, _)| name);
+            for name in launch.chain(kept) {
                 let f = dir.join(format!("{name}.sbom.{ext}"));
                 if f.is_file() {
                     files.push((format!("layers/sbom/launch/{bp}/{name}/sbom.{ext}"), f));
