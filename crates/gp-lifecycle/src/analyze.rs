@@ -121,6 +121,16 @@ pub fn restore_metadata(
     let mut restored = Vec::new();
     for (member, record) in crate::layers::recorded(group, &previous.metadata.buildpacks) {
         let dir = layers.join(member.id.as_str().replace('/', "_"));
+        if let Some(store) = &record.store {
+            // The buildpack's persistent metadata, as the spec restores it (whatever else is restored).
+            let toml = gp_cnb::StoreToml {
+                metadata: serde_json::from_value::<toml::Table>(store.metadata.clone()).ok(),
+            };
+            let text = toml.to_toml_string().map_err(std::io::Error::other)?;
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join(gp_cnb::StoreToml::FILE), text)?;
+            restored.push(format!("{}:store.toml", member.id));
+        }
         for (name, layer) in &record.layers {
             let toml_path = dir.join(format!("{}.toml", name.as_str()));
             if !layer.launch || layer.build || layer.cache || toml_path.exists() {

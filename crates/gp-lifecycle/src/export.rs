@@ -28,6 +28,8 @@ pub enum ExportError {
     Layer { what: String, message: String },
     #[error("cannot write the image: {0}")]
     Image(String),
+    #[error("`{path}` is not a valid `store.toml` (a `[metadata]` table): {message}")]
+    Store { path: PathBuf, message: String },
     #[error(
         "buildpack `{buildpack}` kept layer `{layer}` (a `{layer}.toml` with launch = true and no directory), but the previous image has no such layer to reuse"
     )]
@@ -256,7 +258,7 @@ fn buildpack_layers(
             key: member.id.clone(),
             version: member.version,
             layers: BTreeMap::new(),
-            store: None,
+            store: store_record(&dir)?,
         };
         for (name, path, meta) in launch_layers(&dir) {
             let entries = entries_from_dir(&path, &format!("layers/{bp}/{name}")).map_err(|e| {
@@ -315,6 +317,25 @@ fn buildpack_layers(
     }
 
     Ok((ours, records))
+}
+
+/// `<layers>/<buildpack>/store.toml`, kept in the lifecycle metadata for the next build (`buildpacks[].store`);
+/// `None` when the buildpack wrote none.
+fn store_record(dir: &Path) -> Result<Option<gp_cnb::StoreRecord>, ExportError> {
+    let path = dir.join(gp_cnb::StoreToml::FILE);
+    if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let invalid = |message: String| ExportError::Store {
+        path: path.clone(),
+        message,
+    };
+    let store = gp_cnb::StoreToml::from_path(&path).map_err(|e| invalid(e.to_string()))?;
+    let metadata = match &store.metadata {
+        Some(table) => serde_json::to_value(table).map_err(|e| invalid(e.to_string()))?,
+        None => serde_json::Value::Null,
+    };
+    Ok(Some(gp_cnb::StoreRecord { metadata }))
 }
 
 /// The app, launcher, process-type and config layers.

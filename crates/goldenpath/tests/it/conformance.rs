@@ -292,3 +292,33 @@ fn layer_sboms_of_cached_and_kept_layers_survive_rebuilds() {
             .exists()
     );
 }
+
+/// Buildpack API `store.toml` and Platform API analyzer: the buildpack's `store.toml` is kept in
+/// `io.buildpacks.lifecycle.metadata` (`buildpacks[].store.metadata`) and written back before the next build.
+#[test]
+fn store_toml_is_kept_in_the_image_and_restored_into_the_next_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = rebuild(tmp.path(), 1);
+    assert_eq!(
+        line(&first, "test/rebuild", "store.toml"),
+        "store.toml: absent"
+    );
+    assert_eq!(
+        lifecycle_metadata(tmp.path())["buildpacks"][0]["store"],
+        serde_json::json!({"metadata": {"round": "1"}})
+    );
+    let second = rebuild(tmp.path(), 2);
+    assert_eq!(
+        line(&second, "test/rebuild", "store.toml"),
+        "store.toml: [metadata] round = \"1\" "
+    );
+    let third = rebuild(tmp.path(), 3);
+    assert_eq!(
+        line(&third, "test/rebuild", "store.toml"),
+        "store.toml: [metadata] round = \"2\" "
+    );
+    assert_eq!(
+        lifecycle_metadata(tmp.path())["buildpacks"][0]["store"],
+        serde_json::json!({"metadata": {"round": "3"}})
+    );
+}
