@@ -297,6 +297,32 @@ pub struct ProjectMetadata {
     pub source: Option<ProjectSource>,
 }
 
+impl ProjectMetadata {
+    /// What a `project.toml` says about the source: `type = "project"`, `version.declared` from `[_].version` and
+    /// `metadata.url` from `[_].source-url` (the shape pack records); nothing when it declares neither.
+    #[must_use]
+    pub fn from_project(project: &crate::ProjectDescriptor) -> Self {
+        let Some(section) = &project.project else {
+            return Self::default();
+        };
+        if section.version.is_none() && section.source_url.is_none() {
+            return Self::default();
+        }
+        let one = |key: &str, value: &Option<String>| {
+            value.as_ref().map(|v| {
+                serde_json::Map::from_iter([(key.to_owned(), serde_json::Value::String(v.clone()))])
+            })
+        };
+        Self {
+            source: Some(ProjectSource {
+                kind: Some("project".to_owned()),
+                version: one("declared", &section.version),
+                metadata: one("url", &section.source_url),
+            }),
+        }
+    }
+}
+
 impl JsonLabel for ProjectMetadata {
     const KEY: &'static str = "io.buildpacks.project.metadata";
 }

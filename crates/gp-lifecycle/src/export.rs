@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use gp_cnb::{
     BuildMetadata, BuildpackLayersRecord, BuildpackRecord, GroupToml, JsonLabel,
     LayerContentMetadata, LayerName, LayerRecord, LayerSha, LifecycleMetadata, ProcessRecord,
-    RunImageRecord, TomlFile,
+    ProjectMetadata, RunImageRecord, TomlFile,
 };
 use gp_oci::image::{ImageConfig, add_layer, read_image};
 use gp_oci::layer::{Compression, Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
@@ -28,6 +28,8 @@ pub enum ExportError {
     Layer { what: String, message: String },
     #[error("cannot write the image: {0}")]
     Image(String),
+    #[error("`{path}` is not a valid `project-metadata.toml`: {message}")]
+    ProjectMetadata { path: PathBuf, message: String },
     #[error("`{path}` is not a valid `store.toml` (a `[metadata]` table): {message}")]
     Store { path: PathBuf, message: String },
     #[error(
@@ -558,7 +560,26 @@ fn image_labels(
         BuildMetadata::KEY.into(),
         build.to_label().map_err(label_err)?,
     );
+    // Always present (the spec lists it among the labels an image MUST have): `{}` without project metadata.
+    let project = project_metadata(input.layers)?;
+    labels.insert(
+        ProjectMetadata::KEY.into(),
+        project.to_label().map_err(label_err)?,
+    );
     Ok(labels)
+}
+
+/// `<layers>/project-metadata.toml` (the Platform API's default `<project-metadata>`), which the platform writes
+/// from the app's `project.toml`; empty when there is none.
+fn project_metadata(layers: &Path) -> Result<ProjectMetadata, ExportError> {
+    let path = layers.join(ProjectMetadata::FILE);
+    if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(ProjectMetadata::default());
+    }
+    ProjectMetadata::from_path(&path).map_err(|e| ExportError::ProjectMetadata {
+        path: path.clone(),
+        message: e.to_string(),
+    })
 }
 
 fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {

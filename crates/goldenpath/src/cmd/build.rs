@@ -577,6 +577,8 @@ fn phases(
         };
         direct(args, previous, &order, &buildpacks, workdirs)?
     };
+    // After the build phase: buildpacks write under `<layers>` and must not choose the project's label.
+    project_metadata(&source, &layers)?;
     export_phase(
         args,
         &layers,
@@ -609,6 +611,28 @@ fn phases(
         eprintln!("*** SBOM: {}", formats.join(", "));
     }
     Ok(())
+}
+
+/// Writes `<layers>/project-metadata.toml` (the exporter's `io.buildpacks.project.metadata`) from the app's
+/// `project.toml`; an app without one gets an empty label.
+fn project_metadata(
+    source: &std::path::Path,
+    layers: &std::path::Path,
+) -> Result<(), (u8, String)> {
+    let out = layers.join(gp_cnb::ProjectMetadata::FILE);
+    let _ = std::fs::remove_file(&out);
+    let path = source.join("project.toml");
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| usage(format!("`{}`: {e}", path.display())))?;
+    let descriptor = gp_cnb::ProjectDescriptor::from_toml_str(&gp_cnb::upgrade_schema_01(&text))
+        .map_err(|e| usage(e.with_path(&path).to_string()))?;
+    let text = gp_cnb::ProjectMetadata::from_project(&descriptor)
+        .to_toml_string()
+        .map_err(io)?;
+    std::fs::write(&out, text).map_err(io)
 }
 
 /// The SBOM formats buildpacks wrote (`<layer>.sbom.<ext>`, `launch.sbom.<ext>`), with how many files each.

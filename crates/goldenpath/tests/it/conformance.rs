@@ -2,9 +2,7 @@
 //! from the Buildpack API 0.12 and Platform API 0.15 specifications, each assert one rule (what a buildpack sees,
 //! what survives a rebuild, what the image's labels say). `docs/lifecycle.md` lists which test covers which rule.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use gp_oci::image::{ImageConfig, add_layer, read_image, write_image};
 use gp_oci::layer::{Entry, Kind, LayerOptions, Source};
@@ -221,12 +219,12 @@ fn sbom_layer_files(tmp: &Path) -> Vec<String> {
         .iter()
         .position(|l| l.diff_id.as_str() == sha)
         .unwrap();
-    let dest = tmp.join("sbom-layer");
-    let _ = std::fs::remove_dir_all(&dest);
+    let unpacked = tmp.join("sbom-layer");
+    let _ = std::fs::remove_dir_all(&unpacked);
     let tar = gp_oci::image::open_layer(&layout, &img.layers[i]).unwrap();
-    gp_oci::unpack::unpack_layer(tar, &dest).unwrap();
+    gp_oci::unpack::unpack_layer(tar, &unpacked).unwrap();
     let mut files = Vec::new();
-    let mut stack = vec![dest.clone()];
+    let mut stack = vec![unpacked.clone()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             if e.file_type().unwrap().is_dir() {
@@ -234,7 +232,7 @@ fn sbom_layer_files(tmp: &Path) -> Vec<String> {
             } else {
                 let rel = e
                     .path()
-                    .strip_prefix(&dest)
+                    .strip_prefix(&unpacked)
                     .unwrap()
                     .to_string_lossy()
                     .into_owned();
@@ -320,5 +318,47 @@ fn store_toml_is_kept_in_the_image_and_restored_into_the_next_build() {
     assert_eq!(
         lifecycle_metadata(tmp.path())["buildpacks"][0]["store"],
         serde_json::json!({"metadata": {"round": "3"}})
+    );
+}
+
+/// Platform API exporter: the image has `io.buildpacks.project.metadata`, the JSON of `project-metadata.toml`
+/// (`source.type`, `source.version`, `source.metadata`), written from the app's `project.toml`; `{}` without one.
+#[test]
+fn project_metadata_label_comes_from_project_toml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = "[_]\nschema-version = \"0.2\"\nid = \"example/app\"\nversion = \"1.2.3\"\nsource-url = \"https://example.com/app.git\"\n";
+    let (app, order) = app_for(
+        tmp.path(),
+        "test/target",
+        &[("target.txt", ""), ("project.toml", project)],
+    );
+    let image = format!("oci:{}:app", tmp.path().join("out").display());
+    let (ok, out) = run(&mut crate::test_build(&image, &order, &app));
+    assert!(ok, "{out}");
+    let text = label(
+        &tmp.path().join("out"),
+        "app",
+        "io.buildpacks.project.metadata",
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        serde_json::json!({"source": {
+            "type": "project",
+            "version": {"declared": "1.2.3"},
+            "metadata": {"url": "https://example.com/app.git"}
+        }})
+    );
+    std::fs::remove_file(app.join("project.toml")).unwrap();
+    let (ok, out) = run(&mut crate::test_build(&image, &order, &app));
+    assert!(ok, "{out}");
+    assert_eq!(
+        label(
+            &tmp.path().join("out"),
+            "app",
+            "io.buildpacks.project.metadata"
+        )
+        .as_deref(),
+        Some("{}")
     );
 }
