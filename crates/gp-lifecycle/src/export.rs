@@ -91,13 +91,35 @@ fn layer_err(what: &str) -> impl Fn(gp_oci::image::ImageError) -> ExportError + 
 struct Base {
     layers: Vec<LayerInfo>,
     config: serde_json::Value,
+    /// `runImage.reference`: what identifies the run image uniquely.
+    reference: String,
+}
+
+/// What identifies the run image named `name` uniquely, for `runImage.reference`: a digest reference
+/// (`<registry>/<repository>@sha256:…`, the manifest `read_image` picked) for a registry image, and the image ID
+/// (the config's digest) for one in a layout (the spec allows either).
+#[must_use]
+pub fn run_image_reference(name: &str, img: &gp_oci::image::Image) -> String {
+    match name.parse::<gp_oci::reference::ImageRef>() {
+        Ok(gp_oci::reference::ImageRef::Registry(r)) => {
+            format!(
+                "{}/{}@{}",
+                r.registry, r.repository, img.manifest_desc.digest
+            )
+        }
+        _ => img.manifest["config"]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    }
 }
 
 fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
-    let Some((layout, desc, _)) = &input.run_image else {
+    let Some((layout, desc, name)) = &input.run_image else {
         return Ok(Base {
             layers: Vec::new(),
             config: serde_json::json!({}),
+            reference: String::new(),
         });
     };
     let rerr = |e: &dyn std::fmt::Display| ExportError::RunImage(e.to_string());
@@ -107,6 +129,7 @@ fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
     Ok(Base {
         layers,
         config: img.config["config"].clone(),
+        reference: run_image_reference(name, &img),
     })
 }
 
@@ -190,7 +213,7 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
                     .last()
                     .map(|l| l.diff_id.to_string())
                     .unwrap_or_default(),
-                reference: reference.clone(),
+                reference: base.reference.clone(),
                 image: reference.clone(),
                 mirrors: Vec::new(),
             }),

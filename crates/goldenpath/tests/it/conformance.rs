@@ -362,3 +362,36 @@ fn project_metadata_label_comes_from_project_toml() {
         Some("{}")
     );
 }
+
+/// Platform API `io.buildpacks.lifecycle.metadata`: `runImage.reference` identifies the run image uniquely (here,
+/// in a layout, its image ID: the config digest), `runImage.image` is the name given, `runImage.topLayer` its top
+/// layer's diff ID.
+#[test]
+fn run_image_reference_identifies_the_run_image_uniquely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let run_ref = run_image(&run_dir, "ID=alpine\n", &[]);
+    let (app, order) = app_for(tmp.path(), "test/target", &[("target.txt", "")]);
+    let image = format!("oci:{}:app", tmp.path().join("out").display());
+    let (ok, out) = run(crate::test_build(&image, &order, &app).args(["--run-image", &run_ref]));
+    assert!(ok, "{out}");
+    let layout = Layout::open(&run_dir).unwrap();
+    let run_img = read_image(&layout, &layout.resolve(Some("run")).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(
+        &label(
+            &tmp.path().join("out"),
+            "app",
+            "io.buildpacks.lifecycle.metadata",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        meta["runImage"],
+        serde_json::json!({
+            "image": run_ref,
+            "reference": run_img.manifest["config"]["digest"],
+            "topLayer": run_img.config["rootfs"]["diff_ids"][0],
+        })
+    );
+}

@@ -322,7 +322,14 @@ mod export {
         assert_eq!(lm.buildpacks[0].key.as_str(), "test/node");
         assert!(lm.buildpacks[0].layers.keys().any(|k| k.as_str() == "node"));
         assert!(lm.sbom.is_some(), "the SBOM layer is recorded");
-        assert_eq!(lm.run_image.unwrap().reference, "registry.example/run:base");
+        // `image` is the name given; `reference` identifies the run image uniquely (a digest reference).
+        let (_, run_desc) = run_image(tmp.path());
+        let run = lm.run_image.unwrap();
+        assert_eq!(run.image, "registry.example/run:base");
+        assert_eq!(
+            run.reference,
+            format!("registry.example/run@{}", run_desc.digest)
+        );
         assert_eq!(labels["org.example.built-by"], "test/npm");
 
         // Same inputs, a fresh build: the same image digest.
@@ -387,7 +394,11 @@ mod export {
         )
         .unwrap();
         let run = lm.run_image.unwrap();
-        assert_eq!(run.reference, "registry.example/run:patched");
+        assert_eq!(run.image, "registry.example/run:patched");
+        assert_eq!(
+            run.reference,
+            format!("registry.example/run@{}", run2_desc.digest)
+        );
         assert_eq!(
             run.top_layer,
             new_base.config["rootfs"]["diff_ids"][0].as_str().unwrap()
