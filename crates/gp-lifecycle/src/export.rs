@@ -19,6 +19,8 @@ use crate::build::Built;
 
 pub const LAYERS_DIR: &str = "/layers";
 pub const APP_DIR: &str = "/workspace";
+/// The Platform API this exporter implements.
+pub const PLATFORM_API: &str = "0.15";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -201,7 +203,7 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
             .collect(),
         config: sha(&config),
         launcher: sha(&launcher),
-        process_types: sha(&process_types),
+        process_types: process_types.as_ref().and_then(&sha),
         sbom: sbom.as_ref().and_then(&sha),
         buildpacks: records,
         run_image: input
@@ -232,7 +234,13 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
         ours.push((role, l));
     }
     ours.push(("launcher".into(), launcher));
-    ours.push(("process-types".into(), process_types));
+    if let Some(process_types) = process_types {
+        ours.push(("process-types".into(), process_types));
+    }
+    if let Some(t) = &input.built.metadata.default_process_type {
+        // The reference exporter's line, which buildpack test suites match on.
+        eprintln!("Setting default process type '{t}'");
+    }
     ours.push(("config".into(), config));
     if let Some(sbom) = sbom {
         ours.push(("sbom".into(), sbom));
@@ -363,12 +371,12 @@ fn store_record(dir: &Path) -> Result<Option<gp_cnb::StoreRecord>, ExportError> 
     Ok(Some(gp_cnb::StoreRecord { metadata }))
 }
 
-/// The app, launcher, process-type and config layers.
+/// The app, launcher, process-type (none without processes) and config layers.
 fn lifecycle_layers(
     input: &ExportInput<'_>,
     opts: &LayerOptions,
     root_opts: &LayerOptions,
-) -> Result<(Vec<LayerInfo>, LayerInfo, LayerInfo, LayerInfo), ExportError> {
+) -> Result<(Vec<LayerInfo>, LayerInfo, Option<LayerInfo>, LayerInfo), ExportError> {
     let app_entries = entries_from_dir(input.app, "workspace").map_err(|e| ExportError::Layer {
         what: "app".into(),
         message: e.to_string(),
@@ -413,17 +421,24 @@ fn lifecycle_layers(
     let launcher = input
         .add(&launcher_entries, root_opts)
         .map_err(layer_err("launcher"))?;
+    // `/cnb/process/<type>` links to the launcher by its absolute path, as the reference exporter writes them.
     let mut process_entries = vec![dir("cnb"), dir("cnb/process")];
     for p in &input.built.metadata.processes {
         process_entries.push(Entry {
             path: format!("cnb/process/{}", p.kind),
-            kind: Kind::Symlink("../lifecycle/launcher".into()),
+            kind: Kind::Symlink("/cnb/lifecycle/launcher".into()),
             executable: false,
         });
     }
-    let process_types = input
-        .add(&process_entries, root_opts)
-        .map_err(layer_err("process-types"))?;
+    let process_types = if input.built.metadata.processes.is_empty() {
+        None
+    } else {
+        Some(
+            input
+                .add(&process_entries, root_opts)
+                .map_err(layer_err("process-types"))?,
+        )
+    };
     let metadata_toml = input
         .built
         .metadata
@@ -555,6 +570,9 @@ fn runtime_env(base: &serde_json::Value) -> Vec<String> {
     env.insert("PATH".into(), format!("/cnb/process:/cnb/lifecycle:{path}"));
     env.insert("CNB_LAYERS_DIR".into(), LAYERS_DIR.into());
     env.insert("CNB_APP_DIR".into(), APP_DIR.into());
+    // As the reference exporter sets them: the Platform API the image was made for, and quiet deprecations.
+    env.insert("CNB_PLATFORM_API".into(), PLATFORM_API.into());
+    env.insert("CNB_DEPRECATION_MODE".into(), "quiet".into());
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
@@ -605,6 +623,22 @@ fn project_metadata(layers: &Path) -> Result<ProjectMetadata, ExportError> {
     })
 }
 
+/// `launcher` of `io.buildpacks.build.metadata`: this lifecycle's version and where its source is (the launcher
+/// it places comes from the same release; `GOLDENPATH_GIT_COMMIT`, when set at compile time, names the commit).
+fn launcher_record() -> gp_cnb::LauncherRecord {
+    gp_cnb::LauncherRecord {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        source: gp_cnb::LauncherSource {
+            git: gp_cnb::GitSource {
+                repository: env!("CARGO_PKG_REPOSITORY").to_owned(),
+                commit: option_env!("GOLDENPATH_GIT_COMMIT")
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+        },
+    }
+}
+
 fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {
     let m = &input.built.metadata;
     BuildMetadata {
@@ -634,6 +668,7 @@ fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {
                 api: Some(b.api),
             })
             .collect(),
+        launcher: launcher_record(),
         ..BuildMetadata::default()
     }
 }

@@ -59,7 +59,7 @@ fn builds_a_reproducible_cnb_image_that_umoci_unpacks() {
     assert!(rootfs.join("workspace/package.json").is_file());
     assert_eq!(
         std::fs::read_link(rootfs.join("cnb/process/web")).unwrap(),
-        Path::new("../lifecycle/launcher")
+        Path::new("/cnb/lifecycle/launcher")
     );
     assert!(rootfs.join("layers/config/metadata.toml").is_file());
 }

@@ -274,6 +274,11 @@ pub fn detect(order: &[OrderGroup], dirs: &DetectDirs) -> Result<Detected, Detec
             return Ok(found);
         }
     }
+    // The reference detector's lines, which buildpack test suites match on (our error follows them).
+    det.log
+        .push("ERROR: No buildpack groups passed detection.".to_owned());
+    det.log
+        .push("ERROR: Please check that you are running against the correct path.".to_owned());
     Err(DetectError::NoGroup {
         errored: det.errored,
         log: det.log,
