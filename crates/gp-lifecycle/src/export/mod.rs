@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gp_cnb::{
-    BuildMetadata, BuildpackLayersRecord, BuildpackRecord, GroupToml, JsonLabel,
-    LayerContentMetadata, LayerName, LayerRecord, LayerSha, LifecycleMetadata, ProcessRecord,
-    ProjectMetadata, RunImageRecord, TomlFile,
+    BuildpackLayersRecord, GroupToml, LayerContentMetadata, LayerName, LayerRecord, LayerSha,
+    LifecycleMetadata, RunImageRecord, TomlFile,
 };
 use gp_oci::image::{ImageConfig, add_layer, read_image};
 use gp_oci::layer::{Compression, Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
@@ -16,6 +15,12 @@ use gp_oci::layout::{Desc, Layout, copy_image};
 use gp_oci::memo::Memo;
 
 use crate::build::Built;
+use crate::layers::SBOM_EXTENSIONS;
+
+mod labels;
+
+pub use labels::run_image_reference;
+use labels::{build_metadata, image_labels, store_record};
 
 pub const LAYERS_DIR: &str = "/layers";
 pub const APP_DIR: &str = "/workspace";
@@ -95,25 +100,6 @@ struct Base {
     config: serde_json::Value,
     /// `runImage.reference`: what identifies the run image uniquely.
     reference: String,
-}
-
-/// What identifies the run image named `name` uniquely, for `runImage.reference`: a digest reference
-/// (`<registry>/<repository>@sha256:…`, the manifest `read_image` picked) for a registry image, and the image ID
-/// (the config's digest) for one in a layout (the spec allows either).
-#[must_use]
-pub fn run_image_reference(name: &str, img: &gp_oci::image::Image) -> String {
-    match name.parse::<gp_oci::reference::ImageRef>() {
-        Ok(gp_oci::reference::ImageRef::Registry(r)) => {
-            format!(
-                "{}/{}@{}",
-                r.registry, r.repository, img.manifest_desc.digest
-            )
-        }
-        _ => img.manifest["config"]["digest"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    }
 }
 
 fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
@@ -352,25 +338,6 @@ fn buildpack_layers(
     Ok((ours, records))
 }
 
-/// `<layers>/<buildpack>/store.toml`, kept in the lifecycle metadata for the next build (`buildpacks[].store`);
-/// `None` when the buildpack wrote none.
-fn store_record(dir: &Path) -> Result<Option<gp_cnb::StoreRecord>, ExportError> {
-    let path = dir.join(gp_cnb::StoreToml::FILE);
-    if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
-        return Ok(None);
-    }
-    let invalid = |message: String| ExportError::Store {
-        path: path.clone(),
-        message,
-    };
-    let store = gp_cnb::StoreToml::from_path(&path).map_err(|e| invalid(e.to_string()))?;
-    let metadata = match &store.metadata {
-        Some(table) => serde_json::to_value(table).map_err(|e| invalid(e.to_string()))?,
-        None => serde_json::Value::Null,
-    };
-    Ok(Some(gp_cnb::StoreRecord { metadata }))
-}
-
 /// The app, launcher, process-type (none without processes) and config layers.
 fn lifecycle_layers(
     input: &ExportInput<'_>,
@@ -459,8 +426,6 @@ fn lifecycle_layers(
 
     Ok((app, launcher, process_types, config))
 }
-
-use crate::layers::SBOM_EXTENSIONS;
 
 /// The launch SBOM files buildpacks wrote (`launch.sbom.<ext>`, `<layer>.sbom.<ext>` of launch layers), as one layer
 /// under `/layers/sbom/launch/<buildpack>/[<layer>/]sbom.<ext>`; `None` when there are none.
@@ -574,101 +539,4 @@ fn runtime_env(base: &serde_json::Value) -> Vec<String> {
     env.insert("CNB_PLATFORM_API".into(), PLATFORM_API.into());
     env.insert("CNB_DEPRECATION_MODE".into(), "quiet".into());
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
-}
-
-/// The run image's labels, the buildpacks' labels, then the lifecycle's two metadata labels.
-fn image_labels(
-    base: &serde_json::Value,
-    input: &ExportInput<'_>,
-    lifecycle: &LifecycleMetadata,
-    build: &BuildMetadata,
-) -> Result<BTreeMap<String, String>, ExportError> {
-    let mut labels: BTreeMap<String, String> = base["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    labels.extend(input.built.labels.clone());
-    let label_err = |e: gp_cnb::LabelError| ExportError::Image(e.to_string());
-    labels.insert(
-        LifecycleMetadata::KEY.into(),
-        lifecycle.to_label().map_err(label_err)?,
-    );
-    labels.insert(
-        BuildMetadata::KEY.into(),
-        build.to_label().map_err(label_err)?,
-    );
-    // Always present (the spec lists it among the labels an image MUST have): `{}` without project metadata.
-    let project = project_metadata(input.layers)?;
-    labels.insert(
-        ProjectMetadata::KEY.into(),
-        project.to_label().map_err(label_err)?,
-    );
-    Ok(labels)
-}
-
-/// `<layers>/project-metadata.toml` (the Platform API's default `<project-metadata>`), which the platform writes
-/// from the app's `project.toml`; empty when there is none.
-fn project_metadata(layers: &Path) -> Result<ProjectMetadata, ExportError> {
-    let path = layers.join(ProjectMetadata::FILE);
-    if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
-        return Ok(ProjectMetadata::default());
-    }
-    ProjectMetadata::from_path(&path).map_err(|e| ExportError::ProjectMetadata {
-        path: path.clone(),
-        message: e.to_string(),
-    })
-}
-
-/// `launcher` of `io.buildpacks.build.metadata`: this lifecycle's version and where its source is (the launcher
-/// it places comes from the same release; `GOLDENPATH_GIT_COMMIT`, when set at compile time, names the commit).
-fn launcher_record() -> gp_cnb::LauncherRecord {
-    gp_cnb::LauncherRecord {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        source: gp_cnb::LauncherSource {
-            git: gp_cnb::GitSource {
-                repository: env!("CARGO_PKG_REPOSITORY").to_owned(),
-                commit: option_env!("GOLDENPATH_GIT_COMMIT")
-                    .unwrap_or_default()
-                    .to_owned(),
-            },
-        },
-    }
-}
-
-fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {
-    let m = &input.built.metadata;
-    BuildMetadata {
-        processes: m
-            .processes
-            .iter()
-            .filter_map(|p| {
-                Some(ProcessRecord {
-                    kind: p.kind.clone(),
-                    command: p.command.clone(),
-                    args: p.args.clone(),
-                    direct: p.direct,
-                    working_dir: p.working_dir.clone(),
-                    buildpack_id: p.buildpack_id.clone()?,
-                    exec_env: p.exec_env.clone(),
-                })
-            })
-            .collect(),
-        buildpacks: input
-            .group
-            .group
-            .iter()
-            .map(|b| BuildpackRecord {
-                id: b.id.clone(),
-                version: b.version,
-                homepage: b.homepage.clone(),
-                api: Some(b.api),
-            })
-            .collect(),
-        launcher: launcher_record(),
-        ..BuildMetadata::default()
-    }
 }
