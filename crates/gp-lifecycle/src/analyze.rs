@@ -22,7 +22,7 @@ pub struct Previous {
     pub sbom: BTreeMap<String, Vec<u8>>,
 }
 
-/// An SBOM file is JSON of a few kilobytes to a few megabytes; more is not read.
+/// SBOM files are JSON of a few kilobytes to a few megabytes each; more than this in all is not read.
 const SBOM_MAX: u64 = 64 * 1024 * 1024;
 
 /// The regular files of the SBOM layer `diff_id` of the image, by path.
@@ -47,6 +47,7 @@ fn sbom_files(
     let Ok(entries) = archive.entries() else {
         return out;
     };
+    let mut total = 0u64;
     for mut entry in entries.flatten() {
         if !entry.header().entry_type().is_file() {
             continue;
@@ -57,14 +58,25 @@ fn sbom_files(
         else {
             continue;
         };
+        // Only layer SBOMs are restored; nothing else of the layer is read, and no more than `SBOM_MAX` in all.
+        let is_sbom = crate::layers::SBOM_EXTENSIONS
+            .iter()
+            .any(|ext| path.ends_with(&format!("/sbom.{ext}")));
+        if !path.starts_with("layers/sbom/launch/") || !is_sbom {
+            continue;
+        }
         let mut bytes = Vec::new();
         if entry
             .by_ref()
-            .take(SBOM_MAX)
+            .take(SBOM_MAX.saturating_sub(total))
             .read_to_end(&mut bytes)
             .is_ok()
         {
+            total += bytes.len() as u64;
             out.insert(path, bytes);
+        }
+        if total >= SBOM_MAX {
+            break;
         }
     }
     out

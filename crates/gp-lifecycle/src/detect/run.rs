@@ -141,6 +141,12 @@ impl Detector<'_> {
             .env("CNB_BUILDPACK_DIR", &dir)
             .env("CNB_PLATFORM_DIR", &self.dirs.platform)
             .env("CNB_EXEC_ENV", &self.dirs.exec_env)
+            // Only the target's own values: none left over from the environment the detector runs in.
+            .env_remove(crate::target::OS)
+            .env_remove(crate::target::ARCH)
+            .env_remove(crate::target::ARCH_VARIANT)
+            .env_remove(crate::target::DISTRO_NAME)
+            .env_remove(crate::target::DISTRO_VERSION)
             .envs(crate::target::env_vars(&self.dirs.target))
             .output();
         let out = match out {
