@@ -85,14 +85,21 @@ pub fn or_running(mut target: Target, root: &Path) -> Target {
     if target.arch.is_none() {
         target.arch = Some(host_arch().to_owned());
     }
-    let incomplete = target
-        .distro
-        .as_ref()
-        .is_none_or(|d| d.name.is_none() && d.version.is_none());
-    if incomplete && let Some(d) = distro_of_root(root) {
-        target.distro = Some(d);
+    let known = target.distro.clone().unwrap_or_default();
+    if (known.name.is_none() || known.version.is_none())
+        && let Some(found) = distro_of_root(root)
+    {
+        target.distro = Some(fill(known, found));
     }
     target
+}
+
+/// `known`, with the fields it lacks taken from `found`.
+fn fill(known: Distro, found: Distro) -> Distro {
+    Distro {
+        name: known.name.or(found.name),
+        version: known.version.or(found.version),
+    }
 }
 
 /// This machine's architecture in OCI terms.
@@ -116,10 +123,15 @@ pub fn from_image_config(
     let labels = &config["config"]["Labels"];
     let name = text(&labels[gp_cnb::base_labels::BASE_DISTRO_NAME]);
     let version = text(&labels[gp_cnb::base_labels::BASE_DISTRO_VERSION]);
-    let distro = if name.is_some() || version.is_some() {
-        Some(Distro { name, version })
+    // Each label wins over the os-release field it names; os-release fills what the labels leave out.
+    let labelled = Distro { name, version };
+    let distro = if labelled.name.is_some() && labelled.version.is_some() {
+        Some(labelled)
     } else {
-        os_release().as_deref().and_then(parse_os_release)
+        match os_release().as_deref().and_then(parse_os_release) {
+            Some(found) => Some(fill(labelled, found)),
+            None => (labelled.name.is_some() || labelled.version.is_some()).then_some(labelled),
+        }
     };
     Target {
         id: text(&labels[gp_cnb::base_labels::BASE_ID]),
@@ -214,6 +226,10 @@ mod tests {
         let t = from_image_config(&bare, || Some("ID=alpine\nVERSION_ID=3.20\n".into()));
         assert_eq!(t.distro, Some(Distro::new("alpine", "3.20")));
         assert_eq!(t.variant, None);
+        let half =
+            serde_json::json!({"config": {"Labels": {"io.buildpacks.base.distro.name": "debian"}}});
+        let t = from_image_config(&half, || Some("ID=alpine\nVERSION_ID=3.20\n".into()));
+        assert_eq!(t.distro, Some(Distro::new("debian", "3.20")));
     }
 
     #[test]

@@ -564,3 +564,57 @@ fn no_group_passing_detection_exits_20_with_the_reference_lines() {
         "{err}"
     );
 }
+
+/// Buildpack API "Targets" in the sandbox: the static `lifecycle` in the build image hands the run image's target to
+/// detect and build (the run image's distro label, its os-release for the version).
+#[test]
+fn target_variables_reach_sandboxed_detect_and_build() {
+    let root_user =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if !root_user || !std::path::Path::new("/bin/busybox").is_file() {
+        return; // the sandboxed tests run as root in CI, with busybox
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let build_ref = crate::sandbox::busybox_image(&base, "build", "ID=busybox\nVERSION_ID=1\n");
+    let run_ref = crate::sandbox::busybox_image(&base, "run", "ID=busybox\nVERSION_ID=1.36\n");
+    let config = tmp.path().join("builder.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[buildpacks]]\nuri = \"{}/test_target/1.0.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/target\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{build_ref}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n",
+            crate::test_buildpacks().display()
+        ),
+    )
+    .unwrap();
+    let builder = format!("oci:{}:target", tmp.path().join("builders").display());
+    let bins = crate::sandbox::static_bins();
+    let (ok, out) = run(std::process::Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["builder", "create", "--tag", &builder, "--config"])
+        .arg(&config)
+        .arg("--launcher")
+        .arg(bins.join("launcher"))
+        .arg("--lifecycle")
+        .arg(bins.join("lifecycle")));
+    assert!(ok, "{out}");
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("target.txt"), "").unwrap();
+    let image = format!("oci:{}:app", tmp.path().join("out").display());
+    let (ok, out) = run(std::process::Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args(["build", &image, "--builder", &builder, "--path"])
+        .arg(&app));
+    assert!(ok, "{out}");
+    let want = format!(
+        "CNB_TARGET_OS=linux CNB_TARGET_ARCH={} CNB_TARGET_ARCH_VARIANT=<unset> CNB_TARGET_DISTRO_NAME=busybox CNB_TARGET_DISTRO_VERSION=1.36",
+        arch()
+    );
+    assert_eq!(
+        line(&out, "test/target", "detect saw: "),
+        format!("detect saw: {want}")
+    );
+    assert_eq!(
+        line(&out, "test/target", "build saw: "),
+        format!("build saw: {want}")
+    );
+}
