@@ -192,6 +192,9 @@ impl JsonLabel for LifecycleMetadata {
 pub struct CacheMetadata {
     #[serde(default)]
     pub buildpacks: Vec<BuildpackLayersRecord>,
+    /// The layer of the cached layers' SBOM files (`/layers/sbom/cache/<buildpack>/<layer>/sbom.<ext>`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<LayerSha>,
 }
 
 impl JsonLabel for CacheMetadata {
@@ -292,6 +295,32 @@ pub struct ProjectSource {
 pub struct ProjectMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<ProjectSource>,
+}
+
+impl ProjectMetadata {
+    /// What a `project.toml` says about the source: `type = "project"`, `version.declared` from `[_].version` and
+    /// `metadata.url` from `[_].source-url` (the shape pack records); nothing when it declares neither.
+    #[must_use]
+    pub fn from_project(project: &crate::ProjectDescriptor) -> Self {
+        let Some(section) = &project.project else {
+            return Self::default();
+        };
+        if section.version.is_none() && section.source_url.is_none() {
+            return Self::default();
+        }
+        let one = |key: &str, value: &Option<String>| {
+            value.as_ref().map(|v| {
+                serde_json::Map::from_iter([(key.to_owned(), serde_json::Value::String(v.clone()))])
+            })
+        };
+        Self {
+            source: Some(ProjectSource {
+                kind: Some("project".to_owned()),
+                version: one("declared", &section.version),
+                metadata: one("url", &section.source_url),
+            }),
+        }
+    }
 }
 
 impl JsonLabel for ProjectMetadata {

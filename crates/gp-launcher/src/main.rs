@@ -16,7 +16,8 @@ fn main() -> ExitCode {
     match run() {
         Ok(never) => match never {},
         Err(message) => {
-            eprintln!("launcher: {message}");
+            // The reference launcher's wording, which buildpack test suites match on.
+            eprintln!("ERROR: failed to launch: {message}");
             ExitCode::from(EXIT_LAUNCH)
         }
     }

@@ -23,6 +23,8 @@ pub struct BuildDirs {
     pub app: PathBuf,
     pub platform: PathBuf,
     pub exec_env: String,
+    /// The target (`CNB_TARGET_*`): the run image's.
+    pub target: gp_cnb::Target,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +209,7 @@ pub fn build(
         run_buildpack(member, &bp_dir, &layers, &plan_path, dirs, &run_env, log)?;
         log.timings.push((id.to_owned(), started.elapsed()));
         let _ = std::fs::remove_file(&plan_path);
+        ignore_untyped(&layers).map_err(|m| contract(id, m))?;
 
         // Unmet entries stay in the plan for later providers; met ones are done.
         let build_toml = BuildToml::from_path(layers.join("build.toml"))
@@ -282,8 +285,7 @@ fn run_buildpack(
         .env("CNB_BUILDPACK_DIR", bp_dir)
         .env("CNB_PLATFORM_DIR", &dirs.platform)
         .env("CNB_EXEC_ENV", &dirs.exec_env)
-        .env("CNB_TARGET_OS", "linux")
-        .env("CNB_TARGET_ARCH", target_arch());
+        .envs(crate::target::env_vars(&dirs.target));
     let (lines, status) = stream(&mut cmd, id, log.echo)
         .map_err(|e| contract(id, format!("cannot run bin/build: {e}")))?;
     log.lines
@@ -300,6 +302,37 @@ fn run_buildpack(
             code: status.code().unwrap_or(-1),
             tail,
         });
+    }
+    Ok(())
+}
+
+/// Renames each layer directory with no type (`<layer>.toml` absent or with neither `launch`, `build` nor `cache`)
+/// to `<layer>.ignore`, as the spec has it at the end of each buildpack's build: later buildpacks cannot come to
+/// depend on it, and it is neither exported nor cached.
+fn ignore_untyped(layers: &Path) -> Result<(), String> {
+    let Ok(rd) = std::fs::read_dir(layers) else {
+        return Ok(());
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !e.file_type().is_ok_and(|t| t.is_dir()) || name.ends_with(".ignore") {
+            continue;
+        }
+        let typed = gp_cnb::LayerContentMetadata::from_path(crate::layers::toml_of(&path))
+            .is_ok_and(|m| !m.types().is_ignored());
+        if typed {
+            continue;
+        }
+        let to = layers.join(format!("{name}.ignore"));
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::rename(&path, &to).map_err(|err| {
+            format!(
+                "cannot rename the untyped layer `{}` to `{}`: {err}",
+                path.display(),
+                to.display()
+            )
+        })?;
     }
     Ok(())
 }
@@ -337,14 +370,6 @@ fn expose_build_layers(
     Ok(())
 }
 
-fn target_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
-
 /// Processes of later buildpacks replace earlier ones of the same type; the last `default = true` wins.
 fn merge_launch(metadata: &mut MetadataToml, launch: &LaunchToml, member: &gp_cnb::GroupMember) {
     for p in &launch.processes {
@@ -363,4 +388,33 @@ fn merge_launch(metadata: &mut MetadataToml, launch: &LaunchToml, member: &gp_cn
         }
     }
     metadata.slices.extend(launch.slices.iter().cloned());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untyped_layers_become_dot_ignore_and_typed_ones_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = tmp.path();
+        for name in ["typed", "untyped", "restored", "bare"] {
+            std::fs::create_dir_all(l.join(name)).unwrap();
+        }
+        std::fs::write(l.join("typed.toml"), "[types]\nbuild = true\n").unwrap();
+        std::fs::write(l.join("untyped.toml"), "[types]\nlaunch = false\n").unwrap();
+        std::fs::write(l.join("restored.toml"), "[metadata]\nv = \"1\"\n").unwrap();
+        ignore_untyped(l).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(l)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["bare.ignore", "restored.ignore", "typed", "untyped.ignore"]
+        );
+    }
 }

@@ -8,7 +8,7 @@
 use std::io;
 use std::path::Path;
 
-use gp_cnb::GroupToml;
+use gp_cnb::{GroupToml, LayerContentMetadata, TomlFile};
 
 use crate::layers::toml_of;
 
@@ -51,6 +51,26 @@ fn move_file(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::remove_file(from)
 }
 
+/// Writes the cached `<layer>.toml` back without its `[types]` table, as the spec restores it (a buildpack that
+/// wants the layer again declares its types; one that ignores it lets it go).
+fn restore_toml(from: &Path, to: &Path) -> io::Result<()> {
+    let meta = LayerContentMetadata::from_path(from).map_err(io::Error::other)?;
+    let text = meta.restored().to_toml_string().map_err(io::Error::other)?;
+    std::fs::write(to, text)?;
+    std::fs::remove_file(from)
+}
+
+/// Moves the layer SBOM files (`<layer>.sbom.<ext>`) of `layer` along with it: the spec keeps them with the
+/// cached layer.
+fn move_sboms(from: &Path, to: &Path, layer: &str) -> io::Result<()> {
+    for (_, path) in crate::layers::sbom_files(from, layer) {
+        if let Some(name) = path.file_name() {
+            move_file(&path, &to.join(name))?;
+        }
+    }
+    Ok(())
+}
+
 fn cached(dir: &Path) -> Vec<String> {
     crate::layers::layer_dirs(dir)
         .into_iter()
@@ -68,7 +88,8 @@ pub fn restore(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec
             let from = cache.join(&bp).join(&name);
             let to = layers.join(&bp).join(&name);
             move_tree(&from, &to)?;
-            move_file(&toml_of(&from), &toml_of(&to))?;
+            restore_toml(&toml_of(&from), &toml_of(&to))?;
+            move_sboms(&cache.join(&bp), &layers.join(&bp), &name)?;
             restored.push(format!("{}:{name}", m.id));
         }
     }
@@ -88,6 +109,7 @@ pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<St
             let to = staging.join(&bp).join(&name);
             move_tree(&from, &to)?;
             std::fs::copy(toml_of(&from), toml_of(&to))?;
+            move_sboms(&layers.join(&bp), &staging.join(&bp), &name)?;
             saved.push(format!("{}:{name}", m.id));
         }
     }

@@ -76,6 +76,7 @@ pub fn restore(
 ) -> Result<Vec<String>, CacheImageError> {
     let mut restored = Vec::new();
     let staging = layers.join(".cache-image");
+    let sboms = cache_sboms(cache, layout)?;
     for (member, record) in crate::layers::recorded(group, &cache.metadata.buildpacks) {
         let bp = member.id.as_str().replace('/', "_");
         for (name, layer) in &record.layers {
@@ -104,12 +105,23 @@ pub fn restore(
             } else {
                 std::fs::create_dir_all(&target).map_err(werr(&target))?; // an empty layer
             }
-            let meta = layer.to_content();
+            // The spec restores a layer's metadata without its `[types]`: a buildpack that wants the layer again
+            // says so; one that ignores it lets it go.
+            let meta = layer.to_content().restored();
             let toml_path = crate::layers::toml_of(&target);
             let text = meta
                 .to_toml_string()
                 .map_err(|e| lerr(format!("its metadata is not TOML: {e}")))?;
             std::fs::write(&toml_path, text).map_err(werr(&toml_path))?;
+            for ext in crate::layers::SBOM_EXTENSIONS {
+                let key = format!("layers/sbom/cache/{bp}/{}/sbom.{ext}", name.as_str());
+                if let Some(bytes) = sboms.get(&key) {
+                    let path = layers
+                        .join(&bp)
+                        .join(format!("{}.sbom.{ext}", name.as_str()));
+                    std::fs::write(&path, bytes).map_err(werr(&path))?;
+                }
+            }
             // Remembered only when the restored tree is exactly what this exporter would write for it (same
             // tar, same diff ID, same owner): a cache image written by another tool, or with another owner, is
             // used for its files but its blob is never put into an app image.
@@ -188,6 +200,12 @@ pub fn save(
             metadata.buildpacks.push(record);
         }
     }
+    if let Some(info) = sbom_layer(out, layers, &metadata, memo, opts)? {
+        metadata.sbom = Some(gp_cnb::LayerSha {
+            sha: info.diff_id.to_string(),
+        });
+        infos.push(info);
+    }
     let label = metadata
         .to_label()
         .map_err(|e| CacheImageError::Image(e.to_string()))?;
@@ -198,6 +216,105 @@ pub fn save(
     let desc = write_image(out, tag, &infos, &config)
         .map_err(|e| CacheImageError::Image(e.to_string()))?;
     Ok((desc, names))
+}
+
+/// The cached layers' SBOM files (`<layer>.sbom.<ext>`) as one layer at `layers/sbom/cache/<buildpack>/<layer>/`;
+/// `None` when they have none.
+fn sbom_layer(
+    out: &Layout,
+    layers: &Path,
+    metadata: &CacheMetadata,
+    memo: Option<&Memo>,
+    opts: &LayerOptions,
+) -> Result<Option<LayerInfo>, CacheImageError> {
+    use gp_oci::layer::{Entry, Kind, Source};
+    let mut files = Vec::new();
+    for record in &metadata.buildpacks {
+        let bp = record.key.as_str().replace('/', "_");
+        for name in record.layers.keys() {
+            for (ext, path) in crate::layers::sbom_files(&layers.join(&bp), name.as_str()) {
+                files.push((
+                    format!("layers/sbom/cache/{bp}/{}/sbom.{ext}", name.as_str()),
+                    path,
+                ));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, _) in &files {
+        let mut at = path.as_str();
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            dirs.insert(parent.to_owned());
+            at = parent;
+        }
+    }
+    let mut entries: Vec<Entry> = dirs
+        .into_iter()
+        .map(|d| Entry {
+            path: d,
+            kind: Kind::Dir,
+            executable: true,
+        })
+        .chain(files.into_iter().map(|(p, f)| Entry {
+            path: p,
+            kind: Kind::File(Source::Path(f)),
+            executable: false,
+        }))
+        .collect();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let info = match memo {
+        Some(m) => m.add_layer(out, &entries, opts).map(|(i, _)| i),
+        None => gp_oci::image::add_layer(out, &entries, opts),
+    }
+    .map_err(|e| CacheImageError::Layer {
+        layer: "sbom".into(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(info))
+}
+
+/// The files of the cache image's SBOM layer, by path; empty when it has none.
+fn cache_sboms(
+    cache: &CacheImage,
+    layout: &Layout,
+) -> Result<BTreeMap<String, Vec<u8>>, CacheImageError> {
+    use std::io::Read;
+    let mut out = BTreeMap::new();
+    let Some(info) = cache
+        .metadata
+        .sbom
+        .as_ref()
+        .and_then(|s| cache.blob(&s.sha))
+    else {
+        return Ok(out);
+    };
+    let lerr = |e: &dyn std::fmt::Display| CacheImageError::Layer {
+        layer: "sbom".into(),
+        message: e.to_string(),
+    };
+    let desc = Desc::new(info.media_type, info.digest.clone(), info.size);
+    let tar = open_layer(layout, &desc).map_err(|e| lerr(&e))?;
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().map_err(|e| lerr(&e))? {
+        let mut entry = entry.map_err(|e| lerr(&e))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(|e| lerr(&e))?;
+        let path = path.to_string_lossy().trim_start_matches("./").to_owned();
+        let mut bytes = Vec::new();
+        // SBOM files are JSON documents; a cache image is not trusted to hold only that.
+        entry
+            .by_ref()
+            .take(64 * 1024 * 1024)
+            .read_to_end(&mut bytes)
+            .map_err(|e| lerr(&e))?;
+        out.insert(path, bytes);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -242,9 +359,19 @@ mod tests {
         );
         let meta =
             gp_cnb::LayerContentMetadata::from_path(fresh.join("test_node/deps.toml")).unwrap();
-        assert!(meta.types().cache);
+        assert_eq!(meta.types, None, "restored without `[types]`");
         assert_eq!(meta.metadata.unwrap()["key"].as_str(), Some("abc"));
+        assert_eq!(
+            std::fs::read_to_string(fresh.join("test_node/deps.toml")).unwrap(),
+            "[metadata]\nkey = \"abc\"\n"
+        );
         assert!(!fresh.join(".cache-image").exists());
+        // Ignored, the layer would not be saved again; the buildpack wants it and declares its types again.
+        std::fs::write(
+            fresh.join("test_node/deps.toml"),
+            "[types]\ncache = true\n[metadata]\nkey = \"abc\"\n",
+        )
+        .unwrap();
 
         // The restored tree is known to the memo: saving it again is a hit, and the image is the same.
         let entries =
@@ -263,6 +390,32 @@ mod tests {
         // Without the memo the bytes are the same too (the tar is reproducible).
         let (plain, _) = save(&out, "cache3", &fresh, &group(), None, &opts).unwrap();
         assert_eq!(plain.digest, desc.digest);
+    }
+
+    #[test]
+    fn layer_sboms_of_cached_layers_travel_with_the_cache_image() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layers = tmp.path().join("layers");
+        let bp = layers.join("test_node");
+        std::fs::create_dir_all(bp.join("deps")).unwrap();
+        std::fs::write(bp.join("deps/f"), "x").unwrap();
+        std::fs::write(bp.join("deps.toml"), "[types]\ncache = true\n").unwrap();
+        std::fs::write(
+            bp.join("deps.sbom.spdx.json"),
+            "{\"spdxVersion\":\"SPDX-2.3\"}",
+        )
+        .unwrap();
+        let out = Layout::create(&tmp.path().join("oci")).unwrap();
+        let (desc, _) = save(&out, "c", &layers, &group(), None, &LayerOptions::default()).unwrap();
+        let image = CacheImage::read(&out, &desc).unwrap();
+        assert!(image.metadata.sbom.is_some());
+        assert_eq!(image.layers.len(), 2, "the layer and the SBOM layer");
+        let fresh = tmp.path().join("fresh");
+        restore(&image, &out, &fresh, &group(), None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(fresh.join("test_node/deps.sbom.spdx.json")).unwrap(),
+            "{\"spdxVersion\":\"SPDX-2.3\"}"
+        );
     }
 
     #[test]

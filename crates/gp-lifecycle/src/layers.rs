@@ -42,6 +42,20 @@ pub fn recorded<'a>(
         .filter_map(|m| Some((m, records.iter().find(|r| r.key == m.id)?)))
 }
 
+/// The SBOM formats the spec names, by file extension (`<layer>.sbom.<ext>`).
+pub const SBOM_EXTENSIONS: [&str; 3] = ["cdx.json", "spdx.json", "syft.json"];
+
+/// The layer SBOM files `<layer>.sbom.<ext>` a buildpack wrote for `layer` in its layers directory `dir`, with
+/// their extension.
+#[must_use]
+pub fn sbom_files(dir: &Path, layer: &str) -> Vec<(&'static str, PathBuf)> {
+    SBOM_EXTENSIONS
+        .iter()
+        .map(|ext| (*ext, dir.join(format!("{layer}.sbom.{ext}"))))
+        .filter(|(_, p)| p.symlink_metadata().is_ok_and(|m| m.is_file()))
+        .collect()
+}
+
 /// `<layers>/<bp>/<layer>.toml` for the layer directory `<layers>/<bp>/<layer>` (layer names may hold dots:
 /// `python-3.11` has `python-3.11.toml`, not `python-3.toml`).
 #[must_use]

@@ -21,3 +21,4 @@ pub mod sandbox;
 pub mod slices;
 #[cfg(feature = "host")]
 pub mod speculate;
+pub mod target;

@@ -88,7 +88,7 @@ pub fn rebase(
         .unwrap_or_default();
     meta.run_image = Some(RunImageRecord {
         top_layer: new_top,
-        reference: run_ref.to_owned(),
+        reference: crate::export::run_image_reference(run_ref, &run_img),
         image: run_ref.to_owned(),
         mirrors: Vec::new(),
     });

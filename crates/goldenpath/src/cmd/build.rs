@@ -625,11 +625,13 @@ fn phases(
     let custom = project
         .order(&builder_order, &builder_bps, work)
         .map_err(usage)?;
+    let target = run_image_target(args)?;
     let workdirs = Workdirs {
         work,
         app: &app,
         layers: &layers,
         platform: &platform,
+        target: &target,
     };
     let (group, built) = if let Some(image) = sandbox {
         sandboxed(args, previous, image, custom.as_ref(), workdirs)?
@@ -640,6 +642,8 @@ fn phases(
         };
         direct(args, previous, &order, &buildpacks, workdirs)?
     };
+    // After the build phase: buildpacks write under `<layers>` and must not choose the project's label.
+    project_metadata(&source, &layers)?;
     export_phase(
         args,
         &layers,
@@ -672,6 +676,28 @@ fn phases(
         eprintln!("*** SBOM: {}", formats.join(", "));
     }
     Ok(())
+}
+
+/// Writes `<layers>/project-metadata.toml` (the exporter's `io.buildpacks.project.metadata`) from the app's
+/// `project.toml`; an app without one gets an empty label.
+fn project_metadata(
+    source: &std::path::Path,
+    layers: &std::path::Path,
+) -> Result<(), (u8, String)> {
+    let out = layers.join(gp_cnb::ProjectMetadata::FILE);
+    let _ = std::fs::remove_file(&out);
+    let path = source.join("project.toml");
+    if !path.is_file() {
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| usage(format!("`{}`: {e}", path.display())))?;
+    let descriptor = gp_cnb::ProjectDescriptor::from_toml_str(&gp_cnb::upgrade_schema_01(&text))
+        .map_err(|e| usage(e.with_path(&path).to_string()))?;
+    let text = gp_cnb::ProjectMetadata::from_project(&descriptor)
+        .to_toml_string()
+        .map_err(io)?;
+    std::fs::write(&out, text).map_err(io)
 }
 
 /// The SBOM formats buildpacks wrote (`<layer>.sbom.<ext>`, `launch.sbom.<ext>`), with how many files each.
@@ -881,6 +907,17 @@ struct Workdirs<'a> {
     app: &'a std::path::Path,
     layers: &'a std::path::Path,
     platform: &'a std::path::Path,
+    /// The run image's target (`CNB_TARGET_*`), as far as it says.
+    target: &'a gp_cnb::Target,
+}
+
+/// The run image's target, for `CNB_TARGET_*` in detect and build.
+fn run_image_target(args: &BuildArgs) -> Result<gp_cnb::Target, (u8, String)> {
+    let Some(r) = &args.run_image else {
+        return Ok(gp_cnb::Target::default());
+    };
+    let (layout, desc) = open_image(r, "--run-image", &args.insecure)?;
+    Ok(gp_lifecycle::target::of_image(&layout, &desc).unwrap_or_default())
 }
 
 fn direct(
@@ -895,7 +932,10 @@ fn direct(
         app,
         layers,
         platform,
+        target,
     } = dirs;
+    // Here the phases run in the build image itself: it completes what the run image does not say.
+    let target = gp_lifecycle::target::or_running(target.clone(), std::path::Path::new("/"));
     let buildpacks = std::path::absolute(buildpacks).map_err(io)?;
     super::phase::start("DETECTING");
     let dirs = DetectDirs {
@@ -904,6 +944,7 @@ fn direct(
         platform: platform.to_path_buf(),
         scratch: work.join("detect"),
         exec_env: "production".into(),
+        target: target.clone(),
     };
     let detected = detect(&order.order, &dirs).map_err(|e| {
         if let gp_lifecycle::detect::DetectError::NoGroup { log, .. } = &e {
@@ -924,6 +965,7 @@ fn direct(
         app: app.to_path_buf(),
         platform: platform.to_path_buf(),
         exec_env: "production".into(),
+        target,
     };
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let mut log = BuildLog {
@@ -953,6 +995,7 @@ fn sandboxed(
         app,
         layers,
         platform,
+        target,
     } = dirs;
     let exe = std::env::current_exe().map_err(io)?;
     let mut env = image.env.clone();
@@ -960,6 +1003,13 @@ fn sandboxed(
         env.push(("HOME".into(), home_of(&image.rootfs, image.uid)));
     }
     env.push(("CNB_PLATFORM_API".into(), "0.15".into()));
+    // The lifecycle completes these from the build image (`/etc/os-release`, its architecture).
+    env.retain(|(k, _)| !k.starts_with("CNB_TARGET_"));
+    env.extend(
+        gp_lifecycle::target::env_vars(target)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
     let mut extra_mounts = Vec::new();
     if let Some((order, extra)) = custom {
         // The spec's `<layers>/order.toml` takes precedence over the builder's `/cnb/order.toml`.

@@ -4,6 +4,7 @@
 mod apps;
 mod build;
 mod builder_toml;
+mod conformance;
 mod contract_validate;
 mod detect;
 mod hostile_registry;

@@ -461,7 +461,8 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
     let first = build("one");
     assert!(
         first.contains("No cache image to restore from yet")
-            && first.contains("(1 layer(s); 2 blob(s) uploaded")
+            // The layer, the SBOM layer of its `node.sbom.cdx.json`, the config.
+            && first.contains("(1 layer(s); 3 blob(s) uploaded")
             && !first.contains("reusing cached node layer"),
         "{first}"
     );
@@ -469,7 +470,7 @@ fn a_cache_image_carries_cached_layers_to_a_fresh_machine() {
     assert!(
         second.contains("Restored test/node:node (from the cache image)")
             && second.contains("reusing cached node layer")
-            && second.contains("(1 layer(s); 0 blob(s) uploaded, 0 mounted, 2 already there)"),
+            && second.contains("(1 layer(s); 0 blob(s) uploaded, 0 mounted, 3 already there)"),
         "{second}"
     );
     let (ok, inspect) = gp(&["image", "inspect", &cache_image]);

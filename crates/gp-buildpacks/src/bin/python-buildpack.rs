@@ -119,6 +119,8 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
     {
         println!("Reusing Python {version} (runtime layer unchanged)");
         reuse_sbom(layers, "python")?;
+        // The lifecycle restores `python.toml` without `[types]`: declared again, or the layer is let go.
+        layer_toml(layers, "python", true, &[("version", version.to_owned())])?;
         return Ok(layer);
     }
     println!("Installing Python {version} from the stack (Debian python3 of the build image)");
@@ -312,6 +314,7 @@ fn packages_layer(
                 .map_or("dependencies", |p| p.source.as_str())
         );
         reuse_sbom(layers, "packages")?;
+        layer_toml(layers, "packages", false, &[("key", key)])?;
         return Ok(());
     }
     let _ = std::fs::remove_dir_all(&layer);

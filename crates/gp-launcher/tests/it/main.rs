@@ -181,3 +181,30 @@ fn shell_processes_source_profile_d_then_the_app_profile() {
     );
     assert_eq!(out(&o), "none");
 }
+
+/// Platform API launcher: with no process type, no default process and no command, the launcher fails (exit 82,
+/// the launch error range) and says so in the reference wording, followed by what to do.
+#[test]
+fn a_bare_launch_without_a_default_process_fails_with_code_82() {
+    let tmp = tempfile::tempdir().unwrap();
+    layers(tmp.path());
+    let metadata = tmp.path().join("layers/config/metadata.toml");
+    let text = std::fs::read_to_string(&metadata).unwrap();
+    std::fs::write(
+        &metadata,
+        text.replace("buildpack-default-process-type = \"web\"\n", ""),
+    )
+    .unwrap();
+    let o = launch(
+        tmp.path(),
+        Path::new(env!("CARGO_BIN_EXE_launcher")),
+        &[],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(82));
+    assert_eq!(o.stdout, b"");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "ERROR: failed to launch: no process type was given and the image has no default process; available: web, legacy, worker; run one with `CNB_PROCESS_TYPE=<type>` or pass a command\n"
+    );
+}

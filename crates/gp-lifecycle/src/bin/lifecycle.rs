@@ -68,6 +68,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// The target the platform passed (`CNB_TARGET_*`, from the run image), completed from this build image.
+fn target() -> gp_cnb::Target {
+    gp_lifecycle::target::or_running(gp_lifecycle::target::from_env(), std::path::Path::new("/"))
+}
+
 fn write(path: &std::path::Path, text: &str) -> Result<(), (u8, String)> {
     std::fs::write(path, text).map_err(|e| (1, format!("cannot write {}: {e}", path.display())))
 }
@@ -91,6 +96,7 @@ fn run_detect(dirs: &Dirs) -> Result<(), (u8, String)> {
         platform: dirs.platform.clone(),
         scratch: std::env::temp_dir().join("cnb-detect"),
         exec_env: dirs.exec_env.clone(),
+        target: target(),
     };
     let detected = match detect(&order.order, &detect_dirs) {
         Ok(d) => d,
@@ -127,6 +133,7 @@ fn run_build(dirs: &Dirs) -> Result<(), (u8, String)> {
         app: dirs.app.clone(),
         platform: dirs.platform.clone(),
         exec_env: dirs.exec_env.clone(),
+        target: target(),
     };
     let env: std::collections::BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| !k.starts_with("CNB_") || k == "CNB_USER_ID" || k == "CNB_GROUP_ID")

@@ -23,6 +23,8 @@ pub struct DetectDirs {
     /// Scratch space for the plans buildpacks write.
     pub scratch: PathBuf,
     pub exec_env: String,
+    /// The target (`CNB_TARGET_*`): the run image's.
+    pub target: gp_cnb::Target,
 }
 
 /// The output: the group that passed and its plan, plus every buildpack's output for the user.
@@ -139,6 +141,13 @@ impl Detector<'_> {
             .env("CNB_BUILDPACK_DIR", &dir)
             .env("CNB_PLATFORM_DIR", &self.dirs.platform)
             .env("CNB_EXEC_ENV", &self.dirs.exec_env)
+            // Only the target's own values: none left over from the environment the detector runs in.
+            .env_remove(crate::target::OS)
+            .env_remove(crate::target::ARCH)
+            .env_remove(crate::target::ARCH_VARIANT)
+            .env_remove(crate::target::DISTRO_NAME)
+            .env_remove(crate::target::DISTRO_VERSION)
+            .envs(crate::target::env_vars(&self.dirs.target))
             .output();
         let out = match out {
             Ok(o) => o,
@@ -271,6 +280,11 @@ pub fn detect(order: &[OrderGroup], dirs: &DetectDirs) -> Result<Detected, Detec
             return Ok(found);
         }
     }
+    // The reference detector's lines, which buildpack test suites match on (our error follows them).
+    det.log
+        .push("ERROR: No buildpack groups passed detection.".to_owned());
+    det.log
+        .push("ERROR: Please check that you are running against the correct path.".to_owned());
     Err(DetectError::NoGroup {
         errored: det.errored,
         log: det.log,

@@ -32,6 +32,7 @@ fn dirs(tmp: &Path, with_package_json: bool) -> DetectDirs {
         platform: tmp.join("platform"),
         scratch: tmp.join("scratch"),
         exec_env: "production".into(),
+        target: gp_cnb::Target::default(),
     }
 }
 
@@ -122,6 +123,7 @@ mod build {
             app: d.app,
             platform: d.platform,
             exec_env: d.exec_env,
+            target: d.target,
         }
     }
 
@@ -273,6 +275,7 @@ mod export {
             app: d.app.clone(),
             platform: d.platform,
             exec_env: d.exec_env,
+            target: d.target,
         };
         let env: BTreeMap<String, String> =
             [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
@@ -319,7 +322,14 @@ mod export {
         assert_eq!(lm.buildpacks[0].key.as_str(), "test/node");
         assert!(lm.buildpacks[0].layers.keys().any(|k| k.as_str() == "node"));
         assert!(lm.sbom.is_some(), "the SBOM layer is recorded");
-        assert_eq!(lm.run_image.unwrap().reference, "registry.example/run:base");
+        // `image` is the name given; `reference` identifies the run image uniquely (a digest reference).
+        let (_, run_desc) = run_image(tmp.path());
+        let run = lm.run_image.unwrap();
+        assert_eq!(run.image, "registry.example/run:base");
+        assert_eq!(
+            run.reference,
+            format!("registry.example/run@{}", run_desc.digest)
+        );
         assert_eq!(labels["org.example.built-by"], "test/npm");
 
         // Same inputs, a fresh build: the same image digest.
@@ -384,7 +394,11 @@ mod export {
         )
         .unwrap();
         let run = lm.run_image.unwrap();
-        assert_eq!(run.reference, "registry.example/run:patched");
+        assert_eq!(run.image, "registry.example/run:patched");
+        assert_eq!(
+            run.reference,
+            format!("registry.example/run@{}", run2_desc.digest)
+        );
         assert_eq!(
             run.top_layer,
             new_base.config["rootfs"]["diff_ids"][0].as_str().unwrap()

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gp_cnb::{
-    BuildMetadata, BuildpackLayersRecord, BuildpackRecord, GroupToml, JsonLabel,
-    LayerContentMetadata, LayerName, LayerRecord, LayerSha, LifecycleMetadata, ProcessRecord,
-    RunImageRecord, TomlFile,
+    BuildpackLayersRecord, GroupToml, LayerContentMetadata, LayerName, LayerRecord, LayerSha,
+    LifecycleMetadata, RunImageRecord, TomlFile,
 };
 use gp_oci::image::{ImageConfig, add_layer, read_image};
 use gp_oci::layer::{Compression, Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
@@ -16,9 +15,17 @@ use gp_oci::layout::{Desc, Layout, copy_image};
 use gp_oci::memo::Memo;
 
 use crate::build::Built;
+use crate::layers::SBOM_EXTENSIONS;
+
+mod labels;
+
+pub use labels::run_image_reference;
+use labels::{build_metadata, image_labels, store_record};
 
 pub const LAYERS_DIR: &str = "/layers";
 pub const APP_DIR: &str = "/workspace";
+/// The Platform API this exporter implements.
+pub const PLATFORM_API: &str = "0.15";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -28,6 +35,10 @@ pub enum ExportError {
     Layer { what: String, message: String },
     #[error("cannot write the image: {0}")]
     Image(String),
+    #[error("`{path}` is not a valid `project-metadata.toml`: {message}")]
+    ProjectMetadata { path: PathBuf, message: String },
+    #[error("`{path}` is not a valid `store.toml` (a `[metadata]` table): {message}")]
+    Store { path: PathBuf, message: String },
     #[error(
         "buildpack `{buildpack}` kept layer `{layer}` (a `{layer}.toml` with launch = true and no directory), but the previous image has no such layer to reuse"
     )]
@@ -87,13 +98,16 @@ fn layer_err(what: &str) -> impl Fn(gp_oci::image::ImageError) -> ExportError + 
 struct Base {
     layers: Vec<LayerInfo>,
     config: serde_json::Value,
+    /// `runImage.reference`: what identifies the run image uniquely.
+    reference: String,
 }
 
 fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
-    let Some((layout, desc, _)) = &input.run_image else {
+    let Some((layout, desc, name)) = &input.run_image else {
         return Ok(Base {
             layers: Vec::new(),
             config: serde_json::json!({}),
+            reference: String::new(),
         });
     };
     let rerr = |e: &dyn std::fmt::Display| ExportError::RunImage(e.to_string());
@@ -103,6 +117,7 @@ fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
     Ok(Base {
         layers,
         config: img.config["config"].clone(),
+        reference: run_image_reference(name, &img),
     })
 }
 
@@ -174,7 +189,7 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
             .collect(),
         config: sha(&config),
         launcher: sha(&launcher),
-        process_types: sha(&process_types),
+        process_types: process_types.as_ref().and_then(&sha),
         sbom: sbom.as_ref().and_then(&sha),
         buildpacks: records,
         run_image: input
@@ -186,7 +201,7 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
                     .last()
                     .map(|l| l.diff_id.to_string())
                     .unwrap_or_default(),
-                reference: reference.clone(),
+                reference: base.reference.clone(),
                 image: reference.clone(),
                 mirrors: Vec::new(),
             }),
@@ -205,7 +220,13 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
         ours.push((role, l));
     }
     ours.push(("launcher".into(), launcher));
-    ours.push(("process-types".into(), process_types));
+    if let Some(process_types) = process_types {
+        ours.push(("process-types".into(), process_types));
+    }
+    if let Some(t) = &input.built.metadata.default_process_type {
+        // The reference exporter's line, which buildpack test suites match on.
+        eprintln!("Setting default process type '{t}'");
+    }
     ours.push(("config".into(), config));
     if let Some(sbom) = sbom {
         ours.push(("sbom".into(), sbom));
@@ -256,7 +277,7 @@ fn buildpack_layers(
             key: member.id.clone(),
             version: member.version,
             layers: BTreeMap::new(),
-            store: None,
+            store: store_record(&dir)?,
         };
         for (name, path, meta) in launch_layers(&dir) {
             let entries = entries_from_dir(&path, &format!("layers/{bp}/{name}")).map_err(|e| {
@@ -317,12 +338,12 @@ fn buildpack_layers(
     Ok((ours, records))
 }
 
-/// The app, launcher, process-type and config layers.
+/// The app, launcher, process-type (none without processes) and config layers.
 fn lifecycle_layers(
     input: &ExportInput<'_>,
     opts: &LayerOptions,
     root_opts: &LayerOptions,
-) -> Result<(Vec<LayerInfo>, LayerInfo, LayerInfo, LayerInfo), ExportError> {
+) -> Result<(Vec<LayerInfo>, LayerInfo, Option<LayerInfo>, LayerInfo), ExportError> {
     let app_entries = entries_from_dir(input.app, "workspace").map_err(|e| ExportError::Layer {
         what: "app".into(),
         message: e.to_string(),
@@ -367,17 +388,24 @@ fn lifecycle_layers(
     let launcher = input
         .add(&launcher_entries, root_opts)
         .map_err(layer_err("launcher"))?;
+    // `/cnb/process/<type>` links to the launcher by its absolute path, as the reference exporter writes them.
     let mut process_entries = vec![dir("cnb"), dir("cnb/process")];
     for p in &input.built.metadata.processes {
         process_entries.push(Entry {
             path: format!("cnb/process/{}", p.kind),
-            kind: Kind::Symlink("../lifecycle/launcher".into()),
+            kind: Kind::Symlink("/cnb/lifecycle/launcher".into()),
             executable: false,
         });
     }
-    let process_types = input
-        .add(&process_entries, root_opts)
-        .map_err(layer_err("process-types"))?;
+    let process_types = if input.built.metadata.processes.is_empty() {
+        None
+    } else {
+        Some(
+            input
+                .add(&process_entries, root_opts)
+                .map_err(layer_err("process-types"))?,
+        )
+    };
     let metadata_toml = input
         .built
         .metadata
@@ -399,8 +427,6 @@ fn lifecycle_layers(
     Ok((app, launcher, process_types, config))
 }
 
-const SBOM_EXTENSIONS: [&str; 3] = ["cdx.json", "spdx.json", "syft.json"];
-
 /// The launch SBOM files buildpacks wrote (`launch.sbom.<ext>`, `<layer>.sbom.<ext>` of launch layers), as one layer
 /// under `/layers/sbom/launch/<buildpack>/[<layer>/]sbom.<ext>`; `None` when there are none.
 fn sbom_layer(
@@ -416,7 +442,10 @@ fn sbom_layer(
             if f.is_file() {
                 files.push((format!("layers/sbom/launch/{bp}/sbom.{ext}"), f));
             }
-            for (name, _, _) in launch_layers(&dir) {
+            // Launch layers, rebuilt or kept from the previous image: the SBOM present after the build.
+            let launch = launch_layers(&dir).into_iter().map(|(name, _, _)| name);
+            let kept = kept_layers(&dir).into_iter().map(|(name, _)| name);
+            for name in launch.chain(kept) {
                 let f = dir.join(format!("{name}.sbom.{ext}"));
                 if f.is_file() {
                     files.push((format!("layers/sbom/launch/{bp}/{name}/sbom.{ext}"), f));
@@ -506,66 +535,8 @@ fn runtime_env(base: &serde_json::Value) -> Vec<String> {
     env.insert("PATH".into(), format!("/cnb/process:/cnb/lifecycle:{path}"));
     env.insert("CNB_LAYERS_DIR".into(), LAYERS_DIR.into());
     env.insert("CNB_APP_DIR".into(), APP_DIR.into());
+    // As the reference exporter sets them: the Platform API the image was made for, and quiet deprecations.
+    env.insert("CNB_PLATFORM_API".into(), PLATFORM_API.into());
+    env.insert("CNB_DEPRECATION_MODE".into(), "quiet".into());
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
-}
-
-/// The run image's labels, the buildpacks' labels, then the lifecycle's two metadata labels.
-fn image_labels(
-    base: &serde_json::Value,
-    input: &ExportInput<'_>,
-    lifecycle: &LifecycleMetadata,
-    build: &BuildMetadata,
-) -> Result<BTreeMap<String, String>, ExportError> {
-    let mut labels: BTreeMap<String, String> = base["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    labels.extend(input.built.labels.clone());
-    let label_err = |e: gp_cnb::LabelError| ExportError::Image(e.to_string());
-    labels.insert(
-        LifecycleMetadata::KEY.into(),
-        lifecycle.to_label().map_err(label_err)?,
-    );
-    labels.insert(
-        BuildMetadata::KEY.into(),
-        build.to_label().map_err(label_err)?,
-    );
-    Ok(labels)
-}
-
-fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {
-    let m = &input.built.metadata;
-    BuildMetadata {
-        processes: m
-            .processes
-            .iter()
-            .filter_map(|p| {
-                Some(ProcessRecord {
-                    kind: p.kind.clone(),
-                    command: p.command.clone(),
-                    args: p.args.clone(),
-                    direct: p.direct,
-                    working_dir: p.working_dir.clone(),
-                    buildpack_id: p.buildpack_id.clone()?,
-                    exec_env: p.exec_env.clone(),
-                })
-            })
-            .collect(),
-        buildpacks: input
-            .group
-            .group
-            .iter()
-            .map(|b| BuildpackRecord {
-                id: b.id.clone(),
-                version: b.version,
-                homepage: b.homepage.clone(),
-                api: Some(b.api),
-            })
-            .collect(),
-        ..BuildMetadata::default()
-    }
 }
