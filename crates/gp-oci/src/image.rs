@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::digest::Digest;
 use crate::layer::{Entry, LayerError, LayerInfo, LayerOptions, write_layer};
 use crate::layout::{
-    Desc, Kind, Layout, LayoutError, MAX_DEPTH, MEDIA_MANIFEST, excerpt, parse_children,
+    Desc, Kind, Layout, LayoutError, MAX_DEPTH, MEDIA_MANIFEST, excerpt, excerpt_str,
+    parse_children,
 };
 
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -192,11 +193,11 @@ pub fn read_image(layout: &Layout, desc: &Desc) -> Result<Image, ImageError> {
             let available: Vec<String> = list
                 .iter()
                 .map(|m| {
-                    excerpt(&json!(format!(
+                    excerpt_str(&format!(
                         "{}/{}",
                         m.raw["platform"]["os"].as_str().unwrap_or("?"),
                         m.raw["platform"]["architecture"].as_str().unwrap_or("?")
-                    )))
+                    ))
                 })
                 .collect();
             return Err(ImageError::NoPlatform {

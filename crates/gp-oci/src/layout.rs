@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::digest::{Digest, HashingWriter};
 use safe::{check_dir, ensure_dir, found, io_err, open_regular, write_new};
 
-pub use safe::{excerpt, write_atomic};
+pub use safe::{excerpt, excerpt_str, write_atomic};
 pub use walk::{Kind, MAX_DEPTH, MAX_JSON_BLOB, copy_image, parse_children, parse_children_bytes};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -422,40 +422,45 @@ impl Layout {
     }
 
     /// The descriptor a tag names; with no tag, the only image in the layout. It must be a manifest or an index.
+    /// Only the entry chosen is parsed: a malformed entry elsewhere does not hide the others.
     pub fn resolve(&self, tag: Option<&str>) -> Result<Desc, LayoutError> {
-        let entries = self.entries()?;
+        let mut index = self.index()?;
+        let list = self.manifests_of(&mut index)?;
+        let tag_of = |m: &Value| m["annotations"][REF_NAME].as_str().map(str::to_owned);
         let found = match tag {
-            Some(t) => entries.iter().position(|(n, _)| n == t).ok_or_else(|| {
-                let mut names: Vec<&str> = entries
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .filter(|n| !n.is_empty())
-                    .collect();
-                names.sort_unstable();
-                LayoutError::UnknownTag {
-                    layout: self.root.clone(),
-                    tag: t.to_owned(),
-                    available: if names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        names.join(", ")
-                    },
-                }
-            })?,
-            None if entries.len() == 1 => 0,
+            Some(t) => list
+                .iter()
+                .position(|m| tag_of(m).as_deref() == Some(t))
+                .ok_or_else(|| {
+                    let mut names: Vec<String> = list
+                        .iter()
+                        .filter_map(tag_of)
+                        .filter(|n| !n.is_empty())
+                        .map(|n| excerpt_str(&n))
+                        .collect();
+                    names.sort_unstable();
+                    LayoutError::UnknownTag {
+                        layout: self.root.clone(),
+                        tag: t.to_owned(),
+                        available: if names.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            names.join(", ")
+                        },
+                    }
+                })?,
+            None if list.len() == 1 => 0,
             None => {
                 return Err(LayoutError::Ambiguous {
                     layout: self.root.clone(),
-                    count: entries.len(),
+                    count: list.len(),
                 });
             }
         };
-        let desc = entries[found].1.clone();
-        walk::check_image_media_type(
-            &desc,
-            &format!("`{}`", self.index_path().display()),
-            &format!("manifests[{found}]"),
-        )?;
+        let within = format!("`{}`", self.index_path().display());
+        let field = format!("manifests[{found}]");
+        let desc = Desc::parse_in(&list[found], &within, &field)?;
+        walk::check_image_media_type(&desc, &within, &field)?;
         Ok(desc)
     }
 

@@ -186,6 +186,14 @@ pub fn excerpt(v: &Value) -> String {
     out
 }
 
+/// [`excerpt`] of a foreign string, without the quotes around it.
+#[must_use]
+pub fn excerpt_str(s: &str) -> String {
+    let e = excerpt(&Value::String(s.to_owned()));
+    let e = e.strip_prefix('"').unwrap_or(&e);
+    e.strip_suffix('"').unwrap_or(e).to_owned()
+}
+
 /// What a JSON value is, with an excerpt: "an object (`{...}`)".
 #[must_use]
 pub fn found(v: &Value) -> String {
