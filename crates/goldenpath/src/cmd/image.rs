@@ -154,6 +154,7 @@ fn materialize(
 fn staging_dir(base: &Path) -> Result<TempDir, String> {
     tempfile::Builder::new()
         .prefix("goldenpath-copy-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(base)
         .map_err(|e| {
             format!(
