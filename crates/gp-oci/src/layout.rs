@@ -56,7 +56,7 @@ pub enum LayoutError {
     #[error("blob {digest} is missing from `{layout}`")]
     MissingBlob { layout: PathBuf, digest: Digest },
     #[error(
-        "blob {digest} in `{layout}` is {actual} bytes but its descriptor says `size` {declared}; the layout is damaged: copy the image into it again"
+        "blob {digest} in `{layout}` is corrupt: it is {actual} bytes but its descriptor says `size` {declared}; copy the image into the layout again"
     )]
     SizeMismatch {
         layout: PathBuf,

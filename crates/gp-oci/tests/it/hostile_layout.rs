@@ -213,8 +213,8 @@ fn a_hundred_megabyte_manifest_is_refused_unread() {
     assert_eq!(
         copy_err(&c.root, "lying"),
         format!(
-            "blob {fake} in `{}` is 104857600 bytes but its descriptor says `size` 100; the layout is damaged: copy \
-             the image into it again",
+            "blob {fake} in `{}` is corrupt: it is 104857600 bytes but its descriptor says `size` 100; copy the \
+             image into the layout again",
             c.root.display()
         )
     );
