@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::digest::Digest;
 use crate::layer::{Entry, LayerError, LayerInfo, LayerOptions, write_layer};
 use crate::layout::{
-    Desc, Kind, Layout, LayoutError, MAX_DEPTH, MEDIA_MANIFEST, excerpt, excerpt_str,
+    Desc, Kind, Layout, LayoutError, MAX_DEPTH, MEDIA_MANIFEST, excerpt, excerpt_str, list_excerpt,
     parse_children,
 };
 
@@ -204,11 +204,7 @@ pub fn read_image(layout: &Layout, desc: &Desc) -> Result<Image, ImageError> {
                 digest: manifest_desc.digest.clone(),
                 os: "linux".into(),
                 arch: arch.into(),
-                available: if available.is_empty() {
-                    "none".to_owned()
-                } else {
-                    available.join(", ")
-                },
+                available: list_excerpt(&available),
             });
         };
         manifest_desc = m.clone();

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::digest::{Digest, HashingWriter};
 use safe::{check_dir, ensure_dir, found, io_err, open_regular, write_new};
 
-pub use safe::{excerpt, excerpt_str, write_atomic};
+pub use safe::{excerpt, excerpt_str, list_excerpt, write_atomic};
 pub use walk::{Kind, MAX_DEPTH, MAX_JSON_BLOB, copy_image, parse_children, parse_children_bytes};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -442,11 +442,7 @@ impl Layout {
                     LayoutError::UnknownTag {
                         layout: self.root.clone(),
                         tag: t.to_owned(),
-                        available: if names.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            names.join(", ")
-                        },
+                        available: list_excerpt(&names),
                     }
                 })?,
             None if list.len() == 1 => 0,

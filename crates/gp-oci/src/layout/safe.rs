@@ -194,6 +194,23 @@ pub fn excerpt_str(s: &str) -> String {
     e.strip_suffix('"').unwrap_or(e).to_owned()
 }
 
+/// Longest list of names (tags, platforms) an error message shows.
+const LIST_ITEMS: usize = 10;
+
+/// `items` joined for a message, the first few only ("none" when empty).
+#[must_use]
+pub fn list_excerpt(items: &[String]) -> String {
+    match items.len() {
+        0 => "none".to_owned(),
+        n if n <= LIST_ITEMS => items.join(", "),
+        n => format!(
+            "{}, ... ({} more)",
+            items[..LIST_ITEMS].join(", "),
+            n - LIST_ITEMS
+        ),
+    }
+}
+
 /// What a JSON value is, with an excerpt: "an object (`{...}`)".
 #[must_use]
 pub fn found(v: &Value) -> String {
