@@ -224,8 +224,8 @@ pub fn read_image(layout: &Layout, desc: &Desc) -> Result<Image, ImageError> {
     }
     if Kind::of_media_type(&manifest_desc.media_type).is_none() {
         return Err(LayoutError::MediaType {
-            within: format!("`{}`", layout.root().join("index.json").display()),
-            field: "manifests".to_owned(),
+            within: format!("image in `{}`", layout.root().display()),
+            field: "mediaType".to_owned(),
             digest: manifest_desc.digest.clone(),
             media_type: excerpt(&json!(manifest_desc.media_type)),
             expected: "a manifest or index media type",
