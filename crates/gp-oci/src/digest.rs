@@ -46,21 +46,41 @@ impl Digest {
     }
 }
 
+/// At most this many characters of a bad digest are shown in an error.
+const SHOWN: usize = 80;
+
+/// `s` for an error message: cut at [`SHOWN`] characters, control, non-ASCII and backtick characters escaped.
+fn shown(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == SHOWN {
+            out.push_str("...");
+            break;
+        }
+        if (c.is_ascii_graphic() && c != '`') || c == ' ' {
+            out.push(c);
+        } else {
+            out.extend(c.escape_unicode());
+        }
+    }
+    out
+}
+
 impl FromStr for Digest {
     type Err = DigestError;
     fn from_str(s: &str) -> Result<Self, DigestError> {
         let Some((alg, hex)) = s.split_once(':') else {
-            return Err(DigestError::NoAlgorithm(s.to_owned()));
+            return Err(DigestError::NoAlgorithm(shown(s)));
         };
         if alg != "sha256" {
-            return Err(DigestError::Algorithm(s.to_owned()));
+            return Err(DigestError::Algorithm(shown(s)));
         }
         if hex.len() != 64
             || !hex
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(DigestError::Hex(s.to_owned()));
+            return Err(DigestError::Hex(shown(s)));
         }
         Ok(Self(s.to_owned()))
     }
@@ -145,6 +165,22 @@ mod tests {
             "sha256:ABC".parse::<Digest>(),
             Err(DigestError::Hex(_))
         ));
+    }
+
+    #[test]
+    fn bad_digests_are_shown_short_and_escaped() {
+        let long = format!("sha256:{}\u{1b}[2J", "a".repeat(1000));
+        assert_eq!(
+            long.parse::<Digest>().unwrap_err().to_string(),
+            format!(
+                "digest `sha256:{}...` must have exactly 64 lower-case hex digits after `sha256:`",
+                "a".repeat(73)
+            )
+        );
+        assert_eq!(
+            "x`\u{1b}".parse::<Digest>().unwrap_err().to_string(),
+            "digest `x\\u{60}\\u{1b}` has no algorithm; write `sha256:<64 hex digits>`"
+        );
     }
 
     #[test]

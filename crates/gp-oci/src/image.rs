@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 use crate::digest::Digest;
 use crate::layer::{Entry, LayerError, LayerInfo, LayerOptions, write_layer};
-use crate::layout::{Desc, Layout, LayoutError, MEDIA_DOCKER_LIST, MEDIA_INDEX, MEDIA_MANIFEST};
+use crate::layout::{
+    Desc, Kind, Layout, LayoutError, MAX_DEPTH, MEDIA_MANIFEST, excerpt, excerpt_str, list_excerpt,
+    parse_children,
+};
 
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
@@ -61,32 +64,18 @@ pub fn host_arch() -> &'static str {
     }
 }
 
-/// Writes one layer straight into the layout's blob store.
+/// Writes one layer straight into the layout's blob store (through a random, exclusive temp file).
 pub fn add_layer(
     layout: &Layout,
     entries: &[Entry],
     opts: &LayerOptions,
 ) -> Result<LayerInfo, ImageError> {
-    let dir = layout.root().join("blobs/sha256");
-    let tmp = tempfile_in(&dir);
-    let file = std::io::BufWriter::with_capacity(
-        1 << 20,
-        fs_err::File::create(&tmp).map_err(|e| io(&tmp, e))?,
-    );
-    let result = write_layer(entries, opts, file);
-    let (info, w) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = fs_err::remove_file(&tmp);
-            return Err(e.into());
-        }
-    };
-    w.into_inner()
-        .map_err(|e| io(&tmp, e.into_error()))?
-        .sync_all()
-        .map_err(|e| io(&tmp, e))?;
-    let dest = layout.blob_path(&info.digest);
-    fs_err::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+    let tmp = layout.temp_blob()?;
+    let tmp_path = tmp.path().to_path_buf();
+    let file = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    let (info, w) = write_layer(entries, opts, file)?;
+    let tmp = w.into_inner().map_err(|e| io(&tmp_path, e.into_error()))?;
+    layout.commit_blob(tmp, &info.digest)?;
     Ok(info)
 }
 
@@ -99,33 +88,27 @@ pub fn add_tar_layer(
 ) -> Result<LayerInfo, ImageError> {
     use crate::compress::ParallelGzip;
     use crate::digest::HashingWriter;
-    let dir = layout.root().join("blobs/sha256");
-    let tmp = tempfile_in(&dir);
-    let written = (|| -> std::io::Result<LayerInfo> {
-        let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+    let tmp = layout.temp_blob()?;
+    let tmp_path = tmp.path().to_path_buf();
+    let written = (|| -> std::io::Result<(LayerInfo, tempfile::NamedTempFile)> {
+        let file = std::io::BufWriter::with_capacity(1 << 20, tmp);
         let mut w = HashingWriter::new(ParallelGzip::new(HashingWriter::new(file), level));
         std::io::copy(&mut tar, &mut w)?;
         let (diff_id, _, gz) = w.finish();
         let (digest, size, file) = gz.finish()?.finish();
-        file.into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?
-            .sync_all()?;
-        Ok(LayerInfo {
+        let tmp = file
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        let info = LayerInfo {
             digest,
             diff_id,
             size,
             media_type: crate::layer::MEDIA_TYPE_GZIP,
-        })
+        };
+        Ok((info, tmp))
     })();
-    let info = match written {
-        Ok(i) => i,
-        Err(e) => {
-            let _ = fs_err::remove_file(&tmp);
-            return Err(io(&tmp, e));
-        }
-    };
-    let dest = layout.blob_path(&info.digest);
-    fs_err::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+    let (info, tmp) = written.map_err(|e| io(&tmp_path, e))?;
+    layout.commit_blob(tmp, &info.digest)?;
     Ok(info)
 }
 
@@ -134,13 +117,6 @@ fn io(path: &Path, source: std::io::Error) -> ImageError {
         path: path.to_path_buf(),
         source,
     })
-}
-
-fn tempfile_in(dir: &Path) -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".tmp-layer-{}-{n}", std::process::id()))
 }
 
 /// Writes config and manifest for `layers` (already in the layout) and tags the result.
@@ -204,62 +180,64 @@ pub struct Image {
     pub layers: Vec<Desc>,
 }
 
-fn parse_json(bytes: &[u8], what: &'static str, digest: &Digest) -> Result<Value, ImageError> {
-    serde_json::from_slice(bytes).map_err(|e| ImageError::Json {
-        what,
-        digest: digest.clone(),
-        message: e.to_string(),
-    })
-}
-
-/// Reads the image `desc` names, choosing `linux/<host arch>` from an index.
+/// Reads the image `desc` names, choosing `linux/<host arch>` from an index (indexes may nest, up to
+/// [`MAX_DEPTH`] levels).
 pub fn read_image(layout: &Layout, desc: &Desc) -> Result<Image, ImageError> {
     let mut manifest_desc = desc.clone();
-    if [MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&desc.media_type.as_str()) {
-        let index = parse_json(&layout.read_blob(&desc.digest)?, "index", &desc.digest)?;
+    let mut chain = vec![desc.digest.clone()];
+    while Kind::of_media_type(&manifest_desc.media_type) == Some(Kind::Index) {
+        let list = layout.children(&manifest_desc)?;
         let arch = host_arch();
-        let list = index["manifests"].as_array().cloned().unwrap_or_default();
-        let pick = list
-            .iter()
-            .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch);
+        let pick = list.iter().find(|m| {
+            m.raw["platform"]["os"] == "linux" && m.raw["platform"]["architecture"] == arch
+        });
         let Some(m) = pick else {
             let available: Vec<String> = list
                 .iter()
                 .map(|m| {
-                    format!(
+                    excerpt_str(&format!(
                         "{}/{}",
-                        m["platform"]["os"].as_str().unwrap_or("?"),
-                        m["platform"]["architecture"].as_str().unwrap_or("?")
-                    )
+                        m.raw["platform"]["os"].as_str().unwrap_or("?"),
+                        m.raw["platform"]["architecture"].as_str().unwrap_or("?")
+                    ))
                 })
                 .collect();
             return Err(ImageError::NoPlatform {
-                digest: desc.digest.clone(),
+                digest: manifest_desc.digest.clone(),
                 os: "linux".into(),
                 arch: arch.into(),
-                available: available.join(", "),
+                available: list_excerpt(&available),
             });
         };
-        manifest_desc = Desc::parse(m, layout.root())?;
+        manifest_desc = m.clone();
+        chain.push(m.digest.clone());
+        if chain.len() > MAX_DEPTH {
+            return Err(LayoutError::TooDeep {
+                layout: layout.root().to_path_buf(),
+                limit: MAX_DEPTH,
+                chain: chain
+                    .iter()
+                    .map(|d| &d.as_str()[..19])
+                    .collect::<Vec<_>>()
+                    .join(" -> "),
+            }
+            .into());
+        }
     }
-    let manifest = parse_json(
-        &layout.read_blob(&manifest_desc.digest)?,
-        "manifest",
-        &manifest_desc.digest,
-    )?;
-    let config_desc = Desc::parse(&manifest["config"], layout.root())?;
-    let config = parse_json(
-        &layout.read_blob(&config_desc.digest)?,
-        "config",
-        &config_desc.digest,
-    )?;
-    let layers = manifest["layers"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|l| Desc::parse(l, layout.root()))
-        .collect::<Result<_, _>>()?;
+    if Kind::of_media_type(&manifest_desc.media_type).is_none() {
+        return Err(LayoutError::MediaType {
+            within: format!("image in `{}`", layout.root().display()),
+            field: "mediaType".to_owned(),
+            digest: manifest_desc.digest.clone(),
+            media_type: excerpt(&json!(manifest_desc.media_type)),
+            expected: "a manifest or index media type",
+        }
+        .into());
+    }
+    let manifest = layout.read_json(&manifest_desc, "manifest")?;
+    let mut parts = parse_children(&manifest, Kind::Manifest, &manifest_desc.digest)?;
+    let layers = parts.split_off(1);
+    let config = layout.read_json(&parts[0], "config")?;
     Ok(Image {
         top: desc.clone(),
         manifest_desc,
@@ -342,27 +320,29 @@ impl Image {
     }
 }
 
-/// An uncompressing reader over a layer blob, verified against its digest first.
+/// An uncompressing reader over a layer blob, verified against its size and digest first (streamed: the layer is
+/// never held in memory).
 pub fn open_layer(layout: &Layout, layer: &Desc) -> Result<Box<dyn Read>, ImageError> {
-    let bytes = layout.read_blob(&layer.digest)?;
     let mt = layer.media_type.as_str();
-    if mt.ends_with("gzip") || mt.ends_with("tar") {
-        crate::unpack::check_declared(&layer.digest, mt, &bytes)?;
-    }
-    if mt.ends_with("gzip") {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(
-            std::io::Cursor::new(bytes),
-        )))
-    } else if mt
+    let gzip = mt.ends_with("gzip");
+    let tar = mt
         .rsplit(['.', '/'])
         .next()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("tar"))
-    {
-        Ok(Box::new(std::io::Cursor::new(bytes)))
-    } else {
-        Err(ImageError::LayerMediaType {
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("tar"));
+    if !gzip && !tar {
+        return Err(ImageError::LayerMediaType {
             digest: layer.digest.clone(),
-            media_type: layer.media_type.clone(),
-        })
+            media_type: excerpt(&json!(layer.media_type)),
+        });
+    }
+    let mut file = std::io::BufReader::with_capacity(1 << 16, layout.open_verified(layer)?);
+    // The first bytes tell a mislabelled layer (gzip declared as tar, or the reverse) before any entry is read.
+    let head = std::io::BufRead::fill_buf(&mut file)
+        .map_err(|e| ImageError::Unpack(crate::unpack::UnpackError::Read(e)))?;
+    crate::unpack::check_declared(&layer.digest, mt, head)?;
+    if gzip {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(file)))
+    } else {
+        Ok(Box::new(file))
     }
 }

@@ -1,20 +1,37 @@
-//! OCI image layout store (`oci-layout`, `index.json`, `blobs/sha256/`): blobs written atomically (temp file, verify,
-//! rename) and verified on every read, several tags per layout (`org.opencontainers.image.ref.name`), and garbage
-//! collection of blobs no tag reaches.
+//! OCI image layout store (`oci-layout`, `index.json`, `blobs/sha256/`): blobs written atomically (random
+//! exclusive temp file, verify, rename) and verified on every read, several tags per layout
+//! (`org.opencontainers.image.ref.name`) updated under a lock, and garbage collection of blobs no tag reaches.
+//! Layouts may come from people we do not trust: see [`safe`] for how files are opened and written, and [`walk`]
+//! for the limits on what is read.
 
-use std::collections::BTreeSet;
-use std::io::{self, Read, Write};
+mod desc;
+mod safe;
+mod walk;
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use crate::digest::{Digest, HashingWriter};
+use safe::{check_dir, ensure_dir, found, io_err, open_regular, write_new};
+
+pub use desc::Desc;
+pub use safe::{excerpt, excerpt_str, list_excerpt, write_atomic};
+pub use walk::{Kind, MAX_DEPTH, MAX_JSON_BLOB, copy_image, parse_children, parse_children_bytes};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Largest `index.json` read (64 MiB: some 200,000 tags).
+pub const MAX_INDEX_JSON: u64 = 64 << 20;
+
+/// The lock file beside `index.json` that writers of the index hold (`flock`) while they rewrite it.
+pub const LOCK_FILE: &str = "index.json.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -26,6 +43,12 @@ pub enum LayoutError {
     NotALayout(PathBuf),
     #[error("`{path}` is not valid JSON: {message}")]
     BadJson { path: PathBuf, message: String },
+    #[error("{what} {digest} is not valid JSON: {message}")]
+    BadBlobJson {
+        what: &'static str,
+        digest: Digest,
+        message: String,
+    },
     #[error("blob {expected} in `{layout}` is corrupt: its content hashes to {actual}")]
     Corrupt {
         layout: PathBuf,
@@ -34,6 +57,15 @@ pub enum LayoutError {
     },
     #[error("blob {digest} is missing from `{layout}`")]
     MissingBlob { layout: PathBuf, digest: Digest },
+    #[error(
+        "blob {digest} in `{layout}` is corrupt: it is {actual} bytes but its descriptor says `size` {declared}; copy the image into the layout again"
+    )]
+    SizeMismatch {
+        layout: PathBuf,
+        digest: Digest,
+        actual: u64,
+        declared: u64,
+    },
     #[error("no tag `{tag}` in `{layout}`; tags there: {available}")]
     UnknownTag {
         layout: PathBuf,
@@ -42,47 +74,58 @@ pub enum LayoutError {
     },
     #[error("`{layout}` holds {count} images; name one with `oci:{layout}:TAG`")]
     Ambiguous { layout: PathBuf, count: usize },
-    #[error("descriptor in `{path}` is malformed: {message}")]
-    BadDescriptor { path: PathBuf, message: String },
-}
-
-/// A descriptor as stored in JSON (kept as-is so foreign fields survive a copy).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Desc {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-    pub raw: Value,
-}
-
-impl Desc {
-    pub fn parse(v: &Value, path: &Path) -> Result<Self, LayoutError> {
-        let bad = |message: &str| LayoutError::BadDescriptor {
-            path: path.to_path_buf(),
-            message: message.to_owned(),
-        };
-        let digest = v["digest"].as_str().ok_or_else(|| bad("no `digest`"))?;
-        let digest: Digest = digest
-            .parse()
-            .map_err(|e: crate::digest::DigestError| bad(&e.to_string()))?;
-        Ok(Self {
-            media_type: v["mediaType"].as_str().unwrap_or_default().to_owned(),
-            digest,
-            size: v["size"].as_u64().ok_or_else(|| bad("no `size`"))?,
-            raw: v.clone(),
-        })
-    }
-
-    #[must_use]
-    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
-        let raw = json!({"mediaType": media_type, "digest": digest.as_str(), "size": size});
-        Self {
-            media_type: media_type.to_owned(),
-            digest,
-            size,
-            raw,
-        }
-    }
+    #[error("{within}: `{field}` {problem}; expected {expected}")]
+    BadDescriptor {
+        within: String,
+        field: String,
+        problem: String,
+        expected: &'static str,
+    },
+    #[error(
+        "{within}: `{field}` names {digest} with media type `{media_type}`; expected {expected}"
+    )]
+    MediaType {
+        within: String,
+        field: String,
+        digest: Digest,
+        media_type: String,
+        expected: &'static str,
+    },
+    #[error(
+        "{digest} is declared as {declared} but its content is {found} ({evidence}); correct the `mediaType` of the descriptor that names it"
+    )]
+    KindMismatch {
+        digest: Digest,
+        declared: &'static str,
+        found: &'static str,
+        evidence: &'static str,
+    },
+    #[error(
+        "{what} {digest} in `{layout}` is {size} bytes, over the limit of {limit} bytes; refused unread (real ones are a few KiB)"
+    )]
+    TooLarge {
+        layout: PathBuf,
+        what: &'static str,
+        digest: Digest,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "images in `{layout}` nest deeper than {limit} levels: {chain}; an image is an index of manifests, a few levels at most"
+    )]
+    TooDeep {
+        layout: PathBuf,
+        limit: usize,
+        chain: String,
+    },
+    #[error(
+        "`{path}` is {kind}, not a regular file; refused unread (a layout holds only regular files): remove it"
+    )]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error(
+        "`{path}` is {kind}, not a directory; refused (a layout's `blobs/sha256` must be real directories): remove it"
+    )]
+    NotADirectory { path: PathBuf, kind: &'static str },
 }
 
 #[derive(Debug, Clone)]
@@ -90,34 +133,41 @@ pub struct Layout {
     root: PathBuf,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayoutError + '_ {
-    move |source| LayoutError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+const EMPTY_INDEX: &[u8] =
+    br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
 
 impl Layout {
-    /// Opens a layout, creating it (and `oci-layout`, `index.json`) when the directory is absent or empty.
+    /// Opens a layout, creating it (and `oci-layout`, `index.json`) when the directory is absent or empty. Safe
+    /// against concurrent creators: existing files are never replaced; `blobs` and `blobs/sha256` must be real
+    /// directories (a link there is refused, nothing is created through it).
     pub fn create(root: &Path) -> Result<Self, LayoutError> {
-        fs_err::create_dir_all(root.join("blobs/sha256")).map_err(io_err(root))?;
-        let marker = root.join("oci-layout");
-        if !marker.exists() {
-            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        }
-        let index = root.join("index.json");
-        if !index.exists() {
-            write_atomic(&index, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#)?;
-        }
+        fs_err::create_dir_all(root).map_err(io_err(root))?;
+        ensure_dir(&root.join("blobs"))?;
+        ensure_dir(&root.join("blobs/sha256"))?;
+        write_new(
+            &root.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
+        write_new(&root.join("index.json"), EMPTY_INDEX)?;
         Ok(Self {
             root: root.to_path_buf(),
         })
     }
 
     pub fn open(root: &Path) -> Result<Self, LayoutError> {
-        if !root.join("oci-layout").is_file() {
-            return Err(LayoutError::NotALayout(root.to_path_buf()));
+        let marker = root.join("oci-layout");
+        match std::fs::symlink_metadata(&marker) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) => {
+                return Err(LayoutError::NotRegular {
+                    path: marker,
+                    kind: safe::kind_of(&m),
+                });
+            }
+            Err(_) => return Err(LayoutError::NotALayout(root.to_path_buf())),
         }
+        check_dir(&root.join("blobs"))?;
+        check_dir(&root.join("blobs/sha256"))?;
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -133,24 +183,19 @@ impl Layout {
         self.root.join("blobs/sha256").join(d.hex())
     }
 
+    /// Whether blob `d` is here as a regular file (a link there does not count).
     #[must_use]
     pub fn has_blob(&self, d: &Digest) -> bool {
-        self.blob_path(d).is_file()
+        std::fs::symlink_metadata(self.blob_path(d)).is_ok_and(|m| m.is_file())
     }
 
-    /// Reads a blob and checks its digest.
+    /// Reads a blob whole and checks its digest. Only for blobs known to be small: manifests, indexes and configs
+    /// go through [`Layout::read_json`] (which has a limit), layers through [`Layout::open_verified`].
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, LayoutError> {
         let path = self.blob_path(d);
-        let bytes = match fs_err::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(LayoutError::MissingBlob {
-                    layout: self.root.clone(),
-                    digest: d.clone(),
-                });
-            }
-            Err(e) => return Err(io_err(&path)(e)),
-        };
+        let (mut f, _) = self.open_blob(d, None)?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).map_err(io_err(&path))?;
         let actual = Digest::of(&bytes);
         if &actual != d {
             return Err(LayoutError::Corrupt {
@@ -162,35 +207,48 @@ impl Layout {
         Ok(bytes)
     }
 
+    /// A new temporary file in `blobs/sha256` with a random name, created exclusively (never an existing file or a
+    /// planted link), removed when dropped; write a blob into it, then [`Layout::commit_blob`] it.
+    pub fn temp_blob(&self) -> Result<tempfile::NamedTempFile, LayoutError> {
+        safe::temp_in(&self.root.join("blobs/sha256"))
+    }
+
+    /// Makes the temp file `tmp` (from [`Layout::temp_blob`], fully written) blob `digest`: fsync, then rename.
+    pub fn commit_blob(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        digest: &Digest,
+    ) -> Result<(), LayoutError> {
+        tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+        let dest = self.blob_path(digest);
+        tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        Ok(())
+    }
+
     /// Streams a blob in, verifying `expected` before it becomes visible. Returns digest and size.
     pub fn write_blob_from(
         &self,
         mut r: impl Read,
         expected: Option<&Digest>,
     ) -> Result<(Digest, u64), LayoutError> {
-        let dir = self.root.join("blobs/sha256");
-        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), unique()));
-        let file = fs_err::File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut w = HashingWriter::new(io::BufWriter::new(file));
-        let copied = io::copy(&mut r, &mut w).and_then(|_| w.flush());
+        let tmp = self.temp_blob()?;
+        let tmp_path = tmp.path().to_path_buf();
+        let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 16, tmp));
+        io::copy(&mut r, &mut w)
+            .and_then(|_| w.flush())
+            .map_err(io_err(&tmp_path))?;
         let (digest, size, buf) = w.finish();
-        let done = copied
-            .and_then(|()| buf.into_inner().map_err(io::IntoInnerError::into_error))
-            .and_then(|f| f.sync_all());
-        if let Err(e) = done {
-            let _ = fs_err::remove_file(&tmp);
-            return Err(io_err(&tmp)(e));
-        }
+        let tmp = buf
+            .into_inner()
+            .map_err(|e| io_err(&tmp_path)(e.into_error()))?;
         if let Some(exp) = expected.filter(|e| **e != digest) {
-            let _ = fs_err::remove_file(&tmp);
             return Err(LayoutError::Corrupt {
                 layout: self.root.clone(),
                 expected: exp.clone(),
                 actual: digest,
             });
         }
-        let dest = self.blob_path(&digest);
-        fs_err::rename(&tmp, &dest).map_err(io_err(&dest))?;
+        self.commit_blob(tmp, &digest)?;
         Ok((digest, size))
     }
 
@@ -202,227 +260,182 @@ impl Layout {
         Ok(d)
     }
 
+    fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
     fn index(&self) -> Result<Value, LayoutError> {
-        let path = self.root.join("index.json");
-        let text = fs_err::read_to_string(&path).map_err(io_err(&path))?;
-        serde_json::from_str(&text).map_err(|e| LayoutError::BadJson {
+        let path = self.index_path();
+        let Some(f) = open_regular(&path)? else {
+            return Err(io_err(&path)(io::ErrorKind::NotFound.into()));
+        };
+        let mut bytes = Vec::new();
+        f.take(MAX_INDEX_JSON + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err(&path))?;
+        if bytes.len() as u64 > MAX_INDEX_JSON {
+            return Err(LayoutError::BadJson {
+                path,
+                message: format!("over the limit of {MAX_INDEX_JSON} bytes; refused"),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| LayoutError::BadJson {
             path,
             message: e.to_string(),
         })
     }
 
+    /// `index.json`'s `manifests` list, or why it has none.
+    fn manifests_of<'v>(&self, index: &'v mut Value) -> Result<&'v mut Vec<Value>, LayoutError> {
+        let within = format!("`{}`", self.index_path().display());
+        if !index.is_object() {
+            return Err(LayoutError::BadDescriptor {
+                within,
+                field: "(the whole file)".to_owned(),
+                problem: format!("is {}", found(index)),
+                expected: "a JSON object with `schemaVersion` 2 and `manifests`",
+            });
+        }
+        match &mut index["manifests"] {
+            Value::Array(list) => Ok(list),
+            other => Err(LayoutError::BadDescriptor {
+                within,
+                field: "manifests".to_owned(),
+                problem: format!("is {}", found(other)),
+                expected: "a list of descriptors (`[]` when there are no images)",
+            }),
+        }
+    }
+
     /// `(tag, descriptor)` for every entry of `index.json` (untagged entries have an empty tag).
     pub fn entries(&self) -> Result<Vec<(String, Desc)>, LayoutError> {
-        let index = self.index()?;
-        let path = self.root.join("index.json");
-        index["manifests"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        let mut index = self.index()?;
+        let within = format!("`{}`", self.index_path().display());
+        self.manifests_of(&mut index)?
             .iter()
-            .map(|m| {
+            .enumerate()
+            .map(|(i, m)| {
                 Ok((
                     m["annotations"][REF_NAME]
                         .as_str()
                         .unwrap_or_default()
                         .to_owned(),
-                    Desc::parse(m, &path)?,
+                    Desc::parse_in(m, &within, &format!("manifests[{i}]"))?,
                 ))
             })
             .collect()
     }
 
-    /// The descriptor a tag names; with no tag, the only image in the layout.
+    /// The descriptor a tag names; with no tag, the only image in the layout. It must be a manifest or an index.
+    /// Only the entry chosen is parsed: a malformed entry elsewhere does not hide the others.
     pub fn resolve(&self, tag: Option<&str>) -> Result<Desc, LayoutError> {
-        let entries = self.entries()?;
-        match tag {
-            Some(t) => entries
+        let mut index = self.index()?;
+        let list = self.manifests_of(&mut index)?;
+        let tag_of = |m: &Value| m["annotations"][REF_NAME].as_str().map(str::to_owned);
+        let found = match tag {
+            Some(t) => list
                 .iter()
-                .find(|(n, _)| n == t)
-                .map(|(_, d)| d.clone())
+                .position(|m| tag_of(m).as_deref() == Some(t))
                 .ok_or_else(|| {
-                    let mut names: Vec<&str> = entries
+                    let mut names: Vec<String> = list
                         .iter()
-                        .map(|(n, _)| n.as_str())
+                        .filter_map(tag_of)
                         .filter(|n| !n.is_empty())
+                        .map(|n| excerpt_str(&n))
                         .collect();
                     names.sort_unstable();
                     LayoutError::UnknownTag {
                         layout: self.root.clone(),
                         tag: t.to_owned(),
-                        available: if names.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            names.join(", ")
-                        },
+                        available: list_excerpt(&names),
                     }
-                }),
-            None if entries.len() == 1 => Ok(entries[0].1.clone()),
-            None => Err(LayoutError::Ambiguous {
-                layout: self.root.clone(),
-                count: entries.len(),
-            }),
-        }
+                })?,
+            None if list.len() == 1 => 0,
+            None => {
+                return Err(LayoutError::Ambiguous {
+                    layout: self.root.clone(),
+                    count: list.len(),
+                });
+            }
+        };
+        let within = format!("`{}`", self.index_path().display());
+        let field = format!("manifests[{found}]");
+        let desc = Desc::parse_in(&list[found], &within, &field)?;
+        walk::check_image_media_type(&desc, &within, &field)?;
+        Ok(desc)
     }
 
-    /// Points `tag` at `desc` (replacing what it named); the index is rewritten atomically.
-    pub fn set_tag(&self, tag: &str, desc: &Desc) -> Result<(), LayoutError> {
+    /// Read-modify-write of `index.json`'s `manifests` under the layout's lock: concurrent writers (threads or
+    /// processes) never lose each other's changes. `change` says whether it changed anything.
+    fn update_index(
+        &self,
+        change: impl FnOnce(&mut Vec<Value>) -> bool,
+    ) -> Result<(), LayoutError> {
+        let _lock = safe::lock(&self.root.join(LOCK_FILE))?;
         let mut index = self.index()?;
+        if !change(self.manifests_of(&mut index)?) {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&index).map_err(|e| LayoutError::BadJson {
+            path: self.index_path(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&self.index_path(), &bytes)
+    }
+
+    /// Points `tag` at `desc` (replacing what it named); the index is rewritten atomically, under the lock.
+    pub fn set_tag(&self, tag: &str, desc: &Desc) -> Result<(), LayoutError> {
         let mut raw = desc.raw.clone();
         raw["annotations"][REF_NAME] = json!(tag);
-        if !index["manifests"].is_array() {
-            index["manifests"] = json!([]);
-        }
-        let Some(list) = index["manifests"].as_array_mut() else {
-            return Err(LayoutError::BadJson {
-                path: self.root.join("index.json"),
-                message: "`manifests` is not a list".to_owned(),
-            });
-        };
-        list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
-        list.push(raw);
-        let bytes = serde_json::to_vec(&index).unwrap_or_default();
-        write_atomic(&self.root.join("index.json"), &bytes)
+        self.update_index(|list| {
+            list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+            list.push(raw);
+            true
+        })
     }
 
     /// Removes `tag` from the index (its blobs stay until [`Layout::gc`]); absent tags are fine.
     pub fn untag(&self, tag: &str) -> Result<(), LayoutError> {
-        let mut index = self.index()?;
-        let Some(list) = index["manifests"].as_array_mut() else {
-            return Ok(());
-        };
-        let before = list.len();
-        list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
-        if list.len() == before {
-            return Ok(());
-        }
-        let bytes = serde_json::to_vec(&index).unwrap_or_default();
-        write_atomic(&self.root.join("index.json"), &bytes)
+        self.update_index(|list| {
+            let before = list.len();
+            list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+            list.len() != before
+        })
     }
 
     /// Deletes blobs that no index entry reaches; returns how many were removed.
     pub fn gc(&self) -> Result<usize, LayoutError> {
-        let mut live = BTreeSet::new();
+        let mut live = HashSet::new();
         for (_, d) in self.entries()? {
-            self.mark(&d, &mut live)?;
+            self.walk(&d, &mut live, &mut |_| Ok(()))?;
         }
+        let live: HashSet<&str> = live.iter().map(Digest::hex).collect();
         let dir = self.root.join("blobs/sha256");
         let mut removed = 0;
         for e in fs_err::read_dir(&dir).map_err(io_err(&dir))? {
             let e = e.map_err(io_err(&dir))?;
             let name = e.file_name().to_string_lossy().into_owned();
             // `.tmp-*` files belong to writes in progress (ours or another process's): never collected.
-            if !name.starts_with('.') && !live.contains(&name) {
+            if !name.starts_with('.') && !live.contains(name.as_str()) {
                 fs_err::remove_file(e.path()).map_err(io_err(&e.path()))?;
                 removed += 1;
             }
         }
         Ok(removed)
     }
-
-    fn mark(&self, d: &Desc, live: &mut BTreeSet<String>) -> Result<(), LayoutError> {
-        live.insert(d.digest.hex().to_owned());
-        for child in self.children(d)? {
-            self.mark(&child, live)?;
-        }
-        Ok(())
-    }
-
-    /// What a manifest or index refers to (config + layers, or manifests); nothing for other blobs.
-    pub fn children(&self, d: &Desc) -> Result<Vec<Desc>, LayoutError> {
-        let is_manifest = [MEDIA_MANIFEST, MEDIA_DOCKER_MANIFEST].contains(&d.media_type.as_str());
-        let is_index = [MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&d.media_type.as_str());
-        if !is_manifest && !is_index {
-            return Ok(Vec::new());
-        }
-        let path = self.blob_path(&d.digest);
-        let v: Value = serde_json::from_slice(&self.read_blob(&d.digest)?).map_err(|e| {
-            LayoutError::BadJson {
-                path: path.clone(),
-                message: e.to_string(),
-            }
-        })?;
-        let mut out = Vec::new();
-        if is_manifest {
-            out.push(Desc::parse(&v["config"], &path)?);
-            for l in v["layers"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                out.push(Desc::parse(l, &path)?);
-            }
-        } else {
-            for m in v["manifests"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                out.push(Desc::parse(m, &path)?);
-            }
-        }
-        Ok(out)
-    }
 }
 
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-/// `<pid>-<n>`: a temporary name no other process or thread of this one uses.
+/// `<pid>-<n>`: a name no other process or thread of this one uses at the same time. Predictable: never use it
+/// for a file created where others can write; use `tempfile` there.
 #[must_use]
 pub fn unique_suffix() -> String {
-    format!("{}-{}", std::process::id(), unique())
-}
-
-/// Temp file + fsync + rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), unique()));
-    let res = (|| {
-        let mut f = fs_err::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs_err::rename(&tmp, path)
-    })();
-    res.map_err(|e| {
-        let _ = fs_err::remove_file(&tmp);
-        io_err(path)(e)
-    })
-}
-
-/// Copies the image `desc` names (and everything it refers to) from `src` into `dst`, verifying every blob;
-/// blobs `dst` already has are skipped. Returns the number of blobs copied.
-pub fn copy_image(src: &Layout, dst: &Layout, desc: &Desc) -> Result<usize, LayoutError> {
-    let mut copied = 0;
-    for child in src.children(desc)? {
-        copied += copy_image(src, dst, &child)?;
-    }
-    if !dst.has_blob(&desc.digest) {
-        let path = src.blob_path(&desc.digest);
-        let f = fs_err::File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => LayoutError::MissingBlob {
-                layout: src.root.clone(),
-                digest: desc.digest.clone(),
-            },
-            _ => io_err(&path)(e),
-        })?;
-        dst.write_blob_from(f, Some(&desc.digest))
-            .map_err(|e| match e {
-                LayoutError::Corrupt {
-                    expected, actual, ..
-                } => LayoutError::Corrupt {
-                    layout: src.root.clone(),
-                    expected,
-                    actual,
-                },
-                other => other,
-            })?;
-        copied += 1;
-    }
-    Ok(copied)
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[cfg(test)]

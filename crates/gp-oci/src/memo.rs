@@ -179,12 +179,17 @@ impl Memo {
             "{} {} {} {}\n",
             info.digest, info.diff_id, info.size, info.media_type
         );
-        let tmp = self
-            .dir
-            .join(format!(".{fingerprint}.{}", crate::layout::unique_suffix()));
-        let ok = std::fs::create_dir_all(&self.dir).is_ok() && std::fs::write(&tmp, text).is_ok();
-        if !ok || std::fs::rename(&tmp, self.path(fingerprint)).is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        // A random, exclusive temp file renamed into place: a link planted in the memo directory is never followed.
+        // Best effort: a memo that cannot be written is only a miss next time.
+        if std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        if let Ok(mut tmp) = tempfile::Builder::new()
+            .prefix(".memo-")
+            .tempfile_in(&self.dir)
+            && tmp.write_all(text.as_bytes()).is_ok()
+        {
+            let _ = tmp.persist(self.path(fingerprint));
         }
     }
 

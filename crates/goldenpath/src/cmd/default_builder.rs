@@ -86,7 +86,10 @@ fn platform_builder() -> Result<Option<String>, String> {
         let first = diags
             .first()
             .map_or_else(String::new, |d| format!(": {}", d.message));
-        format!("`GOLDENPATH_CONFIG` `{}` is not a valid platform config{first}", path.display())
+        format!(
+            "`GOLDENPATH_CONFIG` `{}` is not a valid platform config{first}",
+            path.display()
+        )
     })?;
     Ok(config
         .builders

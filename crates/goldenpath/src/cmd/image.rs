@@ -1,6 +1,6 @@
 //! `goldenpath image ...`: copy, inspect and unpack images in OCI image layouts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -10,6 +10,7 @@ use gp_oci::reference::{ImageRef, RegistryRef};
 use gp_oci::registry::Registry;
 use gp_oci::unpack::unpack_layers;
 use serde_json::json;
+use tempfile::TempDir;
 
 use super::exit;
 
@@ -94,26 +95,28 @@ fn copy(a: &CopyArgs) -> Result<ExitCode, String> {
             push(&layout, &desc, target, None, &a.insecure)
         }
         (ImageRef::Registry(source), ImageRef::Layout { path, tag }) => {
-            let layout = Layout::create(path).map_err(|e| e.to_string())?;
-            let registry = connect(source, &a.insecure)?;
-            let desc = registry.pull(source, &layout).map_err(|e| e.to_string())?;
-            let tag = tag
-                .clone()
-                .or_else(|| source.tag.clone())
-                .unwrap_or_else(|| "latest".to_owned());
-            layout.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
+            let (layout, created) = create_layout(path)?;
+            let pulled = (|| -> Result<_, String> {
+                let registry = connect(source, &a.insecure)?;
+                let desc = registry.pull(source, &layout).map_err(|e| e.to_string())?;
+                let tag = tag
+                    .clone()
+                    .or_else(|| source.tag.clone())
+                    .unwrap_or_else(|| "latest".to_owned());
+                layout.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
+                Ok((desc, tag))
+            })();
+            let (desc, tag) = pulled.inspect_err(|_| created.undo(path))?;
             eprintln!("pulled {} into oci:{}:{tag}", desc.digest, path.display());
             Ok(ExitCode::from(exit::OK))
         }
         (ImageRef::Registry(source), ImageRef::Registry(target)) => {
-            let staging = tempfile_dir()?;
-            let layout = Layout::create(&staging).map_err(|e| e.to_string())?;
+            let staging = staging_dir(&std::env::temp_dir())?;
+            let layout = Layout::create(staging.path()).map_err(|e| e.to_string())?;
             let registry = connect(source, &a.insecure)?;
             let desc = registry.pull(source, &layout).map_err(|e| e.to_string())?;
             let mount = (source.registry == target.registry).then_some(source);
-            let result = push(&layout, &desc, target, mount, &a.insecure);
-            let _ = std::fs::remove_dir_all(&staging);
-            result
+            push(&layout, &desc, target, mount, &a.insecure)
         }
     }
 }
@@ -128,7 +131,7 @@ fn connect(r: &RegistryRef, insecure: &[String]) -> Result<Registry, String> {
 fn materialize(
     image: &str,
     insecure: &[String],
-) -> Result<(Layout, gp_oci::layout::Desc, Option<PathBuf>), String> {
+) -> Result<(Layout, gp_oci::layout::Desc, Option<TempDir>), String> {
     match image.parse::<ImageRef>().map_err(|e| e.to_string())? {
         ImageRef::Layout { path, tag } => {
             let layout = Layout::open(&path).map_err(|e| e.to_string())?;
@@ -136,8 +139,8 @@ fn materialize(
             Ok((layout, desc, None))
         }
         ImageRef::Registry(r) => {
-            let dir = tempfile_dir()?;
-            let layout = Layout::create(&dir).map_err(|e| e.to_string())?;
+            let dir = staging_dir(&std::env::temp_dir())?;
+            let layout = Layout::create(dir.path()).map_err(|e| e.to_string())?;
             let desc = connect(&r, insecure)?
                 .pull(&r, &layout)
                 .map_err(|e| e.to_string())?;
@@ -146,10 +149,74 @@ fn materialize(
     }
 }
 
-fn tempfile_dir() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("goldenpath-copy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-    Ok(dir)
+/// A new private directory under `base` with a random name, created exclusively (a name planted there, or a link,
+/// is never reused); removed when dropped.
+fn staging_dir(base: &Path) -> Result<TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("goldenpath-copy-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(base)
+        .map_err(|e| {
+            format!(
+                "cannot create a temporary directory in `{}`: {e}; set `TMPDIR` to a writable directory",
+                base.display()
+            )
+        })
+}
+
+/// What [`create_layout`] added, so that a failed copy can take it back (a layout that existed is never removed).
+#[derive(Debug, Clone, Copy)]
+enum Created {
+    /// The layout was there already.
+    Nothing,
+    /// The directory did not exist.
+    Dir,
+    /// The directory existed, empty.
+    Contents,
+}
+
+impl Created {
+    fn undo(self, path: &Path) {
+        match self {
+            Self::Nothing => {}
+            Self::Dir => {
+                let _ = std::fs::remove_dir_all(path);
+            }
+            Self::Contents => {
+                for name in [
+                    "blobs",
+                    "oci-layout",
+                    "index.json",
+                    gp_oci::layout::LOCK_FILE,
+                ] {
+                    let p = path.join(name);
+                    let _ = if name == "blobs" {
+                        std::fs::remove_dir_all(p)
+                    } else {
+                        std::fs::remove_file(p)
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Opens the destination layout `path`, creating it when absent or empty; says what it created.
+fn create_layout(path: &Path) -> Result<(Layout, Created), String> {
+    let created = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Created::Dir,
+        Ok(m) if m.is_dir() && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none()) => {
+            Created::Contents
+        }
+        _ => Created::Nothing,
+    };
+    match Layout::create(path) {
+        Ok(l) => Ok((l, created)),
+        Err(e) => {
+            created.undo(path);
+            Err(e.to_string())
+        }
+    }
 }
 
 fn push(
@@ -175,10 +242,16 @@ fn copy_layouts(a: &CopyArgs) -> Result<ExitCode, String> {
     let (dst_path, dst_tag) = layout_ref(&a.dst)?;
     let src = Layout::open(&src_path).map_err(|e| e.to_string())?;
     let desc = src.resolve(src_tag.as_deref()).map_err(|e| e.to_string())?;
-    let dst = Layout::create(&dst_path).map_err(|e| e.to_string())?;
-    let copied = copy_image(&src, &dst, &desc).map_err(|e| e.to_string())?;
+    // The source is checked whole before the destination is touched: a bad source leaves nothing behind.
+    src.check_image(&desc).map_err(|e| e.to_string())?;
+    let (dst, created) = create_layout(&dst_path)?;
     let tag = dst_tag.or(src_tag).unwrap_or_else(|| "latest".to_owned());
-    dst.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
+    let copied = copy_image(&src, &dst, &desc)
+        .and_then(|n| dst.set_tag(&tag, &desc).map(|()| n))
+        .map_err(|e| {
+            created.undo(&dst_path);
+            e.to_string()
+        })?;
     eprintln!(
         "copied {} to oci:{}:{tag} ({copied} blob(s) written)",
         desc.digest,
@@ -190,9 +263,7 @@ fn copy_layouts(a: &CopyArgs) -> Result<ExitCode, String> {
 fn inspect(a: &InspectArgs) -> Result<ExitCode, String> {
     let (layout, desc, tmp) = materialize(&a.image, &a.insecure)?;
     let img = read_image(&layout, &desc);
-    if let Some(t) = tmp {
-        let _ = std::fs::remove_dir_all(t);
-    }
+    drop(tmp);
     let img = img.map_err(|e| e.to_string())?;
     let labels = img.config["config"]["Labels"]
         .as_object()
@@ -256,9 +327,7 @@ fn inspect(a: &InspectArgs) -> Result<ExitCode, String> {
 fn unpack(a: &UnpackArgs) -> Result<ExitCode, String> {
     let (layout, desc, tmp) = materialize(&a.image, &a.insecure)?;
     let result = unpack_from(&layout, &desc, &a.dir);
-    if let Some(t) = tmp {
-        let _ = std::fs::remove_dir_all(t);
-    }
+    drop(tmp);
     result
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 use oci_client::{Reference, RegistryOperation};
 use serde_json::Value;
 
-use super::error::{ErrorKind, Failure, excerpt};
+use super::error::{ErrorKind, Failure};
 use super::fetch::Auth;
 use super::{ACCEPT, MAX_INDEX_DEPTH, MAX_MANIFESTS, Registry, RegistryError, oci_ref};
 use crate::digest::{Digest, HashingWriter};
@@ -124,9 +124,14 @@ impl Registry {
         };
         for child in &children {
             let child = Desc::parse(child, state.layout.root()).map_err(|e| match e {
-                LayoutError::BadDescriptor { message, .. } => RegistryError::BadDescriptor {
+                LayoutError::BadDescriptor {
+                    field,
+                    problem,
+                    expected,
+                    ..
+                } => RegistryError::BadDescriptor {
                     reference: r.whole(),
-                    message: excerpt(&message),
+                    message: format!("`{field}` {problem}; expected {expected}"),
                 },
                 other => other.into(),
             })?;
