@@ -13,6 +13,9 @@ use crate::launch::Process;
 /// Why a `Procfile` did not parse. Lines are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcfileError {
+    #[error("Procfile line {line}: holds a NUL byte; a Procfile is text with one `<type>: <command>` per line")]
+    Nul { line: usize },
+    /// `text` is an escaped, shortened excerpt of the line.
     #[error("Procfile line {line}: expected `<type>: <command>`, found `{text}`")]
     MissingColon { line: usize, text: String },
     #[error("Procfile line {line}: {source}")]
@@ -54,13 +57,16 @@ impl Procfile {
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let trimmed = raw.trim();
+            if trimmed.contains('\0') {
+                return Err(ProcfileError::Nul { line });
+            }
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
             let Some((kind, command)) = trimmed.split_once(':') else {
                 return Err(ProcfileError::MissingColon {
                     line,
-                    text: trimmed.to_owned(),
+                    text: crate::excerpt(trimmed),
                 });
             };
             let kind: ProcessType = kind
