@@ -130,7 +130,11 @@ pub enum InputError {
         "`{}` is {size} bytes, over the limit of {limit} bytes: inputs of this kind are small text files; check that it is the file you meant",
         path.display()
     )]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error(
         "`{}` is not UTF-8 text (line {line}, byte offset {offset}): save it as UTF-8 text",
         path.display()
@@ -207,7 +211,10 @@ pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let io = |source| InputError::Io { source };
-    check_type(path, fs_err::symlink_metadata(path).map_err(io)?.file_type())?;
+    check_type(
+        path,
+        fs_err::symlink_metadata(path).map_err(io)?.file_type(),
+    )?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -249,9 +256,8 @@ pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
 /// [`read_input`], then the bytes must be UTF-8 text without NUL bytes; a byte-order mark is kept.
 pub fn read_input_text(path: &Path, limit: u64) -> Result<String, InputError> {
     let bytes = read_input(path, limit)?;
-    let line_of = |bytes: &[u8], offset: usize| {
-        1 + bytes[..offset].iter().filter(|b| **b == b'\n').count()
-    };
+    let line_of =
+        |bytes: &[u8], offset: usize| 1 + bytes[..offset].iter().filter(|b| **b == b'\n').count();
     if let Some(offset) = bytes.iter().position(|b| *b == 0) {
         return Err(InputError::Nul {
             path: path.to_path_buf(),

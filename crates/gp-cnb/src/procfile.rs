@@ -13,7 +13,9 @@ use crate::launch::Process;
 /// Why a `Procfile` did not parse. Lines are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcfileError {
-    #[error("Procfile line {line}: holds a NUL byte; a Procfile is text with one `<type>: <command>` per line")]
+    #[error(
+        "Procfile line {line}: holds a NUL byte; a Procfile is text with one `<type>: <command>` per line"
+    )]
     Nul { line: usize },
     /// `text` is an escaped, shortened excerpt of the line.
     #[error("Procfile line {line}: expected `<type>: <command>`, found `{text}`")]
