@@ -256,8 +256,7 @@ pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
 /// [`read_input`], then the bytes must be UTF-8 text without NUL bytes; a byte-order mark is kept.
 pub fn read_input_text(path: &Path, limit: u64) -> Result<String, InputError> {
     let bytes = read_input(path, limit)?;
-    let line_of =
-        |bytes: &[u8], offset: usize| 1 + bytes[..offset].iter().filter(|b| **b == b'\n').count();
+    let line_of = |bytes: &[u8], offset: usize| bytes[..offset].split(|b| *b == b'\n').count();
     if let Some(offset) = bytes.iter().position(|b| *b == 0) {
         return Err(InputError::Nul {
             path: path.to_path_buf(),
@@ -284,15 +283,13 @@ pub const MAX_EXCERPT_CHARS: usize = 80;
 #[must_use]
 pub fn excerpt(value: &str) -> String {
     let mut out = String::new();
-    let mut shown = 0;
-    for c in value.chars() {
+    for (shown, c) in value.chars().enumerate() {
         if shown == MAX_EXCERPT_CHARS {
             use std::fmt::Write as _;
             let _ = write!(out, "… ({} bytes in all)", value.len());
             return out;
         }
         push_escaped(&mut out, c);
-        shown += 1;
     }
     out
 }

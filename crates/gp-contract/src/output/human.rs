@@ -106,7 +106,10 @@ fn render_one(report: &Report, d: &Diagnostic, renderer: &Renderer) -> String {
         .iter()
         .filter_map(|r| {
             let src = report.sources.get(&r.file)?;
-            let w = Window::new(src, &[r.span.start.offset..r.span.end.offset]);
+            let w = Window::new(
+                src,
+                std::slice::from_ref(&(r.span.start.offset..r.span.end.offset)),
+            );
             Some((escape(&r.file.display().to_string()), w))
         })
         .collect();
@@ -188,58 +191,10 @@ impl Window {
             if line > first {
                 out.push('\n');
             }
-            let range = src.line_range(line);
-            let content_end = if text[range.clone()].ends_with('\r') {
-                range.end - 1
-            } else {
-                range.end
-            };
             let here: Vec<usize> = (0..points.len())
                 .filter(|&i| !at_eof(points[i]) && src.line_index(points[i]) == line)
                 .collect();
-            let anchor = here
-                .iter()
-                .map(|&i| points[i])
-                .min()
-                .unwrap_or(range.start)
-                .clamp(range.start, content_end);
-            let (keep_start, keep_end) = if content_end - range.start <= MAX_LINE_CHARS {
-                (range.start, content_end)
-            } else {
-                let back = text[range.start..anchor]
-                    .char_indices()
-                    .rev()
-                    .take(CONTEXT_CHARS)
-                    .last()
-                    .map_or(anchor, |(i, _)| range.start + i);
-                let end = text[back..content_end]
-                    .char_indices()
-                    .nth(MAX_LINE_CHARS)
-                    .map_or(content_end, |(i, _)| back + i);
-                (back, end)
-            };
-            if keep_start > range.start {
-                out.push('…');
-            }
-            let body_start = out.len();
-            for (i, c) in text[keep_start..keep_end].char_indices() {
-                for &p in &here {
-                    if mapped[p].is_none() && points[p] <= keep_start + i {
-                        mapped[p] = Some(if points[p] < keep_start {
-                            body_start
-                        } else {
-                            out.len()
-                        });
-                    }
-                }
-                out.push(picture(c));
-            }
-            for &p in &here {
-                mapped[p].get_or_insert(out.len());
-            }
-            if keep_end < content_end {
-                out.push('…');
-            }
+            push_line(&mut out, src, line, &points, &here, &mut mapped);
         }
         if points.iter().any(|&o| at_eof(o)) {
             out.push('\n');
@@ -257,6 +212,68 @@ impl Window {
             line_start: first + 1,
             ranges,
         }
+    }
+}
+
+/// Appends line `line` of `src` to `out`, cut to a window around the first of its points (`here`, indices into
+/// `points`), recording where each of those points lands in `mapped`.
+fn push_line(
+    out: &mut String,
+    src: &SourceFile,
+    line: usize,
+    points: &[usize],
+    here: &[usize],
+    mapped: &mut [Option<usize>],
+) {
+    let text = src.text();
+    let range = src.line_range(line);
+    let content_end = if text[range.clone()].ends_with('\r') {
+        range.end - 1
+    } else {
+        range.end
+    };
+    let anchor = here
+        .iter()
+        .map(|&i| points[i])
+        .min()
+        .unwrap_or(range.start)
+        .clamp(range.start, content_end);
+    let (keep_start, keep_end) = if content_end - range.start <= MAX_LINE_CHARS {
+        (range.start, content_end)
+    } else {
+        let back = text[range.start..anchor]
+            .char_indices()
+            .rev()
+            .take(CONTEXT_CHARS)
+            .last()
+            .map_or(anchor, |(i, _)| range.start + i);
+        let end = text[back..content_end]
+            .char_indices()
+            .nth(MAX_LINE_CHARS)
+            .map_or(content_end, |(i, _)| back + i);
+        (back, end)
+    };
+    if keep_start > range.start {
+        out.push('…');
+    }
+    let body_start = out.len();
+    for (i, c) in text[keep_start..keep_end].char_indices() {
+        for &p in here {
+            if mapped[p].is_none() && points[p] <= keep_start + i {
+                mapped[p] = Some(if points[p] < keep_start {
+                    body_start
+                } else {
+                    out.len()
+                });
+            }
+        }
+        out.push(picture(c));
+    }
+    for &p in here {
+        mapped[p].get_or_insert(out.len());
+    }
+    if keep_end < content_end {
+        out.push('…');
     }
 }
 

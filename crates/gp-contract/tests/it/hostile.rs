@@ -1,6 +1,7 @@
 //! Hostile contracts trees: links, FIFOs, huge files and values. Every input is refused by name or reported with a
 //! short escaped excerpt; nothing outside the tree is read into the output; nothing blocks.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -42,7 +43,7 @@ fn check_within(paths: Vec<PathBuf>, configs: ConfigSource) -> Report {
         let files = collect_files(&paths).unwrap();
         let _ = tx.send(check_files(&files, &configs));
     });
-    rx.recv_timeout(Duration::from_secs(60))
+    rx.recv_timeout(Duration::from_mins(1))
         .expect("checking must not block")
 }
 
@@ -279,7 +280,10 @@ fn raw_control_characters_in_a_line_are_shown_as_pictures() {
 fn many_problems_are_capped_and_counted_in_linear_time() {
     let (_tmp, dev, _) = tree();
     let f = dev.join("APP-0001.yaml");
-    let keys: String = (0..16_000).map(|i| format!("unknown{i}: {i}\n")).collect();
+    let mut keys = String::new();
+    for i in 0..16_000 {
+        let _ = writeln!(keys, "unknown{i}: {i}");
+    }
     std::fs::write(&f, format!("{VALID}{keys}")).unwrap();
     let started = std::time::Instant::now();
     let report = check_within(vec![f.clone()], ConfigSource::Defaults);
