@@ -331,3 +331,61 @@ pub fn push_escaped(out: &mut String, c: char) {
 pub(crate) fn is_false(value: &bool) -> bool {
     !*value
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_that_are_not_regular_files_are_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = tmp.path().join("secret");
+        std::fs::write(&secret, "MARKER").unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let msg = |p: &Path| read_input(p, 100).unwrap_err().to_string();
+        assert_eq!(
+            msg(&link),
+            format!(
+                "`{}` is a symbolic link; inputs are read only from regular files: replace the link with the file itself",
+                link.display()
+            )
+        );
+        assert_eq!(
+            msg(tmp.path()),
+            format!(
+                "`{}` is a directory, not a regular file: replace it with a regular file (or remove it)",
+                tmp.path().display()
+            )
+        );
+        assert_eq!(
+            msg(Path::new("/dev/null")),
+            "`/dev/null` is a character device, not a regular file: replace it with a regular file (or remove it)"
+        );
+        assert!(
+            read_input(&tmp.path().join("absent"), 100)
+                .unwrap_err()
+                .is_not_found()
+        );
+        assert_eq!(read_input(&secret, 6).unwrap(), b"MARKER");
+        assert_eq!(
+            read_input(&secret, 5).unwrap_err().to_string(),
+            format!(
+                "`{}` is 6 bytes, over the limit of 5 bytes: inputs of this kind are small text files; check that it is the file you meant",
+                secret.display()
+            )
+        );
+    }
+
+    #[test]
+    fn excerpts_are_short_and_escaped() {
+        assert_eq!(excerpt("a\u{1b}[2J\0"), "a\\u{1b}[2J\\u{0}");
+        let long = "é".repeat(100);
+        assert_eq!(
+            excerpt(&long),
+            format!("{}… (200 bytes in all)", "é".repeat(MAX_EXCERPT_CHARS))
+        );
+        assert_eq!(clip_lines("ab\ncd\u{7}", 1), "a…\nc…");
+        assert_eq!(clip_lines("ab\ncd\u{7}", 9), "ab\ncd\\u{7}");
+    }
+}

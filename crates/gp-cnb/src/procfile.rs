@@ -157,6 +157,24 @@ mod tests {
           release: bin/rails db:migrate  \n";
 
     #[test]
+    fn nul_bytes_and_long_lines_are_reported_shortly() {
+        assert_eq!(
+            Procfile::parse("web: a\nworker: b\0c\n")
+                .unwrap_err()
+                .to_string(),
+            "Procfile line 2: holds a NUL byte; a Procfile is text with one `<type>: <command>` per line"
+        );
+        let long = format!("\u{1b}]0;{}", "x".repeat(10_000));
+        assert_eq!(
+            Procfile::parse(&long).unwrap_err().to_string(),
+            format!(
+                "Procfile line 1: expected `<type>: <command>`, found `\\u{{1b}}]0;{}… (10004 bytes in all)`",
+                "x".repeat(76)
+            )
+        );
+    }
+
+    #[test]
     fn parses_and_round_trips() {
         let procfile = Procfile::parse(PROCFILE).unwrap();
         assert_eq!(procfile.entries.len(), 3);

@@ -387,6 +387,31 @@ replicas = 3
     }
 
     #[test]
+    fn pattern_limits_name_the_field_and_the_limit() {
+        let many: Vec<String> = (0..=MAX_PATTERNS).map(|i| format!("\"f{i}\"")).collect();
+        let text = format!(
+            "[_]\nschema-version = \"0.2\"\n[io.buildpacks]\nexclude = [{}]\n",
+            many.join(",")
+        );
+        assert_eq!(
+            ProjectDescriptor::from_toml_str(&text)
+                .unwrap_err()
+                .to_string(),
+            "invalid project.toml: `io.buildpacks.exclude` has 1001 patterns, over the limit of 1000: use directory patterns (`dir/`) and wildcards (`*.log`) instead of listing files"
+        );
+        let text = format!(
+            "[_]\nschema-version = \"0.2\"\n[io.buildpacks]\ninclude = [\"a\", \"{}\"]\n",
+            "x".repeat(MAX_PATTERN_BYTES + 1)
+        );
+        assert_eq!(
+            ProjectDescriptor::from_toml_str(&text)
+                .unwrap_err()
+                .to_string(),
+            "invalid project.toml: `io.buildpacks.include[1]` is 1025 bytes, over the limit of 1024 for one pattern: shorten it"
+        );
+    }
+
+    #[test]
     fn errors() {
         let msg = |t: &str| ProjectDescriptor::from_toml_str(t).unwrap_err().to_string();
         assert_eq!(
