@@ -5,6 +5,7 @@ mod apps;
 mod build;
 mod contract_validate;
 mod detect;
+mod hostile_inputs;
 mod image;
 mod registry;
 mod render;
