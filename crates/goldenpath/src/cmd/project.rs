@@ -3,7 +3,7 @@
 //! project's own buildpack group (`group`, `pre`, `post`: builder buildpacks by id, local buildpack directories by
 //! `uri`, inline `script` buildpacks), which replaces or wraps the builder's order.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use gp_cnb::{
     BuildpackDescriptor, GroupRef, OrderGroup, OrderToml, ProjectBuildpackRef, ProjectDescriptor,
@@ -188,12 +188,25 @@ impl Project {
             let local = uri.strip_prefix("file://").unwrap_or(uri);
             if local.contains("://") || local.starts_with("urn:") {
                 return Err(format!(
-                    "`uri = \"{uri}\"`: only local buildpack directories are supported here; add image buildpacks to the builder"
+                    "`uri = \"{}\"`: only local buildpack directories are supported here; add image buildpacks to the builder",
+                    gp_cnb::excerpt(uri)
+                ));
+            }
+            if Path::new(local)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            {
+                return Err(format!(
+                    "`uri = \"{}\"`: a local buildpack is a directory inside the app; use a relative path without `..`",
+                    gp_cnb::excerpt(uri)
                 ));
             }
             let dir = self.dir.join(local);
-            let d = BuildpackDescriptor::from_path(dir.join("buildpack.toml"))
+            let descriptor = dir.join("buildpack.toml");
+            let text = gp_cnb::read_input_text(&descriptor, MAX_PROJECT_TOML_BYTES)
                 .map_err(|e| e.to_string())?;
+            let d = BuildpackDescriptor::from_toml_str(&text)
+                .map_err(|e| e.with_path(&descriptor).to_string())?;
             let (id, version) = (d.buildpack.id.to_string(), d.buildpack.version.to_string());
             extra.push(ExtraBuildpack {
                 dir,

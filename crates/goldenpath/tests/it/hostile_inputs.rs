@@ -337,6 +337,35 @@ fn huge_exclude_lists_are_refused_with_the_limit() {
 }
 
 #[test]
+fn project_buildpack_outside_the_app_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, _) = crate::js_app(tmp.path());
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(
+        outside.join("buildpack.toml"),
+        format!("api = \"{MARKER}\"\n"),
+    )
+    .unwrap();
+    for uri in ["../outside", "file:///etc"] {
+        std::fs::write(
+            app.join("project.toml"),
+            format!("[_]\nschema-version = \"0.2\"\n\n[[io.buildpacks.group]]\nuri = \"{uri}\"\n"),
+        )
+        .unwrap();
+        let (code, out) = build_none(tmp.path(), &app);
+        assert_eq!(code, 2, "{out}");
+        assert!(!out.contains(MARKER), "{out}");
+        assert!(
+            out.contains(&format!(
+                "project.toml `io.buildpacks.group[0]`: `uri = \"{uri}\"`: a local buildpack is a directory inside the app; use a relative path without `..`"
+            )),
+            "{uri}: {out}"
+        );
+    }
+}
+
+#[test]
 fn buildpacks_without_a_sandbox_do_not_write_into_the_source() {
     let tmp = tempfile::tempdir().unwrap();
     let (app, _) = crate::js_app(tmp.path());
