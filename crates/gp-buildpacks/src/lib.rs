@@ -142,6 +142,7 @@ pub fn detect(dir: &Path) -> Report {
         path: dir.to_path_buf(),
         ..Report::default()
     };
+    check_inputs(dir, &mut report.findings);
     let procfile = procfile::read(dir, &mut report.findings);
     report.processes.clone_from(&procfile);
     if !python::detect(dir, &procfile, &mut report) {
@@ -175,6 +176,42 @@ fn files_with_ext(dir: &Path, ext: &str) -> Vec<String> {
     out
 }
 
+/// The largest app input file detection reads (a `Procfile`, `package.json`, a lock file): bigger is refused.
+pub const MAX_INPUT_BYTES: u64 = 16 << 20;
+
+/// The app files detection reads by name.
+const INPUTS: &[&str] = &[
+    "package.json",
+    ".nvmrc",
+    ".node-version",
+    "requirements.txt",
+    "Pipfile",
+    "Pipfile.lock",
+    "pyproject.toml",
+    "poetry.lock",
+    "setup.py",
+    ".python-version",
+    "runtime.txt",
+];
+
+/// Every input file that exists but cannot be read as text (a symbolic link, a FIFO, a directory, binary or oversized
+/// content) is an error naming it; [`read`] then treats it as absent. The Procfile is checked by [`procfile::read`].
+fn check_inputs(dir: &Path, findings: &mut Vec<Finding>) {
+    for name in INPUTS {
+        if let Err(e) = gp_cnb::read_input_text(&dir.join(name), MAX_INPUT_BYTES)
+            && !e.is_not_found()
+        {
+            findings.push(Finding::error(
+                *name,
+                e.to_string(),
+                "detection reads only regular UTF-8 text files of the app",
+            ));
+        }
+    }
+}
+
+/// The text of `<dir>/<name>` when it is a regular UTF-8 text file: never through a symbolic link, never blocking
+/// on a FIFO.
 fn read(dir: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(name)).ok()
+    gp_cnb::read_input_text(&dir.join(name), MAX_INPUT_BYTES).ok()
 }

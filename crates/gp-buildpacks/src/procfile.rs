@@ -8,8 +8,17 @@ use crate::Finding;
 
 /// The Procfile's `(type, command)` pairs; an unreadable or invalid Procfile is an error finding.
 pub fn read(dir: &Path, findings: &mut Vec<Finding>) -> Vec<(String, String)> {
-    let Some(text) = crate::read(dir, "Procfile") else {
-        return Vec::new();
+    let text = match gp_cnb::read_input_text(&dir.join("Procfile"), crate::MAX_INPUT_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => return Vec::new(),
+        Err(e) => {
+            findings.push(Finding::error(
+                "Procfile",
+                e.to_string(),
+                "the Procfile is a text file with one `type: command` per line, e.g. `web: gunicorn app:app`",
+            ));
+            return Vec::new();
+        }
     };
     match Procfile::parse(&text) {
         Ok(p) => p

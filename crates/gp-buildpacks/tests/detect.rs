@@ -161,3 +161,91 @@ fn nothing_to_build_and_bad_procfile() {
     let e = errors(d.path());
     assert!(e[0].starts_with("error: Procfile:"), "{e:?}");
 }
+
+/// A value that must never reach a report.
+const MARKER: &str = "GP_SECRET_MARKER_5f1c";
+
+fn report_text(dir: &Path) -> String {
+    let r = detect(dir);
+    let findings: Vec<String> = r.findings.iter().map(ToString::to_string).collect();
+    format!("{}\n{:?}", findings.join("\n"), r.processes)
+}
+
+#[test]
+fn binary_procfile_is_an_error_naming_the_line_and_offset() {
+    let d = app(&[
+        ("package.json", "{}"),
+        ("package-lock.json", "{}"),
+        ("server.js", ""),
+    ]);
+    let procfile = d.path().join("Procfile");
+    std::fs::write(&procfile, b"web: node server.js\nworker: \x00\x01\x02").unwrap();
+    assert_eq!(
+        errors(d.path()),
+        [format!(
+            "error: Procfile: `{}` holds a NUL byte (line 2, byte offset 28): it must be text; remove the byte\n  fix: the Procfile is a text file with one `type: command` per line, e.g. `web: gunicorn app:app`",
+            procfile.display()
+        )]
+    );
+    std::fs::write(&procfile, b"web: node \xff\xfe server.js\n").unwrap();
+    assert_eq!(
+        errors(d.path()),
+        [format!(
+            "error: Procfile: `{}` is not UTF-8 text (line 1, byte offset 10): save it as UTF-8 text\n  fix: the Procfile is a text file with one `type: command` per line, e.g. `web: gunicorn app:app`",
+            procfile.display()
+        )]
+    );
+}
+
+#[test]
+fn symlinked_or_fifo_inputs_are_refused_by_name_and_never_read() {
+    let d = app(&[("package-lock.json", "{}")]);
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        secret.path(),
+        format!("web: {MARKER}\n{{\"name\": \"{MARKER}\"}}"),
+    )
+    .unwrap();
+    let procfile = d.path().join("Procfile");
+    let package = d.path().join("package.json");
+    std::os::unix::fs::symlink(secret.path(), &procfile).unwrap();
+    std::os::unix::fs::symlink(secret.path(), &package).unwrap();
+    let out = report_text(d.path());
+    assert!(!out.contains(MARKER), "{out}");
+    let link = |p: &Path| {
+        format!(
+            "`{}` is a symbolic link; inputs are read only from regular files: replace the link with the file itself",
+            p.display()
+        )
+    };
+    let errs = errors(d.path());
+    assert!(
+        errs.iter().any(|e| e.contains(&link(&procfile))),
+        "{errs:?}"
+    );
+    assert!(errs.iter().any(|e| e.contains(&link(&package))), "{errs:?}");
+
+    std::fs::remove_file(&procfile).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&procfile)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = d.path().to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(errors(&dir));
+    });
+    let errs = rx
+        .recv_timeout(std::time::Duration::from_mins(1))
+        .expect("detection must not block on a FIFO");
+    assert!(
+        errs.iter().any(|e| e.contains(&format!(
+            "`{}` is a FIFO (named pipe), not a regular file: replace it with a regular file (or remove it)",
+            procfile.display()
+        ))),
+        "{errs:?}"
+    );
+}

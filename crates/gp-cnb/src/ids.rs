@@ -14,7 +14,11 @@ use serde::{Deserialize, Serialize};
 pub enum IdError {
     #[error("{kind} must not be empty")]
     Empty { kind: &'static str },
-    #[error("invalid {kind} `{value}`: character `{ch}` is not allowed (allowed: {allowed})")]
+    /// `value` is an escaped, shortened excerpt.
+    #[error(
+        "invalid {kind} `{value}`: character `{}` is not allowed (allowed: {allowed})",
+        crate::excerpt(&ch.to_string())
+    )]
     InvalidChar {
         kind: &'static str,
         value: String,
@@ -47,7 +51,7 @@ fn check_chars(
     if let Some(ch) = value.chars().find(|c| !is_allowed(*c)) {
         return Err(IdError::InvalidChar {
             kind,
-            value: value.to_owned(),
+            value: crate::excerpt(value),
             ch,
             allowed,
         });

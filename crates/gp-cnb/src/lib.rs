@@ -67,7 +67,10 @@ pub use buildpack_toml::{
     BuildExecutable, BuildpackDescriptor, BuildpackInfo, BuildpackKind, ExecEnv,
     ExtensionDescriptor, ExtensionInfo, License, SbomFormat, Stack,
 };
-pub use file::{CnbError, TomlFile};
+pub use file::{
+    CnbError, InputError, MAX_EXCERPT_CHARS, MAX_MESSAGE_LINE_CHARS, TomlFile, clip_lines,
+    describe_file_type, excerpt, push_escaped, read_input, read_input_text,
+};
 pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
 pub use labels::{
     BuildMetadata, BuildpackLayersRecord, BuildpackRecord, CacheMetadata, GitSource, JsonLabel,
@@ -90,7 +93,8 @@ pub use platform_files::{
 };
 pub use procfile::{Procfile, ProcfileEntry, ProcfileError};
 pub use project::{
-    InlineScript, IoTable, PROJECT_SCHEMA, ProjectBuild, ProjectBuildpackRef, ProjectBuildpacks,
-    ProjectDescriptor, ProjectEnvVar, ProjectGroup, ProjectSection, upgrade_schema_01,
+    InlineScript, IoTable, MAX_PATTERN_BYTES, MAX_PATTERNS, PROJECT_SCHEMA, ProjectBuild,
+    ProjectBuildpackRef, ProjectBuildpacks, ProjectDescriptor, ProjectEnvVar, ProjectGroup,
+    ProjectSection, upgrade_schema_01,
 };
 pub use target::{BuildpackTarget, Distro, Target};

@@ -13,6 +13,11 @@ use crate::launch::Process;
 /// Why a `Procfile` did not parse. Lines are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcfileError {
+    #[error(
+        "Procfile line {line}: holds a NUL byte; a Procfile is text with one `<type>: <command>` per line"
+    )]
+    Nul { line: usize },
+    /// `text` is an escaped, shortened excerpt of the line.
     #[error("Procfile line {line}: expected `<type>: <command>`, found `{text}`")]
     MissingColon { line: usize, text: String },
     #[error("Procfile line {line}: {source}")]
@@ -54,13 +59,16 @@ impl Procfile {
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
             let trimmed = raw.trim();
+            if trimmed.contains('\0') {
+                return Err(ProcfileError::Nul { line });
+            }
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
             let Some((kind, command)) = trimmed.split_once(':') else {
                 return Err(ProcfileError::MissingColon {
                     line,
-                    text: trimmed.to_owned(),
+                    text: crate::excerpt(trimmed),
                 });
             };
             let kind: ProcessType = kind
@@ -147,6 +155,24 @@ mod tests {
         \r\n\
         worker:bundle exec sidekiq -q default\n\
           release: bin/rails db:migrate  \n";
+
+    #[test]
+    fn nul_bytes_and_long_lines_are_reported_shortly() {
+        assert_eq!(
+            Procfile::parse("web: a\nworker: b\0c\n")
+                .unwrap_err()
+                .to_string(),
+            "Procfile line 2: holds a NUL byte; a Procfile is text with one `<type>: <command>` per line"
+        );
+        let long = format!("\u{1b}]0;{}", "x".repeat(10_000));
+        assert_eq!(
+            Procfile::parse(&long).unwrap_err().to_string(),
+            format!(
+                "Procfile line 1: expected `<type>: <command>`, found `\\u{{1b}}]0;{}… (10004 bytes in all)`",
+                "x".repeat(76)
+            )
+        );
+    }
 
     #[test]
     fn parses_and_round_trips() {

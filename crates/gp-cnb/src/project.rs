@@ -10,6 +10,11 @@ use crate::api::{ApiVersion, BuildpackApi};
 use crate::buildpack_toml::License;
 use crate::file::{CnbError, TomlFile};
 
+/// The most `io.buildpacks.include` or `io.buildpacks.exclude` patterns a project may have.
+pub const MAX_PATTERNS: usize = 1000;
+/// The longest `include`/`exclude` pattern, in bytes.
+pub const MAX_PATTERN_BYTES: usize = 1024;
+
 /// The supported schema version.
 pub const PROJECT_SCHEMA: ApiVersion = ApiVersion::new(0, 2);
 
@@ -230,6 +235,34 @@ fn check_refs(section: &str, refs: &[ProjectBuildpackRef]) -> Result<(), CnbErro
     Ok(())
 }
 
+fn check_patterns(field: &str, patterns: &[String]) -> Result<(), CnbError> {
+    if patterns.len() > MAX_PATTERNS {
+        return Err(CnbError::field(
+            ProjectDescriptor::FILE,
+            format!("io.buildpacks.{field}"),
+            format!(
+                "has {} patterns, over the limit of {MAX_PATTERNS}: use directory patterns (`dir/`) and wildcards (`*.log`) instead of listing files",
+                patterns.len()
+            ),
+        ));
+    }
+    if let Some((i, p)) = patterns
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.len() > MAX_PATTERN_BYTES)
+    {
+        return Err(CnbError::field(
+            ProjectDescriptor::FILE,
+            format!("io.buildpacks.{field}[{i}]"),
+            format!(
+                "is {} bytes, over the limit of {MAX_PATTERN_BYTES} for one pattern: shorten it",
+                p.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl TomlFile for ProjectDescriptor {
     const FILE: &'static str = "project.toml";
 
@@ -264,6 +297,9 @@ impl TomlFile for ProjectDescriptor {
                 "io.buildpacks.include",
                 "cannot be combined with `io.buildpacks.exclude`; keep one of them",
             ));
+        }
+        for (field, patterns) in [("include", &bp.include), ("exclude", &bp.exclude)] {
+            check_patterns(field, patterns)?;
         }
         check_refs("group", &bp.group)?;
         check_refs("pre.group", &bp.pre.group)?;
@@ -348,6 +384,31 @@ replicas = 3
         let text = p.to_toml_string().unwrap();
         assert_eq!(ProjectDescriptor::from_toml_str(&text).unwrap(), p);
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn pattern_limits_name_the_field_and_the_limit() {
+        let many: Vec<String> = (0..=MAX_PATTERNS).map(|i| format!("\"f{i}\"")).collect();
+        let text = format!(
+            "[_]\nschema-version = \"0.2\"\n[io.buildpacks]\nexclude = [{}]\n",
+            many.join(",")
+        );
+        assert_eq!(
+            ProjectDescriptor::from_toml_str(&text)
+                .unwrap_err()
+                .to_string(),
+            "invalid project.toml: `io.buildpacks.exclude` has 1001 patterns, over the limit of 1000: use directory patterns (`dir/`) and wildcards (`*.log`) instead of listing files"
+        );
+        let text = format!(
+            "[_]\nschema-version = \"0.2\"\n[io.buildpacks]\ninclude = [\"a\", \"{}\"]\n",
+            "x".repeat(MAX_PATTERN_BYTES + 1)
+        );
+        assert_eq!(
+            ProjectDescriptor::from_toml_str(&text)
+                .unwrap_err()
+                .to_string(),
+            "invalid project.toml: `io.buildpacks.include[1]` is 1025 bytes, over the limit of 1024 for one pattern: shorten it"
+        );
     }
 
     #[test]

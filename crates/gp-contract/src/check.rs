@@ -19,6 +19,11 @@ pub const TREE_DIR: &str = "app-deployments";
 /// The default contracts tree, relative to the contracts repository root.
 pub const DEFAULT_TREE: &str = "docs/20-contracts/app-deployments";
 
+/// The largest contract file read, in bytes (contracts are a few kilobytes): bigger is refused.
+pub const MAX_CONTRACT_BYTES: u64 = 1 << 20;
+/// The most diagnostics reported for one file; the rest are counted in one `too-many-problems` error.
+pub const MAX_DIAGNOSTICS_PER_FILE: usize = 100;
+
 /// One document of a checked file.
 #[derive(Debug, Clone)]
 pub struct DocResult {
@@ -345,12 +350,8 @@ pub fn check_files(files: &[PathBuf], configs: &ConfigSource) -> Report {
     let results: Vec<Result<FileResult, Box<Diagnostic>>> = jobs
         .par_iter()
         .map(|(path, config)| {
-            let text = fs_err::read_to_string(path).map_err(|e| {
-                Box::new(
-                    Diagnostic::error(Code::Io, *path, Span::default(), e.to_string())
-                        .hint("check that the file exists and is readable UTF-8"),
-                )
-            })?;
+            let text = gp_cnb::read_input_text(path, MAX_CONTRACT_BYTES)
+                .map_err(|e| Box::new(input_diagnostic(path, &e)))?;
             let mut result = check_source(Arc::new(SourceFile::new(*path, text)), config);
             result.config = Some(Arc::clone(config));
             Ok(result)
@@ -370,31 +371,72 @@ pub fn check_files(files: &[PathBuf], configs: &ConfigSource) -> Report {
     check_uniqueness(&mut report.files);
     for f in &mut report.files {
         f.diagnostics.sort_by_key(|a| (a.span.start, a.code));
+        cap_diagnostics(f.source.path(), &mut f.diagnostics);
     }
     report
+}
+
+/// Keeps the first [`MAX_DIAGNOSTICS_PER_FILE`] diagnostics of a file and counts the rest in one error.
+pub fn cap_diagnostics(file: &Path, diags: &mut Vec<Diagnostic>) {
+    if diags.len() <= MAX_DIAGNOSTICS_PER_FILE {
+        return;
+    }
+    let rest = diags.split_off(MAX_DIAGNOSTICS_PER_FILE);
+    let errors = rest.iter().filter(|d| d.is_error()).count();
+    let span = rest.first().map(|d| d.span).unwrap_or_default();
+    diags.push(
+        Diagnostic::error(
+            Code::TooManyProblems,
+            file,
+            span,
+            format!(
+                "and {} more problems in this file ({errors} errors, {} warnings): only the first {MAX_DIAGNOSTICS_PER_FILE} are shown",
+                rest.len(),
+                rest.len() - errors
+            ),
+        )
+        .hint("fix the problems shown and run again; a file with this many problems is probably not a contract"),
+    );
+}
+
+/// The diagnostic for an input file that was refused or could not be read.
+fn input_diagnostic(path: &Path, e: &gp_cnb::InputError) -> Diagnostic {
+    use gp_cnb::InputError;
+    let hint = match e {
+        InputError::Symlink { .. } => {
+            "contracts are reviewed as files of the repository: commit the file itself, not a link"
+        }
+        InputError::NotRegular { .. } => "remove it, or replace it with a regular file",
+        InputError::TooLarge { .. } => {
+            "a contract is a few kilobytes: check that this is the file you meant"
+        }
+        InputError::NotUtf8 { .. } | InputError::Nul { .. } => "save the file as UTF-8 text",
+        InputError::Io { .. } => "check that the file exists and is readable",
+    };
+    Diagnostic::error(Code::Io, path, Span::default(), e.to_string()).hint(hint)
 }
 
 fn load_config(path: Option<&Path>, report: &mut Report) -> Option<Arc<PlatformConfig>> {
     let Some(path) = path else {
         return Some(Arc::new(PlatformConfig::default()));
     };
-    if let Ok(text) = fs_err::read_to_string(path) {
-        let src = Arc::new(SourceFile::new(path, text));
-        report.sources.insert(path.to_path_buf(), src.clone());
-        match PlatformConfig::parse(&src) {
-            Ok(c) => Some(Arc::new(c)),
-            Err(mut d) => {
-                report.other.append(&mut d);
-                None
-            }
+    let text = match gp_cnb::read_input_text(path, crate::config::MAX_CONFIG_BYTES) {
+        Ok(text) => text,
+        Err(e) => {
+            report.other.push(input_diagnostic(path, &e).hint(
+                "the platform config is a regular TOML file: fix or remove it (without one, the built-in defaults apply)",
+            ));
+            return None;
         }
-    } else {
-        match PlatformConfig::load(path) {
-            Ok(c) => Some(Arc::new(c)),
-            Err(mut d) => {
-                report.other.append(&mut d);
-                None
-            }
+    };
+    let src = Arc::new(SourceFile::new(path, text));
+    report.sources.insert(path.to_path_buf(), src.clone());
+    match PlatformConfig::parse(&src) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(mut d) => {
+            cap_diagnostics(path, &mut d);
+            report.other.append(&mut d);
+            None
         }
     }
 }
@@ -470,11 +512,13 @@ fn check_uniqueness(files: &mut [FileResult]) {
     }
 }
 
-/// Expands files and directories into the sorted list of YAML files to check.
+/// Expands files and directories into the sorted list of YAML files to check. Symbolic links are never followed:
+/// they are listed (a link named like a contract, a link to a directory, a link given as a path) so that reading
+/// them refuses them by name; so are FIFOs and other non-regular files named like contracts.
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, std::io::Error> {
     let mut out = Vec::new();
     for p in paths {
-        let meta = fs_err::metadata(p)?;
+        let meta = fs_err::symlink_metadata(p)?;
         if meta.is_dir() {
             walk(p, &mut out)?;
         } else {
@@ -494,9 +538,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
         if name.to_string_lossy().starts_with('.') {
             continue;
         }
-        if entry.file_type()?.is_dir() {
+        let ft = entry.file_type()?;
+        let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if ft.is_dir() {
             walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        } else if yaml || (ft.is_symlink() && path.is_dir()) {
             out.push(path);
         }
     }

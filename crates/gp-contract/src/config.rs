@@ -14,6 +14,8 @@ use crate::quantity::Quantity;
 use crate::source::SourceFile;
 
 pub const CONFIG_FILE: &str = "goldenpath.toml";
+/// The largest `goldenpath.toml` read, in bytes: bigger is refused.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Validated platform config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -149,20 +151,23 @@ impl PlatformConfig {
             .replace("{owner}", owner)
     }
 
-    /// The config that applies to `path`: the nearest `goldenpath.toml` in it or its ancestors.
+    /// The config that applies to `path`: the nearest `goldenpath.toml` in it or its ancestors. Whatever is there
+    /// counts, not only a regular file: a directory, FIFO or link named `goldenpath.toml` is then refused by name
+    /// when loaded, never silently skipped for the defaults.
     #[must_use]
     pub fn find_for(path: &Path) -> Option<PathBuf> {
         let start = if path.is_dir() { path } else { path.parent()? };
         let abs = std::path::absolute(start).ok()?;
         abs.ancestors()
             .map(|d| d.join(CONFIG_FILE))
-            .find(|p| p.is_file())
+            .find(|p| p.symlink_metadata().is_ok())
             .map(|p| relative_to_cwd(&p))
     }
 
-    /// Loads and validates a config file; every problem is a diagnostic pointing into the file.
+    /// Loads and validates a config file (a regular file of at most [`MAX_CONFIG_BYTES`]); every problem is a
+    /// diagnostic pointing into the file.
     pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
-        let text = fs_err::read_to_string(path).map_err(|e| {
+        let text = gp_cnb::read_input_text(path, MAX_CONFIG_BYTES).map_err(|e| {
             vec![Diagnostic::error(
                 Code::Io,
                 path,

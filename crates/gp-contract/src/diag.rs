@@ -75,6 +75,7 @@ codes! {
     UnsafePath => "unsafe-path", "A build path is absolute or leaves the repository.";
     IgnoredField => "ignored-field", "A field is set but has no effect.";
     Config => "config", "The platform config `goldenpath.toml` is invalid.";
+    TooManyProblems => "too-many-problems", "A file has more problems than are shown; the rest are counted.";
 }
 
 impl fmt::Display for Code {
@@ -128,7 +129,7 @@ impl Diagnostic {
             file: file.into(),
             span,
             field: None,
-            message: message.into(),
+            message: sanitize(&message.into()),
             hint: None,
             related: Vec::new(),
         }
@@ -150,19 +151,19 @@ impl Diagnostic {
     #[must_use]
     pub fn field(mut self, field: impl fmt::Display) -> Self {
         let f = field.to_string();
-        self.field = (!f.is_empty()).then_some(f);
+        self.field = (!f.is_empty()).then(|| gp_cnb::excerpt(&f));
         self
     }
 
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.hint = Some(sanitize(&hint.into()));
         self
     }
 
     #[must_use]
     pub fn maybe_hint(mut self, hint: Option<String>) -> Self {
-        self.hint = hint.or(self.hint);
+        self.hint = hint.map(|h| sanitize(&h)).or(self.hint);
         self
     }
 
@@ -176,7 +177,7 @@ impl Diagnostic {
         self.related.push(Related {
             file: file.into(),
             span,
-            message: message.into(),
+            message: sanitize(&message.into()),
         });
         self
     }
@@ -184,6 +185,45 @@ impl Diagnostic {
     #[must_use]
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+}
+
+/// The longest message (or hint) a diagnostic keeps, in characters; a longer one is cut with `…`.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// A message as diagnostics carry it, whatever values from the file it quotes: each backticked value cut to
+/// [`gp_cnb::MAX_EXCERPT_CHARS`] characters (with `…` and its length), control characters escaped everywhere but in
+/// the prose's own line breaks (no terminal escapes, NULs or fake log lines from a hostile file), at most [`MAX_MESSAGE_CHARS`] in all.
+#[must_use]
+pub fn sanitize(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS * 4));
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 {
+            out.push_str(&gp_cnb::excerpt(part));
+        } else {
+            // The prose around values may span lines (hints show examples); values are in backticks.
+            for c in part.chars() {
+                if c == '\n' {
+                    out.push(c);
+                } else {
+                    gp_cnb::push_escaped(&mut out, c);
+                }
+            }
+        }
+        if out.len() > MAX_MESSAGE_CHARS * 4 {
+            break;
+        }
+    }
+    match out.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => {
+            out.truncate(cut);
+            out.push('…');
+            out
+        }
+        None => out,
     }
 }
 
@@ -260,6 +300,23 @@ mod tests {
         );
         assert_eq!(did_you_mean("hostname", ["enabled", "host"]), Some("host"));
         assert_eq!(did_you_mean("zzz", ["enabled", "host"]), None);
+    }
+
+    #[test]
+    fn messages_cut_and_escape_values() {
+        let long = "x".repeat(100);
+        assert_eq!(
+            sanitize(&format!("`{long}` is not a name\u{1b}[31m")),
+            format!(
+                "`{}… (100 bytes in all)` is not a name\\u{{1b}}[31m",
+                "x".repeat(80)
+            )
+        );
+        assert_eq!(sanitize("`a\0b`"), "`a\\u{0}b`");
+        let many = "`a` ".repeat(2000);
+        let cut = sanitize(&many);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 
     #[test]

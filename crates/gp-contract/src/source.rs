@@ -51,11 +51,16 @@ impl fmt::Display for Pos {
 }
 
 /// A file's text plus the byte offset of every line start, for position lookups.
+///
+/// Lookups cost O(log lines) on ASCII lines (a column is then a byte count) and O(line length) only on lines with
+/// multi-byte characters, so that diagnostics on a file with one huge line stay linear.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     path: PathBuf,
     text: String,
     line_starts: Vec<usize>,
+    /// Per line: whether it is all ASCII.
+    ascii: Vec<bool>,
 }
 
 impl SourceFile {
@@ -63,11 +68,47 @@ impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: String) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let ascii = line_starts
+            .iter()
+            .enumerate()
+            .map(|(i, &start)| {
+                let end = line_starts.get(i + 1).copied().unwrap_or(text.len());
+                text.as_bytes()[start..end].is_ascii()
+            })
+            .collect();
         Self {
             path: path.into(),
             text,
             line_starts,
+            ascii,
         }
+    }
+
+    /// Byte range of line `idx` (0-based), without its `\n`.
+    #[must_use]
+    pub fn line_range(&self, idx: usize) -> std::ops::Range<usize> {
+        let start = self
+            .line_starts
+            .get(idx)
+            .copied()
+            .unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(idx + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        start..end.max(start)
+    }
+
+    /// Number of lines (a final line without `\n` counts; an empty text has one empty line).
+    #[must_use]
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// 0-based index of the line holding byte `offset`.
+    #[must_use]
+    pub fn line_index(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset).max(1) - 1
     }
 
     #[must_use]
@@ -84,16 +125,21 @@ impl SourceFile {
     #[must_use]
     pub fn pos_from_line_col0(&self, line: usize, col0: usize) -> Pos {
         let line = line.max(1);
-        let Some(&start) = self.line_starts.get(line - 1) else {
+        if line > self.line_starts.len() {
             return self.end_pos();
-        };
-        let rest = &self.text[start..];
-        let line_text = rest.split('\n').next().unwrap_or("");
+        }
+        let range = self.line_range(line - 1);
+        let start = range.start;
+        let line_text = &self.text[range];
         let offset = start
-            + line_text
-                .char_indices()
-                .nth(col0)
-                .map_or(line_text.len(), |(i, _)| i);
+            + if self.ascii[line - 1] {
+                col0.min(line_text.len())
+            } else {
+                line_text
+                    .char_indices()
+                    .nth(col0)
+                    .map_or(line_text.len(), |(i, _)| i)
+            };
         Pos {
             line: to_u32(line),
             column: to_u32(col0 + 1),
@@ -108,9 +154,13 @@ impl SourceFile {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line_idx = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let line_idx = self.line_index(offset);
         let start = self.line_starts[line_idx];
-        let column = self.text[start..offset].chars().count() + 1;
+        let column = if self.ascii[line_idx] {
+            offset - start
+        } else {
+            self.text[start..offset].chars().count()
+        } + 1;
         Pos {
             line: to_u32(line_idx + 1),
             column: to_u32(column),

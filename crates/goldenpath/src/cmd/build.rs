@@ -609,7 +609,7 @@ fn phases(
     };
     platform_dir(args, &project, &platform, &seen_as)?;
     let app = project
-        .source_dir(&source, work, sandbox.is_some())
+        .source_dir(&source, work, true) // buildpacks never write into the source directory
         .map_err(usage)?;
     let layers = work.join("layers");
     std::fs::create_dir_all(&layers).map_err(io)?;

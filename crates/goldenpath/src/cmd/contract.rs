@@ -102,7 +102,6 @@ pub fn run(cmd: ContractCommand) -> ExitCode {
 }
 
 /// Resolves PATHs and `--config`, then checks every file. `Err` carries the exit code after a usage error.
-/// Resolves PATHs and `--config`, then checks every file. `Err` carries the exit code after a usage error.
 pub fn check_inputs(
     paths: Vec<PathBuf>,
     config: Option<PathBuf>,
@@ -132,10 +131,22 @@ pub fn check_inputs(
         return Err(usage());
     }
     let configs = match config {
-        Some(p) if !p.is_file() => {
-            eprintln!("error: config file `{}` does not exist", p.display());
+        Some(p) if p.symlink_metadata().is_err() => {
+            eprintln!(
+                "error: config file `{}` does not exist\n  = help: pass the platform config file, e.g. `--config goldenpath.toml`",
+                p.display()
+            );
             return Err(usage());
         }
+        Some(p) if p.is_dir() && !p.is_symlink() => {
+            eprintln!(
+                "error: `--config {}` is a directory; it takes the platform config file\n  = help: pass the file, e.g. `--config {}`",
+                p.display(),
+                p.join(gp_contract::config::CONFIG_FILE).display()
+            );
+            return Err(usage());
+        }
+        // Anything else that is not a regular file (a link, a FIFO) is refused by name when read.
         Some(p) => ConfigSource::File(p),
         None => ConfigSource::Discover,
     };

@@ -3,7 +3,7 @@
 //! project's own buildpack group (`group`, `pre`, `post`: builder buildpacks by id, local buildpack directories by
 //! `uri`, inline `script` buildpacks), which replaces or wraps the builder's order.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use gp_cnb::{
     BuildpackDescriptor, GroupRef, OrderGroup, OrderToml, ProjectBuildpackRef, ProjectDescriptor,
@@ -31,13 +31,18 @@ pub struct ExtraBuildpack {
     pub version: String,
 }
 
-/// Reads `<app>/project.toml` when present.
+/// The largest `project.toml` read: bigger is refused.
+pub const MAX_PROJECT_TOML_BYTES: u64 = 1 << 20;
+
+/// Reads `<app>/project.toml` when present: only a regular file (never through a symbolic link, never blocking on a
+/// FIFO), of at most [`MAX_PROJECT_TOML_BYTES`].
 pub fn load(app: &Path) -> Result<Project, String> {
     let path = app.join("project.toml");
-    if !path.is_file() {
-        return Ok(Project::default());
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let text = match gp_cnb::read_input_text(&path, MAX_PROJECT_TOML_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => return Ok(Project::default()),
+        Err(e) => return Err(e.to_string()),
+    };
     let d = ProjectDescriptor::from_toml_str(&gp_cnb::upgrade_schema_01(&text))
         .map_err(|e| e.with_path(&path).to_string())?;
     let Some(bp) = d.io.and_then(|io| io.buildpacks) else {
@@ -70,12 +75,22 @@ pub fn load(app: &Path) -> Result<Project, String> {
     };
     let mut b = GitignoreBuilder::new(app);
     for p in &patterns {
-        b.add_line(None, p)
-            .map_err(|e| format!("`{}`: pattern `{p}`: {e}", path.display()))?;
+        b.add_line(None, p).map_err(|e| {
+            format!(
+                "`{}`: pattern `{}`: {}",
+                path.display(),
+                gp_cnb::excerpt(p),
+                gp_cnb::excerpt(&e.to_string())
+            )
+        })?;
     }
-    let gi = b
-        .build()
-        .map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let gi = b.build().map_err(|e| {
+        format!(
+            "`{}`: the `include`/`exclude` patterns do not compile: {}",
+            path.display(),
+            gp_cnb::excerpt(&e.to_string())
+        )
+    })?;
     Ok(Project {
         filter: Some((gi, include)),
         ..base
@@ -173,12 +188,25 @@ impl Project {
             let local = uri.strip_prefix("file://").unwrap_or(uri);
             if local.contains("://") || local.starts_with("urn:") {
                 return Err(format!(
-                    "`uri = \"{uri}\"`: only local buildpack directories are supported here; add image buildpacks to the builder"
+                    "`uri = \"{}\"`: only local buildpack directories are supported here; add image buildpacks to the builder",
+                    gp_cnb::excerpt(uri)
+                ));
+            }
+            if Path::new(local)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            {
+                return Err(format!(
+                    "`uri = \"{}\"`: a local buildpack is a directory inside the app; use a relative path without `..`",
+                    gp_cnb::excerpt(uri)
                 ));
             }
             let dir = self.dir.join(local);
-            let d = BuildpackDescriptor::from_path(dir.join("buildpack.toml"))
+            let descriptor = dir.join("buildpack.toml");
+            let text = gp_cnb::read_input_text(&descriptor, MAX_PROJECT_TOML_BYTES)
                 .map_err(|e| e.to_string())?;
+            let d = BuildpackDescriptor::from_toml_str(&text)
+                .map_err(|e| e.with_path(&descriptor).to_string())?;
             let (id, version) = (d.buildpack.id.to_string(), d.buildpack.version.to_string());
             extra.push(ExtraBuildpack {
                 dir,
@@ -273,8 +301,15 @@ fn copy_filtered(
         }
         if ft.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&path)?, &to)?;
-        } else {
+        } else if ft.is_file() {
             std::fs::copy(&path, &to)?;
+        } else {
+            // A FIFO would block the copy forever; a device is no source file.
+            let kind = gp_cnb::describe_file_type(ft).unwrap_or("not a file");
+            return Err(std::io::Error::other(format!(
+                "`{}` is {kind}: the app source may hold only regular files, directories and symbolic links; remove it or exclude it in project.toml",
+                path.display()
+            )));
         }
     }
     Ok(())

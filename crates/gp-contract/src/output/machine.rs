@@ -57,10 +57,18 @@ pub fn render_json(report: &Report) -> String {
     s
 }
 
+/// Workflow-command data: `%`, CR and LF percent-encoded (GitHub decodes them), other control characters escaped.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => gp_cnb::push_escaped(&mut out, c),
+        }
+    }
+    out
 }
 
 fn escape_property(s: &str) -> String {

@@ -1,6 +1,8 @@
 //! Crate-level tests: the committed schema files are what the types generate.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
+mod hostile;
+
 use std::path::Path;
 
 use gp_contract::schema::{app_deployment_schema_json, app_deployment_schema_yaml};
