@@ -303,7 +303,7 @@ fn check_plan<'a>(
     Ok((new, targets))
 }
 
-/// Creates the journal's directories and temporary files (the new record's too), each synced.
+/// Creates the journal's directories and temporary files (the new record's too), then syncs them all at once.
 fn stage(
     root: &Root,
     meta: &safe::Dir,
@@ -325,7 +325,8 @@ fn stage(
     if let Some(t) = &j.record_temp {
         meta.write_new(t, record)?;
     }
-    Ok(())
+    // Everything staged is on disk before the journal can say *committed*.
+    meta.sync_filesystem()
 }
 
 /// Looks at every target before anything is written (in parallel, errors in plan order): whether its bytes change.

@@ -653,6 +653,8 @@ fn phases(
         (out_path, tag),
         previous,
     )?;
+    // Counted before caching, which moves the layer SBOMs along with their layers.
+    let formats = sbom_formats(&layers);
     if args.cache.is_some() || args.cache_image.is_some() {
         super::phase::start("CACHING");
     }
@@ -671,7 +673,6 @@ fn phases(
         .map(|p| p.kind.to_string())
         .collect();
     eprintln!("*** Processes: {}", processes.join(", "));
-    let formats = sbom_formats(&layers);
     if !formats.is_empty() {
         eprintln!("*** SBOM: {}", formats.join(", "));
     }

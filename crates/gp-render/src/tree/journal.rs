@@ -130,10 +130,9 @@ pub fn roll_forward(root: &Root, meta: &Dir, j: &Journal) -> Result<(), TreeErro
         }
         remove_empty_parents(root, &p)?;
     }
-    for parts in &touched {
-        if let Some(dir) = root.dir(parts, false)? {
-            dir.sync()?;
-        }
+    // The renames and removals in every touched directory, flushed in one call.
+    if !touched.is_empty() {
+        meta.sync_filesystem()?;
     }
     if let Some(t) = &j.record_temp {
         meta.rename(t, RECORD_NAME)?;
