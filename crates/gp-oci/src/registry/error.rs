@@ -230,22 +230,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// At most this many characters of anything a server or a file sent are shown.
 const EXCERPT_CHARS: usize = 200;
 
-/// `text` escaped (control characters shown as `\n`, `\u{1b}`, ...) and cut to a short excerpt.
+/// `text` escaped (control characters shown as `\n`, `\u{1b}`, ...) and cut to a short excerpt (the shared
+/// `gp-fs` rule, with room for a whole error chain).
 #[must_use]
 pub fn excerpt(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == EXCERPT_CHARS {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    gp_fs::excerpt_within(text, EXCERPT_CHARS)
 }
 
 /// `Retry-After`: delay-seconds or an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`), as a wait from `now`.
@@ -360,7 +349,11 @@ mod tests {
             "{}",
             f.message
         );
-        assert!(f.message.ends_with("x..."), "{}", f.message);
+        assert!(
+            f.message.ends_with("x… (1010 bytes in all)"),
+            "{}",
+            f.message
+        );
         assert!(f.message.len() < 260, "{}", f.message.len());
     }
 

@@ -80,17 +80,7 @@ impl std::fmt::Display for RelPath {
     }
 }
 
-/// At most 80 characters of an untrusted value, escaped, for error messages.
-#[must_use]
-pub fn excerpt(value: &str) -> String {
-    let escaped: String = value.escape_debug().collect();
-    if escaped.chars().count() > 80 {
-        let cut: String = escaped.chars().take(77).collect();
-        format!("{cut}...")
-    } else {
-        escaped
-    }
-}
+pub use gp_fs::excerpt;
 
 /// What is at a path, looked at without following a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,6 +513,9 @@ mod tests {
     #[test]
     fn excerpts_are_short_and_escaped() {
         assert_eq!(excerpt("a\nb"), "a\\nb");
-        assert_eq!(excerpt(&"x".repeat(200)).len(), 80);
+        assert_eq!(
+            excerpt(&"x".repeat(200)),
+            format!("{}… (200 bytes in all)", "x".repeat(80))
+        );
     }
 }

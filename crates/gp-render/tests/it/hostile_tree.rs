@@ -148,7 +148,7 @@ fn a_long_record_entry_is_shown_as_a_short_excerpt() {
     let f = Fixture::new();
     let entry = format!("../{}", "x".repeat(500));
     f.record(&[(&entry, "c")]);
-    let shown = format!("../{}...", "x".repeat(74));
+    let shown = format!("../{}… (503 bytes in all)", "x".repeat(77));
     assert_eq!(
         f.apply(&[]).unwrap_err(),
         record_error(&f.out, &shown, "has a `.` or `..` component")
