@@ -82,13 +82,7 @@ pub fn workflow(app: &App<'_>) -> Option<Value> {
             "name": "Build, scan and push",
             "runs-on": "ubuntu-latest",
             "timeout-minutes": 30,
-            "steps": [
-                {"uses": CHECKOUT, "with": {"persist-credentials": false}},
-                {"name": "AWS credentials (OIDC)", "uses": AWS_CREDENTIALS, "with": {
-                    "role-to-assume": format!("arn:aws:iam::{account}:role/goldenpath-image-publisher"),
-                    "aws-region": "${{ env.AWS_REGION }}",
-                }},
-                {"name": "Log in to ECR", "uses": ECR_LOGIN, "with": {"registries": account}},
+            "steps": with_login(&account, json!([
                 {"uses": BUILDX},
                 {"name": "Build", "uses": BUILD_PUSH, "with": build},
                 {"name": "Scan (fails on CRITICAL)", "uses": TRIVY, "with": {
@@ -103,7 +97,7 @@ pub fn workflow(app: &App<'_>) -> Option<Value> {
                     "format": "spdx-json",
                     "artifact-name": format!("{}-sbom.spdx.json", app.instance()),
                 }},
-            ],
+            ])),
         }},
     }))
 }
@@ -145,18 +139,12 @@ fn buildpack_workflow(app: &App<'_>, b: &BuildpackBuild) -> Value {
             "name": "Build with Cloud Native Buildpacks and publish",
             "runs-on": "ubuntu-latest",
             "timeout-minutes": 30,
-            "steps": [
-                {"uses": CHECKOUT, "with": {"persist-credentials": false}},
-                {"name": "AWS credentials (OIDC)", "uses": AWS_CREDENTIALS, "with": {
-                    "role-to-assume": format!("arn:aws:iam::{account}:role/goldenpath-image-publisher"),
-                    "aws-region": "${{ env.AWS_REGION }}",
-                }},
-                {"name": "Log in to ECR", "uses": ECR_LOGIN, "with": {"registries": account}},
+            "steps": with_login(&account, json!([
                 {"name": "Install goldenpath", "run": format!(
                     "set -euo pipefail\ncargo install --locked --git {GOLDENPATH_REPOSITORY} --tag \"v$GOLDENPATH_VERSION\" goldenpath\n"
                 )},
                 {"name": "Build and publish", "id": "build", "env": build_env, "run": buildpack_script(&env_flags)},
-            ],
+            ])),
         }},
     })
 }
@@ -175,6 +163,23 @@ fn buildpack_script(env_flags: &str) -> String {
         "",
     ]
     .join("\n")
+}
+
+/// The steps both workflows start with: checkout without kept credentials, AWS credentials by OIDC, ECR login;
+/// then `steps`.
+fn with_login(account: &str, steps: Value) -> Vec<Value> {
+    let mut all = vec![
+        json!({"uses": CHECKOUT, "with": {"persist-credentials": false}}),
+        json!({"name": "AWS credentials (OIDC)", "uses": AWS_CREDENTIALS, "with": {
+            "role-to-assume": format!("arn:aws:iam::{account}:role/goldenpath-image-publisher"),
+            "aws-region": "${{ env.AWS_REGION }}",
+        }}),
+        json!({"name": "Log in to ECR", "uses": ECR_LOGIN, "with": {"registries": account}}),
+    ];
+    if let Value::Array(steps) = steps {
+        all.extend(steps);
+    }
+    all
 }
 
 fn push_script() -> String {
