@@ -17,7 +17,8 @@ if [ ! -f "$src/index.json" ]; then
   layer_size=$(stat -c %s "$w/layer.tar")
   mv "$w/layer.tar" "$src/blobs/sha256/$layer"
   blob() { # JSON on stdin -> blob; prints "digest size"
-    local tmp="$src/blobs/sha256/.new" d
+    local tmp d
+    tmp=$(mktemp "$src/blobs/sha256/.new.XXXXXX") # one per call: process substitutions run concurrently
     cat > "$tmp"; d=$(sha256sum "$tmp" | cut -d' ' -f1); echo "$d $(stat -c %s "$tmp")"; mv "$tmp" "$src/blobs/sha256/$d"
   }
   read -r cfg cfg_size < <(printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$layer" | blob)
