@@ -51,19 +51,7 @@ const SHOWN: usize = 80;
 
 /// `s` for an error message: cut at [`SHOWN`] characters, control, non-ASCII and backtick characters escaped.
 fn shown(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == SHOWN {
-            out.push_str("...");
-            break;
-        }
-        if (c.is_ascii_graphic() && c != '`') || c == ' ' {
-            out.push(c);
-        } else {
-            out.extend(c.escape_unicode());
-        }
-    }
-    out
+    crate::layout::escape_cut(s, SHOWN)
 }
 
 impl FromStr for Digest {

@@ -18,7 +18,7 @@ use crate::digest::{Digest, HashingWriter};
 use safe::{check_dir, ensure_dir, found, io_err, open_regular, write_new};
 
 pub use desc::Desc;
-pub use safe::{excerpt, excerpt_str, list_excerpt, write_atomic};
+pub use safe::{escape_cut, excerpt, excerpt_str, list_excerpt, write_atomic};
 pub use walk::{Kind, MAX_DEPTH, MAX_JSON_BLOB, copy_image, parse_children, parse_children_bytes};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";

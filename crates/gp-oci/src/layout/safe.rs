@@ -170,10 +170,15 @@ pub(super) fn lock(path: &Path) -> Result<Lock, LayoutError> {
 /// control, non-ASCII and backtick characters escaped so nothing a file holds can disturb a terminal or log.
 #[must_use]
 pub fn excerpt(v: &Value) -> String {
-    let text = v.to_string();
+    escape_cut(&v.to_string(), EXCERPT_CHARS)
+}
+
+/// `text` cut at `max` characters (`...` marks a cut), with control, non-ASCII and backtick characters escaped.
+#[must_use]
+pub fn escape_cut(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (i, c) in text.chars().enumerate() {
-        if i == EXCERPT_CHARS {
+        if i == max {
             out.push_str("...");
             break;
         }
