@@ -79,3 +79,134 @@ impl Drop for Activity {
         }
     }
 }
+
+/// How a build's events are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Lines on stderr (with spinners on a terminal).
+    Text,
+    /// One JSON object per event on stdout, for CI.
+    Json,
+}
+
+/// Draws a build session's events: the reference lifecycle's lines on stderr, spinners for long work on a
+/// terminal, or a JSON event stream.
+#[derive(Debug)]
+pub struct Reporter {
+    style: Style,
+    activity: std::sync::Mutex<Option<Activity>>,
+}
+
+impl Reporter {
+    #[must_use]
+    pub fn new(style: Style) -> Self {
+        Self {
+            style,
+            activity: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A line of the build's account: on stderr as text, or as a JSON `message` event.
+    pub fn line(&self, text: &str) {
+        match self.style {
+            Style::Text => eprintln!("{text}"),
+            Style::Json => json_line(&serde_json::json!({"event": "message", "text": text})),
+        }
+    }
+
+    fn text(&self, event: &gp_lifecycle::progress::Event) {
+        use gp_lifecycle::progress::{Event, Level};
+        match event {
+            Event::PhaseStarted { phase, detail } => match detail {
+                Some(d) => eprintln!("===> {} {d}", phase.header()),
+                None => eprintln!("===> {}", phase.header()),
+            },
+            Event::Output {
+                buildpack: Some(id),
+                line,
+            } => eprintln!("[{id}] {line}"),
+            Event::Output { line, .. } => eprintln!("{line}"),
+            Event::Detected { buildpacks } => {
+                for (id, version) in buildpacks {
+                    eprintln!("{id} {version}");
+                }
+            }
+            Event::Transfer { step, .. } => match self.activity.lock().ok().as_deref() {
+                Some(Some(Activity { bar: Some(bar), .. })) => bar.set_message(step.clone()),
+                _ => eprintln!("  {step}"),
+            },
+            Event::Activity { label, done } => {
+                if let Ok(mut a) = self.activity.lock() {
+                    *a = (!done).then(|| Activity::spinner(label));
+                }
+            }
+            Event::Notice { level, text } => match level {
+                Level::Info => eprintln!("{text}"),
+                Level::Note => eprintln!("note: {text}"),
+                Level::Warning => eprintln!("warning: {text}"),
+            },
+            Event::Exported {
+                reference,
+                digest,
+                layers,
+                from_run_image,
+            } => {
+                if let Some(r) = reference {
+                    eprintln!("*** Image: {r}@{digest}");
+                }
+                eprintln!("*** Layers: {layers} ({from_run_image} from the run image)");
+            }
+            Event::Pushed {
+                reference,
+                digest,
+                uploaded,
+                mounted,
+                present,
+                cache: true,
+                layers,
+            } => eprintln!(
+                "*** Cache image: {reference}@{digest} ({layers} layer(s); {uploaded} blob(s) uploaded, {mounted} mounted, {present} already there)"
+            ),
+            Event::Pushed {
+                reference,
+                digest,
+                uploaded,
+                mounted,
+                present,
+                ..
+            } => eprintln!(
+                "*** Published {reference}@{digest}: {uploaded} blob(s) uploaded, {mounted} mounted, {present} already there"
+            ),
+            Event::BuildpackTimes { each, total } => {
+                let each: Vec<String> = each
+                    .iter()
+                    .map(|(id, d)| format!("{id} {} ms", d.as_millis()))
+                    .collect();
+                eprintln!(
+                    "*** Buildpacks ran for {} ms ({})",
+                    total.as_millis(),
+                    each.join(", ")
+                );
+            }
+        }
+    }
+}
+
+impl gp_lifecycle::progress::Progress for Reporter {
+    fn event(&self, event: gp_lifecycle::progress::Event) {
+        match self.style {
+            Style::Text => self.text(&event),
+            Style::Json => json_line(&event),
+        }
+    }
+}
+
+/// One JSON object on its own line of stdout.
+pub fn json_line(value: &impl serde::Serialize) {
+    use std::io::Write;
+    if let Ok(text) = serde_json::to_string(value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}

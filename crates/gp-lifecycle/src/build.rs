@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::progress::{Event, Progress, Silent};
 use gp_cnb::env::{EnvAction, EnvMap, apply_layer_env_dirs, prepend_path, read_env_dir};
 use gp_cnb::{
     BuildToml, BuildpackDescriptor, BuildpackPlan, GroupToml, LaunchToml, MetadataProcess,
@@ -49,66 +50,106 @@ impl BuildError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            BuildError::Failed { .. } => 51,
-            BuildError::Contract { .. } | BuildError::Io { .. } | BuildError::Read { .. } => 52,
+            BuildError::Failed { .. } => crate::exit::BUILD_BUILDPACK_ERROR,
+            BuildError::Contract { .. } | BuildError::Io { .. } | BuildError::Read { .. } => {
+                crate::exit::BUILD_ERROR
+            }
         }
     }
 }
 
-/// Everything `/bin/build` runs printed, prefixed with the buildpack id, for the user.
-#[derive(Debug, Default)]
-pub struct BuildLog {
+/// Everything `/bin/build` runs printed, for the error of a failing buildpack, and how long each ran.
+pub struct BuildLog<'a> {
     pub lines: Vec<String>,
-    /// Also print each line to stderr as it arrives (`[<id>] <line>`).
-    pub echo: bool,
+    /// Hears each line as it arrives ([`Event::Output`] with the buildpack's id).
+    pub progress: &'a dyn Progress,
     /// Wall time spent inside each buildpack's `bin/build`, in group order.
     pub timings: Vec<(String, std::time::Duration)>,
 }
 
-/// Runs `cmd`, reading its stdout and stderr line by line as they come (printed with the `[id]` prefix when
-/// `echo`); returns the lines in arrival order and the exit status.
-fn stream(
+impl std::fmt::Debug for BuildLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildLog")
+            .field("lines", &self.lines.len())
+            .field("timings", &self.timings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for BuildLog<'_> {
+    fn default() -> Self {
+        Self::new(&Silent)
+    }
+}
+
+impl<'a> BuildLog<'a> {
+    #[must_use]
+    pub fn new(progress: &'a dyn Progress) -> Self {
+        Self {
+            lines: Vec::new(),
+            progress,
+            timings: Vec::new(),
+        }
+    }
+}
+
+/// Runs `cmd` with stdin closed, handing each line of its stdout and stderr to `on_line` as it comes (from two
+/// reader threads); returns its exit status.
+pub fn stream_lines(
     cmd: &mut Command,
-    id: &str,
-    echo: bool,
-) -> std::io::Result<(Vec<String>, std::process::ExitStatus)> {
+    on_line: &(dyn Fn(String) + Sync),
+) -> std::io::Result<std::process::ExitStatus> {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    use std::sync::{Arc, Mutex};
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let pump = |r: Box<dyn std::io::Read + Send>| {
-        let lines = Arc::clone(&lines);
-        let id = id.to_owned();
-        std::thread::spawn(move || {
-            for line in BufReader::new(r).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line)
-                    .trim_end_matches('\r')
-                    .to_owned();
-                if echo {
-                    eprintln!("[{id}] {line}");
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    std::thread::scope(|s| {
+        let pump = |r: Box<dyn std::io::Read + Send>| {
+            s.spawn(move || {
+                for line in BufReader::new(r).split(b'\n').map_while(Result::ok) {
+                    on_line(
+                        String::from_utf8_lossy(&line)
+                            .trim_end_matches('\r')
+                            .to_owned(),
+                    );
                 }
-                if let Ok(mut l) = lines.lock() {
-                    l.push(line);
-                }
-            }
-        })
-    };
-    let out = child.stdout.take().map(|o| pump(Box::new(o)));
-    let err = child.stderr.take().map(|e| pump(Box::new(e)));
-    let status = child.wait()?;
-    for t in [out, err].into_iter().flatten() {
-        let _ = t.join();
-    }
-    let lines = std::mem::take(
-        &mut *lines
-            .lock()
-            .map_err(|_| std::io::Error::other("log lock"))?,
-    );
+            });
+        };
+        if let Some(o) = out {
+            pump(Box::new(o));
+        }
+        if let Some(e) = err {
+            pump(Box::new(e));
+        }
+        child.wait()
+    })
+}
+
+/// Runs `cmd`, passing each output line on as an [`Event::Output`] of buildpack `id`; returns the lines in
+/// arrival order and the exit status.
+fn stream(
+    cmd: &mut Command,
+    id: &str,
+    progress: &dyn Progress,
+) -> std::io::Result<(Vec<String>, std::process::ExitStatus)> {
+    let lines = std::sync::Mutex::new(Vec::new());
+    let status = stream_lines(cmd, &|line: String| {
+        progress.event(Event::Output {
+            buildpack: Some(id.to_owned()),
+            line: line.clone(),
+        });
+        if let Ok(mut l) = lines.lock() {
+            l.push(line);
+        }
+    })?;
+    let lines = lines
+        .into_inner()
+        .map_err(|_| std::io::Error::other("log lock"))?;
     Ok((lines, status))
 }
 
@@ -154,7 +195,7 @@ pub fn build(
     plan: &PlanToml,
     dirs: &BuildDirs,
     base_env: &EnvMap,
-    log: &mut BuildLog,
+    log: &mut BuildLog<'_>,
 ) -> Result<Built, BuildError> {
     let mut env = base_env.clone();
     let mut remaining = plan.entries.clone();
@@ -269,7 +310,7 @@ fn run_buildpack(
     plan_path: &Path,
     dirs: &BuildDirs,
     env: &EnvMap,
-    log: &mut BuildLog,
+    log: &mut BuildLog<'_>,
 ) -> Result<(), BuildError> {
     let id = member.id.as_str();
     let mut cmd = Command::new(bp_dir.join("bin/build"));
@@ -286,7 +327,7 @@ fn run_buildpack(
         .env("CNB_PLATFORM_DIR", &dirs.platform)
         .env("CNB_EXEC_ENV", &dirs.exec_env)
         .envs(crate::target::env_vars(&dirs.target));
-    let (lines, status) = stream(&mut cmd, id, log.echo)
+    let (lines, status) = stream(&mut cmd, id, log.progress)
         .map_err(|e| contract(id, format!("cannot run bin/build: {e}")))?;
     log.lines
         .extend(lines.iter().map(|l| format!("[{id}] {l}")));

@@ -99,8 +99,11 @@ pub fn runc_available() -> bool {
             .is_ok_and(|s| s.success())
 }
 
-/// Runs `spec` as a runc container; the phase's output goes to this process's stdout and stderr.
-pub fn run_runc(spec: &Spec) -> Result<ExitStatus, SandboxError> {
+/// Runs `spec` as a runc container; each line the phase prints goes to `on_line`.
+pub fn run_runc(
+    spec: &Spec,
+    on_line: &(dyn Fn(String) + Sync),
+) -> Result<ExitStatus, SandboxError> {
     let bundle = spec.scratch.join("bundle");
     let spawn = |source: io::Error| SandboxError::Spawn {
         exe: PathBuf::from("runc"),
@@ -117,15 +120,13 @@ pub fn run_runc(spec: &Spec) -> Result<ExitStatus, SandboxError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let status = Command::new("runc")
-        .arg("--root")
+    let mut cmd = Command::new("runc");
+    cmd.arg("--root")
         .arg(spec.scratch.join("runc-state"))
         .args(["run", "--bundle"])
         .arg(&bundle)
-        .arg(&id)
-        .stdin(std::process::Stdio::null())
-        .status()
-        .map_err(spawn)?;
+        .arg(&id);
+    let status = crate::build::stream_lines(&mut cmd, on_line).map_err(spawn)?;
     Ok(status)
 }
 
@@ -187,19 +188,22 @@ fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Runs `spec` in the sandbox through the helper `exe` (normally `std::env::current_exe()`); the phase's output
-/// goes to this process's stdout and stderr. Returns the phase's exit status.
-pub fn run(exe: &Path, spec: &Spec) -> Result<ExitStatus, SandboxError> {
+/// Runs `spec` in the sandbox through the helper `exe` (normally `std::env::current_exe()`; its `main` must call
+/// [`init`] when its first argument is [`INIT_ARG`]); each line the phase prints goes to `on_line`. Returns the
+/// phase's exit status.
+pub fn run(
+    exe: &Path,
+    spec: &Spec,
+    on_line: &(dyn Fn(String) + Sync),
+) -> Result<ExitStatus, SandboxError> {
     let json = serde_json::to_string(spec).map_err(|e| SandboxError::Spawn {
         exe: exe.to_path_buf(),
         source: io::Error::other(e),
     })?;
-    let status = Command::new(exe)
-        .arg(INIT_ARG)
-        .env_clear()
-        .env(SPEC_VAR, json)
-        .status()
-        .map_err(|source| SandboxError::Spawn {
+    let mut cmd = Command::new(exe);
+    cmd.arg(INIT_ARG).env_clear().env(SPEC_VAR, json);
+    let status =
+        crate::build::stream_lines(&mut cmd, on_line).map_err(|source| SandboxError::Spawn {
             exe: exe.to_path_buf(),
             source,
         })?;

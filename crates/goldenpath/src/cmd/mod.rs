@@ -7,8 +7,6 @@ mod contract;
 mod default_builder;
 mod detect;
 mod image;
-mod phase;
-mod project;
 mod rebase;
 mod render;
 mod scaffold;
@@ -34,13 +32,17 @@ fn cache_dir() -> std::path::PathBuf {
         .join("goldenpath")
 }
 
+/// The local image store in the cache directory.
+fn store(insecure: &[String]) -> gp_oci::store::Store {
+    gp_oci::store::Store::new(cache_dir(), insecure)
+}
+
 /// A registry client that remembers where blobs were seen and mounts them across repositories when pushing.
 fn registry(
     target: &gp_oci::reference::RegistryRef,
     insecure: &[String],
 ) -> Result<gp_oci::registry::Registry, gp_oci::registry::RegistryError> {
-    Ok(gp_oci::registry::Registry::new(target, insecure)?
-        .with_sources(&cache_dir().join("blob-sources")))
+    store(insecure).registry(target)
 }
 
 /// Exit codes shared by every subcommand.
@@ -51,6 +53,19 @@ pub mod exit {
     pub const INVALID: u8 = 1;
     /// Bad usage, unreadable files, I/O or internal failure.
     pub const USAGE: u8 = 2;
+
+    /// A failed build: the Platform API code of the phase that failed (`gp_lifecycle::exit`: 20 no buildpack
+    /// group passed, 51 a buildpack failed, 62 the image could not be written or pushed, ...), or [`USAGE`] when
+    /// the build could not start (a setting, an input, local files).
+    #[must_use]
+    pub fn for_session(e: &gp_lifecycle::session::SessionError) -> u8 {
+        use gp_lifecycle::session::FailureKind;
+        match e.kind() {
+            FailureKind::Request | FailureKind::Input | FailureKind::Io => USAGE,
+            FailureKind::Registry => e.exit_code(),
+            FailureKind::Phase(code) => code,
+        }
+    }
 }
 
 /// `GoldenPath`: from source code and a deployment contract to a patched, running app on Kubernetes.

@@ -10,8 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gp_cnb::{GroupToml, OrderToml, PlanToml, TomlFile};
-use gp_lifecycle::build::{BuildDirs, BuildLog, build};
-use gp_lifecycle::detect::{DetectDirs, detect};
+use gp_lifecycle::build::BuildDirs;
+use gp_lifecycle::detect::DetectDirs;
+use gp_lifecycle::exit;
+use gp_lifecycle::phases::{build_phase, detect_phase};
+use gp_lifecycle::progress::{Event, Level};
 
 fn var(name: &str, default: &str) -> PathBuf {
     std::env::var_os(name).map_or_else(|| PathBuf::from(default), PathBuf::from)
@@ -89,7 +92,8 @@ fn run_detect(dirs: &Dirs) -> Result<(), (u8, String)> {
         },
         PathBuf::from,
     );
-    let order = OrderToml::from_path(&order_path).map_err(|e| (22, e.to_string()))?;
+    let order =
+        OrderToml::from_path(&order_path).map_err(|e| (exit::DETECT_ERROR, e.to_string()))?;
     let detect_dirs = DetectDirs {
         buildpacks: dirs.buildpacks.clone(),
         app: dirs.app.clone(),
@@ -98,35 +102,24 @@ fn run_detect(dirs: &Dirs) -> Result<(), (u8, String)> {
         exec_env: dirs.exec_env.clone(),
         target: target(),
     };
-    let detected = match detect(&order.order, &detect_dirs) {
-        Ok(d) => d,
-        Err(e) => {
-            if let gp_lifecycle::detect::DetectError::NoGroup { log, .. } = &e {
-                for l in log {
-                    eprintln!("{l}");
-                }
-            }
-            return Err((e.exit_code(), e.to_string()));
-        }
-    };
-    for m in &detected.group.group {
-        eprintln!("{} {}", m.id, m.version);
-    }
+    let detected = detect_phase(&order.order, &detect_dirs, &print)
+        .map_err(|e| (e.exit_code(), e.to_string()))?;
     let group = detected
         .group
         .to_toml_string()
-        .map_err(|e| (22, e.to_string()))?;
+        .map_err(|e| (exit::DETECT_ERROR, e.to_string()))?;
     let plan = detected
         .plan
         .to_toml_string()
-        .map_err(|e| (22, e.to_string()))?;
+        .map_err(|e| (exit::DETECT_ERROR, e.to_string()))?;
     write(&dirs.group, &group)?;
     write(&dirs.plan, &plan)
 }
 
 fn run_build(dirs: &Dirs) -> Result<(), (u8, String)> {
-    let group = GroupToml::from_path(&dirs.group).map_err(|e| (52, e.to_string()))?;
-    let plan = PlanToml::from_path(&dirs.plan).map_err(|e| (52, e.to_string()))?;
+    let group =
+        GroupToml::from_path(&dirs.group).map_err(|e| (exit::BUILD_ERROR, e.to_string()))?;
+    let plan = PlanToml::from_path(&dirs.plan).map_err(|e| (exit::BUILD_ERROR, e.to_string()))?;
     let build_dirs = BuildDirs {
         buildpacks: dirs.buildpacks.clone(),
         layers: dirs.layers.clone(),
@@ -138,14 +131,33 @@ fn run_build(dirs: &Dirs) -> Result<(), (u8, String)> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| !k.starts_with("CNB_") || k == "CNB_USER_ID" || k == "CNB_GROUP_ID")
         .collect();
-    let mut log = BuildLog {
-        echo: true,
-        ..BuildLog::default()
-    };
-    build(&group, &plan, &build_dirs, &env, &mut log)
+    build_phase(&group, &plan, &build_dirs, &env, &print)
         .map_err(|e| (e.exit_code(), e.to_string()))?;
-    eprintln!("{}", timing_line(&log.timings));
     Ok(())
+}
+
+/// The phases' events as the reference lifecycle's lines on stderr (the platform reads them from there).
+#[allow(clippy::needless_pass_by_value)] // the `Progress` signature
+fn print(event: Event) {
+    match event {
+        Event::Output {
+            buildpack: Some(id),
+            line,
+        } => eprintln!("[{id}] {line}"),
+        Event::Output { line, .. } => eprintln!("{line}"),
+        Event::Detected { buildpacks } => {
+            for (id, version) in buildpacks {
+                eprintln!("{id} {version}");
+            }
+        }
+        Event::BuildpackTimes { each, .. } => eprintln!("{}", timing_line(&each)),
+        Event::Notice { level, text } => match level {
+            Level::Info => eprintln!("{text}"),
+            Level::Note => eprintln!("note: {text}"),
+            Level::Warning => eprintln!("warning: {text}"),
+        },
+        _ => {}
+    }
 }
 
 /// `*** Buildpacks ran for N ms (id N ms, ...)`: the time spent inside `bin/build`, for the build summary.

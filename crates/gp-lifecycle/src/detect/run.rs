@@ -2,6 +2,7 @@
 //! inside the build image: `--sandbox none`), then resolves the build plan. Exit codes follow the Platform API:
 //! 20 no group passed, 21 no group passed and a buildpack errored, 12 a buildpack's API is unsupported.
 
+use crate::exit;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,10 +58,10 @@ impl DetectError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            DetectError::NoGroup { errored: false, .. } => 20,
-            DetectError::NoGroup { errored: true, .. } => 21,
-            DetectError::Api { .. } => 12,
-            DetectError::Descriptor { .. } | DetectError::Order(_) => 22,
+            DetectError::NoGroup { errored: false, .. } => exit::DETECT_FAIL,
+            DetectError::NoGroup { errored: true, .. } => exit::DETECT_BUILDPACK_ERROR,
+            DetectError::Api { .. } => exit::INCOMPATIBLE_BUILDPACK_API,
+            DetectError::Descriptor { .. } | DetectError::Order(_) => exit::DETECT_ERROR,
         }
     }
 }

@@ -46,7 +46,7 @@ pub enum ExportError {
 }
 
 /// Where the build left things and where the image goes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExportInput<'a> {
     pub layers: &'a Path,
     pub app: &'a Path,
@@ -62,6 +62,8 @@ pub struct ExportInput<'a> {
     pub memo: Option<&'a Memo>,
     /// The previous image of the same name: launch layers a buildpack kept (`.toml` only) are taken from it.
     pub previous: Option<&'a crate::analyze::Previous>,
+    /// Hears the exporter's notices (the default process, slices that match nothing).
+    pub progress: &'a dyn crate::progress::Progress,
 }
 
 impl ExportInput<'_> {
@@ -74,6 +76,16 @@ impl ExportInput<'_> {
             Some(m) => m.add_layer(self.out, entries, opts).map(|(info, _)| info),
             None => add_layer(self.out, entries, opts),
         }
+    }
+}
+
+impl std::fmt::Debug for ExportInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportInput")
+            .field("layers", &self.layers)
+            .field("app", &self.app)
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
     }
 }
 
@@ -225,7 +237,8 @@ pub fn export(input: &ExportInput<'_>) -> Result<Exported, ExportError> {
     }
     if let Some(t) = &input.built.metadata.default_process_type {
         // The reference exporter's line, which buildpack test suites match on.
-        eprintln!("Setting default process type '{t}'");
+        let line = format!("Setting default process type '{t}'");
+        input.progress.event(crate::progress::Event::notice(line));
     }
     ours.push(("config".into(), config));
     if let Some(sbom) = sbom {
@@ -361,11 +374,13 @@ fn lifecycle_layers(
         message: e.to_string(),
     })?;
     for i in empty {
-        eprintln!(
-            "warning: slice {} ({}) matches no files; no layer for it",
-            i + 1,
-            input.built.metadata.slices[i].paths.join(", ")
-        );
+        input
+            .progress
+            .event(crate::progress::Event::warning(format!(
+                "slice {} ({}) matches no files; no layer for it",
+                i + 1,
+                input.built.metadata.slices[i].paths.join(", ")
+            )));
     }
     let mut app = Vec::with_capacity(parts.len() + 1);
     for part in parts.iter().chain(std::iter::once(&rest)) {

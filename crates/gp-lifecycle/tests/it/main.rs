@@ -299,6 +299,7 @@ mod export {
             tag: "app",
             memo: None,
             previous: None,
+            progress: &gp_lifecycle::progress::Silent,
         })
         .unwrap()
     }

@@ -1,0 +1,195 @@
+//! What a build reports while it runs. The library prints nothing: every phase header, buildpack output line,
+//! transfer step and notice is an [`Event`] handed to the caller's [`Progress`]. The CLI draws them (bars on a
+//! terminal, plain lines elsewhere, JSON lines with `--json`); a service stores them with the build.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A phase of a build session, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Fetching an image (builder, run image) before the build.
+    Pulling,
+    /// Unpacking a builder's root filesystem (once per builder digest).
+    Unpacking,
+    Detecting,
+    Restoring,
+    Building,
+    Exporting,
+    Caching,
+    Publishing,
+}
+
+impl Phase {
+    /// The header word the reference lifecycle prints (`===> DETECTING`).
+    #[must_use]
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Pulling => "PULLING",
+            Self::Unpacking => "UNPACKING",
+            Self::Detecting => "DETECTING",
+            Self::Restoring => "RESTORING",
+            Self::Building => "BUILDING",
+            Self::Exporting => "EXPORTING",
+            Self::Caching => "CACHING",
+            Self::Publishing => "PUBLISHING",
+        }
+    }
+
+    /// The name in summaries and metrics (`detecting`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pulling => "pulling",
+            Self::Unpacking => "unpacking",
+            Self::Detecting => "detecting",
+            Self::Restoring => "restoring",
+            Self::Building => "building",
+            Self::Exporting => "exporting",
+            Self::Caching => "caching",
+            Self::Publishing => "publishing",
+        }
+    }
+}
+
+/// How much a notice matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// Part of the build's account (`Restored python:venv`).
+    Info,
+    /// A choice made for the user that they may want to know about.
+    Note,
+    /// Something went wrong but the build goes on.
+    Warning,
+}
+
+/// Where a transfer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    Pull,
+    Push,
+    Unpack,
+}
+
+/// One thing that happened during a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A phase begins (the previous one ends here); `detail` says what it works on (the image pulled).
+    PhaseStarted {
+        phase: Phase,
+        detail: Option<String>,
+    },
+    /// A line a buildpack or a phase in the sandbox printed; `buildpack` when known.
+    Output {
+        buildpack: Option<String>,
+        line: String,
+    },
+    /// The group detect chose, in order.
+    Detected {
+        buildpacks: Vec<(String, String)>,
+    },
+    /// A step of a pull, push or unpack (`uploading sha256:… (12 MiB)`).
+    Transfer {
+        direction: Direction,
+        target: String,
+        step: String,
+    },
+    /// Long work without steps of its own starts or ends (drawn as a spinner on a terminal).
+    Activity {
+        label: String,
+        done: bool,
+    },
+    Notice {
+        level: Level,
+        text: String,
+    },
+    /// The image is in its layout; `reference` is `None` when the layout is only the way to a registry.
+    Exported {
+        reference: Option<String>,
+        digest: String,
+        layers: usize,
+        from_run_image: usize,
+    },
+    /// The image (or the cache image) is in the registry.
+    Pushed {
+        reference: String,
+        digest: String,
+        uploaded: usize,
+        mounted: usize,
+        present: usize,
+        cache: bool,
+        layers: usize,
+    },
+    /// How long the buildpacks' own `bin/build` ran, each and in all.
+    BuildpackTimes {
+        each: Vec<(String, Duration)>,
+        total: Duration,
+    },
+}
+
+impl Event {
+    pub fn notice(text: impl Into<String>) -> Self {
+        Self::Notice {
+            level: Level::Info,
+            text: text.into(),
+        }
+    }
+
+    pub fn note(text: impl Into<String>) -> Self {
+        Self::Notice {
+            level: Level::Note,
+            text: text.into(),
+        }
+    }
+
+    pub fn warning(text: impl Into<String>) -> Self {
+        Self::Notice {
+            level: Level::Warning,
+            text: text.into(),
+        }
+    }
+}
+
+/// Receives a build's events, from any thread (uploads run beside the build).
+pub trait Progress: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+impl<F: Fn(Event) + Send + Sync> Progress for F {
+    fn event(&self, event: Event) {
+        self(event);
+    }
+}
+
+/// Discards every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn event(&self, _: Event) {}
+}
+
+/// Collects events in memory, in arrival order (tests, a service's build log).
+#[derive(Debug, Default)]
+pub struct Recorder(std::sync::Mutex<Vec<Event>>);
+
+impl Recorder {
+    /// The events so far.
+    #[must_use]
+    pub fn events(&self) -> Vec<Event> {
+        self.0.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Progress for Recorder {
+    fn event(&self, event: Event) {
+        if let Ok(mut e) = self.0.lock() {
+            e.push(event);
+        }
+    }
+}
