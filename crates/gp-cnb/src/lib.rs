@@ -71,7 +71,10 @@ pub use file::{
     CnbError, InputError, MAX_EXCERPT_CHARS, MAX_MESSAGE_LINE_CHARS, TomlFile, clip_lines,
     describe_file_type, excerpt, push_escaped, read_input, read_input_text,
 };
-pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
+pub use ids::{
+    BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId,
+    buildpack_dir_name,
+};
 pub use labels::{
     BuildMetadata, BuildpackLayersRecord, BuildpackRecord, CacheMetadata, GitSource, JsonLabel,
     LabelError, LauncherRecord, LauncherSource, LayerRecord, LayerSha, LifecycleMetadata,

@@ -112,10 +112,6 @@ fn stream(
     Ok((lines, status))
 }
 
-fn escaped(id: &str) -> String {
-    id.replace('/', "_")
-}
-
 fn contract(id: &str, message: impl Into<String>) -> BuildError {
     BuildError::Contract {
         id: id.to_owned(),
@@ -167,11 +163,11 @@ pub fn build(
         let id = member.id.as_str();
         let bp_dir = dirs
             .buildpacks
-            .join(escaped(id))
+            .join(member.id.dir_name())
             .join(member.version.to_string());
         let descriptor = BuildpackDescriptor::from_path(bp_dir.join("buildpack.toml"))
             .map_err(|e| contract(id, e.to_string()))?;
-        let layers = dirs.layers.join(escaped(id));
+        let layers = dirs.layers.join(member.id.dir_name());
         std::fs::create_dir_all(&layers).map_err(|e| BuildError::Io {
             path: layers.clone(),
             message: e.to_string(),
@@ -186,7 +182,9 @@ pub fn build(
                 .flat_map(|&i| remaining[i].requires.clone())
                 .collect(),
         };
-        let plan_path = dirs.layers.join(format!("plan-{}.toml", escaped(id)));
+        let plan_path = dirs
+            .layers
+            .join(format!("plan-{}.toml", member.id.dir_name()));
         let text = bp_plan
             .to_toml_string()
             .map_err(|e| contract(id, e.to_string()))?;
