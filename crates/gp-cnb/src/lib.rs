@@ -78,7 +78,8 @@ pub use ids::{
 pub use labels::{
     BuildMetadata, BuildpackLayersRecord, BuildpackRecord, CacheMetadata, GitSource, JsonLabel,
     LabelError, LauncherRecord, LauncherSource, LayerRecord, LayerSha, LifecycleMetadata,
-    ProcessRecord, ProjectMetadata, ProjectSource, RunImageRecord, StackRecord, StoreRecord,
+    NoBuildpackId, ProcessRecord, ProjectMetadata, ProjectSource, RunImageRecord, StackRecord,
+    StoreRecord,
 };
 pub use launch::{Label, LaunchToml, Process, ProcessCommand, Slice};
 pub use layer::{LayerContentMetadata, LayerTypes};

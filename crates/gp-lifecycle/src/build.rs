@@ -373,13 +373,8 @@ fn merge_launch(metadata: &mut MetadataToml, launch: &LaunchToml, member: &gp_cn
     for p in &launch.processes {
         metadata.processes.retain(|q| q.kind != p.kind);
         metadata.processes.push(MetadataProcess {
-            kind: p.kind.clone(),
-            command: p.command.clone(),
-            args: p.args.clone(),
-            direct: p.direct.unwrap_or(false),
-            working_dir: p.working_dir.clone(),
             buildpack_id: Some(member.id.clone()),
-            exec_env: p.exec_env.clone(),
+            ..p.clone().into()
         });
         if p.default {
             metadata.default_process_type = Some(p.kind.clone());
