@@ -101,4 +101,4 @@ pub use project::{
     ProjectBuildpackRef, ProjectBuildpacks, ProjectDescriptor, ProjectEnvVar, ProjectGroup,
     ProjectSection, upgrade_schema_01,
 };
-pub use target::{BuildpackTarget, Distro, Target};
+pub use target::{BuildpackTarget, Distro, Target, host_arch};
