@@ -7,9 +7,9 @@
 //! `io.buildpacks.*` image labels, validated identifiers and API versions, target matching and the
 //! env-dir modification rules.
 //!
-//! It must not do I/O beyond the optional [`TomlFile::from_path`] helper: no process spawning, no
-//! directory walking, no network. Env dirs are applied from `(file name, bytes)` pairs that the
-//! caller read. Phases, sandboxes and registries live in the crates above this one.
+//! It must not do I/O beyond the optional [`TomlFile::from_path`] helper and the env-dir readers
+//! ([`env::read_env_dir`], [`env::read_platform_env`]): no process spawning, no directory walking,
+//! no network. Env dirs are applied from `(file name, bytes)` pairs. Phases, sandboxes and registries live in the crates above this one.
 //!
 //! | Module | Covers |
 //! |---|---|
