@@ -255,7 +255,10 @@ pub fn prepend_path(env: &mut EnvMap, key: &str, dir: &std::path::Path) {
     env.insert(key.to_owned(), new);
 }
 
-/// The files of an env directory as `(name, bytes)`, for [`apply_layer_env_dirs`]; a missing directory is empty.
+/// The files of an env directory as `(name, bytes)`, in directory-listing order, for
+/// [`apply_layer_env_dirs`] (which sorts them): every entry that is a file (a link is followed)
+/// with its contents verbatim; subdirectories, dangling links and unreadable files are skipped, a
+/// name that is not UTF-8 is converted lossily, and a missing or unreadable directory is empty.
 #[must_use]
 pub fn read_env_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -270,6 +273,15 @@ pub fn read_env_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
             ))
         })
         .collect()
+}
+
+/// The platform's `<platform>/env/` files as [`read_env_dir`] reads them, sorted by name, for
+/// [`apply_platform_env`] (which applies them in the order given).
+#[must_use]
+pub fn read_platform_env(platform: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = read_env_dir(&platform.join("env"));
+    files.sort();
+    files
 }
 
 #[cfg(test)]
@@ -439,5 +451,29 @@ mod tests {
                 ("X.append", "v"),
             ])
         );
+    }
+
+    #[test]
+    fn platform_env_dir_reading() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(read_platform_env(tmp.path()).is_empty(), "no env dir");
+        let dir = tmp.path().join("env");
+        std::fs::create_dir_all(dir.join("SUBDIR")).unwrap();
+        std::fs::write(dir.join("b"), "lower\n").unwrap();
+        std::fs::write(dir.join("PATH"), "/opt/bin").unwrap();
+        std::fs::write(dir.join("A"), [0xff, b' ']).unwrap();
+        std::os::unix::fs::symlink("PATH", dir.join("LINKED")).unwrap();
+        std::os::unix::fs::symlink("missing", dir.join("DANGLING")).unwrap();
+        let files = read_platform_env(tmp.path());
+        let expected: Vec<(String, Vec<u8>)> = vec![
+            ("A".into(), vec![0xff, b' ']),
+            ("LINKED".into(), b"/opt/bin".to_vec()),
+            ("PATH".into(), b"/opt/bin".to_vec()),
+            ("b".into(), b"lower\n".to_vec()),
+        ];
+        assert_eq!(files, expected, "files only, byte order, contents verbatim");
+        let mut unsorted = read_env_dir(&dir);
+        unsorted.sort();
+        assert_eq!(unsorted, expected);
     }
 }

@@ -155,6 +155,22 @@ impl BuildpackId {
     pub fn eq_ignore_case(&self, other: &Self) -> bool {
         self.0.eq_ignore_ascii_case(&other.0)
     }
+
+    /// The escaped id that names this buildpack's directories: `<layers>/<id>/`,
+    /// `/cnb/buildpacks/<id>/<version>/`, the cache's `<id>/` and the SBOM paths. See
+    /// [`buildpack_dir_name`].
+    #[must_use]
+    pub fn dir_name(&self) -> String {
+        buildpack_dir_name(&self.0)
+    }
+}
+
+/// A buildpack id as the specs escape it for a directory name: every `/` becomes `_`
+/// (`heroku/jvm` names `heroku_jvm/`). A valid id holds no `_`, so the escaping is one-to-one.
+/// For ids not (yet) parsed into a [`BuildpackId`].
+#[must_use]
+pub fn buildpack_dir_name(id: &str) -> String {
+    id.replace('/', "_")
 }
 
 validated_string!(
@@ -356,6 +372,19 @@ mod tests {
         let b: BuildpackId = "heroku/jvm".parse().unwrap();
         assert_ne!(a, b);
         assert!(a.eq_ignore_case(&b));
+    }
+
+    #[test]
+    fn dir_names_escape_every_slash() {
+        let dir = |id: &str| id.parse::<BuildpackId>().unwrap().dir_name();
+        assert_eq!(dir("heroku/jvm"), "heroku_jvm");
+        assert_eq!(dir("a/b/c"), "a_b_c");
+        assert_eq!(dir("io.buildpacks.ruby"), "io.buildpacks.ruby");
+        assert_eq!(dir("Abc123./-"), "Abc123._-");
+        assert_eq!(
+            buildpack_dir_name("paketo-buildpacks/node"),
+            "paketo-buildpacks_node"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::file::TomlFile;
 use crate::ids::{BuildpackId, BuildpackVersion, LayerName, ProcessType};
 use crate::launch::ProcessCommand;
 use crate::layer::LayerContentMetadata;
+use crate::platform_files::MetadataProcess;
 
 /// Why a label value did not parse.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +223,36 @@ pub struct ProcessRecord {
     /// `["*"]` (or absent) means every execution environment.
     #[serde(default, rename = "exec-env", skip_serializing_if = "Vec::is_empty")]
     pub exec_env: Vec<String>,
+}
+
+/// A `metadata.toml` process that names no contributing buildpack, which
+/// `io.buildpacks.build.metadata` requires.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("process `{kind}` names no buildpack")]
+pub struct NoBuildpackId {
+    pub kind: ProcessType,
+}
+
+/// A `metadata.toml` process as `io.buildpacks.build.metadata` records it; fails when the process
+/// names no buildpack.
+impl TryFrom<&MetadataProcess> for ProcessRecord {
+    type Error = NoBuildpackId;
+    fn try_from(p: &MetadataProcess) -> Result<Self, NoBuildpackId> {
+        let Some(buildpack_id) = p.buildpack_id.clone() else {
+            return Err(NoBuildpackId {
+                kind: p.kind.clone(),
+            });
+        };
+        Ok(Self {
+            kind: p.kind.clone(),
+            command: p.command.clone(),
+            args: p.args.clone(),
+            direct: p.direct,
+            working_dir: p.working_dir.clone(),
+            buildpack_id,
+            exec_env: p.exec_env.clone(),
+        })
+    }
 }
 
 /// A buildpack or extension in `io.buildpacks.build.metadata`.

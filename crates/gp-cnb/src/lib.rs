@@ -7,9 +7,9 @@
 //! `io.buildpacks.*` image labels, validated identifiers and API versions, target matching and the
 //! env-dir modification rules.
 //!
-//! It must not do I/O beyond the optional [`TomlFile::from_path`] helper: no process spawning, no
-//! directory walking, no network. Env dirs are applied from `(file name, bytes)` pairs that the
-//! caller read. Phases, sandboxes and registries live in the crates above this one.
+//! It must not do I/O beyond the optional [`TomlFile::from_path`] helper and the env-dir readers
+//! ([`env::read_env_dir`], [`env::read_platform_env`]): no process spawning, no directory walking,
+//! no network. Env dirs are applied from `(file name, bytes)` pairs. Phases, sandboxes and registries live in the crates above this one.
 //!
 //! | Module | Covers |
 //! |---|---|
@@ -71,11 +71,15 @@ pub use file::{
     CnbError, InputError, MAX_EXCERPT_CHARS, MAX_MESSAGE_LINE_CHARS, TomlFile, clip_lines,
     describe_file_type, excerpt, push_escaped, read_input, read_input_text,
 };
-pub use ids::{BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId};
+pub use ids::{
+    BuildpackId, BuildpackVersion, IdError, LayerName, ProcessType, StackId, TargetId,
+    buildpack_dir_name,
+};
 pub use labels::{
     BuildMetadata, BuildpackLayersRecord, BuildpackRecord, CacheMetadata, GitSource, JsonLabel,
     LabelError, LauncherRecord, LauncherSource, LayerRecord, LayerSha, LifecycleMetadata,
-    ProcessRecord, ProjectMetadata, ProjectSource, RunImageRecord, StackRecord, StoreRecord,
+    NoBuildpackId, ProcessRecord, ProjectMetadata, ProjectSource, RunImageRecord, StackRecord,
+    StoreRecord,
 };
 pub use launch::{Label, LaunchToml, Process, ProcessCommand, Slice};
 pub use layer::{LayerContentMetadata, LayerTypes};
@@ -97,4 +101,4 @@ pub use project::{
     ProjectBuildpackRef, ProjectBuildpacks, ProjectDescriptor, ProjectEnvVar, ProjectGroup,
     ProjectSection, upgrade_schema_01,
 };
-pub use target::{BuildpackTarget, Distro, Target};
+pub use target::{BuildpackTarget, Distro, Target, host_arch};

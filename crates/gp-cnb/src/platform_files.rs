@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::file::{CnbError, TomlFile, is_false};
 use crate::ids::{BuildpackId, ProcessType};
 use crate::labels::LifecycleMetadata;
-use crate::launch::{ProcessCommand, Slice};
+use crate::launch::{Process, ProcessCommand, Slice};
 use crate::order::GroupMember;
 use crate::plan::BomEntry;
 use crate::target::Target;
@@ -150,6 +150,23 @@ pub struct MetadataProcess {
     /// `["*"]` or absent: every execution environment.
     #[serde(default, rename = "exec-env", skip_serializing_if = "Vec::is_empty")]
     pub exec_env: Vec<String>,
+}
+
+/// A `launch.toml` process as `metadata.toml` lists it, before its contributor is known
+/// (`buildpack_id` is `None`); `direct` absent means `false`. `default` is not a process field
+/// here: it becomes [`MetadataToml::default_process_type`].
+impl From<Process> for MetadataProcess {
+    fn from(p: Process) -> Self {
+        Self {
+            kind: p.kind,
+            command: p.command,
+            args: p.args,
+            direct: p.direct.unwrap_or(false),
+            working_dir: p.working_dir,
+            buildpack_id: None,
+            exec_env: p.exec_env,
+        }
+    }
 }
 
 impl MetadataProcess {

@@ -129,6 +129,17 @@ impl BuildpackTarget {
     }
 }
 
+/// This machine's architecture as OCI image configs and targets name it: `amd64` and `arm64`
+/// for Rust's `x86_64` and `aarch64`, Rust's own name for any other.
+#[must_use]
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
 fn field_matches(a: Option<&str>, b: Option<&str>) -> bool {
     let wild = |v: Option<&str>| matches!(v, None | Some("" | "*"));
     wild(a) || wild(b) || a == b
@@ -146,6 +157,15 @@ mod tests {
             variant: None,
             distro: Some(Distro::new("ubuntu", "24.04")),
         }
+    }
+
+    #[test]
+    fn host_arch_has_the_oci_name() {
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(host_arch(), "amd64");
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(host_arch(), "arm64");
+        assert!(!["x86_64", "aarch64", ""].contains(&host_arch()));
     }
 
     #[test]

@@ -186,7 +186,7 @@ pub fn select(inv: &Invocation, m: &MetadataToml) -> Result<Launch, LaunchError>
 pub fn launch_layers(layers: &Path, m: &MetadataToml) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for bp in &m.buildpacks {
-        let dir = layers.join(bp.id.as_str().replace('/', "_"));
+        let dir = layers.join(bp.id.dir_name());
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -223,7 +223,7 @@ pub fn launch_env(
     let apis: BTreeMap<String, BuildpackApi> = m
         .buildpacks
         .iter()
-        .map(|b| (b.id.as_str().replace('/', "_"), b.api))
+        .map(|b| (b.id.dir_name(), b.api))
         .collect();
     for layer in layers {
         if layer.join("bin").is_dir() {

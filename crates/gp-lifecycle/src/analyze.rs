@@ -132,7 +132,7 @@ pub fn restore_metadata(
 ) -> std::io::Result<Vec<String>> {
     let mut restored = Vec::new();
     for (member, record) in crate::layers::recorded(group, &previous.metadata.buildpacks) {
-        let dir = layers.join(member.id.as_str().replace('/', "_"));
+        let dir = layers.join(member.id.dir_name());
         if let Some(store) = &record.store {
             // The buildpack's persistent metadata, as the spec restores it (whatever else is restored).
             let toml = gp_cnb::StoreToml {
@@ -153,7 +153,7 @@ pub fn restore_metadata(
             std::fs::create_dir_all(&dir)?;
             std::fs::write(&toml_path, text)?;
             // And its layer SBOM, as the previous image has it.
-            let bp = member.id.as_str().replace('/', "_");
+            let bp = member.id.dir_name();
             for ext in crate::layers::SBOM_EXTENSIONS {
                 let key = format!("layers/sbom/launch/{bp}/{}/sbom.{ext}", name.as_str());
                 if let Some(bytes) = previous.sbom.get(&key) {

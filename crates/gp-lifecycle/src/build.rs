@@ -153,10 +153,6 @@ fn stream(
     Ok((lines, status))
 }
 
-fn escaped(id: &str) -> String {
-    id.replace('/', "_")
-}
-
 fn contract(id: &str, message: impl Into<String>) -> BuildError {
     BuildError::Contract {
         id: id.to_owned(),
@@ -208,11 +204,11 @@ pub fn build(
         let id = member.id.as_str();
         let bp_dir = dirs
             .buildpacks
-            .join(escaped(id))
+            .join(member.id.dir_name())
             .join(member.version.to_string());
         let descriptor = BuildpackDescriptor::from_path(bp_dir.join("buildpack.toml"))
             .map_err(|e| contract(id, e.to_string()))?;
-        let layers = dirs.layers.join(escaped(id));
+        let layers = dirs.layers.join(member.id.dir_name());
         std::fs::create_dir_all(&layers).map_err(|e| BuildError::Io {
             path: layers.clone(),
             message: e.to_string(),
@@ -227,7 +223,9 @@ pub fn build(
                 .flat_map(|&i| remaining[i].requires.clone())
                 .collect(),
         };
-        let plan_path = dirs.layers.join(format!("plan-{}.toml", escaped(id)));
+        let plan_path = dirs
+            .layers
+            .join(format!("plan-{}.toml", member.id.dir_name()));
         let text = bp_plan
             .to_toml_string()
             .map_err(|e| contract(id, e.to_string()))?;
@@ -416,13 +414,8 @@ fn merge_launch(metadata: &mut MetadataToml, launch: &LaunchToml, member: &gp_cn
     for p in &launch.processes {
         metadata.processes.retain(|q| q.kind != p.kind);
         metadata.processes.push(MetadataProcess {
-            kind: p.kind.clone(),
-            command: p.command.clone(),
-            args: p.args.clone(),
-            direct: p.direct.unwrap_or(false),
-            working_dir: p.working_dir.clone(),
             buildpack_id: Some(member.id.clone()),
-            exec_env: p.exec_env.clone(),
+            ..p.clone().into()
         });
         if p.default {
             metadata.default_process_type = Some(p.kind.clone());

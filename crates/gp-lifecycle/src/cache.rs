@@ -83,7 +83,7 @@ fn cached(dir: &Path) -> Vec<String> {
 pub fn restore(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<String>> {
     let mut restored = Vec::new();
     for m in &group.group {
-        let bp = m.id.as_str().replace('/', "_");
+        let bp = m.id.dir_name();
         for name in cached(&cache.join(&bp)) {
             let from = cache.join(&bp).join(&name);
             let to = layers.join(&bp).join(&name);
@@ -103,7 +103,7 @@ pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<St
     let _ = std::fs::remove_dir_all(&staging);
     let mut saved = Vec::new();
     for m in &group.group {
-        let bp = m.id.as_str().replace('/', "_");
+        let bp = m.id.dir_name();
         for name in cached(&layers.join(&bp)) {
             let from = layers.join(&bp).join(&name);
             let to = staging.join(&bp).join(&name);

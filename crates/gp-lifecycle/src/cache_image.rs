@@ -78,7 +78,7 @@ pub fn restore(
     let staging = layers.join(".cache-image");
     let sboms = cache_sboms(cache, layout)?;
     for (member, record) in crate::layers::recorded(group, &cache.metadata.buildpacks) {
-        let bp = member.id.as_str().replace('/', "_");
+        let bp = member.id.dir_name();
         for (name, layer) in &record.layers {
             let Some(info) = layer.cache.then(|| cache.blob(&layer.sha)).flatten() else {
                 continue;
@@ -164,7 +164,7 @@ pub fn save(
     let mut names = Vec::new();
     let mut metadata = CacheMetadata::default();
     for member in &group.group {
-        let bp = member.id.as_str().replace('/', "_");
+        let bp = member.id.dir_name();
         let mut record = BuildpackLayersRecord {
             key: member.id.clone(),
             version: member.version,
@@ -230,7 +230,7 @@ fn sbom_layer(
     use gp_oci::layer::{Entry, Kind, Source};
     let mut files = Vec::new();
     for record in &metadata.buildpacks {
-        let bp = record.key.as_str().replace('/', "_");
+        let bp = record.key.dir_name();
         for name in record.layers.keys() {
             for (ext, path) in crate::layers::sbom_files(&layers.join(&bp), name.as_str()) {
                 files.push((

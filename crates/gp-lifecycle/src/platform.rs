@@ -4,29 +4,15 @@
 
 use std::path::Path;
 
-use gp_cnb::env::{EnvMap, apply_platform_env};
+use gp_cnb::env::{EnvMap, apply_platform_env, read_platform_env};
 
 /// The environment for one buildpack: `base`, plus the platform variables unless `clear_env`, plus
 /// `SERVICE_BINDING_ROOT` when the platform has bindings.
 pub fn buildpack_env(base: &EnvMap, platform: &Path, clear_env: bool) -> Result<EnvMap, String> {
     let mut env = base.clone();
     if !clear_env {
-        let dir = platform.join("env");
-        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.path().is_file())
-                    .filter_map(|e| {
-                        Some((
-                            e.file_name().to_string_lossy().into_owned(),
-                            std::fs::read(e.path()).ok()?,
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        apply_platform_env(&mut env, files).map_err(|e| format!("`{}`: {e}", dir.display()))?;
+        apply_platform_env(&mut env, read_platform_env(platform))
+            .map_err(|e| format!("`{}`: {e}", platform.join("env").display()))?;
     }
     let bindings = platform.join("bindings");
     if bindings.is_dir() {
@@ -56,5 +42,29 @@ mod tests {
         assert!(env["SERVICE_BINDING_ROOT"].ends_with("bindings"));
         let clear = buildpack_env(&base, tmp.path(), true).unwrap();
         assert!(!clear.contains_key("BP_NODE_VERSION"));
+    }
+
+    #[test]
+    fn platform_env_keeps_values_verbatim_and_skips_what_is_not_a_variable_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("env");
+        std::fs::create_dir_all(dir.join("NESTED")).unwrap();
+        std::fs::write(dir.join("NESTED/INNER"), "x").unwrap();
+        std::fs::write(dir.join("GREETING"), " hello\n").unwrap();
+        std::fs::write(dir.join("A=B"), "skipped").unwrap();
+        let env = buildpack_env(&EnvMap::new(), tmp.path(), false).unwrap();
+        let expected: EnvMap = [("GREETING".to_owned(), " hello\n".to_owned())].into();
+        assert_eq!(env, expected);
+
+        std::fs::write(dir.join("BAD"), [0xff]).unwrap();
+        let err = buildpack_env(&EnvMap::new(), tmp.path(), false).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "`{}`: env file `BAD` is not UTF-8; environment values must be text",
+                dir.display()
+            )
+        );
+        assert!(buildpack_env(&EnvMap::new(), tmp.path(), true).is_ok());
     }
 }

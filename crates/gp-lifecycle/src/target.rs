@@ -102,15 +102,7 @@ fn fill(known: Distro, found: Distro) -> Distro {
     }
 }
 
-/// This machine's architecture in OCI terms.
-#[must_use]
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
+pub use gp_cnb::host_arch;
 
 /// The target of an image from its config (`os`, `architecture`, `variant`, the `io.buildpacks.base.id` and
 /// `io.buildpacks.base.distro.*` labels); `os_release` is consulted when the labels name no distribution.

@@ -54,15 +54,7 @@ pub struct ImageConfig {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Host architecture in OCI terms.
-#[must_use]
-pub fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
-}
+pub use gp_cnb::host_arch;
 
 /// Writes one layer straight into the layout's blob store (through a random, exclusive temp file).
 pub fn add_layer(

@@ -436,7 +436,7 @@ pub(crate) fn buildpack_dir_layer(
         .map_err(|e| bp_err(e.to_string()))?;
     let id = d.buildpack.id.clone();
     let version = d.buildpack.version;
-    let prefix = format!("cnb/buildpacks/{}/{version}", id.as_str().replace('/', "_"));
+    let prefix = format!("cnb/buildpacks/{}/{version}", id.dir_name());
     let entries = entries_from_dir(dir, &prefix).map_err(|e| bp_err(e.to_string()))?;
     let info = add_layer(out, &entries, &root()).map_err(img)?;
     let layer_info = BuildpackLayerInfo {

@@ -166,3 +166,33 @@ fn cache_metadata_round_trip() {
         md
     );
 }
+
+#[test]
+fn metadata_processes_become_records_when_they_name_a_buildpack() {
+    let mut p = MetadataProcess {
+        kind: "worker".parse().unwrap(),
+        command: ProcessCommand::Argv(vec!["bin/worker".into()]),
+        args: vec!["-v".into()],
+        direct: true,
+        working_dir: Some("/workspace".into()),
+        buildpack_id: None,
+        exec_env: vec!["*".into()],
+    };
+    assert_eq!(
+        ProcessRecord::try_from(&p).unwrap_err().to_string(),
+        "process `worker` names no buildpack"
+    );
+    p.buildpack_id = Some("heroku/procfile".parse().unwrap());
+    assert_eq!(
+        ProcessRecord::try_from(&p).unwrap(),
+        ProcessRecord {
+            kind: p.kind.clone(),
+            command: p.command.clone(),
+            args: p.args.clone(),
+            direct: true,
+            working_dir: p.working_dir.clone(),
+            buildpack_id: "heroku/procfile".parse().unwrap(),
+            exec_env: p.exec_env.clone(),
+        }
+    );
+}

@@ -157,3 +157,27 @@ fn run_and_stack() {
         stack
     );
 }
+
+#[test]
+fn launch_processes_become_metadata_processes() {
+    let mut p = Process::new("web".parse().unwrap(), ["node", "server.js"]);
+    p.args = vec!["--port".into(), "8080".into()];
+    p.default = true;
+    p.working_dir = Some("/workspace/api".into());
+    p.exec_env = vec!["production".into()];
+    let m = MetadataProcess::from(p.clone());
+    assert_eq!(
+        m,
+        MetadataProcess {
+            kind: p.kind.clone(),
+            command: p.command.clone(),
+            args: p.args.clone(),
+            direct: false,
+            working_dir: p.working_dir.clone(),
+            buildpack_id: None,
+            exec_env: p.exec_env.clone(),
+        }
+    );
+    p.direct = Some(true);
+    assert!(MetadataProcess::from(p).direct);
+}

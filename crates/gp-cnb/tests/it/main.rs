@@ -123,13 +123,10 @@ fn procfile_and_project_env_feed_the_launcher_config() {
         .to_processes(&["bash", "-c"])
         .into_iter()
         .map(|p| MetadataProcess {
-            kind: p.kind,
-            command: p.command,
-            args: p.args,
             direct: true,
-            working_dir: None,
             buildpack_id: Some("heroku/procfile".parse().unwrap()),
             exec_env: vec!["*".into()],
+            ..p.into()
         })
         .collect();
     let metadata = MetadataToml {

@@ -80,8 +80,7 @@ struct Detector<'a> {
 }
 
 fn bp_dir(root: &Path, r: &GroupRef) -> PathBuf {
-    root.join(r.id.as_str().replace('/', "_"))
-        .join(r.version.to_string())
+    root.join(r.id.dir_name()).join(r.version.to_string())
 }
 
 impl Detector<'_> {
@@ -109,11 +108,10 @@ impl Detector<'_> {
 
     fn run_one(&mut self, r: &GroupRef) -> Outcome {
         let dir = bp_dir(&self.dirs.buildpacks, r);
-        let plan_path = self.dirs.scratch.join(format!(
-            "plan-{}-{}.toml",
-            r.id.as_str().replace('/', "_"),
-            r.version
-        ));
+        let plan_path =
+            self.dirs
+                .scratch
+                .join(format!("plan-{}-{}.toml", r.id.dir_name(), r.version));
         let _ = std::fs::remove_file(&plan_path);
         let clear_env = self
             .descriptors

@@ -119,17 +119,7 @@ pub(super) fn build_metadata(input: &ExportInput<'_>) -> BuildMetadata {
         processes: m
             .processes
             .iter()
-            .filter_map(|p| {
-                Some(ProcessRecord {
-                    kind: p.kind.clone(),
-                    command: p.command.clone(),
-                    args: p.args.clone(),
-                    direct: p.direct,
-                    working_dir: p.working_dir.clone(),
-                    buildpack_id: p.buildpack_id.clone()?,
-                    exec_env: p.exec_env.clone(),
-                })
-            })
+            .filter_map(|p| ProcessRecord::try_from(p).ok())
             .collect(),
         buildpacks: input
             .group

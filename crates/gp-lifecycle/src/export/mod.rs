@@ -284,7 +284,7 @@ fn buildpack_layers(
     let mut ours: Vec<(String, LayerInfo)> = Vec::new();
     let mut records = Vec::new();
     for member in &input.group.group {
-        let bp = member.id.as_str().replace('/', "_");
+        let bp = member.id.dir_name();
         let dir = input.layers.join(&bp);
         let mut record = BuildpackLayersRecord {
             key: member.id.clone(),
@@ -450,7 +450,7 @@ fn sbom_layer(
 ) -> Result<Option<LayerInfo>, ExportError> {
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for member in &input.group.group {
-        let bp = member.id.as_str().replace('/', "_");
+        let bp = member.id.dir_name();
         let dir = input.layers.join(&bp);
         for ext in SBOM_EXTENSIONS {
             let f = dir.join(format!("launch.sbom.{ext}"));
