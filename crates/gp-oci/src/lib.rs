@@ -13,4 +13,5 @@ pub mod reference;
 pub mod registry;
 pub mod safe_fs;
 pub mod sources;
+pub mod spec;
 pub mod unpack;
