@@ -87,7 +87,7 @@ impl Previous {
     #[must_use]
     pub fn read(layout: &Layout, desc: &Desc) -> Option<Previous> {
         let img = read_image(layout, desc).ok()?;
-        let label = img.config["config"]["Labels"][LifecycleMetadata::KEY].as_str()?;
+        let label = img.config.label(LifecycleMetadata::KEY)?;
         let metadata = LifecycleMetadata::from_label(label).ok()?;
         let layers = img.layer_infos().ok()?;
         let sbom = metadata

@@ -45,7 +45,7 @@ impl CacheImage {
     /// The image cannot be read, or its label is not valid cache metadata.
     pub fn read(layout: &Layout, desc: &Desc) -> Result<Self, CacheImageError> {
         let img = read_image(layout, desc).map_err(|e| CacheImageError::Image(e.to_string()))?;
-        let metadata = match img.config["config"]["Labels"][CacheMetadata::KEY].as_str() {
+        let metadata = match img.config.label(CacheMetadata::KEY) {
             Some(label) => CacheMetadata::from_label(label)
                 .map_err(|e| CacheImageError::Image(e.to_string()))?,
             None => CacheMetadata::default(),

@@ -6,7 +6,6 @@ use gp_cnb::{JsonLabel, LifecycleMetadata, RunImageRecord};
 use gp_oci::image::{read_image, write_image};
 use gp_oci::layer::LayerInfo;
 use gp_oci::layout::{Desc, Layout, copy_image};
-use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebaseError {
@@ -34,14 +33,6 @@ fn img_err(e: impl std::fmt::Display) -> RebaseError {
     RebaseError::Image(e.to_string())
 }
 
-fn platform(config: &Value) -> String {
-    format!(
-        "{}/{}",
-        config["os"].as_str().unwrap_or("?"),
-        config["architecture"].as_str().unwrap_or("?")
-    )
-}
-
 /// Rebases `app` (in `layout`) onto `run` (in `run_layout`, named `run_ref` in the metadata); tags the result.
 pub fn rebase(
     layout: &Layout,
@@ -53,18 +44,18 @@ pub fn rebase(
 ) -> Result<Desc, RebaseError> {
     let app_img = read_image(layout, app).map_err(img_err)?;
     let run_img = read_image(run_layout, run).map_err(img_err)?;
-    if run_img.config["config"]["Labels"]["io.buildpacks.rebasable"].as_str() == Some("false") {
+    if run_img.config.label("io.buildpacks.rebasable") == Some("false") {
         return Err(RebaseError::NotRebasable);
     }
-    if platform(&app_img.config) != platform(&run_img.config) {
+    if app_img.config.platform() != run_img.config.platform() {
         return Err(RebaseError::Platform {
-            old: platform(&app_img.config),
-            new: platform(&run_img.config),
+            old: app_img.config.platform(),
+            new: run_img.config.platform(),
         });
     }
-    let labels = &app_img.config["config"]["Labels"];
-    let mut meta = labels[LifecycleMetadata::KEY]
-        .as_str()
+    let mut meta = app_img
+        .config
+        .label(LifecycleMetadata::KEY)
         .and_then(|l| LifecycleMetadata::from_label(l).ok())
         .ok_or(RebaseError::NotCnb)?;
     let top = meta

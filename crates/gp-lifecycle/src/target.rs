@@ -106,15 +106,15 @@ pub use gp_cnb::host_arch;
 
 /// The target of an image from its config (`os`, `architecture`, `variant`, the `io.buildpacks.base.id` and
 /// `io.buildpacks.base.distro.*` labels); `os_release` is consulted when the labels name no distribution.
+#[cfg(feature = "host")]
 #[must_use]
 pub fn from_image_config(
-    config: &serde_json::Value,
+    config: &gp_oci::spec::ConfigFile,
     os_release: impl FnOnce() -> Option<String>,
 ) -> Target {
-    let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
-    let labels = &config["config"]["Labels"];
-    let name = text(&labels[gp_cnb::base_labels::BASE_DISTRO_NAME]);
-    let version = text(&labels[gp_cnb::base_labels::BASE_DISTRO_VERSION]);
+    let text = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_owned);
+    let name = text(config.label(gp_cnb::base_labels::BASE_DISTRO_NAME));
+    let version = text(config.label(gp_cnb::base_labels::BASE_DISTRO_VERSION));
     // Each label wins over the os-release field it names; os-release fills what the labels leave out.
     let labelled = Distro { name, version };
     let distro = if labelled.name.is_some() && labelled.version.is_some() {
@@ -126,10 +126,10 @@ pub fn from_image_config(
         }
     };
     Target {
-        id: text(&labels[gp_cnb::base_labels::BASE_ID]),
-        os: text(&config["os"]),
-        arch: text(&config["architecture"]),
-        variant: text(&config["variant"]),
+        id: text(config.label(gp_cnb::base_labels::BASE_ID)),
+        os: text(config.os()),
+        arch: text(config.architecture()),
+        variant: text(config.variant()),
         distro,
     }
 }
@@ -194,15 +194,21 @@ mod tests {
         assert_eq!(parse_os_release("NAME=nothing\n"), None);
     }
 
+    #[cfg(feature = "host")]
+    fn config_of(v: serde_json::Value) -> gp_oci::spec::ConfigFile {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[cfg(feature = "host")]
     #[test]
     fn labels_win_over_os_release_and_every_known_field_becomes_a_variable() {
-        let config = serde_json::json!({
+        let config = config_of(serde_json::json!({
             "os": "linux", "architecture": "arm", "variant": "v7",
             "config": {"Labels": {
                 "io.buildpacks.base.distro.name": "debian",
                 "io.buildpacks.base.distro.version": "12"
             }}
-        });
+        }));
         let t = from_image_config(&config, || Some("ID=alpine\nVERSION_ID=3.20\n".into()));
         assert_eq!(
             env_vars(&t),
@@ -214,12 +220,13 @@ mod tests {
                 (DISTRO_VERSION, "12".to_owned()),
             ]
         );
-        let bare = serde_json::json!({"os": "linux", "architecture": "amd64"});
+        let bare = config_of(serde_json::json!({"os": "linux", "architecture": "amd64"}));
         let t = from_image_config(&bare, || Some("ID=alpine\nVERSION_ID=3.20\n".into()));
         assert_eq!(t.distro, Some(Distro::new("alpine", "3.20")));
         assert_eq!(t.variant, None);
-        let half =
-            serde_json::json!({"config": {"Labels": {"io.buildpacks.base.distro.name": "debian"}}});
+        let half = config_of(
+            serde_json::json!({"config": {"Labels": {"io.buildpacks.base.distro.name": "debian"}}}),
+        );
         let t = from_image_config(&half, || Some("ID=alpine\nVERSION_ID=3.20\n".into()));
         assert_eq!(t.distro, Some(Distro::new("debian", "3.20")));
     }

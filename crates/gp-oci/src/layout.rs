@@ -12,20 +12,17 @@ use std::collections::HashSet;
 use std::io::{self, Read, Write as _};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::digest::{Digest, HashingWriter};
 use safe::{check_dir, ensure_dir, found, io_err, open_regular, write_new};
 
-pub use desc::Desc;
+pub use desc::{Desc, annotation};
 pub use safe::{escape_cut, excerpt, excerpt_str, list_excerpt, write_atomic};
 pub use walk::{Kind, MAX_DEPTH, MAX_JSON_BLOB, copy_image, parse_children, parse_children_bytes};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub use crate::spec::{MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX, MEDIA_MANIFEST};
 
 /// Largest `index.json` read (64 MiB: some 200,000 tags).
 pub const MAX_INDEX_JSON: u64 = 64 << 20;
@@ -285,7 +282,8 @@ impl Layout {
         })
     }
 
-    /// `index.json`'s `manifests` list, or why it has none.
+    /// `index.json`'s `manifests` list, or why it has none. The entries stay JSON values: each is parsed only when
+    /// it is used (a malformed entry does not hide the others) and rewritten as it was, foreign fields and all.
     fn manifests_of<'v>(&self, index: &'v mut Value) -> Result<&'v mut Vec<Value>, LayoutError> {
         let within = format!("`{}`", self.index_path().display());
         if !index.is_object() {
@@ -296,12 +294,12 @@ impl Layout {
                 expected: "a JSON object with `schemaVersion` 2 and `manifests`",
             });
         }
-        match &mut index["manifests"] {
-            Value::Array(list) => Ok(list),
+        match index.get_mut("manifests") {
+            Some(Value::Array(list)) => Ok(list),
             other => Err(LayoutError::BadDescriptor {
                 within,
                 field: "manifests".to_owned(),
-                problem: format!("is {}", found(other)),
+                problem: format!("is {}", found(other.map_or(&Value::Null, |v| &*v))),
                 expected: "a list of descriptors (`[]` when there are no images)",
             }),
         }
@@ -316,10 +314,7 @@ impl Layout {
             .enumerate()
             .map(|(i, m)| {
                 Ok((
-                    m["annotations"][REF_NAME]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
+                    annotation(m, REF_NAME).unwrap_or_default().to_owned(),
                     Desc::parse_in(m, &within, &format!("manifests[{i}]"))?,
                 ))
             })
@@ -331,7 +326,7 @@ impl Layout {
     pub fn resolve(&self, tag: Option<&str>) -> Result<Desc, LayoutError> {
         let mut index = self.index()?;
         let list = self.manifests_of(&mut index)?;
-        let tag_of = |m: &Value| m["annotations"][REF_NAME].as_str().map(str::to_owned);
+        let tag_of = |m: &Value| annotation(m, REF_NAME).map(str::to_owned);
         let found = match tag {
             Some(t) => list
                 .iter()
@@ -385,11 +380,11 @@ impl Layout {
 
     /// Points `tag` at `desc` (replacing what it named); the index is rewritten atomically, under the lock.
     pub fn set_tag(&self, tag: &str, desc: &Desc) -> Result<(), LayoutError> {
-        let mut raw = desc.raw.clone();
-        raw["annotations"][REF_NAME] = json!(tag);
+        let mut tagged = desc.clone();
+        tagged.set_annotation(REF_NAME, tag);
         self.update_index(|list| {
-            list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
-            list.push(raw);
+            list.retain(|m| annotation(m, REF_NAME) != Some(tag));
+            list.push(tagged.raw);
             true
         })
     }
@@ -398,7 +393,7 @@ impl Layout {
     pub fn untag(&self, tag: &str) -> Result<(), LayoutError> {
         self.update_index(|list| {
             let before = list.len();
-            list.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+            list.retain(|m| annotation(m, REF_NAME) != Some(tag));
             list.len() != before
         })
     }
@@ -441,6 +436,7 @@ pub fn unique_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn tags_resolve_and_gc_keeps_only_reachable_blobs() {

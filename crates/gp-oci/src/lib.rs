@@ -13,5 +13,6 @@ pub mod reference;
 pub mod registry;
 pub mod safe_fs;
 pub mod sources;
+pub mod spec;
 pub mod store;
 pub mod unpack;

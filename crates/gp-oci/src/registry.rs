@@ -16,7 +16,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 use crate::auth::{AuthError, Credentials, credentials_for};
 use crate::digest::Digest;
 use crate::layout::{
-    Desc, Layout, LayoutError, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX,
+    Desc, Kind, Layout, LayoutError, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX,
     MEDIA_MANIFEST,
 };
 use crate::reference::RegistryRef;
@@ -343,7 +343,7 @@ impl Registry {
             &mut stats,
         )?;
         let body = layout.read_blob(&desc.digest)?;
-        let content_type = http_header(&desc.media_type);
+        let content_type = http_header(desc.media_type.as_str());
         self.retry_oci("push manifest to", &r.whole(), || {
             self.client
                 .push_manifest_raw(&r, body.clone(), content_type.clone())
@@ -377,7 +377,7 @@ impl Registry {
         stats: &mut PushStats,
     ) -> Result<(), RegistryError> {
         for child in layout.children(desc)? {
-            if [MEDIA_MANIFEST, MEDIA_DOCKER_MANIFEST].contains(&child.media_type.as_str()) {
+            if child.media_type.kind() == Some(Kind::Manifest) {
                 // An index's manifests: their blobs, then the manifest by digest.
                 self.push_desc(layout, &child, r, mount, stats)?;
                 let by_digest = Reference::with_digest(
@@ -386,7 +386,7 @@ impl Registry {
                     child.digest.to_string(),
                 );
                 let body = layout.read_blob(&child.digest)?;
-                let ct = http_header(&child.media_type);
+                let ct = http_header(child.media_type.as_str());
                 self.retry_oci("push manifest to", &by_digest.whole(), || {
                     self.client
                         .push_manifest_raw(&by_digest, body.clone(), ct.clone())
@@ -417,7 +417,7 @@ impl Registry {
         }
         // Configs are the image's own: only layers are worth a mount request. The caller's source first, then
         // repositories of this registry the blob was seen in.
-        if !blob.media_type.contains("config") {
+        if !blob.media_type.is_config() {
             let known: Vec<Reference> = self
                 .sources
                 .as_ref()

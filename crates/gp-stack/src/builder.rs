@@ -464,15 +464,13 @@ fn buildpackage_layers(
     out: &Layout,
 ) -> Result<Vec<BuildpackPart>, String> {
     let image = read_image(layout, desc).map_err(|e| e.to_string())?;
-    let label = image.config["config"]["Labels"][BuildpackLayers::KEY]
-        .as_str()
-        .ok_or_else(|| {
-            format!(
-                "image {} has no `{}` label: it is not a buildpackage",
-                desc.digest,
-                BuildpackLayers::KEY
-            )
-        })?;
+    let label = image.config.label(BuildpackLayers::KEY).ok_or_else(|| {
+        format!(
+            "image {} has no `{}` label: it is not a buildpackage",
+            desc.digest,
+            BuildpackLayers::KEY
+        )
+    })?;
     let listed = BuildpackLayers::from_label(label).map_err(|e| e.to_string())?;
     let layers = image.layer_infos().map_err(|e| e.to_string())?;
     copy_image(layout, out, desc).map_err(|e| e.to_string())?;

@@ -265,34 +265,30 @@ fn inspect(a: &InspectArgs) -> Result<ExitCode, String> {
     let img = read_image(&layout, &desc);
     drop(tmp);
     let img = img.map_err(|e| e.to_string())?;
-    let labels = img.config["config"]["Labels"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let cnb: serde_json::Map<String, serde_json::Value> = labels
+    let cnb: serde_json::Map<String, serde_json::Value> = img
+        .config
+        .labels()
         .iter()
         .filter(|(k, _)| k.starts_with("io.buildpacks."))
         .map(|(k, v)| {
             (
                 k.clone(),
-                v.as_str()
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .unwrap_or_else(|| v.clone()),
+                serde_json::from_str(v).unwrap_or_else(|_| json!(v)),
             )
         })
         .collect();
     let layers: Vec<_> = img
         .layers
         .iter()
-        .map(|l| json!({"digest": l.digest.as_str(), "size": l.size, "mediaType": l.media_type}))
+        .map(|l| json!({"digest": l.digest.as_str(), "size": l.size, "mediaType": l.media_type.as_str()}))
         .collect();
     let out = json!({
         "digest": desc.digest.as_str(),
-        "mediaType": desc.media_type,
+        "mediaType": desc.media_type.as_str(),
         "manifestDigest": img.manifest_desc.digest.as_str(),
-        "os": img.config["os"],
-        "architecture": img.config["architecture"],
-        "config": img.config["config"],
+        "os": img.config.os(),
+        "architecture": img.config.architecture(),
+        "config": img.config.config,
         "layers": layers,
         "buildpacks": cnb,
     });
@@ -303,19 +299,21 @@ fn inspect(a: &InspectArgs) -> Result<ExitCode, String> {
     let total: u64 = img.layers.iter().map(|l| l.size).sum();
     eprintln!("image     {}", a.image);
     eprintln!("digest    {}", desc.digest);
-    eprintln!(
-        "platform  {}/{}",
-        img.config["os"].as_str().unwrap_or("?"),
-        img.config["architecture"].as_str().unwrap_or("?")
-    );
+    eprintln!("platform  {}", img.config.platform());
     eprintln!("layers    {} ({total} bytes)", img.layers.len());
     for l in &img.layers {
         eprintln!("  {}  {:>12}  {}", l.digest, l.size, l.media_type);
     }
-    for key in ["User", "WorkingDir", "Entrypoint", "Cmd"] {
-        let v = &img.config["config"][key];
-        if !v.is_null() {
-            eprintln!("{:<9} {v}", key.to_ascii_lowercase());
+    let runtime = &img.config.config;
+    let shown = [
+        ("user", runtime.user.as_ref().map(|v| json!(v))),
+        ("workingdir", runtime.working_dir.as_ref().map(|v| json!(v))),
+        ("entrypoint", runtime.entrypoint.as_ref().map(|v| json!(v))),
+        ("cmd", runtime.cmd.as_ref().map(|v| json!(v))),
+    ];
+    for (key, v) in shown {
+        if let Some(v) = v {
+            eprintln!("{key:<9} {v}");
         }
     }
     for (k, v) in &cnb {

@@ -24,10 +24,7 @@ pub fn run_image_reference(name: &str, img: &gp_oci::image::Image) -> String {
                 r.registry, r.repository, img.manifest_desc.digest
             )
         }
-        _ => img.manifest["config"]["digest"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        _ => img.config_desc.digest.to_string(),
     }
 }
 
@@ -52,19 +49,12 @@ pub(super) fn store_record(dir: &Path) -> Result<Option<gp_cnb::StoreRecord>, Ex
 
 /// The run image's labels, the buildpacks' labels, then the lifecycle's two metadata labels.
 pub(super) fn image_labels(
-    base: &serde_json::Value,
+    base: &gp_oci::spec::ConfigFile,
     input: &ExportInput<'_>,
     lifecycle: &LifecycleMetadata,
     build: &BuildMetadata,
 ) -> Result<BTreeMap<String, String>, ExportError> {
-    let mut labels: BTreeMap<String, String> = base["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = base.labels().clone();
     labels.extend(input.built.labels.clone());
     let label_err = |e: gp_cnb::LabelError| ExportError::Image(e.to_string());
     labels.insert(

@@ -13,6 +13,7 @@ use gp_oci::image::{ImageConfig, add_layer, read_image};
 use gp_oci::layer::{Compression, Entry, Kind, LayerInfo, LayerOptions, Source, entries_from_dir};
 use gp_oci::layout::{Desc, Layout, copy_image};
 use gp_oci::memo::Memo;
+use gp_oci::spec::ConfigFile;
 
 use crate::build::Built;
 use crate::layers::SBOM_EXTENSIONS;
@@ -109,7 +110,7 @@ fn layer_err(what: &str) -> impl Fn(gp_oci::image::ImageError) -> ExportError + 
 /// Base image: its layers (as `LayerInfo`), runtime config, and top layer digest.
 struct Base {
     layers: Vec<LayerInfo>,
-    config: serde_json::Value,
+    config: ConfigFile,
     /// `runImage.reference`: what identifies the run image uniquely.
     reference: String,
 }
@@ -118,7 +119,7 @@ fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
     let Some((layout, desc, name)) = &input.run_image else {
         return Ok(Base {
             layers: Vec::new(),
-            config: serde_json::json!({}),
+            config: ConfigFile::default(),
             reference: String::new(),
         });
     };
@@ -126,20 +127,19 @@ fn base(input: &ExportInput<'_>) -> Result<Base, ExportError> {
     copy_image(layout, input.out, desc).map_err(|e| rerr(&e))?;
     let img = read_image(layout, desc).map_err(|e| rerr(&e))?;
     let layers = img.layer_infos().map_err(|e| rerr(&e))?;
+    let reference = run_image_reference(name, &img);
     Ok(Base {
         layers,
-        config: img.config["config"].clone(),
-        reference: run_image_reference(name, &img),
+        config: img.config,
+        reference,
     })
 }
 
-fn ids(base: &serde_json::Value) -> (u64, u64) {
-    let env: Vec<&str> = base["Env"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
+fn ids(base: &ConfigFile) -> (u64, u64) {
+    // The first value that is a number wins, as it always has.
     let get = |k: &str| {
-        env.iter()
+        base.env()
+            .iter()
             .find_map(|e| e.strip_prefix(&format!("{k}="))?.parse().ok())
     };
     (
@@ -160,7 +160,7 @@ pub const COMPRESSION: Compression = Compression::Gzip { level: 2 };
 pub fn layer_options(run_image: Option<(&Layout, &Desc)>) -> LayerOptions {
     let config = run_image
         .and_then(|(l, d)| read_image(l, d).ok())
-        .map(|img| img.config["config"].clone())
+        .map(|img| img.config)
         .unwrap_or_default();
     let (uid, gid) = ids(&config);
     LayerOptions {
@@ -530,19 +530,11 @@ fn launch_layers(dir: &Path) -> Vec<(String, PathBuf, LayerContentMetadata)> {
         .collect()
 }
 
-fn runtime_env(base: &serde_json::Value) -> Vec<String> {
-    let mut env: BTreeMap<String, String> = base["Env"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| {
-                    v.as_str()?
-                        .split_once('=')
-                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+fn runtime_env(base: &ConfigFile) -> Vec<String> {
+    let mut env: BTreeMap<String, String> = base
+        .env_vars()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     let path = env
         .get("PATH")
         .cloned()

@@ -59,15 +59,13 @@ pub(super) fn resolve(
         unpacked?;
     }
     let run_image = request.run_image.clone().or_else(|| {
-        let label = img.config["config"]["Labels"][BuilderMetadata::KEY].as_str()?;
+        let label = img.config.label(BuilderMetadata::KEY)?;
         let meta = BuilderMetadata::from_label(label).ok()?;
         meta.images.first().map(|r| r.image.clone())
     });
-    let env: Vec<(String, String)> = img.config["config"]["Env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str()?.split_once('='))
+    let env: Vec<(String, String)> = img
+        .config
+        .env_vars()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let id = |name: &str| -> Result<u32, SessionError> {

@@ -219,7 +219,7 @@ impl Project {
             r.id.as_deref()
                 .ok_or("needs an `id`, a `uri` or a `script`")?;
         let versions: Vec<String> =
-            std::fs::read_dir(builder_buildpacks.join(id.replace('/', "_")))
+            std::fs::read_dir(builder_buildpacks.join(gp_cnb::buildpack_dir_name(id)))
                 .map(|rd| {
                     rd.flatten()
                         .map(|e| e.file_name().to_string_lossy().into_owned())

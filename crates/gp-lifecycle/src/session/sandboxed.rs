@@ -55,18 +55,7 @@ pub(super) fn run(
             std::env::current_exe().map_err(SessionError::io("find", "the current executable"))?
         }
     };
-    let mut env = image.env.clone();
-    if !env.iter().any(|(k, _)| k == "HOME") {
-        env.push(("HOME".into(), home_of(&image.rootfs, image.uid)));
-    }
-    env.push(("CNB_PLATFORM_API".into(), PLATFORM_API.into()));
-    // The lifecycle completes these from the build image (`/etc/os-release`, its architecture).
-    env.retain(|(k, _)| !k.starts_with("CNB_TARGET_"));
-    env.extend(
-        crate::target::env_vars(target)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v)),
-    );
+    let env = phase_env(image, target);
     let mut extra_mounts = Vec::new();
     if let Some((order, extra)) = custom {
         // The spec's `<layers>/order.toml` takes precedence over the builder's `/cnb/order.toml`.
@@ -78,7 +67,11 @@ pub(super) fn run(
         for e in extra {
             extra_mounts.push(Mount {
                 host: std::path::absolute(&e.dir).map_err(SessionError::io("resolve", &e.dir))?,
-                target: format!("/cnb/buildpacks/{}/{}", e.id.replace('/', "_"), e.version),
+                target: format!(
+                    "/cnb/buildpacks/{}/{}",
+                    gp_cnb::buildpack_dir_name(&e.id),
+                    e.version
+                ),
                 read_only: true,
             });
         }
@@ -143,6 +136,24 @@ pub(super) fn run(
     Ok((group, built))
 }
 
+/// The inner phases' environment: the build image's, with its CNB user's home, the Platform API and the run
+/// image's target.
+fn phase_env(image: &BuildImage, target: &gp_cnb::Target) -> Vec<(String, String)> {
+    let mut env = image.env.clone();
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        env.push(("HOME".into(), home_of(&image.rootfs, image.uid)));
+    }
+    env.push(("CNB_PLATFORM_API".into(), PLATFORM_API.into()));
+    // The lifecycle completes these from the build image (`/etc/os-release`, its architecture).
+    env.retain(|(k, _)| !k.starts_with("CNB_TARGET_"));
+    env.extend(
+        crate::target::env_vars(target)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    env
+}
+
 /// For builds without a sandbox: a buildpacks directory with the builder's buildpacks (linked) and the
 /// project's.
 pub(super) fn merged_buildpacks(
@@ -176,7 +187,9 @@ pub(super) fn merged_buildpacks(
     for e in extra {
         link(
             &e.dir,
-            &merged.join(e.id.replace('/', "_")).join(&e.version),
+            &merged
+                .join(gp_cnb::buildpack_dir_name(&e.id))
+                .join(&e.version),
         )?;
     }
     Ok(merged)

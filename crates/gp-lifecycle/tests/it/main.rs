@@ -315,10 +315,9 @@ mod export {
             1 + 6,
             "run layer + node layer, app, launcher, process types, config, sbom"
         );
-        assert_eq!(img.config["config"]["Entrypoint"][0], "/cnb/process/web");
-        assert_eq!(img.config["config"]["User"], "1001:1002");
-        let labels = &img.config["config"]["Labels"];
-        let lm = LifecycleMetadata::from_label(labels[LifecycleMetadata::KEY].as_str().unwrap())
+        assert_eq!(img.config.entrypoint()[0], "/cnb/process/web");
+        assert_eq!(img.config.user(), Some("1001:1002"));
+        let lm = LifecycleMetadata::from_label(img.config.label(LifecycleMetadata::KEY).unwrap())
             .unwrap();
         assert_eq!(lm.buildpacks[0].key.as_str(), "test/node");
         assert!(lm.buildpacks[0].layers.keys().any(|k| k.as_str() == "node"));
@@ -331,7 +330,7 @@ mod export {
             run.reference,
             format!("registry.example/run@{}", run_desc.digest)
         );
-        assert_eq!(labels["org.example.built-by"], "test/npm");
+        assert_eq!(img.config.label("org.example.built-by"), Some("test/npm"));
 
         // Same inputs, a fresh build: the same image digest.
         let tmp2 = tempfile::tempdir().unwrap();
@@ -388,26 +387,16 @@ mod export {
             before.layers[1..],
             "app layers are untouched"
         );
-        let lm = LifecycleMetadata::from_label(
-            after.config["config"]["Labels"][LifecycleMetadata::KEY]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
+        let lm = LifecycleMetadata::from_label(after.config.label(LifecycleMetadata::KEY).unwrap())
+            .unwrap();
         let run = lm.run_image.unwrap();
         assert_eq!(run.image, "registry.example/run:patched");
         assert_eq!(
             run.reference,
             format!("registry.example/run@{}", run2_desc.digest)
         );
-        assert_eq!(
-            run.top_layer,
-            new_base.config["rootfs"]["diff_ids"][0].as_str().unwrap()
-        );
-        assert_eq!(
-            after.config["config"]["Entrypoint"],
-            before.config["config"]["Entrypoint"]
-        );
+        assert_eq!(run.top_layer, new_base.config.diff_ids()[0]);
+        assert_eq!(after.config.entrypoint(), before.config.entrypoint());
 
         let no = BTreeMap::from([("io.buildpacks.rebasable".to_owned(), "false".to_owned())]);
         let (run3, run3_desc) = run_image_named(tmp.path(), "run3", "ID=other\n", no);

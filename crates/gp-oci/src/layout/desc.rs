@@ -8,11 +8,16 @@ use serde_json::{Value, json};
 use super::LayoutError;
 use super::safe::{excerpt, found};
 use crate::digest::Digest;
+use crate::spec::{MediaType, Platform};
 
-/// A descriptor as stored in JSON (kept as-is so foreign fields survive a copy).
+/// A descriptor: the three fields every reader needs, typed, and the JSON it was read from.
+///
+/// `raw` stays a [`Value`]: descriptors come from foreign JSON (index entries, manifests) whose other fields
+/// (`annotations`, `platform`, `urls`, fields of later spec versions) must survive a copy or a re-tag as they were;
+/// [`Desc::platform`] and [`Desc::annotation`] read them typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desc {
-    pub media_type: String,
+    pub media_type: MediaType,
     pub digest: Digest,
     pub size: u64,
     pub raw: Value,
@@ -72,7 +77,7 @@ impl Desc {
             })?,
         };
         let media_type = match &v["mediaType"] {
-            Value::String(s) => s.clone(),
+            Value::String(s) => MediaType::from(s.as_str()),
             Value::Null => {
                 return Err(bad(
                     "has no `mediaType`".to_owned(),
@@ -95,13 +100,49 @@ impl Desc {
     }
 
     #[must_use]
-    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
-        let raw = json!({"mediaType": media_type, "digest": digest.as_str(), "size": size});
+    pub fn new(media_type: impl Into<MediaType>, digest: Digest, size: u64) -> Self {
+        let media_type = media_type.into();
+        let raw =
+            json!({"mediaType": media_type.as_str(), "digest": digest.as_str(), "size": size});
         Self {
-            media_type: media_type.to_owned(),
+            media_type,
             digest,
             size,
             raw,
         }
     }
+
+    /// The `platform` of an index entry; `None` when it has none or it is not an object.
+    #[must_use]
+    pub fn platform(&self) -> Option<Platform> {
+        Platform::from_value(self.raw.get("platform")?)
+    }
+
+    /// The annotation `key`, when it is set to a string.
+    #[must_use]
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        annotation(&self.raw, key)
+    }
+
+    /// Sets the annotation `key` (in `raw`, which is what is written).
+    pub fn set_annotation(&mut self, key: &str, value: &str) {
+        // `raw` is an object: `parse_in` refuses anything else and `new` writes one.
+        let Value::Object(fields) = &mut self.raw else {
+            return;
+        };
+        let annotations = fields.entry("annotations").or_insert_with(|| json!({}));
+        if !annotations.is_object() {
+            *annotations = json!({});
+        }
+        if let Value::Object(a) = annotations {
+            a.insert(key.to_owned(), json!(value));
+        }
+    }
+}
+
+/// The annotation `key` of the descriptor JSON `v`, when it is set to a string. For index entries not (yet)
+/// parsed: a malformed entry must not hide its neighbours, so `index.json` is matched entry by entry.
+#[must_use]
+pub fn annotation<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get("annotations")?.get(key)?.as_str()
 }

@@ -7,11 +7,9 @@ use std::io::{self, Read as _};
 use serde_json::Value;
 
 use super::safe::{found, io_err, open_regular};
-use super::{
-    Desc, Layout, LayoutError, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_INDEX,
-    MEDIA_MANIFEST,
-};
+use super::{Desc, Layout, LayoutError};
 use crate::digest::{Digest, HashingWriter};
+use crate::spec::MediaType;
 
 /// Largest manifest, index or config read (4 MiB): real ones are a few KiB; a bigger one is refused before it is
 /// read, so a hostile layout cannot make us hold it in memory.
@@ -36,13 +34,7 @@ impl Kind {
     /// The kind a media type declares; `None` for blobs that name nothing (config, layers, other artifacts).
     #[must_use]
     pub fn of_media_type(media_type: &str) -> Option<Self> {
-        if [MEDIA_MANIFEST, MEDIA_DOCKER_MANIFEST].contains(&media_type) {
-            Some(Self::Manifest)
-        } else if [MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&media_type) {
-            Some(Self::Index)
-        } else {
-            None
-        }
+        MediaType::from(media_type).kind()
     }
 
     #[must_use]
@@ -62,8 +54,16 @@ impl Kind {
 }
 
 /// The kind the content itself shows, and the evidence: its own `mediaType`, else its fields.
+///
+/// Manifests and indexes are checked as JSON values, not deserialized into types: they come from layouts and
+/// registries we do not trust, and each wrong field is reported by name with what it holds ("`layers[2]` has
+/// `size` a string") where a deserializer would stop at the first mismatch with its own wording.
 fn detect(v: &Value) -> Option<(Kind, &'static str)> {
-    if let Some(k) = v["mediaType"].as_str().and_then(Kind::of_media_type) {
+    if let Some(k) = v
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .and_then(Kind::of_media_type)
+    {
         return Some((k, "its `mediaType` says so"));
     }
     if v.get("manifests").is_some() && v.get("config").is_none() {
@@ -95,8 +95,9 @@ pub fn parse_children(v: &Value, kind: Kind, digest: &Digest) -> Result<Vec<Desc
             evidence,
         });
     }
+    let field_of = |field: &str| v.get(field).unwrap_or(&Value::Null);
     let list = |field: &str| -> Result<&[Value], LayoutError> {
-        match &v[field] {
+        match field_of(field) {
             Value::Array(a) => Ok(a.as_slice()),
             Value::Null if kind == Kind::Manifest => Ok(&[]),
             other => Err(LayoutError::BadDescriptor {
@@ -110,7 +111,7 @@ pub fn parse_children(v: &Value, kind: Kind, digest: &Digest) -> Result<Vec<Desc
     let mut out = Vec::new();
     match kind {
         Kind::Manifest => {
-            out.push(Desc::parse_in(&v["config"], &within, "config")?);
+            out.push(Desc::parse_in(field_of("config"), &within, "config")?);
             for (i, l) in list("layers")?.iter().enumerate() {
                 out.push(Desc::parse_in(l, &within, &format!("layers[{i}]"))?);
             }
@@ -133,11 +134,11 @@ pub(super) fn check_image_media_type(
     within: &str,
     field: &str,
 ) -> Result<Kind, LayoutError> {
-    Kind::of_media_type(&d.media_type).ok_or_else(|| LayoutError::MediaType {
+    d.media_type.kind().ok_or_else(|| LayoutError::MediaType {
         within: within.to_owned(),
         field: field.to_owned(),
         digest: d.digest.clone(),
-        media_type: super::safe::excerpt(&Value::String(d.media_type.clone())),
+        media_type: super::safe::excerpt(&Value::String(d.media_type.to_string())),
         expected: IMAGE_MEDIA_TYPES,
     })
 }
@@ -194,6 +195,16 @@ impl Layout {
     /// Reads the JSON blob `d` (a manifest, index or config: `what`), refusing it unread when it is over
     /// [`MAX_JSON_BLOB`] bytes, and checks its digest.
     pub fn read_json(&self, d: &Desc, what: &'static str) -> Result<Value, LayoutError> {
+        self.read_typed(d, what)
+    }
+
+    /// [`Layout::read_json`] into a type: a blob that does not read as `T` is [`LayoutError::BadBlobJson`], naming
+    /// `what`, the digest and what serde expected.
+    pub fn read_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        d: &Desc,
+        what: &'static str,
+    ) -> Result<T, LayoutError> {
         let too_large = |size| LayoutError::TooLarge {
             layout: self.root().to_path_buf(),
             what,
@@ -229,7 +240,7 @@ impl Layout {
 
     /// What a manifest or index refers to (config + layers, or manifests); nothing for other blobs.
     pub fn children(&self, d: &Desc) -> Result<Vec<Desc>, LayoutError> {
-        let Some(kind) = Kind::of_media_type(&d.media_type) else {
+        let Some(kind) = d.media_type.kind() else {
             return Ok(Vec::new());
         };
         let v = self.read_json(d, kind.noun())?;

@@ -11,8 +11,9 @@ use super::error::{ErrorKind, Failure};
 use super::fetch::Auth;
 use super::{ACCEPT, MAX_INDEX_DEPTH, MAX_MANIFESTS, Registry, RegistryError, oci_ref};
 use crate::digest::{Digest, HashingWriter};
-use crate::layout::{Desc, Layout, LayoutError, MEDIA_DOCKER_LIST, MEDIA_INDEX, MEDIA_MANIFEST};
+use crate::layout::{Desc, Kind, Layout, LayoutError};
 use crate::reference::RegistryRef;
+use crate::spec::ManifestOrIndex;
 
 /// What one pull carries from manifest to manifest.
 struct PullState<'a> {
@@ -102,24 +103,15 @@ impl Registry {
             reference: r.whole(),
             message: e.to_string(),
         })?;
-        let media_type = v["mediaType"].as_str().map_or_else(
-            || {
-                if v["manifests"].is_array() {
-                    MEDIA_INDEX
-                } else {
-                    MEDIA_MANIFEST
-                }
-                .to_owned()
-            },
-            str::to_owned,
-        );
-        let desc = Desc::new(&media_type, actual, body.len() as u64);
-        let is_index = [MEDIA_INDEX, MEDIA_DOCKER_LIST].contains(&media_type.as_str());
+        let doc = ManifestOrIndex::from_value(&v);
+        let media_type = doc.media_type_or_guess();
+        let is_index = media_type.kind() == Some(Kind::Index);
+        let desc = Desc::new(media_type, actual, body.len() as u64);
         let children: Vec<Value> = if is_index {
-            v["manifests"].as_array().cloned().unwrap_or_default()
+            doc.manifests.unwrap_or_default()
         } else {
-            let mut c = vec![v["config"].clone()];
-            c.extend(v["layers"].as_array().cloned().unwrap_or_default());
+            let mut c = vec![doc.config.unwrap_or(Value::Null)];
+            c.extend(doc.layers.unwrap_or_default());
             c
         };
         for child in &children {

@@ -77,8 +77,8 @@ fn run_image_reference_identifies_the_run_image_uniquely() {
         meta["runImage"],
         serde_json::json!({
             "image": run_ref,
-            "reference": run_img.manifest["config"]["digest"],
-            "topLayer": run_img.config["rootfs"]["diff_ids"][0],
+            "reference": run_img.config_desc.digest.as_str(),
+            "topLayer": run_img.config.diff_ids()[0],
         })
     );
 }
@@ -104,18 +104,10 @@ fn image_config_and_labels_follow_the_exporter_outputs() {
         out.contains("\nSetting default process type 'web'\n"),
         "{out}"
     );
-    let config = &img.config["config"];
-    assert_eq!(
-        config["Entrypoint"],
-        serde_json::json!(["/cnb/process/web"])
-    );
-    assert_eq!(config["WorkingDir"], "/workspace");
-    let env: Vec<&str> = config["Env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let config = &img.config;
+    assert_eq!(config.entrypoint(), ["/cnb/process/web"]);
+    assert_eq!(config.working_dir(), Some("/workspace"));
+    let env: Vec<&str> = config.env().iter().map(String::as_str).collect();
     for want in [
         "CNB_APP_DIR=/workspace",
         "CNB_DEPRECATION_MODE=quiet",
@@ -129,9 +121,8 @@ fn image_config_and_labels_follow_the_exporter_outputs() {
         "{env:?}"
     );
 
-    let labels = &config["Labels"];
     let build: serde_json::Value =
-        serde_json::from_str(labels["io.buildpacks.build.metadata"].as_str().unwrap()).unwrap();
+        serde_json::from_str(config.label("io.buildpacks.build.metadata").unwrap()).unwrap();
     assert_eq!(
         build["buildpacks"],
         serde_json::json!([
@@ -154,13 +145,8 @@ fn image_config_and_labels_follow_the_exporter_outputs() {
     );
 
     let life: serde_json::Value =
-        serde_json::from_str(labels["io.buildpacks.lifecycle.metadata"].as_str().unwrap()).unwrap();
-    let diff_ids: Vec<&str> = img.config["rootfs"]["diff_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+        serde_json::from_str(config.label("io.buildpacks.lifecycle.metadata").unwrap()).unwrap();
+    let diff_ids: Vec<&str> = config.diff_ids().iter().map(String::as_str).collect();
     for key in ["sbom", "config", "launcher"] {
         let sha = life[key]["sha"]
             .as_str()
@@ -187,8 +173,8 @@ fn process_type_links_are_absolute_and_absent_without_processes() {
     let tmp = tempfile::tempdir().unwrap();
     let (img, layout, _) = js_image(tmp.path());
     let life: serde_json::Value = serde_json::from_str(
-        img.config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"]
-            .as_str()
+        img.config
+            .label("io.buildpacks.lifecycle.metadata")
             .unwrap(),
     )
     .unwrap();
@@ -220,13 +206,10 @@ fn process_type_links_are_absolute_and_absent_without_processes() {
     assert!(!out.contains("Setting default process type"), "{out}");
     let layout = Layout::open(&bare.join("out")).unwrap();
     let img = read_image(&layout, &layout.resolve(Some("app")).unwrap()).unwrap();
-    assert_eq!(
-        img.config["config"]["Entrypoint"],
-        serde_json::json!(["/cnb/lifecycle/launcher"])
-    );
+    assert_eq!(img.config.entrypoint(), ["/cnb/lifecycle/launcher"]);
     let life: serde_json::Value = serde_json::from_str(
-        img.config["config"]["Labels"]["io.buildpacks.lifecycle.metadata"]
-            .as_str()
+        img.config
+            .label("io.buildpacks.lifecycle.metadata")
             .unwrap(),
     )
     .unwrap();

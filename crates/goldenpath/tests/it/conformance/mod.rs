@@ -76,7 +76,5 @@ pub fn label(dir: &Path, tag: &str, key: &str) -> Option<String> {
     let layout = Layout::open(dir).unwrap();
     let desc = layout.resolve(Some(tag)).unwrap();
     let img = read_image(&layout, &desc).unwrap();
-    img.config["config"]["Labels"][key]
-        .as_str()
-        .map(str::to_owned)
+    img.config.label(key).map(str::to_owned)
 }
