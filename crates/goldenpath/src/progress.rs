@@ -56,15 +56,6 @@ impl Activity {
             }
         }
     }
-
-    /// A callback for libraries that report steps as lines (the registry client).
-    pub fn reporter(&self) -> impl Fn(&str) + Send + Sync + 'static {
-        let bar = self.bar.clone();
-        move |line: &str| match &bar {
-            Some(bar) => bar.set_message(line.to_owned()),
-            None => eprintln!("  {line}"),
-        }
-    }
 }
 
 impl Drop for Activity {

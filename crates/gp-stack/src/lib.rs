@@ -3,4 +3,5 @@
 
 pub mod builder;
 pub mod buildpackage;
+pub mod create;
 pub mod stack;

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use gp_oci::layout::Layout;
 use gp_oci::reference::ImageRef;
 
 use super::exit;
@@ -115,114 +114,23 @@ pub fn create_from(
             lifecycle.display()
         ));
     }
-    let lifecycle = Some(lifecycle);
-    let mut config = gp_stack::builder::load(config_path).map_err(|e| e.to_string())?;
-    for note in config.notes() {
+    let request = gp_stack::create::CreateRequest {
+        config: config_path.to_path_buf(),
+        out: path.clone(),
+        tag: tag.clone(),
+        launcher,
+        lifecycle: Some(lifecycle),
+    };
+    let on_pull = |line: &str| eprintln!("===> {line}");
+    let created = gp_stack::create::create_builder(&super::store(insecure), &request, &on_pull)
+        .map_err(|e| e.to_string())?;
+    for note in &created.notes {
         eprintln!("note: {}: {note}", config_path.display());
     }
-    let mut pulled_buildpacks = Vec::new();
-    let base_dir = config_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
-    for (n, source) in config.buildpacks.iter_mut().enumerate() {
-        let image = source
-            .registry_image()
-            .map(str::to_owned)
-            .or_else(|| plain_registry_reference(&source.uri, &base_dir));
-        if let Some(image) = image {
-            let (store, reference) = pull_to_store(&image, &format!("buildpack-{n}"), insecure)?;
-            source.uri = reference;
-            source.image = None;
-            pulled_buildpacks.push(store);
-        }
-    }
-    // A build image in a registry is pulled into the local store (missing blobs only) and read from there.
-    let pulled_tag = format!("builder-create-{}", std::process::id());
-    let build_ref = match (&mut config.build, &mut config.stack) {
-        (Some(b), _) => Some(&mut b.image),
-        (None, Some(s)) => Some(&mut s.build_image),
-        (None, None) => None,
-    };
-    let mut pulled = None;
-    if let Some(reference) = build_ref
-        && let Ok(ImageRef::Registry(r)) = reference.parse::<ImageRef>()
-    {
-        let activity = crate::progress::Activity::start(&format!("PULLING {r}"));
-        let store_path = super::cache_dir().join("images");
-        let store = Layout::create(&store_path).map_err(|e| e.to_string())?;
-        let desc = super::registry(&r, insecure)
-            .and_then(|reg| reg.with_progress(activity.reporter()).pull(&r, &store))
-            .map_err(|e| format!("build image `{reference}`: {e}"))?;
-        drop(activity);
-        store
-            .set_tag(&pulled_tag, &desc)
-            .map_err(|e| e.to_string())?;
-        *reference = format!("oci:{}:{pulled_tag}", store_path.display());
-        pulled = Some(store);
-    }
-    let out = Layout::create(&path).map_err(|e| e.to_string())?;
-    let desc = gp_stack::builder::create(
-        &config,
-        &base_dir,
-        &gp_stack::builder::Lifecycle {
-            launcher: &launcher,
-            lifecycle: lifecycle.as_deref(),
-        },
-        &out,
-        &tag,
-    )
-    .map_err(|e| e.to_string());
-    if let Some(store) = &pulled {
-        let _ = store.untag(&pulled_tag);
-    }
-    for (store, tag) in &pulled_buildpacks {
-        let _ = store.untag(tag);
-    }
-    let desc = desc?;
     Ok(format!(
         "oci:{}:{tag}@{} ({} buildpacks)",
         path.display(),
-        desc.digest,
-        config.buildpacks.len()
+        created.desc.digest,
+        created.buildpacks
     ))
-}
-
-/// Pulls a registry image into the local store under a tag of this process; returns the store, the tag and the
-/// image as `oci:STORE:TAG`.
-fn pull_to_store(
-    image: &str,
-    what: &str,
-    insecure: &[String],
-) -> Result<((Layout, String), String), String> {
-    let ImageRef::Registry(r) = image
-        .parse::<ImageRef>()
-        .map_err(|e| format!("`{image}`: {e}"))?
-    else {
-        return Err(format!("`{image}` is not a registry image"));
-    };
-    let activity = crate::progress::Activity::start(&format!("PULLING {r}"));
-    let store_path = super::cache_dir().join("images");
-    let store = Layout::create(&store_path).map_err(|e| e.to_string())?;
-    let desc = super::registry(&r, insecure)
-        .and_then(|reg| reg.with_progress(activity.reporter()).pull(&r, &store))
-        .map_err(|e| format!("`{image}`: {e}"))?;
-    drop(activity);
-    let tag = format!("builder-create-{what}-{}", gp_oci::layout::unique_suffix());
-    store.set_tag(&tag, &desc).map_err(|e| e.to_string())?;
-    let reference = format!("oci:{}:{tag}", store_path.display());
-    Ok(((store, tag), reference))
-}
-
-/// A `[[buildpacks]] uri` written as a plain registry reference (`registry.example/bp/python:1`): no scheme, no
-/// such local path, and an explicit registry host.
-fn plain_registry_reference(uri: &str, base_dir: &Path) -> Option<String> {
-    if uri.contains("://") || uri.starts_with("oci:") || base_dir.join(uri).exists() {
-        return None;
-    }
-    let host = uri.split('/').next()?;
-    let explicit_host =
-        uri.contains('/') && (host.contains('.') || host.contains(':') || host == "localhost");
-    (explicit_host && matches!(uri.parse::<ImageRef>(), Ok(ImageRef::Registry(_))))
-        .then(|| uri.to_owned())
 }

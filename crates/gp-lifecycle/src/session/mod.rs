@@ -17,6 +17,7 @@ mod error;
 mod outcome;
 mod platform_dir;
 pub mod project;
+mod rebase;
 mod request;
 mod sandboxed;
 
@@ -30,6 +31,7 @@ use gp_oci::store::{Opened, Store};
 
 pub use error::{FailureKind, SessionError};
 pub use outcome::BuildOutcome;
+pub use rebase::{RebaseFailure, RebaseRequest, Rebased, rebase};
 pub use request::{BuildRequest, Builder, Cache, Output, Sandbox};
 
 use crate::analyze::Previous;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use gp_cnb::{GroupRef, OrderGroup};
 use gp_lifecycle::detect::{DetectDirs, DetectError, detect};
 
+mod session;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildpacks")
 }
