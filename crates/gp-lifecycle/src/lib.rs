@@ -27,3 +27,8 @@ pub mod slices;
 #[cfg(feature = "host")]
 pub mod speculate;
 pub mod target;
+
+/// `docs/lifecycle.md`, whose library example is compiled as a doc test.
+#[cfg(all(doctest, feature = "host"))]
+#[doc = include_str!("../../../docs/lifecycle.md")]
+pub struct LifecycleDoc;

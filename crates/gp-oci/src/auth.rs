@@ -58,7 +58,7 @@ fn config_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
 }
 
-/// Credentials for `registry` (a host[:port]) from the docker config, or anonymous.
+/// Credentials for `registry` (a `host[:port]`) from the docker config, or anonymous.
 pub fn credentials_for(registry: &str) -> Result<Credentials, AuthError> {
     let Some(path) = config_path() else {
         return Ok(Credentials::Anonymous);

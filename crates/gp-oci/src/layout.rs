@@ -1,7 +1,7 @@
 //! OCI image layout store (`oci-layout`, `index.json`, `blobs/sha256/`): blobs written atomically (random
 //! exclusive temp file, verify, rename) and verified on every read, several tags per layout
 //! (`org.opencontainers.image.ref.name`) updated under a lock, and garbage collection of blobs no tag reaches.
-//! Layouts may come from people we do not trust: see [`safe`] for how files are opened and written, and [`walk`]
+//! Layouts may come from people we do not trust: see `safe` for how files are opened and written, and `walk`
 //! for the limits on what is read.
 
 mod desc;

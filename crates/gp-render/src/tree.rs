@@ -1,7 +1,7 @@
 //! Writing the GitOps tree: a record of what we generated (`.goldenpath/rendered.json`), pruning of our own stale
-//! files only, and whole-render atomicity through a journal ([`journal`]). A file we did not write is never
+//! files only, and whole-render atomicity through a journal (`journal`). A file we did not write is never
 //! overwritten or deleted, and nothing outside the output directory is ever touched: every operation goes through
-//! [`safe`], which never follows a link below `--out`.
+//! `safe`, which never follows a link below `--out`.
 
 mod journal;
 mod safe;
@@ -166,7 +166,7 @@ fn load_manifest(meta: &safe::Dir) -> Result<(Manifest, Option<Vec<u8>>), TreeEr
     Ok((m, Some(bytes)))
 }
 
-/// Finishes or undoes a render that was interrupted in `out` (see [`journal`]); a no-op when there is none.
+/// Finishes or undoes a render that was interrupted in `out` (see `journal`); a no-op when there is none.
 pub fn recover(out: &Path) -> Result<(), TreeError> {
     let Some(root) = Root::open(out, false)? else {
         return Ok(());

@@ -1,5 +1,5 @@
 //! `goldenpath build`: source in, OCI image out, through the CNB phases. The arguments are settled into a
-//! [`BuildRequest`] before anything runs; [`gp_lifecycle::session::build`] does the work and reports through the
+//! `BuildRequest` before anything runs; [`gp_lifecycle::session::build`] does the work and reports through the
 //! [`Reporter`], which draws it.
 
 use std::path::PathBuf;

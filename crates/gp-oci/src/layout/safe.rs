@@ -166,7 +166,7 @@ pub(super) fn lock(path: &Path) -> Result<Lock, LayoutError> {
     Ok(Lock(file))
 }
 
-/// A short excerpt of a foreign JSON value for an error message: at most [`EXCERPT_CHARS`] characters, with
+/// A short excerpt of a foreign JSON value for an error message: at most `EXCERPT_CHARS` characters, with
 /// control, non-ASCII and backtick characters escaped so nothing a file holds can disturb a terminal or log.
 #[must_use]
 pub fn excerpt(v: &Value) -> String {
