@@ -125,11 +125,27 @@ pub enum Event {
         cache: bool,
         layers: usize,
     },
-    /// How long the buildpacks' own `bin/build` ran, each and in all.
+    /// How long the buildpacks' own `bin/build` ran, each and in all (milliseconds in JSON).
     BuildpackTimes {
+        #[serde(rename = "each_ms", serialize_with = "each_ms")]
         each: Vec<(String, Duration)>,
+        #[serde(rename = "total_ms", serialize_with = "ms")]
         total: Duration,
     },
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `serialize_with` signature
+fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u128(d.as_millis())
+}
+
+fn each_ms<S: serde::Serializer>(each: &[(String, Duration)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(each.len()))?;
+    for (id, d) in each {
+        seq.serialize_element(&(id, d.as_millis()))?;
+    }
+    seq.end()
 }
 
 impl Event {

@@ -404,3 +404,56 @@ fn launch_layers_kept_from_the_previous_image() {
     );
     assert_eq!(layers(), before, "the kept layer is the previous image's");
 }
+
+#[test]
+fn json_streams_the_builds_events_one_object_per_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, order) = crate::js_app(tmp.path());
+    let image = format!("oci:{}:json", tmp.path().join("out").display());
+    let o = crate::test_build(&image, &order, &app)
+        .arg("--json")
+        .env("GOLDENPATH_CACHE_DIR", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("`{l}`: {e}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for want in [
+        "phase-started",
+        "detected",
+        "output",
+        "buildpack-times",
+        "exported",
+        "finished",
+    ] {
+        assert!(kinds.contains(&want), "no `{want}` in {kinds:?}");
+    }
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "finished");
+    assert!(
+        last["digest"].as_str().unwrap().starts_with("sha256:"),
+        "{last}"
+    );
+    assert_eq!(last["processes"], serde_json::json!(["web", "worker"]));
+    let times = events
+        .iter()
+        .find(|e| e["event"] == "buildpack-times")
+        .unwrap();
+    assert!(times["total_ms"].is_u64(), "{times}");
+
+    // A failure is an event too, and the exit code the Platform API gives it.
+    std::fs::remove_file(app.join("package.json")).unwrap();
+    let o = crate::test_build(&image, &order, &app)
+        .arg("--json")
+        .env("GOLDENPATH_CACHE_DIR", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(20));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let failed: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(failed["event"], "failed");
+    assert_eq!(failed["exit_code"], 20);
+}
