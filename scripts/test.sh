@@ -12,6 +12,8 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy (pedantic, warnings denied)" >&2
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
+echo "== cargo doc (warnings denied)" >&2
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
 echo "== cargo test --workspace" >&2
 cargo test --workspace --locked 2>&1 | tee .cache/test.log | grep -E '^(test result|running|error|failures|---- )|panicked' >&2 || true
 if grep -qE '^test result: FAILED|^error(\[|:)' .cache/test.log; then
