@@ -163,7 +163,7 @@ pub fn detect(dir: &Path) -> Report {
 
 /// Files directly in `dir` with `ext`, sorted (the app's top level; where entry points live).
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(dir)
+    let mut out: Vec<String> = fs_err::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))

@@ -311,7 +311,7 @@ fn imports(text: &str) -> Vec<(String, usize)> {
 /// Local modules: `x.py` files and package directories at the top of the app.
 fn local_modules(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+    for e in fs_err::read_dir(dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".py") {
             out.insert(stem.to_owned());

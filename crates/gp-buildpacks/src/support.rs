@@ -57,15 +57,15 @@ pub fn sh(cmd: &mut Command, what: &str) -> Result<String, String> {
 /// Writes `text` to `path`, creating its directory.
 pub fn write(path: &Path, text: &str) -> Result<(), String> {
     if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        fs_err::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    fs_err::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `[metadata] key` of `<layers>/<layer>.toml` (restored from the cache), if any.
 #[must_use]
 pub fn read_meta(layers: &Path, layer: &str, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(layers.join(format!("{layer}.toml"))).ok()?;
+    let text = fs_err::read_to_string(layers.join(format!("{layer}.toml"))).ok()?;
     let doc: toml::Table = text.parse().ok()?;
     doc.get("metadata")?.get(key)?.as_str().map(str::to_owned)
 }
@@ -111,7 +111,7 @@ fn kept_sbom(path: &Path) -> Option<PathBuf> {
 pub fn reuse_sbom(layers: &Path, layer: &str) -> Result<(), String> {
     let path = layers.join(format!("{layer}.sbom.cdx.json"));
     if let Some(kept) = kept_sbom(&path).filter(|k| k.is_file()) {
-        std::fs::copy(&kept, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        fs_err::copy(&kept, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }

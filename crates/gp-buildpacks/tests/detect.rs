@@ -9,8 +9,8 @@ fn app(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
     }
     dir
 }
@@ -179,7 +179,7 @@ fn binary_procfile_is_an_error_naming_the_line_and_offset() {
         ("server.js", ""),
     ]);
     let procfile = d.path().join("Procfile");
-    std::fs::write(&procfile, b"web: node server.js\nworker: \x00\x01\x02").unwrap();
+    fs_err::write(&procfile, b"web: node server.js\nworker: \x00\x01\x02").unwrap();
     assert_eq!(
         errors(d.path()),
         [format!(
@@ -187,7 +187,7 @@ fn binary_procfile_is_an_error_naming_the_line_and_offset() {
             procfile.display()
         )]
     );
-    std::fs::write(&procfile, b"web: node \xff\xfe server.js\n").unwrap();
+    fs_err::write(&procfile, b"web: node \xff\xfe server.js\n").unwrap();
     assert_eq!(
         errors(d.path()),
         [format!(
@@ -201,15 +201,15 @@ fn binary_procfile_is_an_error_naming_the_line_and_offset() {
 fn symlinked_or_fifo_inputs_are_refused_by_name_and_never_read() {
     let d = app(&[("package-lock.json", "{}")]);
     let secret = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
+    fs_err::write(
         secret.path(),
         format!("web: {MARKER}\n{{\"name\": \"{MARKER}\"}}"),
     )
     .unwrap();
     let procfile = d.path().join("Procfile");
     let package = d.path().join("package.json");
-    std::os::unix::fs::symlink(secret.path(), &procfile).unwrap();
-    std::os::unix::fs::symlink(secret.path(), &package).unwrap();
+    fs_err::os::unix::fs::symlink(secret.path(), &procfile).unwrap();
+    fs_err::os::unix::fs::symlink(secret.path(), &package).unwrap();
     let out = report_text(d.path());
     assert!(!out.contains(MARKER), "{out}");
     let link = |p: &Path| {
@@ -225,7 +225,7 @@ fn symlinked_or_fifo_inputs_are_refused_by_name_and_never_read() {
     );
     assert!(errs.iter().any(|e| e.contains(&link(&package))), "{errs:?}");
 
-    std::fs::remove_file(&procfile).unwrap();
+    fs_err::remove_file(&procfile).unwrap();
     assert!(
         std::process::Command::new("mkfifo")
             .arg(&procfile)

@@ -493,7 +493,7 @@ note = "adds curl to the run image"
         let err = BuildpackDescriptor::from_path(&path).unwrap_err();
         assert!(matches!(err, CnbError::CannotRead { .. }));
         assert!(err.to_string().contains("buildpack.toml"), "{err}");
-        std::fs::write(&path, "api = 1").unwrap();
+        fs_err::write(&path, "api = 1").unwrap();
         let err = BuildpackDescriptor::from_path(&path)
             .unwrap_err()
             .to_string();
@@ -501,7 +501,7 @@ note = "adds curl to the run image"
             err.starts_with(&format!("invalid buildpack.toml at `{}`:", path.display())),
             "{err}"
         );
-        std::fs::write(&path, COMPOSITE).unwrap();
+        fs_err::write(&path, COMPOSITE).unwrap();
         assert!(BuildpackDescriptor::from_path(&path).is_ok());
     }
 }

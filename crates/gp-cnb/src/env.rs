@@ -261,7 +261,7 @@ pub fn prepend_path(env: &mut EnvMap, key: &str, dir: &std::path::Path) {
 /// name that is not UTF-8 is converted lossily, and a missing or unreadable directory is empty.
 #[must_use]
 pub fn read_env_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+    let Ok(rd) = fs_err::read_dir(dir) else {
         return Vec::new();
     };
     rd.flatten()
@@ -269,7 +269,7 @@ pub fn read_env_dir(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         .filter_map(|e| {
             Some((
                 e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).ok()?,
+                fs_err::read(e.path()).ok()?,
             ))
         })
         .collect()
@@ -458,12 +458,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         assert!(read_platform_env(tmp.path()).is_empty(), "no env dir");
         let dir = tmp.path().join("env");
-        std::fs::create_dir_all(dir.join("SUBDIR")).unwrap();
-        std::fs::write(dir.join("b"), "lower\n").unwrap();
-        std::fs::write(dir.join("PATH"), "/opt/bin").unwrap();
-        std::fs::write(dir.join("A"), [0xff, b' ']).unwrap();
-        std::os::unix::fs::symlink("PATH", dir.join("LINKED")).unwrap();
-        std::os::unix::fs::symlink("missing", dir.join("DANGLING")).unwrap();
+        fs_err::create_dir_all(dir.join("SUBDIR")).unwrap();
+        fs_err::write(dir.join("b"), "lower\n").unwrap();
+        fs_err::write(dir.join("PATH"), "/opt/bin").unwrap();
+        fs_err::write(dir.join("A"), [0xff, b' ']).unwrap();
+        fs_err::os::unix::fs::symlink("PATH", dir.join("LINKED")).unwrap();
+        fs_err::os::unix::fs::symlink("missing", dir.join("DANGLING")).unwrap();
         let files = read_platform_env(tmp.path());
         let expected: Vec<(String, Vec<u8>)> = vec![
             ("A".into(), vec![0xff, b' ']),

@@ -173,9 +173,9 @@ mod tests {
     fn inputs_that_are_not_regular_files_are_refused_by_name() {
         let tmp = tempfile::tempdir().unwrap();
         let secret = tmp.path().join("secret");
-        std::fs::write(&secret, "MARKER").unwrap();
+        fs_err::write(&secret, "MARKER").unwrap();
         let link = tmp.path().join("link");
-        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        fs_err::os::unix::fs::symlink(&secret, &link).unwrap();
         let msg = |p: &Path| read_input(p, 100).unwrap_err().to_string();
         assert_eq!(
             msg(&link),

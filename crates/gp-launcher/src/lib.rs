@@ -187,7 +187,7 @@ pub fn launch_layers(layers: &Path, m: &MetadataToml) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for bp in &m.buildpacks {
         let dir = layers.join(bp.id.dir_name());
-        let Ok(rd) = std::fs::read_dir(&dir) else {
+        let Ok(rd) = fs_err::read_dir(&dir) else {
             continue;
         };
         let mut names: Vec<PathBuf> = rd
@@ -275,7 +275,7 @@ pub fn profile_d(layers: &[PathBuf], process: Option<&str>) -> Vec<PathBuf> {
 /// `<layer>/<dir>/<process>`.
 fn in_spec_order(layers: &[PathBuf], dir: &str, process: Option<&str>) -> Vec<PathBuf> {
     let list = |dir: PathBuf| {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut v: Vec<PathBuf> = fs_err::read_dir(dir)
             .map(|rd| {
                 rd.flatten()
                     .map(|e| e.path())

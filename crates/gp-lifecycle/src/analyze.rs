@@ -139,8 +139,8 @@ pub fn restore_metadata(
                 metadata: serde_json::from_value::<toml::Table>(store.metadata.clone()).ok(),
             };
             let text = toml.to_toml_string().map_err(std::io::Error::other)?;
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join(gp_cnb::StoreToml::FILE), text)?;
+            fs_err::create_dir_all(&dir)?;
+            fs_err::write(dir.join(gp_cnb::StoreToml::FILE), text)?;
             restored.push(format!("{}:store.toml", member.id));
         }
         for (name, layer) in &record.layers {
@@ -150,14 +150,14 @@ pub fn restore_metadata(
             }
             let meta = layer.to_content().restored();
             let text = meta.to_toml_string().map_err(std::io::Error::other)?;
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(&toml_path, text)?;
+            fs_err::create_dir_all(&dir)?;
+            fs_err::write(&toml_path, text)?;
             // And its layer SBOM, as the previous image has it.
             let bp = member.id.dir_name();
             for ext in crate::layers::SBOM_EXTENSIONS {
                 let key = format!("layers/sbom/launch/{bp}/{}/sbom.{ext}", name.as_str());
                 if let Some(bytes) = previous.sbom.get(&key) {
-                    std::fs::write(dir.join(format!("{}.sbom.{ext}", name.as_str())), bytes)?;
+                    fs_err::write(dir.join(format!("{}.sbom.{ext}", name.as_str())), bytes)?;
                 }
             }
             restored.push(format!("{}:{}", member.id, name.as_str()));

@@ -209,7 +209,7 @@ pub fn build(
         let descriptor = BuildpackDescriptor::from_path(bp_dir.join("buildpack.toml"))
             .map_err(|e| contract(id, e.to_string()))?;
         let layers = dirs.layers.join(member.id.dir_name());
-        std::fs::create_dir_all(&layers).map_err(|e| BuildError::Io {
+        fs_err::create_dir_all(&layers).map_err(|e| BuildError::Io {
             path: layers.clone(),
             message: e.to_string(),
         })?;
@@ -229,7 +229,7 @@ pub fn build(
         let text = bp_plan
             .to_toml_string()
             .map_err(|e| contract(id, e.to_string()))?;
-        std::fs::write(&plan_path, text).map_err(|e| BuildError::Io {
+        fs_err::write(&plan_path, text).map_err(|e| BuildError::Io {
             path: plan_path.clone(),
             message: e.to_string(),
         })?;
@@ -247,7 +247,7 @@ pub fn build(
         let started = std::time::Instant::now();
         run_buildpack(member, &bp_dir, &layers, &plan_path, dirs, &run_env, log)?;
         log.timings.push((id.to_owned(), started.elapsed()));
-        let _ = std::fs::remove_file(&plan_path);
+        let _ = fs_err::remove_file(&plan_path);
         ignore_untyped(&layers).map_err(|m| contract(id, m))?;
 
         // Unmet entries stay in the plan for later providers; met ones are done.
@@ -285,7 +285,7 @@ pub fn build(
         })
         .collect();
     let config = dirs.layers.join("config");
-    std::fs::create_dir_all(&config).map_err(|e| BuildError::Io {
+    fs_err::create_dir_all(&config).map_err(|e| BuildError::Io {
         path: config.clone(),
         message: e.to_string(),
     })?;
@@ -293,7 +293,7 @@ pub fn build(
         .to_toml_string()
         .map_err(|e| contract("lifecycle", e.to_string()))?;
     let path = config.join("metadata.toml");
-    std::fs::write(&path, text).map_err(|e| BuildError::Io {
+    fs_err::write(&path, text).map_err(|e| BuildError::Io {
         path,
         message: e.to_string(),
     })?;
@@ -349,7 +349,7 @@ fn run_buildpack(
 /// to `<layer>.ignore`, as the spec has it at the end of each buildpack's build: later buildpacks cannot come to
 /// depend on it, and it is neither exported nor cached.
 fn ignore_untyped(layers: &Path) -> Result<(), String> {
-    let Ok(rd) = std::fs::read_dir(layers) else {
+    let Ok(rd) = fs_err::read_dir(layers) else {
         return Ok(());
     };
     for e in rd.flatten() {
@@ -364,8 +364,8 @@ fn ignore_untyped(layers: &Path) -> Result<(), String> {
             continue;
         }
         let to = layers.join(format!("{name}.ignore"));
-        let _ = std::fs::remove_dir_all(&to);
-        std::fs::rename(&path, &to).map_err(|err| {
+        let _ = fs_err::remove_dir_all(&to);
+        fs_err::rename(&path, &to).map_err(|err| {
             format!(
                 "cannot rename the untyped layer `{}` to `{}`: {err}",
                 path.display(),
@@ -433,13 +433,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let l = tmp.path();
         for name in ["typed", "untyped", "restored", "bare"] {
-            std::fs::create_dir_all(l.join(name)).unwrap();
+            fs_err::create_dir_all(l.join(name)).unwrap();
         }
-        std::fs::write(l.join("typed.toml"), "[types]\nbuild = true\n").unwrap();
-        std::fs::write(l.join("untyped.toml"), "[types]\nlaunch = false\n").unwrap();
-        std::fs::write(l.join("restored.toml"), "[metadata]\nv = \"1\"\n").unwrap();
+        fs_err::write(l.join("typed.toml"), "[types]\nbuild = true\n").unwrap();
+        fs_err::write(l.join("untyped.toml"), "[types]\nlaunch = false\n").unwrap();
+        fs_err::write(l.join("restored.toml"), "[metadata]\nv = \"1\"\n").unwrap();
         ignore_untyped(l).unwrap();
-        let mut names: Vec<String> = std::fs::read_dir(l)
+        let mut names: Vec<String> = fs_err::read_dir(l)
             .unwrap()
             .flatten()
             .filter(|e| e.path().is_dir())

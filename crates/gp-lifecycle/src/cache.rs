@@ -14,17 +14,17 @@ use crate::layers::toml_of;
 
 /// Copies a tree, keeping symlinks as links and file modes.
 fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
+    fs_err::create_dir_all(to)?;
+    for e in fs_err::read_dir(from)? {
         let e = e?;
         let (src, dst) = (e.path(), to.join(e.file_name()));
         let ft = e.file_type()?;
         if ft.is_dir() {
             copy_tree(&src, &dst)?;
         } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+            fs_err::os::unix::fs::symlink(fs_err::read_link(&src)?, &dst)?;
         } else {
-            std::fs::copy(&src, &dst)?;
+            fs_err::copy(&src, &dst)?;
         }
     }
     Ok(())
@@ -33,22 +33,22 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
 /// Moves a tree: a rename where possible, else a copy (then the source is removed).
 fn move_tree(from: &Path, to: &Path) -> io::Result<()> {
     if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
+        fs_err::create_dir_all(parent)?;
     }
-    let _ = std::fs::remove_dir_all(to);
-    if std::fs::rename(from, to).is_ok() {
+    let _ = fs_err::remove_dir_all(to);
+    if fs_err::rename(from, to).is_ok() {
         return Ok(());
     }
     copy_tree(from, to)?;
-    std::fs::remove_dir_all(from)
+    fs_err::remove_dir_all(from)
 }
 
 fn move_file(from: &Path, to: &Path) -> io::Result<()> {
-    if std::fs::rename(from, to).is_ok() {
+    if fs_err::rename(from, to).is_ok() {
         return Ok(());
     }
-    std::fs::copy(from, to)?;
-    std::fs::remove_file(from)
+    fs_err::copy(from, to)?;
+    fs_err::remove_file(from)
 }
 
 /// Writes the cached `<layer>.toml` back without its `[types]` table, as the spec restores it (a buildpack that
@@ -56,8 +56,8 @@ fn move_file(from: &Path, to: &Path) -> io::Result<()> {
 fn restore_toml(from: &Path, to: &Path) -> io::Result<()> {
     let meta = LayerContentMetadata::from_path(from).map_err(io::Error::other)?;
     let text = meta.restored().to_toml_string().map_err(io::Error::other)?;
-    std::fs::write(to, text)?;
-    std::fs::remove_file(from)
+    fs_err::write(to, text)?;
+    fs_err::remove_file(from)
 }
 
 /// Moves the layer SBOM files (`<layer>.sbom.<ext>`) of `layer` along with it: the spec keeps them with the
@@ -100,7 +100,7 @@ pub fn restore(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec
 /// export); returns `<bp>:<layer>` names saved.
 pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<String>> {
     let staging = cache.with_extension("new");
-    let _ = std::fs::remove_dir_all(&staging);
+    let _ = fs_err::remove_dir_all(&staging);
     let mut saved = Vec::new();
     for m in &group.group {
         let bp = m.id.dir_name();
@@ -108,19 +108,19 @@ pub fn save(cache: &Path, layers: &Path, group: &GroupToml) -> io::Result<Vec<St
             let from = layers.join(&bp).join(&name);
             let to = staging.join(&bp).join(&name);
             move_tree(&from, &to)?;
-            std::fs::copy(toml_of(&from), toml_of(&to))?;
+            fs_err::copy(toml_of(&from), toml_of(&to))?;
             move_sboms(&layers.join(&bp), &staging.join(&bp), &name)?;
             saved.push(format!("{}:{name}", m.id));
         }
     }
-    std::fs::create_dir_all(&staging)?;
+    fs_err::create_dir_all(&staging)?;
     // Swap in the new cache as a whole: an interrupted save leaves the old cache usable.
     let old = cache.with_extension("old");
-    let _ = std::fs::remove_dir_all(&old);
+    let _ = fs_err::remove_dir_all(&old);
     if cache.exists() {
-        std::fs::rename(cache, &old)?;
+        fs_err::rename(cache, &old)?;
     }
-    std::fs::rename(&staging, cache)?;
-    let _ = std::fs::remove_dir_all(&old);
+    fs_err::rename(&staging, cache)?;
+    let _ = fs_err::remove_dir_all(&old);
     Ok(saved)
 }

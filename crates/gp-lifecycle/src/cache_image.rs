@@ -88,7 +88,7 @@ pub fn restore(
                 layer: what.clone(),
                 message,
             };
-            let _ = std::fs::remove_dir_all(&staging);
+            let _ = fs_err::remove_dir_all(&staging);
             let desc = Desc::new(info.media_type, info.digest.clone(), info.size);
             let tar = open_layer(layout, &desc).map_err(|e| lerr(e.to_string()))?;
             gp_oci::unpack::unpack_layer(tar, &staging).map_err(|e| lerr(e.to_string()))?;
@@ -98,12 +98,12 @@ pub fn restore(
                 let path = path.to_path_buf();
                 move |source| CacheImageError::Write { path, source }
             };
-            std::fs::create_dir_all(layers.join(&bp)).map_err(werr(&target))?;
-            let _ = std::fs::remove_dir_all(&target);
+            fs_err::create_dir_all(layers.join(&bp)).map_err(werr(&target))?;
+            let _ = fs_err::remove_dir_all(&target);
             if unpacked.is_dir() {
-                std::fs::rename(&unpacked, &target).map_err(werr(&target))?;
+                fs_err::rename(&unpacked, &target).map_err(werr(&target))?;
             } else {
-                std::fs::create_dir_all(&target).map_err(werr(&target))?; // an empty layer
+                fs_err::create_dir_all(&target).map_err(werr(&target))?; // an empty layer
             }
             // The spec restores a layer's metadata without its `[types]`: a buildpack that wants the layer again
             // says so; one that ignores it lets it go.
@@ -112,14 +112,14 @@ pub fn restore(
             let text = meta
                 .to_toml_string()
                 .map_err(|e| lerr(format!("its metadata is not TOML: {e}")))?;
-            std::fs::write(&toml_path, text).map_err(werr(&toml_path))?;
+            fs_err::write(&toml_path, text).map_err(werr(&toml_path))?;
             for ext in crate::layers::SBOM_EXTENSIONS {
                 let key = format!("layers/sbom/cache/{bp}/{}/sbom.{ext}", name.as_str());
                 if let Some(bytes) = sboms.get(&key) {
                     let path = layers
                         .join(&bp)
                         .join(format!("{}.sbom.{ext}", name.as_str()));
-                    std::fs::write(&path, bytes).map_err(werr(&path))?;
+                    fs_err::write(&path, bytes).map_err(werr(&path))?;
                 }
             }
             // Remembered only when the restored tree is exactly what this exporter would write for it (same
@@ -142,7 +142,7 @@ pub fn restore(
             restored.push(what);
         }
     }
-    let _ = std::fs::remove_dir_all(&staging);
+    let _ = fs_err::remove_dir_all(&staging);
     Ok(restored)
 }
 
@@ -333,15 +333,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let layers = tmp.path().join("layers");
         let bp = layers.join("test_node");
-        std::fs::create_dir_all(bp.join("deps/bin")).unwrap();
-        std::fs::write(bp.join("deps/bin/tool"), "#!/bin/sh\n").unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(bp.join("deps/bin")).unwrap();
+        fs_err::write(bp.join("deps/bin/tool"), "#!/bin/sh\n").unwrap();
+        fs_err::write(
             bp.join("deps.toml"),
             "[types]\ncache = true\n[metadata]\nkey = \"abc\"\n",
         )
         .unwrap();
-        std::fs::create_dir_all(bp.join("scratch")).unwrap();
-        std::fs::write(bp.join("scratch.toml"), "[types]\nbuild = true\n").unwrap();
+        fs_err::create_dir_all(bp.join("scratch")).unwrap();
+        fs_err::write(bp.join("scratch.toml"), "[types]\nbuild = true\n").unwrap();
         let out = Layout::create(&tmp.path().join("oci")).unwrap();
         let memo = Memo::new(&tmp.path().join("memo"));
         let opts = LayerOptions::default();
@@ -354,7 +354,7 @@ mod tests {
         let restored = restore(&image, &out, &fresh, &group(), Some((&memo, &opts))).unwrap();
         assert_eq!(restored, ["test/node:deps"]);
         assert_eq!(
-            std::fs::read_to_string(fresh.join("test_node/deps/bin/tool")).unwrap(),
+            fs_err::read_to_string(fresh.join("test_node/deps/bin/tool")).unwrap(),
             "#!/bin/sh\n"
         );
         let meta =
@@ -362,12 +362,12 @@ mod tests {
         assert_eq!(meta.types, None, "restored without `[types]`");
         assert_eq!(meta.metadata.unwrap()["key"].as_str(), Some("abc"));
         assert_eq!(
-            std::fs::read_to_string(fresh.join("test_node/deps.toml")).unwrap(),
+            fs_err::read_to_string(fresh.join("test_node/deps.toml")).unwrap(),
             "[metadata]\nkey = \"abc\"\n"
         );
         assert!(!fresh.join(".cache-image").exists());
         // Ignored, the layer would not be saved again; the buildpack wants it and declares its types again.
-        std::fs::write(
+        fs_err::write(
             fresh.join("test_node/deps.toml"),
             "[types]\ncache = true\n[metadata]\nkey = \"abc\"\n",
         )
@@ -397,10 +397,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let layers = tmp.path().join("layers");
         let bp = layers.join("test_node");
-        std::fs::create_dir_all(bp.join("deps")).unwrap();
-        std::fs::write(bp.join("deps/f"), "x").unwrap();
-        std::fs::write(bp.join("deps.toml"), "[types]\ncache = true\n").unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(bp.join("deps")).unwrap();
+        fs_err::write(bp.join("deps/f"), "x").unwrap();
+        fs_err::write(bp.join("deps.toml"), "[types]\ncache = true\n").unwrap();
+        fs_err::write(
             bp.join("deps.sbom.spdx.json"),
             "{\"spdxVersion\":\"SPDX-2.3\"}",
         )
@@ -413,7 +413,7 @@ mod tests {
         let fresh = tmp.path().join("fresh");
         restore(&image, &out, &fresh, &group(), None).unwrap();
         assert_eq!(
-            std::fs::read_to_string(fresh.join("test_node/deps.sbom.spdx.json")).unwrap(),
+            fs_err::read_to_string(fresh.join("test_node/deps.sbom.spdx.json")).unwrap(),
             "{\"spdxVersion\":\"SPDX-2.3\"}"
         );
     }

@@ -14,7 +14,7 @@ pub struct LayerDir {
 /// The layers under `dir` that have a readable `<layer>.toml` (others are not layers the lifecycle keeps).
 #[must_use]
 pub fn layer_dirs(dir: &Path) -> Vec<LayerDir> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+    let Ok(rd) = fs_err::read_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<LayerDir> = rd
@@ -72,8 +72,8 @@ mod tests {
     #[test]
     fn dotted_layer_names_keep_their_whole_name() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("python-3.11")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(tmp.path().join("python-3.11")).unwrap();
+        fs_err::write(
             tmp.path().join("python-3.11.toml"),
             "[types]\nlaunch = true\n",
         )

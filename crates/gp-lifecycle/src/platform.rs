@@ -31,10 +31,10 @@ mod tests {
     #[test]
     fn platform_env_applies_unless_clear_env_and_bindings_are_announced() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("env")).unwrap();
-        std::fs::write(tmp.path().join("env/BP_NODE_VERSION"), "20").unwrap();
-        std::fs::write(tmp.path().join("env/PATH"), "/opt/tools/bin").unwrap();
-        std::fs::create_dir_all(tmp.path().join("bindings/ca-certificates")).unwrap();
+        fs_err::create_dir_all(tmp.path().join("env")).unwrap();
+        fs_err::write(tmp.path().join("env/BP_NODE_VERSION"), "20").unwrap();
+        fs_err::write(tmp.path().join("env/PATH"), "/opt/tools/bin").unwrap();
+        fs_err::create_dir_all(tmp.path().join("bindings/ca-certificates")).unwrap();
         let base: EnvMap = [("PATH".to_owned(), "/usr/bin".to_owned())].into();
         let env = buildpack_env(&base, tmp.path(), false).unwrap();
         assert_eq!(env["BP_NODE_VERSION"], "20");
@@ -48,15 +48,15 @@ mod tests {
     fn platform_env_keeps_values_verbatim_and_skips_what_is_not_a_variable_file() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("env");
-        std::fs::create_dir_all(dir.join("NESTED")).unwrap();
-        std::fs::write(dir.join("NESTED/INNER"), "x").unwrap();
-        std::fs::write(dir.join("GREETING"), " hello\n").unwrap();
-        std::fs::write(dir.join("A=B"), "skipped").unwrap();
+        fs_err::create_dir_all(dir.join("NESTED")).unwrap();
+        fs_err::write(dir.join("NESTED/INNER"), "x").unwrap();
+        fs_err::write(dir.join("GREETING"), " hello\n").unwrap();
+        fs_err::write(dir.join("A=B"), "skipped").unwrap();
         let env = buildpack_env(&EnvMap::new(), tmp.path(), false).unwrap();
         let expected: EnvMap = [("GREETING".to_owned(), " hello\n".to_owned())].into();
         assert_eq!(env, expected);
 
-        std::fs::write(dir.join("BAD"), [0xff]).unwrap();
+        fs_err::write(dir.join("BAD"), [0xff]).unwrap();
         let err = buildpack_env(&EnvMap::new(), tmp.path(), false).unwrap_err();
         assert_eq!(
             err,

@@ -109,9 +109,9 @@ pub fn run_runc(
         exe: PathBuf::from("runc"),
         source,
     };
-    std::fs::create_dir_all(&bundle).map_err(spawn)?;
+    fs_err::create_dir_all(&bundle).map_err(spawn)?;
     let config = runc_config(spec);
-    std::fs::write(bundle.join("config.json"), config.to_string()).map_err(spawn)?;
+    fs_err::write(bundle.join("config.json"), config.to_string()).map_err(spawn)?;
     let id = format!(
         "goldenpath-{}-{}",
         std::process::id(),
@@ -253,7 +253,7 @@ fn enter(spec: &Spec) -> Result<i32, String> {
         unshare(CloneFlags::CLONE_NEWUSER)
             .map_err(step(|| "cannot create a user namespace".into()))?;
         let write = |file: &str, text: String| {
-            std::fs::write(format!("/proc/self/{file}"), text)
+            fs_err::write(format!("/proc/self/{file}"), text)
                 .map_err(|e| format!("cannot write /proc/self/{file}: {e}"))
         };
         write("setgroups", "deny".into())?;
@@ -315,8 +315,8 @@ fn setup(spec: &Spec, rootless: bool) -> Result<Never, String> {
                     mkdir(parent)?;
                 }
                 // A dangling symlink (systemd-resolved style) is replaced by a file to bind onto.
-                let _ = std::fs::remove_file(&target);
-                std::fs::write(&target, "").map_err(|e| format!("{}: {e}", target.display()))?;
+                let _ = fs_err::remove_file(&target);
+                fs_err::write(&target, "").map_err(|e| format!("{}: {e}", target.display()))?;
             }
             bind(Path::new(file), &target, true)?;
         }
@@ -386,7 +386,7 @@ fn inside(root: &Path, target: &str) -> PathBuf {
 }
 
 fn mkdir(path: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
+    fs_err::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
 }
 
 fn bind(host: &Path, target: &Path, read_only: bool) -> Result<(), String> {
@@ -470,7 +470,7 @@ fn devices(root: &Path) -> Result<(), String> {
             continue;
         }
         let target = dev.join(name);
-        std::fs::write(&target, "").map_err(|e| format!("{}: {e}", target.display()))?;
+        fs_err::write(&target, "").map_err(|e| format!("{}: {e}", target.display()))?;
         bind(&host, &target, false)?;
     }
     for (link, to) in [
@@ -479,7 +479,8 @@ fn devices(root: &Path) -> Result<(), String> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        std::os::unix::fs::symlink(to, dev.join(link)).map_err(|e| format!("/dev/{link}: {e}"))?;
+        fs_err::os::unix::fs::symlink(to, dev.join(link))
+            .map_err(|e| format!("/dev/{link}: {e}"))?;
     }
     let shm = dev.join("shm");
     mkdir(&shm)?;

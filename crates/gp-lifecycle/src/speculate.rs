@@ -56,9 +56,9 @@ fn signature(dir: &Path) -> Option<Signature> {
     let mut stack = vec![dir.to_path_buf()];
     let (mut count, mut size, mut newest) = (0usize, 0u64, i128::MIN);
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).ok()? {
+        for e in fs_err::read_dir(&d).ok()? {
             let e = e.ok()?;
-            let m = std::fs::symlink_metadata(e.path()).ok()?;
+            let m = fs_err::symlink_metadata(e.path()).ok()?;
             count += 1;
             size += m.size();
             newest = newest.max(i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()));
@@ -67,7 +67,7 @@ fn signature(dir: &Path) -> Option<Signature> {
             }
         }
     }
-    let m = std::fs::metadata(dir).ok()?;
+    let m = fs_err::metadata(dir).ok()?;
     newest = newest.max(i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()));
     Some((count, size, newest))
 }
@@ -75,7 +75,7 @@ fn signature(dir: &Path) -> Option<Signature> {
 /// Launch layers present now: (`<bp dir>/<layer>`, tar prefix `layers/<bp dir>/<layer>`).
 fn launch_layers(layers: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
-    for bp in std::fs::read_dir(layers).into_iter().flatten().flatten() {
+    for bp in fs_err::read_dir(layers).into_iter().flatten().flatten() {
         let bp_name = bp.file_name().to_string_lossy().into_owned();
         if !bp.path().is_dir() || bp_name == "config" || bp_name.starts_with('.') {
             continue;
@@ -201,9 +201,9 @@ mod tests {
 
     fn layer(layers: &Path, name: &str, content: &str) {
         let bp = layers.join("test_bp");
-        std::fs::create_dir_all(bp.join(name)).unwrap();
-        std::fs::write(bp.join(name).join("file"), content).unwrap();
-        std::fs::write(bp.join(format!("{name}.toml")), "[types]\nlaunch = true\n").unwrap();
+        fs_err::create_dir_all(bp.join(name)).unwrap();
+        fs_err::write(bp.join(name).join("file"), content).unwrap();
+        fs_err::write(bp.join(format!("{name}.toml")), "[types]\nlaunch = true\n").unwrap();
     }
 
     #[test]
@@ -227,8 +227,8 @@ mod tests {
         // The exporter's look: a hit.
         assert!(memo.add_layer(&out, &entries("runtime"), &opts).unwrap().1);
         // Changed afterwards (a new file at the same path): a miss, written anew.
-        std::fs::remove_file(layers.join("test_bp/runtime/file")).unwrap();
-        std::fs::write(layers.join("test_bp/runtime/file"), "v2").unwrap();
+        fs_err::remove_file(layers.join("test_bp/runtime/file")).unwrap();
+        fs_err::write(layers.join("test_bp/runtime/file"), "v2").unwrap();
         assert!(!memo.add_layer(&out, &entries("runtime"), &opts).unwrap().1);
     }
 }

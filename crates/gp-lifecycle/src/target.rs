@@ -72,7 +72,7 @@ pub fn parse_os_release(text: &str) -> Option<Distro> {
 pub fn distro_of_root(root: &Path) -> Option<Distro> {
     ["etc/os-release", "usr/lib/os-release"]
         .iter()
-        .find_map(|f| parse_os_release(&std::fs::read_to_string(root.join(f)).ok()?))
+        .find_map(|f| parse_os_release(&fs_err::read_to_string(root.join(f)).ok()?))
 }
 
 /// Fills what `target` lacks from the image the phases run in: OS `linux`, this machine's architecture, and the
@@ -234,8 +234,8 @@ mod tests {
     #[test]
     fn the_running_image_fills_what_the_run_image_does_not_say() {
         let tmp = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp.path().join("usr/lib")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(tmp.path().join("usr/lib")).unwrap();
+        fs_err::write(
             tmp.path().join("usr/lib/os-release"),
             "ID=ubuntu\nVERSION_ID=\"22.04\"\n",
         )

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     };
     let run = || -> Result<(), Box<dyn std::error::Error>> {
         let entries = entries_from_dir(std::path::Path::new(dir), "")?;
-        let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+        let file = BufWriter::with_capacity(1 << 20, fs_err::File::create(out)?);
         let (info, _) = write_layer(&entries, &opts, file)?;
         println!("{} {} {}", info.digest, info.diff_id, info.size);
         Ok(())

@@ -94,7 +94,7 @@ fn read_config(path: &Path) -> Result<Option<String>, AuthError> {
         path: path.to_path_buf(),
         source,
     };
-    let meta = match std::fs::metadata(path) {
+    let meta = match fs_err::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(read(e)),
@@ -104,7 +104,7 @@ fn read_config(path: &Path) -> Result<Option<String>, AuthError> {
             path: path.to_path_buf(),
         });
     }
-    let file = std::fs::File::open(path).map_err(read)?;
+    let file = fs_err::File::open(path).map_err(read)?;
     if !file.metadata().map_err(read)?.is_file() {
         return Err(AuthError::NotAFile {
             path: path.to_path_buf(),
@@ -267,7 +267,7 @@ mod tests {
     fn a_config_that_is_not_a_regular_file_is_refused_by_name() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("config.json");
-        std::fs::create_dir(&dir).unwrap();
+        fs_err::create_dir(&dir).unwrap();
         let e = read_config(&dir).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -289,7 +289,7 @@ mod tests {
             Err(AuthError::NotAFile { .. })
         ));
         let big = tmp.path().join("big.json");
-        std::fs::write(&big, vec![b' '; 2 * 1024 * 1024]).unwrap();
+        fs_err::write(&big, vec![b' '; 2 * 1024 * 1024]).unwrap();
         assert!(matches!(read_config(&big), Err(AuthError::TooLarge { .. })));
         assert_eq!(read_config(&tmp.path().join("none.json")).unwrap(), None);
     }
@@ -298,16 +298,16 @@ mod tests {
     fn a_hanging_helper_is_stopped_and_its_stderr_only_excerpted() {
         let tmp = tempfile::tempdir().unwrap();
         let hang = tmp.path().join("docker-credential-hang");
-        std::fs::write(&hang, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        fs_err::write(&hang, "#!/bin/sh\nexec sleep 30\n").unwrap();
         let noisy = tmp.path().join("docker-credential-noisy");
-        std::fs::write(
+        fs_err::write(
             &noisy,
             "#!/bin/sh\nprintf '\\033[31msecret-token-%0500d' 0 >&2\nexit 1\n",
         )
         .unwrap();
         for p in [&hang, &noisy] {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            fs_err::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let start = Instant::now();
         let e = run_helper_program(

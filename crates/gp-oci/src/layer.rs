@@ -125,7 +125,7 @@ fn walk(
         path: path.to_path_buf(),
         source,
     };
-    let mut names: Vec<_> = std::fs::read_dir(dir)
+    let mut names: Vec<_> = fs_err::read_dir(dir)
         .map_err(|e| read(dir, e))?
         .map(|e| e.map(|e| e.file_name()).map_err(|e| read(dir, e)))
         .collect::<Result<_, _>>()?;
@@ -138,7 +138,7 @@ fn walk(
         } else {
             format!("{rel}/{name}")
         };
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| read(&path, e))?;
+        let meta = fs_err::symlink_metadata(&path).map_err(|e| read(&path, e))?;
         let ft = meta.file_type();
         if ft.is_dir() {
             out.push(Entry {
@@ -148,7 +148,7 @@ fn walk(
             });
             walk(&path, &entry_path, out, links)?;
         } else if ft.is_symlink() {
-            let target = std::fs::read_link(&path).map_err(|e| read(&path, e))?;
+            let target = fs_err::read_link(&path).map_err(|e| read(&path, e))?;
             out.push(Entry {
                 path: entry_path,
                 kind: Kind::Symlink(target.to_string_lossy().into_owned()),
@@ -317,7 +317,7 @@ fn append<W: Write>(
                 path: path.clone(),
                 source,
             };
-            let f = std::fs::File::open(path).map_err(read)?;
+            let f = fs_err::File::open(path).map_err(read)?;
             let len = f.metadata().map_err(read)?.len();
             header.set_size(len);
             header.set_cksum();
@@ -391,15 +391,15 @@ mod tests {
     use super::*;
 
     fn tree(root: &Path, mtime_offset: u64, mode_extra: u32) {
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        std::fs::create_dir_all(root.join("deep/".repeat(40))).unwrap();
+        fs_err::create_dir_all(root.join("bin")).unwrap();
+        fs_err::create_dir_all(root.join("deep/".repeat(40))).unwrap();
         let files = [
             ("a.txt", "alpha"),
             ("bin/run", "#!/bin/sh\necho hi\n"),
             ("z.txt", "zulu"),
         ];
         for (p, c) in files {
-            std::fs::write(root.join(p), c).unwrap();
+            fs_err::write(root.join(p), c).unwrap();
             let f = std::fs::File::options()
                 .write(true)
                 .open(root.join(p))
@@ -410,23 +410,23 @@ mod tests {
             )
             .unwrap();
         }
-        std::fs::set_permissions(
+        fs_err::set_permissions(
             root.join("bin/run"),
             std::fs::Permissions::from_mode(0o750 | mode_extra),
         )
         .unwrap();
-        std::fs::set_permissions(
+        fs_err::set_permissions(
             root.join("a.txt"),
             std::fs::Permissions::from_mode(0o640 | mode_extra),
         )
         .unwrap();
-        std::fs::write(
+        fs_err::write(
             root.join("deep/".repeat(40)).join("long-file-name.txt"),
             "deep",
         )
         .unwrap();
-        std::os::unix::fs::symlink("bin/run", root.join("link")).unwrap();
-        std::fs::hard_link(root.join("z.txt"), root.join("z-hard.txt")).unwrap();
+        fs_err::os::unix::fs::symlink("bin/run", root.join("link")).unwrap();
+        fs_err::hard_link(root.join("z.txt"), root.join("z-hard.txt")).unwrap();
     }
 
     fn layer_of(root: &Path) -> LayerInfo {
@@ -451,7 +451,7 @@ mod tests {
         tree(a.path(), 0, 0);
         tree(b.path(), 777, 0o020);
         assert_eq!(layer_of(a.path()), layer_of(b.path()));
-        std::fs::write(b.path().join("z.txt"), "zulu!").unwrap();
+        fs_err::write(b.path().join("z.txt"), "zulu!").unwrap();
         assert_ne!(layer_of(a.path()).diff_id, layer_of(b.path()).diff_id);
     }
 
@@ -517,7 +517,7 @@ mod tests {
     fn special_files_are_named_with_what_they_are() {
         let tmp = tempfile::tempdir().unwrap();
         let app = tmp.path().join("app");
-        std::fs::create_dir_all(&app).unwrap();
+        fs_err::create_dir_all(&app).unwrap();
         let msg = |name: &str, kind: &str| {
             format!(
                 "`{}` is a {kind}; layers hold only files, directories and links: remove it (in the app directory, or exclude it in project.toml)",
@@ -535,11 +535,11 @@ mod tests {
         .unwrap();
         let e = entries_from_dir(&app, "workspace").unwrap_err();
         assert_eq!(e.to_string(), msg("pipe", "FIFO (named pipe)"));
-        std::fs::remove_file(&fifo).unwrap();
+        fs_err::remove_file(&fifo).unwrap();
         let _listener = std::os::unix::net::UnixListener::bind(app.join("sock")).unwrap();
         let e = entries_from_dir(&app, "workspace").unwrap_err();
         assert_eq!(e.to_string(), msg("sock", "socket"));
-        std::fs::remove_file(app.join("sock")).unwrap();
+        fs_err::remove_file(app.join("sock")).unwrap();
         // Making a device needs root (and a kernel that lets this container make one).
         let dev = rustix::fs::mknodat(
             rustix::fs::CWD,

@@ -153,7 +153,7 @@ impl Layout {
 
     pub fn open(root: &Path) -> Result<Self, LayoutError> {
         let marker = root.join("oci-layout");
-        match std::fs::symlink_metadata(&marker) {
+        match fs_err::symlink_metadata(&marker) {
             Ok(m) if m.is_file() => {}
             Ok(m) => {
                 return Err(LayoutError::NotRegular {
@@ -183,7 +183,7 @@ impl Layout {
     /// Whether blob `d` is here as a regular file (a link there does not count).
     #[must_use]
     pub fn has_blob(&self, d: &Digest) -> bool {
-        std::fs::symlink_metadata(self.blob_path(d)).is_ok_and(|m| m.is_file())
+        fs_err::symlink_metadata(self.blob_path(d)).is_ok_and(|m| m.is_file())
     }
 
     /// Reads a blob whole and checks its digest. Only for blobs known to be small: manifests, indexes and configs
@@ -477,7 +477,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, LayoutError::Corrupt { .. }));
         assert_eq!(
-            std::fs::read_dir(tmp.path().join("blobs/sha256"))
+            fs_err::read_dir(tmp.path().join("blobs/sha256"))
                 .unwrap()
                 .count(),
             0

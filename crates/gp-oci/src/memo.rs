@@ -51,14 +51,14 @@ impl Memo {
             return false;
         };
         let from = store.blob_path(digest);
-        if !std::fs::metadata(&from).is_ok_and(|m| m.len() == size) {
+        if !fs_err::metadata(&from).is_ok_and(|m| m.len() == size) {
             return false;
         }
         let to = layout.blob_path(digest);
-        if std::fs::hard_link(&from, &to).is_ok() {
+        if fs_err::hard_link(&from, &to).is_ok() {
             return true;
         }
-        std::fs::File::open(&from)
+        fs_err::File::open(&from)
             .ok()
             .and_then(|f| layout.write_blob_from(f, Some(digest)).ok())
             .is_some()
@@ -72,14 +72,14 @@ impl Memo {
         let mut total = 0u64;
         for e in entries {
             if let Kind::File(Source::Path(p)) = &e.kind {
-                total += std::fs::symlink_metadata(p).ok()?.len();
+                total += fs_err::symlink_metadata(p).ok()?.len();
                 if total > CONTENT_LIMIT {
                     return None;
                 }
             }
         }
         let hash = Self::hash_entries("content-v1", entries, opts, |h, p| {
-            let mut f = std::fs::File::open(p).ok()?;
+            let mut f = fs_err::File::open(p).ok()?;
             let mut fh = Sha256::new();
             std::io::copy(&mut f, &mut fh).ok()?;
             h.update(b"f");
@@ -131,7 +131,7 @@ impl Memo {
     #[must_use]
     pub fn fingerprint(entries: &[Entry], opts: &LayerOptions) -> Option<String> {
         Self::hash_entries("v2", entries, opts, |h, p| {
-            let m = std::fs::symlink_metadata(p).ok()?;
+            let m = fs_err::symlink_metadata(p).ok()?;
             // ctime too: only the kernel sets it, so a same-size rewrite in place that puts the old modification
             // time back (`cp -p`, extractors with fixed times) still changes the fingerprint.
             let _ = write!(
@@ -154,7 +154,7 @@ impl Memo {
     }
 
     fn lookup(&self, fingerprint: &str, layout: &Layout) -> Option<LayerInfo> {
-        let text = std::fs::read_to_string(self.path(fingerprint)).ok()?;
+        let text = fs_err::read_to_string(self.path(fingerprint)).ok()?;
         let mut parts = text.split_whitespace();
         let digest: Digest = parts.next()?.parse().ok()?;
         let diff_id: Digest = parts.next()?.parse().ok()?;
@@ -164,7 +164,7 @@ impl Memo {
             MEDIA_TYPE_TAR => MEDIA_TYPE_TAR,
             _ => return None,
         };
-        let present = std::fs::metadata(layout.blob_path(&digest)).is_ok_and(|m| m.len() == size)
+        let present = fs_err::metadata(layout.blob_path(&digest)).is_ok_and(|m| m.len() == size)
             || self.adopt(layout, &digest, size);
         present.then_some(LayerInfo {
             digest,
@@ -181,7 +181,7 @@ impl Memo {
         );
         // A random, exclusive temp file renamed into place: a link planted in the memo directory is never followed.
         // Best effort: a memo that cannot be written is only a miss next time.
-        if std::fs::create_dir_all(&self.dir).is_err() {
+        if fs_err::create_dir_all(&self.dir).is_err() {
             return;
         }
         if let Ok(mut tmp) = tempfile::Builder::new()
@@ -249,8 +249,8 @@ mod tests {
     fn unchanged_files_hit_and_any_change_misses() {
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("a"), "one").unwrap();
+        fs_err::create_dir_all(&src).unwrap();
+        fs_err::write(src.join("a"), "one").unwrap();
         let layout = Layout::create(&tmp.path().join("oci")).unwrap();
         let memo = Memo::new(&tmp.path().join("memo"));
         let opts = LayerOptions::default();
@@ -263,15 +263,15 @@ mod tests {
         let other = LayerOptions { uid: 1000, ..opts };
         assert!(!memo.add_layer(&layout, &entries(&src), &other).unwrap().1);
         // Changed content (a new file at the same path): a miss, and the new layer differs.
-        std::fs::remove_file(src.join("a")).unwrap();
-        std::fs::write(src.join("a"), "two").unwrap();
+        fs_err::remove_file(src.join("a")).unwrap();
+        fs_err::write(src.join("a"), "two").unwrap();
         let (changed, reused) = memo.add_layer(&layout, &entries(&src), &opts).unwrap();
         assert!(!reused);
         assert_ne!(changed.digest, first.digest);
         // The same bytes in new files (a fresh copy of the tree): a hit by content.
         let copy = tmp.path().join("copy");
-        std::fs::create_dir_all(&copy).unwrap();
-        std::fs::write(copy.join("a"), "two").unwrap();
+        fs_err::create_dir_all(&copy).unwrap();
+        fs_err::write(copy.join("a"), "two").unwrap();
         let (same, reused) = memo.add_layer(&layout, &entries(&copy), &opts).unwrap();
         assert!(reused);
         assert_eq!(same, changed);
@@ -280,10 +280,10 @@ mod tests {
             memo.lookup(&Memo::fingerprint(&entries(&copy), &opts).unwrap(), &layout)
                 .is_some()
         );
-        std::fs::write(copy.join("a"), "six").unwrap();
+        fs_err::write(copy.join("a"), "six").unwrap();
         assert!(!memo.add_layer(&layout, &entries(&copy), &opts).unwrap().1);
         // A blob gone from the layout is never trusted.
-        std::fs::remove_file(layout.blob_path(&changed.digest)).unwrap();
+        fs_err::remove_file(layout.blob_path(&changed.digest)).unwrap();
         assert!(!memo.add_layer(&layout, &entries(&src), &opts).unwrap().1);
     }
 }

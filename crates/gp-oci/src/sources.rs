@@ -40,13 +40,13 @@ impl BlobSources {
     /// this writes is ignored unread.
     fn read(&self, digest: &Digest) -> Vec<(String, String)> {
         let path = self.file(digest);
-        let regular = std::fs::symlink_metadata(&path)
+        let regular = fs_err::symlink_metadata(&path)
             .is_ok_and(|m| m.file_type().is_file() && m.len() <= MAX_FILE_BYTES);
         if !regular {
             return Vec::new();
         }
         let mut text = String::new();
-        let read = std::fs::File::open(&path)
+        let read = fs_err::File::open(&path)
             .and_then(|f| f.take(MAX_FILE_BYTES).read_to_string(&mut text));
         if read.is_err() {
             return Vec::new();
@@ -80,7 +80,7 @@ impl BlobSources {
             .map(|(g, p)| format!("{g} {p}"))
             .collect::<Vec<_>>()
             .join("\n");
-        if std::fs::create_dir_all(&self.dir).is_err() {
+        if fs_err::create_dir_all(&self.dir).is_err() {
             return;
         }
         let Ok(mut tmp) = tempfile::Builder::new()
@@ -134,22 +134,22 @@ mod tests {
         let s = BlobSources::new(&tmp.path().join("s"));
         let d = Digest::of(b"layer");
         let outside = tmp.path().join("outside");
-        std::fs::write(&outside, "reg:5000 planted").unwrap();
-        std::fs::create_dir_all(tmp.path().join("s")).unwrap();
-        std::os::unix::fs::symlink(&outside, tmp.path().join("s").join(d.hex())).unwrap();
+        fs_err::write(&outside, "reg:5000 planted").unwrap();
+        fs_err::create_dir_all(tmp.path().join("s")).unwrap();
+        fs_err::os::unix::fs::symlink(&outside, tmp.path().join("s").join(d.hex())).unwrap();
         assert!(
             s.repositories(&d, "reg:5000", "app").is_empty(),
             "a link was read"
         );
         s.record(&d, "reg:5000", "run");
         assert_eq!(
-            std::fs::read_to_string(&outside).unwrap(),
+            fs_err::read_to_string(&outside).unwrap(),
             "reg:5000 planted"
         );
         assert_eq!(s.repositories(&d, "reg:5000", "app"), ["run"]);
         s.record(&d, "reg:5000", "evil\nreg:5000 injected");
         assert_eq!(s.repositories(&d, "reg:5000", "app"), ["run"]);
-        let names: Vec<_> = std::fs::read_dir(tmp.path().join("s"))
+        let names: Vec<_> = fs_err::read_dir(tmp.path().join("s"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();

@@ -169,7 +169,7 @@ fn whiteout_target<'a>(entry: &str, hidden: &'a str) -> Result<&'a OsStr, Unpack
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+    fs_err::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 /// Applies one uncompressed layer tar onto `root` (created when missing).
@@ -470,7 +470,7 @@ pub fn unpack_layers<R: Read>(
         path: dest.to_path_buf(),
         source,
     };
-    if std::fs::symlink_metadata(dest).is_ok() {
+    if fs_err::symlink_metadata(dest).is_ok() {
         return Err(werr(io::Error::new(
             io::ErrorKind::AlreadyExists,
             "the target directory exists; choose a new one",

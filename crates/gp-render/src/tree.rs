@@ -131,7 +131,7 @@ pub fn check_out(out: &Path) -> Result<(), TreeError> {
         path: out.to_path_buf(),
         source: e,
     })?;
-    let resolved = std::fs::canonicalize(&abs).unwrap_or(abs);
+    let resolved = fs_err::canonicalize(&abs).unwrap_or(abs);
     if resolved.parent().is_none() {
         return Err(refuse("is the filesystem root"));
     }

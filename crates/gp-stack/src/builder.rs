@@ -156,7 +156,7 @@ pub fn load(path: &Path) -> Result<BuilderToml, BuilderError> {
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| cfg(e.to_string()))?;
+    let text = fs_err::read_to_string(path).map_err(|e| cfg(e.to_string()))?;
     let b: BuilderToml = toml::from_str(&text).map_err(|e| cfg(e.to_string()))?;
     if b.build.is_none() && b.stack.is_none() {
         return Err(cfg(
@@ -502,10 +502,10 @@ fn buildpackage_layers(
 /// entries that would leave it are refused.
 fn unpack_archive(path: &Path) -> Result<tempfile::TempDir, String> {
     use std::io::Read as _;
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut file = fs_err::File::open(path).map_err(|e| e.to_string())?;
     let mut magic = [0u8; 2];
     let n = file.read(&mut magic).map_err(|e| e.to_string())?;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = fs_err::File::open(path).map_err(|e| e.to_string())?;
     let reader: Box<dyn std::io::Read> = if n == 2 && magic == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
             file,

@@ -118,7 +118,7 @@ pub fn load(path: &Path) -> Result<StackToml, StackError> {
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| cfg(e.to_string()))?;
+    let text = fs_err::read_to_string(path).map_err(|e| cfg(e.to_string()))?;
     parse(&text, path)
 }
 
@@ -271,7 +271,7 @@ pub fn build_image(
     } else {
         &stack.run.packages
     };
-    std::fs::create_dir_all(scratch).map_err(img)?;
+    fs_err::create_dir_all(scratch).map_err(img)?;
     let tar_path = scratch.join(format!("{which}.tar"));
     mmdebstrap(stack, which, packages, &tar_path)?;
     let (status, os_release) = read_rootfs_files(&tar_path, which)?;
@@ -283,7 +283,7 @@ pub fn build_image(
         .unwrap_or_else(|| "debian".into());
     let version = release.get("VERSION_ID").cloned().unwrap_or_default();
 
-    let file = std::fs::File::open(&tar_path).map_err(img)?;
+    let file = fs_err::File::open(&tar_path).map_err(img)?;
     let base = add_tar_layer(out, std::io::BufReader::new(file), 6).map_err(img)?;
     let sbom = cyclonedx(
         &packages,
@@ -343,7 +343,7 @@ pub fn build_image(
         ..ImageConfig::default()
     };
     let desc = write_image(out, tag, &[base, sbom_layer], &config).map_err(img)?;
-    let _ = std::fs::remove_file(&tar_path);
+    let _ = fs_err::remove_file(&tar_path);
     Ok(BuiltImage { desc, packages })
 }
 
@@ -414,7 +414,7 @@ fn mmdebstrap(
 /// `/var/lib/dpkg/status` and `os-release` from the rootfs tar.
 fn read_rootfs_files(tar_path: &Path, which: &'static str) -> Result<(String, String), StackError> {
     let rootfs = |message: String| StackError::Rootfs { which, message };
-    let file = std::fs::File::open(tar_path).map_err(|e| rootfs(e.to_string()))?;
+    let file = fs_err::File::open(tar_path).map_err(|e| rootfs(e.to_string()))?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let (mut status, mut release) = (None, None);
     for entry in archive.entries().map_err(|e| rootfs(e.to_string()))? {
@@ -478,14 +478,14 @@ mod tests {
     fn bad_configs_name_the_field() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("stack.toml");
-        std::fs::write(
+        fs_err::write(
             &path,
             "id = \"x\"\n[debian]\nsuite = \"bookworm\"\n[build]\npackages = [\"Bash\"]\n[run]\n",
         )
         .unwrap();
         let e = load(&path).unwrap_err().to_string();
         assert!(e.contains("package `Bash`"), "{e}");
-        std::fs::write(
+        fs_err::write(
             &path,
             "id = \"x\"\n[debian]\nsuite = \"bookworm\"\n[build]\n[run]\n[user]\nuid = 0\n",
         )

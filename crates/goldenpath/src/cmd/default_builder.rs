@@ -47,7 +47,7 @@ pub fn user_config() -> Result<UserConfig, String> {
     let Some(path) = user_config_path() else {
         return Ok(UserConfig::default());
     };
-    match std::fs::symlink_metadata(&path) {
+    match fs_err::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserConfig::default()),
         Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
         Ok(m) if !m.is_file() => {

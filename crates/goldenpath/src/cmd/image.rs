@@ -180,7 +180,7 @@ impl Created {
         match self {
             Self::Nothing => {}
             Self::Dir => {
-                let _ = std::fs::remove_dir_all(path);
+                let _ = fs_err::remove_dir_all(path);
             }
             Self::Contents => {
                 for name in [
@@ -191,9 +191,9 @@ impl Created {
                 ] {
                     let p = path.join(name);
                     let _ = if name == "blobs" {
-                        std::fs::remove_dir_all(p)
+                        fs_err::remove_dir_all(p)
                     } else {
-                        std::fs::remove_file(p)
+                        fs_err::remove_file(p)
                     };
                 }
             }
@@ -203,9 +203,9 @@ impl Created {
 
 /// Opens the destination layout `path`, creating it when absent or empty; says what it created.
 fn create_layout(path: &Path) -> Result<(Layout, Created), String> {
-    let created = match std::fs::symlink_metadata(path) {
+    let created = match fs_err::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Created::Dir,
-        Ok(m) if m.is_dir() && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none()) => {
+        Ok(m) if m.is_dir() && fs_err::read_dir(path).is_ok_and(|mut d| d.next().is_none()) => {
             Created::Contents
         }
         _ => Created::Nothing,

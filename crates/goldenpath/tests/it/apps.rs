@@ -15,7 +15,7 @@ use crate::{require_tool, root, run};
 
 pub fn ready() -> bool {
     let root_user =
-        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        fs_err::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     root_user && require_tool("mmdebstrap") && require_tool("runc") && require_tool("umoci")
 }
 
@@ -96,7 +96,7 @@ pub fn start_image(layout: &Path, tag: &str, scratch: &Path, port: u16) -> Runni
     assert!(ok, "{out}");
     let path = bundle.join("config.json");
     let mut c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(c["process"]["user"]["uid"], 1000, "runs as the CNB user");
     c["process"]["terminal"] = false.into();
     c["process"]["env"]
@@ -111,7 +111,7 @@ pub fn start_image(layout: &Path, tag: &str, scratch: &Path, port: u16) -> Runni
         .cloned()
         .collect();
     c["linux"]["namespaces"] = ns.into();
-    std::fs::write(&path, c.to_string()).unwrap();
+    fs_err::write(&path, c.to_string()).unwrap();
     let state = tmp.join("runc-state");
     let id = format!("gp-apps-{}-{tag}", std::process::id());
     let child = Command::new("runc")
@@ -171,8 +171,8 @@ fn example_apps_build_run_rebuild_and_rebase() {
     compare_with_syft(tmp, "flask");
 
     // A source-only change: the dependency layer is reused, only the app changes.
-    let text = std::fs::read_to_string(flask.join("app.py")).unwrap();
-    std::fs::write(
+    let text = fs_err::read_to_string(flask.join("app.py")).unwrap();
+    fs_err::write(
         flask.join("app.py"),
         text.replace("Hello from GoldenPath", "Hello again"),
     )
@@ -215,9 +215,9 @@ fn example_apps_build_run_rebuild_and_rebase() {
     assert!(answer.contains("\"app\":\"node-express\""), "{answer}");
     drop(app);
     compare_with_syft(tmp, "node");
-    std::fs::write(
+    fs_err::write(
         node.join("server.js"),
-        std::fs::read_to_string(node.join("server.js")).unwrap() + "\n// changed\n",
+        fs_err::read_to_string(node.join("server.js")).unwrap() + "\n// changed\n",
     )
     .unwrap();
     let (ok, out) = build(tmp, &node, "node");
@@ -229,9 +229,9 @@ fn example_apps_build_run_rebuild_and_rebase() {
 
     // A rebuilt run image (one more package) and a rebase: the app runs without being rebuilt.
     let stack = tmp.join("stack.toml");
-    std::fs::write(
+    fs_err::write(
         &stack,
-        std::fs::read_to_string(root().join("stacks/bookworm/stack.toml"))
+        fs_err::read_to_string(root().join("stacks/bookworm/stack.toml"))
             .unwrap()
             .replace("\"libatomic1\"]", "\"libatomic1\", \"netbase\"]"),
     )
@@ -250,13 +250,13 @@ fn example_apps_build_run_rebuild_and_rebase() {
         &run2,
     ]));
     assert!(ok, "{out}");
-    let _ = std::fs::remove_dir_all(tmp.join("bundle-flask"));
+    let _ = fs_err::remove_dir_all(tmp.join("bundle-flask"));
     let port = free_port();
     let app = start(tmp, "flask", port);
     let answer = get(port);
     assert!(answer.contains("Hello again"), "{answer}");
     assert!(
-        std::fs::read_to_string(tmp.join("bundle-flask/rootfs/var/lib/dpkg/status"))
+        fs_err::read_to_string(tmp.join("bundle-flask/rootfs/var/lib/dpkg/status"))
             .unwrap()
             .contains("Package: netbase"),
         "the rebased image has the new run image"
@@ -368,7 +368,7 @@ fn compare_with_syft(tmp: &Path, tag: &str) {
     let rootfs = tmp.join(format!("bundle-{tag}/rootfs"));
     let ours = |file: &Path| -> BTreeSet<(String, String)> {
         let bom: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+            serde_json::from_str(&fs_err::read_to_string(file).unwrap()).unwrap();
         bom["components"]
             .as_array()
             .unwrap()

@@ -30,8 +30,8 @@ fn digest(out: &str) -> String {
 fn builds_a_reproducible_cnb_image_that_umoci_unpacks() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("package.json"), "{}").unwrap();
     let (ok, first) = build(tmp.path(), &app, "a");
     assert!(ok, "{first}");
     assert!(
@@ -58,7 +58,7 @@ fn builds_a_reproducible_cnb_image_that_umoci_unpacks() {
     assert!(rootfs.join("layers/test_node/node/bin/node-tool").is_file());
     assert!(rootfs.join("workspace/package.json").is_file());
     assert_eq!(
-        std::fs::read_link(rootfs.join("cnb/process/web")).unwrap(),
+        fs_err::read_link(rootfs.join("cnb/process/web")).unwrap(),
         Path::new("/cnb/lifecycle/launcher")
     );
     assert!(rootfs.join("layers/config/metadata.toml").is_file());
@@ -68,7 +68,7 @@ fn builds_a_reproducible_cnb_image_that_umoci_unpacks() {
 fn an_app_no_buildpack_detects_fails_with_exit_20() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("empty");
-    std::fs::create_dir_all(&app).unwrap();
+    fs_err::create_dir_all(&app).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args([
             "build",
@@ -81,7 +81,7 @@ fn an_app_no_buildpack_detects_fails_with_exit_20() {
         .arg("--order")
         .arg({
             let order = tmp.path().join("order.toml");
-            std::fs::write(
+            fs_err::write(
                 &order,
                 "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
             )
@@ -123,8 +123,8 @@ pub fn run_image(dir: &Path, release: &str) -> String {
 fn rebase_moves_the_tag_onto_a_patched_run_image() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("package.json"), "{}").unwrap();
     let v1 = run_image(&tmp.path().join("run-v1"), "VERSION=1\n");
     let v2 = run_image(&tmp.path().join("run-v2"), "VERSION=2 (security fix)\n");
     let order = crate::js_order(tmp.path());
@@ -172,7 +172,7 @@ fn builder_create_then_build_with_the_builder() {
         .arg("."));
     assert!(ok, "{out}");
     let config = tmp.path().join("builder.toml");
-    std::fs::write(
+    fs_err::write(
         &config,
         format!(
             "description = \"test builder\"\n\n[[buildpacks]]\nuri = \"{b}/test_node/1.0.0\"\n\n[[buildpacks]]\nuri = \"file://{npm}\"\n\n[[buildpacks]]\nuri = \"{b}/test_js/1.0.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{build_image}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n",
@@ -217,9 +217,9 @@ fn builder_create_then_build_with_the_builder() {
 
     // A missing buildpack in the order is a clear error.
     let bad = tmp.path().join("bad.toml");
-    std::fs::write(
+    fs_err::write(
         &bad,
-        std::fs::read_to_string(&config)
+        fs_err::read_to_string(&config)
             .unwrap()
             .replace("id = \"test/js\"", "id = \"test/ruby\""),
     )
@@ -238,8 +238,8 @@ fn builder_create_then_build_with_the_builder() {
     assert!(!ok && out.contains("test/ruby@1.0.0"), "{out}");
 
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("package.json"), "{}").unwrap();
     let image = format!("oci:{}:app", tmp.path().join("apps").display());
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         // The test build image is no root filesystem to run in: buildpacks run on the host.
@@ -289,7 +289,7 @@ fn cached_layers_are_restored_for_the_next_build() {
         first.contains("Cached 1 layer(s)") && !first.contains("reusing cached node"),
         "{first}"
     );
-    std::fs::write(app.join("server.js"), "changed source").unwrap();
+    fs_err::write(app.join("server.js"), "changed source").unwrap();
     let (ok, second) = build("b");
     assert!(ok, "{second}");
     assert!(
@@ -303,7 +303,7 @@ fn platform_env_and_ca_certificates_reach_buildpacks() {
     let tmp = tempfile::tempdir().unwrap();
     let (app, order) = crate::js_app(tmp.path());
     let ca = tmp.path().join("corp-ca.pem");
-    std::fs::write(
+    fs_err::write(
         &ca,
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     )
@@ -335,11 +335,11 @@ fn platform_env_and_ca_certificates_reach_buildpacks() {
 fn project_toml_sets_build_env_and_excludes_files() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(app.join("secrets")).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
-    std::fs::write(app.join("debug.log"), "noise").unwrap();
-    std::fs::write(app.join("secrets/key"), "do not ship").unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(app.join("secrets")).unwrap();
+    fs_err::write(app.join("package.json"), "{}").unwrap();
+    fs_err::write(app.join("debug.log"), "noise").unwrap();
+    fs_err::write(app.join("secrets/key"), "do not ship").unwrap();
+    fs_err::write(
         app.join("project.toml"),
         "[_]\nschema-version = \"0.2\"\n\n[io.buildpacks]\nexclude = [\"*.log\", \"secrets/\"]\n\n[[io.buildpacks.build.env]]\nname = \"BP_GREETING\"\nvalue = \"from-project\"\n",
     )
@@ -366,10 +366,10 @@ fn project_toml_sets_build_env_and_excludes_files() {
 fn launch_layers_kept_from_the_previous_image() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("keep.txt"), "v1").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("keep.txt"), "v1").unwrap();
     let order = tmp.path().join("order.toml");
-    std::fs::write(
+    fs_err::write(
         &order,
         "[[order]]\n[[order.group]]\nid = \"test/keep\"\nversion = \"1.0.0\"\n",
     )
@@ -395,7 +395,7 @@ fn launch_layers_kept_from_the_previous_image() {
     let first = build();
     assert!(first.contains("built the runtime layer"), "{first}");
     let before = layers();
-    std::fs::write(app.join("keep.txt"), "v2").unwrap();
+    fs_err::write(app.join("keep.txt"), "v2").unwrap();
     let second = build();
     assert!(
         second.contains("Restored metadata of test/keep:runtime (from the previous image)")

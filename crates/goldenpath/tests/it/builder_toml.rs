@@ -39,7 +39,7 @@ fn pack_builder_toml_shapes_build() {
     assert!(ok, "{out}");
     let config = tmp.join("builder.toml");
     let write = |body: &str| {
-        std::fs::write(
+        fs_err::write(
             &config,
             format!(
                 "{body}\n[build]\nimage = \"{build_image}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n"
@@ -73,8 +73,8 @@ fn pack_builder_toml_shapes_build() {
     assert_eq!(ids, ["test/js", "test/node", "test/npm", "test/hello"]);
 
     let app = tmp.join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("package.json"), "{}").unwrap();
     let (ok, out) = run(gp()
         .args(["build", &format!("oci:{}:app", tmp.join("apps").display())])
         // The test build image is no root filesystem to run in: buildpacks run on the host.
@@ -92,8 +92,8 @@ fn pack_builder_toml_shapes_build() {
         .arg(&second));
     assert!(ok, "{out}");
     let descriptor = second.join("buildpack.toml");
-    let text = std::fs::read_to_string(&descriptor).unwrap();
-    std::fs::write(
+    let text = fs_err::read_to_string(&descriptor).unwrap();
+    fs_err::write(
         &descriptor,
         text.replace("version = \"1.0.0\"", "version = \"2.0.0\""),
     )
@@ -163,7 +163,7 @@ fn buildpackages_from_a_registry() {
     }
     let build_image = run_image(&tmp.join("build-image"), "ID=build\n");
     let config = tmp.join("builder.toml");
-    std::fs::write(
+    fs_err::write(
         &config,
         format!(
             "[[buildpacks]]\nuri = \"docker://{reg}/bp/hello:1\"\n\n[[buildpacks]]\nimage = \"{reg}/bp/node:1\"\n\n\

@@ -21,7 +21,7 @@ fn every_valid_example_passes() {
 fn every_invalid_fixture_fails_with_located_fixable_errors() {
     let all = fixtures();
     assert!(all.len() >= 30, "at least 30 invalid fixtures");
-    let on_disk = std::fs::read_dir(root().join("examples/contracts-invalid"))
+    let on_disk = fs_err::read_dir(root().join("examples/contracts-invalid"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
         .count();

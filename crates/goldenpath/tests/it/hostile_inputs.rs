@@ -55,7 +55,7 @@ fn mkfifo(path: &Path) {
 /// Every file under `dir` (not following links) with its content, or the link target.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
+    for entry in fs_err::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let meta = path.symlink_metadata().unwrap();
         if meta.is_dir() {
@@ -64,12 +64,12 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
         } else if meta.is_symlink() {
             out.insert(
                 path.clone(),
-                format!("-> {}", std::fs::read_link(&path).unwrap().display()),
+                format!("-> {}", fs_err::read_link(&path).unwrap().display()),
             );
         } else if meta.is_file() {
             out.insert(
                 path.clone(),
-                std::fs::read_to_string(&path).unwrap_or_default(),
+                fs_err::read_to_string(&path).unwrap_or_default(),
             );
         } else {
             out.insert(path, "(special)".to_owned());
@@ -81,16 +81,16 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
 /// A contracts tree in `<tmp>/app-deployments/dev`, and a secret file beside it.
 fn contracts() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("app-deployments/dev")).unwrap();
+    fs_err::create_dir_all(tmp.path().join("app-deployments/dev")).unwrap();
     let secret = tmp.path().join("secret.env");
-    std::fs::write(&secret, format!("TOKEN={MARKER}\n")).unwrap();
+    fs_err::write(&secret, format!("TOKEN={MARKER}\n")).unwrap();
     (tmp, secret)
 }
 
 #[test]
 fn symlinked_contract_is_refused_in_every_format_without_its_content() {
     let (tmp, secret) = contracts();
-    std::os::unix::fs::symlink(
+    fs_err::os::unix::fs::symlink(
         &secret,
         tmp.path().join("app-deployments/dev/APP-0001.yaml"),
     )
@@ -123,7 +123,7 @@ fn symlinked_contract_is_refused_in_every_format_without_its_content() {
 #[test]
 fn contract_linked_to_proc_environ_prints_no_environment() {
     let (tmp, _) = contracts();
-    std::os::unix::fs::symlink(
+    fs_err::os::unix::fs::symlink(
         "/proc/self/environ",
         tmp.path().join("app-deployments/dev/APP-0001.yaml"),
     )
@@ -157,14 +157,14 @@ fn fifo_contract_and_fifo_or_directory_config_are_refused_without_blocking() {
 
     for kind in ["dir", "fifo"] {
         let (tmp, _) = contracts();
-        std::fs::write(
+        fs_err::write(
             tmp.path().join("app-deployments/dev/APP-0001.yaml"),
             "apiVersion: goldenpath.io/v1\n",
         )
         .unwrap();
         let config = tmp.path().join("goldenpath.toml");
         let what = if kind == "dir" {
-            std::fs::create_dir(&config).unwrap();
+            fs_err::create_dir(&config).unwrap();
             "a directory"
         } else {
             mkfifo(&config);
@@ -186,12 +186,12 @@ fn fifo_contract_and_fifo_or_directory_config_are_refused_without_blocking() {
 #[test]
 fn config_option_naming_a_directory_says_so() {
     let (tmp, _) = contracts();
-    std::fs::write(
+    fs_err::write(
         tmp.path().join("app-deployments/dev/APP-0001.yaml"),
         "apiVersion: goldenpath.io/v1\n",
     )
     .unwrap();
-    std::fs::create_dir(tmp.path().join("platform")).unwrap();
+    fs_err::create_dir(tmp.path().join("platform")).unwrap();
     let (code, out) = goldenpath(
         tmp.path(),
         &[
@@ -213,10 +213,10 @@ fn config_option_naming_a_directory_says_so() {
 fn binary_procfile_fails_detect_naming_the_offset() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    std::fs::create_dir(&app).unwrap();
-    std::fs::write(app.join("requirements.txt"), "flask\n").unwrap();
-    std::fs::write(app.join("app.py"), "import flask\n").unwrap();
-    std::fs::write(app.join("Procfile"), b"web: \x7fELF\x02\x01\x01\x00\x00").unwrap();
+    fs_err::create_dir(&app).unwrap();
+    fs_err::write(app.join("requirements.txt"), "flask\n").unwrap();
+    fs_err::write(app.join("app.py"), "import flask\n").unwrap();
+    fs_err::write(app.join("Procfile"), b"web: \x7fELF\x02\x01\x01\x00\x00").unwrap();
     let (code, out) = goldenpath(tmp.path(), &["detect", "app"]);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -230,11 +230,11 @@ fn binary_procfile_fails_detect_naming_the_offset() {
 fn symlinked_procfile_fails_detect_without_its_content() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    std::fs::create_dir(&app).unwrap();
-    std::fs::write(app.join("requirements.txt"), "flask\n").unwrap();
-    std::fs::write(app.join("app.py"), "import flask\n").unwrap();
-    std::fs::write(tmp.path().join("secret"), format!("web: {MARKER}\n")).unwrap();
-    std::os::unix::fs::symlink(tmp.path().join("secret"), app.join("Procfile")).unwrap();
+    fs_err::create_dir(&app).unwrap();
+    fs_err::write(app.join("requirements.txt"), "flask\n").unwrap();
+    fs_err::write(app.join("app.py"), "import flask\n").unwrap();
+    fs_err::write(tmp.path().join("secret"), format!("web: {MARKER}\n")).unwrap();
+    fs_err::os::unix::fs::symlink(tmp.path().join("secret"), app.join("Procfile")).unwrap();
     let (code, out) = goldenpath(tmp.path(), &["detect", "app"]);
     assert_eq!(code, 1, "{out}");
     assert!(!out.contains(MARKER), "{out}");
@@ -259,12 +259,13 @@ fn build_none(tmp: &Path, app: &Path) -> (i32, String) {
 fn symlinked_project_toml_is_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let (app, _) = crate::js_app(tmp.path());
-    std::fs::write(
+    fs_err::write(
         tmp.path().join("secret.toml"),
         format!("[_]\nschema-version = \"{MARKER}\"\n"),
     )
     .unwrap();
-    std::os::unix::fs::symlink(tmp.path().join("secret.toml"), app.join("project.toml")).unwrap();
+    fs_err::os::unix::fs::symlink(tmp.path().join("secret.toml"), app.join("project.toml"))
+        .unwrap();
     let (code, out) = build_none(tmp.path(), &app);
     assert_eq!(code, 2, "{out}");
     assert!(!out.contains(MARKER), "{out}");
@@ -281,7 +282,7 @@ fn symlinked_project_toml_is_refused_by_name() {
 fn fifo_in_a_filtered_source_is_refused_without_blocking() {
     let tmp = tempfile::tempdir().unwrap();
     let (app, _) = crate::js_app(tmp.path());
-    std::fs::write(
+    fs_err::write(
         app.join("project.toml"),
         "[_]\nschema-version = \"0.2\"\n[io.buildpacks]\nexclude = [\"*.log\"]\n",
     )
@@ -305,7 +306,7 @@ fn huge_exclude_lists_are_refused_with_the_limit() {
     let project = app.join("project.toml");
     let write = |n: usize| {
         let patterns: Vec<String> = (0..n).map(|i| format!("\"f{i}\"")).collect();
-        std::fs::write(
+        fs_err::write(
             &project,
             format!(
                 "[_]\nschema-version = \"0.2\"\n[io.buildpacks]\nexclude = [{}]\n",
@@ -341,14 +342,14 @@ fn project_buildpack_outside_the_app_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (app, _) = crate::js_app(tmp.path());
     let outside = tmp.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    std::fs::write(
+    fs_err::create_dir(&outside).unwrap();
+    fs_err::write(
         outside.join("buildpack.toml"),
         format!("api = \"{MARKER}\"\n"),
     )
     .unwrap();
     for uri in ["../outside", "file:///etc"] {
-        std::fs::write(
+        fs_err::write(
             app.join("project.toml"),
             format!("[_]\nschema-version = \"0.2\"\n\n[[io.buildpacks.group]]\nuri = \"{uri}\"\n"),
         )
@@ -369,7 +370,7 @@ fn project_buildpack_outside_the_app_is_refused() {
 fn buildpacks_without_a_sandbox_do_not_write_into_the_source() {
     let tmp = tempfile::tempdir().unwrap();
     let (app, _) = crate::js_app(tmp.path());
-    std::fs::write(
+    fs_err::write(
         app.join("project.toml"),
         "[_]\nschema-version = \"0.2\"\n\n[[io.buildpacks.group]]\nid = \"test/writer\"\n[io.buildpacks.group.script]\napi = \"0.10\"\ninline = \"echo overwritten > package.json && echo new > from-buildpack.txt && mkdir -p node_modules\"\n",
     )

@@ -27,8 +27,8 @@ fn stderr(o: &Output) -> String {
 /// A one-layer image tagged `v1` in a layout at `dir`.
 fn image(dir: &Path) {
     let src = dir.with_extension("files");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("hello.txt"), "hello\n").unwrap();
+    fs_err::create_dir_all(&src).unwrap();
+    fs_err::write(src.join("hello.txt"), "hello\n").unwrap();
     let layout = Layout::create(dir).unwrap();
     let layer = add_layer(
         &layout,
@@ -42,7 +42,7 @@ fn image(dir: &Path) {
 fn write_json(layout: &Path, v: &Value) -> Value {
     let bytes = serde_json::to_vec(v).unwrap();
     let d = gp_oci::digest::Digest::of(&bytes);
-    std::fs::write(layout.join("blobs/sha256").join(d.hex()), &bytes).unwrap();
+    fs_err::write(layout.join("blobs/sha256").join(d.hex()), &bytes).unwrap();
     json!({"mediaType": v["mediaType"], "digest": d.as_str(), "size": bytes.len()})
 }
 
@@ -50,7 +50,7 @@ fn set_index(layout: &Path, desc: &Value) {
     let mut d = desc.clone();
     d["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [d]});
-    std::fs::write(
+    fs_err::write(
         layout.join("index.json"),
         serde_json::to_vec(&index).unwrap(),
     )
@@ -121,9 +121,9 @@ fn a_copy_with_a_missing_layer_leaves_no_layout_and_an_empty_directory_empty() {
     image(&src);
     let layout = Layout::open(&src).unwrap();
     let img = gp_oci::image::read_image(&layout, &layout.resolve(Some("v1")).unwrap()).unwrap();
-    std::fs::remove_file(layout.blob_path(&img.layers[0].digest)).unwrap();
+    fs_err::remove_file(layout.blob_path(&img.layers[0].digest)).unwrap();
     let empty = tmp.path().join("empty");
-    std::fs::create_dir(&empty).unwrap();
+    fs_err::create_dir(&empty).unwrap();
     for dst in [tmp.path().join("new"), empty.clone()] {
         let o = gp(&[
             "image",
@@ -142,7 +142,7 @@ fn a_copy_with_a_missing_layer_leaves_no_layout_and_an_empty_directory_empty() {
         );
     }
     assert!(!tmp.path().join("new").exists());
-    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+    assert_eq!(fs_err::read_dir(&empty).unwrap().count(), 0);
 }
 
 #[test]
@@ -206,8 +206,8 @@ fn registry_staging_directories_are_random_private_and_removed() {
     let tmp = tempfile::tempdir().unwrap();
     let tmpdir = tmp.path().join("tmp");
     let outside = tmp.path().join("outside");
-    std::fs::create_dir_all(&tmpdir).unwrap();
-    std::fs::create_dir_all(&outside).unwrap();
+    fs_err::create_dir_all(&tmpdir).unwrap();
+    fs_err::create_dir_all(&outside).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
@@ -219,14 +219,14 @@ fn registry_staging_directories_are_random_private_and_removed() {
         .unwrap();
     // The name the command used to choose, planted as a link out of the temp directory.
     let planted = tmpdir.join(format!("goldenpath-copy-{}", child.id()));
-    std::os::unix::fs::symlink(&outside, &planted).unwrap();
+    fs_err::os::unix::fs::symlink(&outside, &planted).unwrap();
     let mut seen = Vec::new();
     std::thread::scope(|s| {
         let server = s.spawn(|| {
             refuse_all(&listener, &mut || {
-                for e in std::fs::read_dir(&tmpdir).unwrap() {
+                for e in fs_err::read_dir(&tmpdir).unwrap() {
                     let e = e.unwrap();
-                    let m = std::fs::symlink_metadata(e.path()).unwrap();
+                    let m = fs_err::symlink_metadata(e.path()).unwrap();
                     seen.push((
                         e.file_name().to_string_lossy().into_owned(),
                         m.is_dir(),
@@ -252,9 +252,9 @@ fn registry_staging_directories_are_random_private_and_removed() {
         name.starts_with("goldenpath-copy-") && *is_dir && *mode == 0o700,
         "{seen:?}"
     );
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert_eq!(fs_err::read_dir(&outside).unwrap().count(), 0);
     // Only the planted link is left: the staging directory is gone.
-    let left: Vec<_> = std::fs::read_dir(&tmpdir)
+    let left: Vec<_> = fs_err::read_dir(&tmpdir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();

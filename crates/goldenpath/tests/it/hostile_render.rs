@@ -31,17 +31,17 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        for e in fs_err::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let meta = fs_err::symlink_metadata(&p).unwrap();
             if meta.is_symlink() {
-                let t = std::fs::read_link(&p).unwrap();
+                let t = fs_err::read_link(&p).unwrap();
                 out.insert(rel, format!("-> {}", t.display()).into_bytes());
             } else if meta.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(rel, std::fs::read(&p).unwrap());
+                out.insert(rel, fs_err::read(&p).unwrap());
             }
         }
     }
@@ -51,9 +51,9 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// A sentinel directory beside the tree that must stay byte-for-byte unchanged.
 fn sentinel(tmp: &Path) -> (PathBuf, BTreeMap<PathBuf, Vec<u8>>) {
     let dir = tmp.join("outside");
-    std::fs::create_dir_all(dir.join("dev/payments-api")).unwrap();
-    std::fs::write(dir.join("secret"), "do not touch\n").unwrap();
-    std::fs::write(dir.join("dev/payments-api/service.yaml"), "not yours\n").unwrap();
+    fs_err::create_dir_all(dir.join("dev/payments-api")).unwrap();
+    fs_err::write(dir.join("secret"), "do not touch\n").unwrap();
+    fs_err::write(dir.join("dev/payments-api/service.yaml"), "not yours\n").unwrap();
     let snap = snapshot(&dir);
     (dir, snap)
 }
@@ -107,9 +107,9 @@ fn a_record_listing_paths_outside_out_is_refused_and_nothing_is_deleted() {
         outside.join("secret").display().to_string(),
     ] {
         let mut value: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+            serde_json::from_str(&fs_err::read_to_string(&record).unwrap()).unwrap();
         value["files"][&entry] = "docs/20-contracts/app-deployments/dev/APP-0009.yaml".into();
-        std::fs::write(&record, value.to_string()).unwrap();
+        fs_err::write(&record, value.to_string()).unwrap();
         let tree_before = snapshot(&out);
         let o = render(&contracts, &out);
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -130,9 +130,9 @@ fn a_record_listing_paths_outside_out_is_refused_and_nothing_is_deleted() {
         assert_eq!(snapshot(&out), tree_before, "the tree is left as it was");
         assert_eq!(snapshot(&outside), before);
         let mut value: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+            serde_json::from_str(&fs_err::read_to_string(&record).unwrap()).unwrap();
         value["files"].as_object_mut().unwrap().remove(&entry);
-        std::fs::write(&record, value.to_string()).unwrap();
+        fs_err::write(&record, value.to_string()).unwrap();
     }
 }
 
@@ -141,8 +141,8 @@ fn a_symlinked_directory_in_the_tree_is_never_written_through() {
     let tmp = tempfile::tempdir().unwrap();
     let (outside, before) = sentinel(tmp.path());
     let out = tmp.path().join("gitops");
-    std::fs::create_dir_all(out.join("apps")).unwrap();
-    std::os::unix::fs::symlink(outside.join("dev"), out.join("apps/dev")).unwrap();
+    fs_err::create_dir_all(out.join("apps")).unwrap();
+    fs_err::os::unix::fs::symlink(outside.join("dev"), out.join("apps/dev")).unwrap();
     let o = render(&root().join("examples/contracts"), &out);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
@@ -165,8 +165,8 @@ fn a_symlink_at_a_generated_file_is_never_written_through() {
     let contracts = root().join("examples/contracts");
     assert!(render(&contracts, &out).status.success());
     let target = out.join("apps/dev/payments-api/service.yaml");
-    std::fs::remove_file(&target).unwrap();
-    std::os::unix::fs::symlink(outside.join("dev/payments-api/service.yaml"), &target).unwrap();
+    fs_err::remove_file(&target).unwrap();
+    fs_err::os::unix::fs::symlink(outside.join("dev/payments-api/service.yaml"), &target).unwrap();
     let o = render(&contracts, &out);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
@@ -185,17 +185,17 @@ fn a_symlink_at_a_generated_file_is_never_written_through() {
 fn contracts(dir: &Path, range: std::ops::Range<usize>, bump: bool) {
     let apps = dir.join("docs/20-contracts/app-deployments/dev");
     if dir.exists() {
-        std::fs::remove_dir_all(dir).unwrap();
+        fs_err::remove_dir_all(dir).unwrap();
     }
-    std::fs::create_dir_all(&apps).unwrap();
-    std::fs::copy(
+    fs_err::create_dir_all(&apps).unwrap();
+    fs_err::copy(
         root().join("examples/contracts/goldenpath.toml"),
         dir.join("goldenpath.toml"),
     )
     .unwrap();
     for i in range {
         let replicas = if bump && i % 2 == 0 { 3 } else { 2 };
-        std::fs::write(
+        fs_err::write(
             apps.join(format!("APP-{:04}.yaml", 1000 + i)),
             format!(
                 "apiVersion: goldenpath.io/v1\nkind: AppDeploymentRequest\nid: APP-{:04}\nenvironment: dev\n\
@@ -212,11 +212,11 @@ fn contracts(dir: &Path, range: std::ops::Range<usize>, bump: bool) {
 
 fn restore(out: &Path, snap: &BTreeMap<PathBuf, Vec<u8>>) {
     if out.exists() {
-        std::fs::remove_dir_all(out).unwrap();
+        fs_err::remove_dir_all(out).unwrap();
     }
     for (p, bytes) in snap {
-        std::fs::create_dir_all(out.join(p).parent().unwrap()).unwrap();
-        std::fs::write(out.join(p), bytes).unwrap();
+        fs_err::create_dir_all(out.join(p).parent().unwrap()).unwrap();
+        fs_err::write(out.join(p), bytes).unwrap();
     }
 }
 
@@ -251,13 +251,13 @@ fn a_render_killed_at_any_point_leaves_the_old_or_the_new_tree() {
     let old = snapshot(&out);
     contracts(&repo, 0..250, true);
     for i in 300..350 {
-        let text = std::fs::read_to_string(
+        let text = fs_err::read_to_string(
             repo.join("docs/20-contracts/app-deployments/dev/APP-1000.yaml"),
         )
         .unwrap()
         .replace("APP-1000", &format!("APP-{:04}", 1000 + i))
         .replace("app-000", &format!("app-{i:03}"));
-        std::fs::write(
+        fs_err::write(
             repo.join(format!(
                 "docs/20-contracts/app-deployments/dev/APP-{:04}.yaml",
                 1000 + i

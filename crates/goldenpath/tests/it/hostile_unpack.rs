@@ -43,16 +43,16 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        for e in fs_err::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
+            let m = fs_err::symlink_metadata(&p).unwrap();
             let what = if m.is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
+                format!("link {}", fs_err::read_link(&p).unwrap().display())
             } else if m.is_dir() {
                 todo.push(p.clone());
                 "dir".to_owned()
             } else {
-                format!("file {:?}", std::fs::read(&p).unwrap())
+                format!("file {:?}", fs_err::read(&p).unwrap())
             };
             let key = p.strip_prefix(dir).unwrap().to_path_buf();
             out.insert(
@@ -70,9 +70,9 @@ fn setup(layers: impl FnOnce(&Layout) -> Vec<LayerInfo>) -> tempfile::TempDir {
     let layout = Layout::create(&base.path().join("image")).unwrap();
     let layers = layers(&layout);
     write_image(&layout, "v1", &layers, &ImageConfig::default()).unwrap();
-    std::fs::create_dir_all(base.path().join("precious")).unwrap();
-    std::fs::write(base.path().join("precious/keep"), "precious").unwrap();
-    std::fs::create_dir_all(base.path().join("work")).unwrap();
+    fs_err::create_dir_all(base.path().join("precious")).unwrap();
+    fs_err::write(base.path().join("precious/keep"), "precious").unwrap();
+    fs_err::create_dir_all(base.path().join("work")).unwrap();
     base
 }
 
@@ -130,9 +130,9 @@ fn a_write_through_an_absolute_link_is_refused() {
     ]
     .map(|t| add_tar_layer(&layout, &t[..], 1).unwrap());
     write_image(&layout, "v1", &layers, &ImageConfig::default()).unwrap();
-    std::fs::create_dir_all(&precious).unwrap();
-    std::fs::write(precious.join("keep"), "precious").unwrap();
-    std::fs::create_dir_all(base.path().join("work")).unwrap();
+    fs_err::create_dir_all(&precious).unwrap();
+    fs_err::write(precious.join("keep"), "precious").unwrap();
+    fs_err::create_dir_all(base.path().join("work")).unwrap();
     refused(
         base.path(),
         "layer entry `x/keep` would be written through a symlink (`x`); the layer is refused",
@@ -164,12 +164,12 @@ fn a_buildpack_archive_with_a_whiteout_of_dot_dot_spares_tmpdir() {
     let layout = Layout::create(blobs.path()).unwrap();
     let info = add_tar_layer(&layout, &raw_tar(&[(".wh...", b'0', "", "")])[..], 1).unwrap();
     let tgz = base.path().join("bp.tgz");
-    std::fs::copy(layout.blob_path(&info.digest), &tgz).unwrap();
+    fs_err::copy(layout.blob_path(&info.digest), &tgz).unwrap();
     let tmpdir = base.path().join("tmp");
-    std::fs::create_dir_all(&tmpdir).unwrap();
-    std::fs::write(tmpdir.join("keep"), "precious").unwrap();
+    fs_err::create_dir_all(&tmpdir).unwrap();
+    fs_err::write(tmpdir.join("keep"), "precious").unwrap();
     let config = base.path().join("builder.toml");
-    std::fs::write(
+    fs_err::write(
         &config,
         format!(
             "[[buildpacks]]\nuri = \"{}\"\n\n[[order]]\n[[order.group]]\nid = \"x/y\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"oci:{}:v1\"\n\n[[run.images]]\nimage = \"oci:{}:v1\"\n",

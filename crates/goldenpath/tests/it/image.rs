@@ -25,8 +25,8 @@ fn gp(args: &[&str]) -> (bool, String, String) {
 
 fn our_image(dir: &Path) -> String {
     let src = dir.join("src");
-    std::fs::create_dir_all(src.join("app")).unwrap();
-    std::fs::write(src.join("app/hello.txt"), "hello from goldenpath\n").unwrap();
+    fs_err::create_dir_all(src.join("app")).unwrap();
+    fs_err::write(src.join("app/hello.txt"), "hello from goldenpath\n").unwrap();
     let layout = Layout::create(&dir.join("ours")).unwrap();
     let entries = entries_from_dir(&src, "").unwrap();
     let layer = add_layer(
@@ -82,7 +82,7 @@ fn skopeo_and_umoci_read_our_images() {
         .arg(&bundle));
     assert!(ok, "{msg}");
     assert_eq!(
-        std::fs::read_to_string(bundle.join("rootfs/app/hello.txt")).unwrap(),
+        fs_err::read_to_string(bundle.join("rootfs/app/hello.txt")).unwrap(),
         "hello from goldenpath\n"
     );
 }
@@ -95,8 +95,8 @@ fn we_read_copy_and_unpack_images_umoci_wrote() {
     let tmp = tempfile::tempdir().unwrap();
     let theirs = tmp.path().join("theirs");
     let content = tmp.path().join("content");
-    std::fs::create_dir_all(content.join("etc")).unwrap();
-    std::fs::write(content.join("etc/motd"), "from umoci\n").unwrap();
+    fs_err::create_dir_all(content.join("etc")).unwrap();
+    fs_err::write(content.join("etc/motd"), "from umoci\n").unwrap();
     for args in [
         vec![
             "init".to_owned(),
@@ -138,7 +138,7 @@ fn we_read_copy_and_unpack_images_umoci_wrote() {
     let (ok, _, err) = gp(&["image", "unpack", &dst, &rootfs.display().to_string()]);
     assert!(ok, "{err}");
     assert_eq!(
-        std::fs::read_to_string(rootfs.join("etc/motd")).unwrap(),
+        fs_err::read_to_string(rootfs.join("etc/motd")).unwrap(),
         "from umoci\n"
     );
 }
@@ -155,7 +155,7 @@ fn a_corrupt_blob_is_refused_and_the_tag_is_not_created() {
         .unwrap()
         .parse()
         .unwrap();
-    std::fs::write(layout.blob_path(&layer), b"tampered").unwrap();
+    fs_err::write(layout.blob_path(&layer), b"tampered").unwrap();
     let dst = tmp.path().join("dst");
     let (ok, _, err) = gp(&[
         "image",
@@ -173,7 +173,7 @@ fn a_corrupt_blob_is_refused_and_the_tag_is_not_created() {
         !dst.exists() || Layout::open(&dst).unwrap().resolve(Some("v1")).is_err(),
         "no tag for a half-copied image"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(dst.join("blobs/sha256"))
+    let leftovers: Vec<_> = fs_err::read_dir(dst.join("blobs/sha256"))
         .into_iter()
         .flatten()
         .flatten()

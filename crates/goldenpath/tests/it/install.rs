@@ -34,7 +34,7 @@ fn install(into: &Path) -> PathBuf {
     let bin = into.join("bin/goldenpath");
     assert!(bin.is_file());
     assert_eq!(
-        std::fs::read_dir(into.join("bin")).unwrap().count(),
+        fs_err::read_dir(into.join("bin")).unwrap().count(),
         1,
         "the binary alone is installed"
     );
@@ -45,7 +45,7 @@ fn install(into: &Path) -> PathBuf {
 fn default_stack() -> PathBuf {
     let _ = crate::apps::builder();
     let stacks = root().join(".cache/goldenpath/stacks");
-    std::fs::read_dir(&stacks)
+    fs_err::read_dir(&stacks)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.join("index.json").is_file())
@@ -90,7 +90,7 @@ fn the_installed_binary_alone_builds_with_no_flags_and_takes_pack_style_builders
     let tmp = tmp.path();
     let bin = install(&tmp.join("install"));
     let home = tmp.join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    fs_err::create_dir_all(&home).unwrap();
     let stack = default_stack();
 
     // `goldenpath build`, no arguments at all, in the app's directory.
@@ -112,7 +112,7 @@ fn the_installed_binary_alone_builds_with_no_flags_and_takes_pack_style_builders
     drop(running);
 
     // A pack-style builder.toml: a `.cnb` buildpack, order entries without versions.
-    let embedded = std::fs::read_dir(home.join(".cache/goldenpath/embedded"))
+    let embedded = fs_err::read_dir(home.join(".cache/goldenpath/embedded"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.join("complete").is_file())
@@ -121,7 +121,7 @@ fn the_installed_binary_alone_builds_with_no_flags_and_takes_pack_style_builders
         .args(["buildpack", "package", "node.cnb", "--path"])
         .arg(embedded.join("buildpacks/nodejs")));
     assert!(ok, "{out}");
-    std::fs::write(
+    fs_err::write(
         tmp.join("builder.toml"),
         format!(
             r#"description = "a pack-style builder"
@@ -168,7 +168,7 @@ image = "oci:{stack}:run"
     ]));
     assert!(ok, "{out}");
     let port = free_port();
-    std::fs::create_dir_all(tmp.join("second")).unwrap();
+    fs_err::create_dir_all(tmp.join("second")).unwrap();
     let running = start_image(&tmp.join("out"), "app", &tmp.join("second"), port);
     assert!(get(port).contains("node-express"), "the app answers");
     drop(running);

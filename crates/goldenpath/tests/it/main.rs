@@ -53,7 +53,7 @@ pub fn test_buildpacks() -> PathBuf {
 #[must_use]
 pub fn js_order(dir: &Path) -> PathBuf {
     let order = dir.join("order.toml");
-    std::fs::write(
+    fs_err::write(
         &order,
         "[[order]]\n[[order.group]]\nid = \"test/js\"\nversion = \"1.0.0\"\n",
     )
@@ -65,8 +65,8 @@ pub fn js_order(dir: &Path) -> PathBuf {
 #[must_use]
 pub fn js_app(dir: &Path) -> (PathBuf, PathBuf) {
     let app = dir.join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("package.json"), "{}").unwrap();
     (app, js_order(dir))
 }
 
@@ -130,7 +130,7 @@ pub struct Fixture {
 
 #[must_use]
 pub fn fixtures() -> Vec<Fixture> {
-    let text = std::fs::read_to_string(root().join("examples/contracts-invalid/fixtures.toml"))
+    let text = fs_err::read_to_string(root().join("examples/contracts-invalid/fixtures.toml"))
         .expect("manifest");
     toml::from_str::<Manifest>(&text)
         .expect("manifest parses")

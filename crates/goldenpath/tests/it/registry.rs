@@ -36,7 +36,7 @@ impl RegistryServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let cfg = dir.path().join("config.yml");
-        std::fs::write(
+        fs_err::write(
             &cfg,
             format!(
                 "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
@@ -46,7 +46,7 @@ impl RegistryServer {
         .unwrap();
         let log = dir.path().join("registry.log");
         // The access log goes to stdout, the rest to stderr: both into one file.
-        let file = std::fs::File::create(&log).unwrap();
+        let file = fs_err::File::create(&log).unwrap().into_file();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&cfg)
@@ -59,7 +59,7 @@ impl RegistryServer {
             assert!(
                 Instant::now() < deadline,
                 "registry did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
+                fs_err::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -73,7 +73,7 @@ impl RegistryServer {
 
     /// Upload sessions started (`POST .../blobs/uploads/`) according to the access log, once it has settled.
     pub fn post_lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
+        fs_err::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter(|l| l.contains("POST /v2/") || l.contains("PUT /v2/"))
@@ -83,7 +83,7 @@ impl RegistryServer {
 
     pub fn uploads(&self) -> usize {
         let count = || {
-            std::fs::read_to_string(&self.log)
+            fs_err::read_to_string(&self.log)
                 .unwrap_or_default()
                 .lines()
                 .filter(|l| {
@@ -306,10 +306,10 @@ fn credential_helpers_from_the_docker_config_are_used() {
     let tmp = tempfile::tempdir().unwrap();
     image(tmp.path(), b"x");
     let bin = tmp.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
+    fs_err::create_dir_all(&bin).unwrap();
     let marker = tmp.path().join("helper-called");
     let helper = bin.join("docker-credential-fake");
-    std::fs::write(
+    fs_err::write(
         &helper,
         format!("#!/bin/sh\nread host\necho \"$1 $host\" > {}\necho '{{\"Username\":\"ci\",\"Secret\":\"token\"}}'\n", marker.display()),
     )
@@ -320,8 +320,8 @@ fn credential_helpers_from_the_docker_config_are_used() {
         .status()
         .unwrap();
     let config = tmp.path().join("docker");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&config).unwrap();
+    fs_err::write(
         config.join("config.json"),
         format!(
             "{{\"credHelpers\": {{\"127.0.0.1:{}\": \"fake\"}}}}",
@@ -351,7 +351,7 @@ fn credential_helpers_from_the_docker_config_are_used() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        std::fs::read_to_string(&marker).unwrap().trim(),
+        fs_err::read_to_string(&marker).unwrap().trim(),
         format!("get 127.0.0.1:{}", reg.port)
     );
 }
@@ -364,11 +364,11 @@ fn build_publish_reuses_unchanged_layers() {
     let reg = RegistryServer::start();
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("package.json"), "{}").unwrap();
-    std::fs::write(app.join("server.js"), "v1").unwrap();
-    std::fs::create_dir_all(app.join("static")).unwrap();
-    std::fs::write(app.join("static/logo.svg"), "<svg/>").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("package.json"), "{}").unwrap();
+    fs_err::write(app.join("server.js"), "v1").unwrap();
+    fs_err::create_dir_all(app.join("static")).unwrap();
+    fs_err::write(app.join("static/logo.svg"), "<svg/>").unwrap();
     let order = crate::js_order(tmp.path());
     let image = format!("127.0.0.1:{}/app:latest", reg.port);
     let build_as = |image: &str| {
@@ -399,7 +399,7 @@ fn build_publish_reuses_unchanged_layers() {
     };
     assert_eq!(digest(&first), digest(&second));
     assert!(second.contains("0 blob(s) uploaded"), "{second}");
-    std::fs::write(app.join("server.js"), "v2").unwrap();
+    fs_err::write(app.join("server.js"), "v2").unwrap();
     let third = build();
     assert_eq!(
         reg.uploads() - after_first,
@@ -421,7 +421,7 @@ fn build_publish_reuses_unchanged_layers() {
     .unwrap();
     assert_eq!(meta["app"].as_array().unwrap().len(), 2, "{meta}");
     let after_third = reg.uploads();
-    std::fs::write(app.join("static/logo.svg"), "<svg>v2</svg>").unwrap();
+    fs_err::write(app.join("static/logo.svg"), "<svg>v2</svg>").unwrap();
     let fourth = build();
     assert_eq!(
         reg.uploads() - after_third,
@@ -511,7 +511,7 @@ fn builder_create_pulls_a_registry_build_image() {
     assert!(ok, "{out}");
     let bp = crate::test_buildpacks().join("test_node/1.0.0");
     let config = tmp.path().join("builder.toml");
-    std::fs::write(
+    fs_err::write(
         &config,
         format!(
             "[[buildpacks]]\nuri = \"{}\"\n\n[[order]]\n[[order.group]]\nid = \"test/node\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{remote}\"\n",
@@ -548,6 +548,6 @@ fn builder_create_pulls_a_registry_build_image() {
     assert_eq!(layers(&builder)[0], layers(&local)[0]);
     // The pulled image is not left tagged in the store.
     let store = tmp.path().join("cache/goldenpath/images/index.json");
-    let index = std::fs::read_to_string(store).unwrap();
+    let index = fs_err::read_to_string(store).unwrap();
     assert!(!index.contains("builder-create-"), "{index}");
 }

@@ -19,7 +19,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        for e in fs_err::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
@@ -34,8 +34,8 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 fn copy_tree(from: &Path, to: &Path) {
     for f in files(from) {
-        std::fs::create_dir_all(to.join(&f).parent().unwrap()).unwrap();
-        std::fs::copy(from.join(&f), to.join(&f)).unwrap();
+        fs_err::create_dir_all(to.join(&f).parent().unwrap()).unwrap();
+        fs_err::copy(from.join(&f), to.join(&f)).unwrap();
     }
 }
 
@@ -62,9 +62,9 @@ fn committed_example_tree_matches_and_reruns_are_byte_identical() {
         "run scripts/update-examples.sh and commit"
     );
     for f in files(&out) {
-        let a = std::fs::read(out.join(&f)).unwrap();
+        let a = fs_err::read(out.join(&f)).unwrap();
         assert!(
-            a == std::fs::read(committed.join(&f)).unwrap(),
+            a == fs_err::read(committed.join(&f)).unwrap(),
             "`{}` drifted: run scripts/update-examples.sh",
             f.display()
         );
@@ -85,10 +85,10 @@ fn prunes_only_its_own_files_and_keeps_invalid_contracts_output() {
     let out = tmp.path().join("gitops");
     assert!(render(&contracts, &out).status.success());
     let foreign = out.join("apps/dev/NOTES.md");
-    std::fs::write(&foreign, "hand-written").unwrap();
+    fs_err::write(&foreign, "hand-written").unwrap();
 
     // Remove a contract: its files go, the foreign file stays.
-    std::fs::remove_file(contracts.join("docs/20-contracts/app-deployments/dev/APP-0003.yaml"))
+    fs_err::remove_file(contracts.join("docs/20-contracts/app-deployments/dev/APP-0003.yaml"))
         .unwrap();
     let r = render(&contracts, &out);
     assert!(r.status.success());
@@ -98,11 +98,11 @@ fn prunes_only_its_own_files_and_keeps_invalid_contracts_output() {
 
     // Break a contract: it is reported like `validate` does, nothing of it is rewritten or pruned.
     let path = contracts.join("docs/20-contracts/app-deployments/dev/APP-0002.yaml");
-    let text = std::fs::read_to_string(&path)
+    let text = fs_err::read_to_string(&path)
         .unwrap()
         .replace("memory: 256Mi", "memory: 256MB");
-    std::fs::write(&path, text).unwrap();
-    let before = std::fs::read(out.join("apps/dev/ledger-worker/deployment.yaml")).unwrap();
+    fs_err::write(&path, text).unwrap();
+    let before = fs_err::read(out.join("apps/dev/ledger-worker/deployment.yaml")).unwrap();
     let r = render(&contracts, &out);
     assert_eq!(r.status.code(), Some(1));
     let err = String::from_utf8_lossy(&r.stderr);
@@ -111,19 +111,19 @@ fn prunes_only_its_own_files_and_keeps_invalid_contracts_output() {
         "{err}"
     );
     assert_eq!(
-        std::fs::read(out.join("apps/dev/ledger-worker/deployment.yaml")).unwrap(),
+        fs_err::read(out.join("apps/dev/ledger-worker/deployment.yaml")).unwrap(),
         before
     );
 
     // A file we did not write is never overwritten.
     let tmp2 = tempfile::tempdir().unwrap();
     let out2 = tmp2.path().join("gitops");
-    std::fs::create_dir_all(out2.join("apps/dev/payments-api")).unwrap();
-    std::fs::write(out2.join("apps/dev/payments-api/service.yaml"), "mine").unwrap();
+    fs_err::create_dir_all(out2.join("apps/dev/payments-api")).unwrap();
+    fs_err::write(out2.join("apps/dev/payments-api/service.yaml"), "mine").unwrap();
     let r = render(&root().join("examples/contracts"), &out2);
     assert_eq!(r.status.code(), Some(2));
     assert_eq!(
-        std::fs::read_to_string(out2.join("apps/dev/payments-api/service.yaml")).unwrap(),
+        fs_err::read_to_string(out2.join("apps/dev/payments-api/service.yaml")).unwrap(),
         "mine"
     );
 }
@@ -139,16 +139,16 @@ fn a_digest_pinned_by_the_image_updater_survives_rerender() {
     );
     let k = out.join("apps/dev/payments-api/kustomization.yaml");
     let digest = format!("sha256:{}", "ab".repeat(32));
-    let text = std::fs::read_to_string(&k)
+    let text = fs_err::read_to_string(&k)
         .unwrap()
         .replace("newTag: dev", &format!("digest: {digest}"));
-    std::fs::write(&k, text).unwrap();
+    fs_err::write(&k, text).unwrap();
     assert!(
         render(&root().join("examples/contracts"), &out)
             .status
             .success()
     );
-    let after = std::fs::read_to_string(&k).unwrap();
+    let after = fs_err::read_to_string(&k).unwrap();
     assert!(
         after.contains(&digest) && !after.contains("newTag"),
         "{after}"
@@ -204,7 +204,7 @@ fn real_validators_accept_the_tree_and_catch_breakage() {
     );
 
     // Both kinds of build workflow are validated: the Dockerfile one and buildpacks in GitHub Actions.
-    let text = |p: &PathBuf| std::fs::read_to_string(p).unwrap();
+    let text = |p: &PathBuf| fs_err::read_to_string(p).unwrap();
     let dockerfile_workflow = workflows
         .iter()
         .find(|w| text(w).contains("docker/build-push-action"))
@@ -225,12 +225,12 @@ fn real_validators_accept_the_tree_and_catch_breakage() {
     let counter = std::cell::Cell::new(0);
     let broken = |src: &Path, from: &str, to: &str| {
         counter.set(counter.get() + 1);
-        let text = std::fs::read_to_string(src).unwrap();
+        let text = fs_err::read_to_string(src).unwrap();
         assert!(text.contains(from), "{from} not in {}", src.display());
         let p = tmp
             .path()
             .join(format!("broken-{}-{}", counter.get(), name(src)));
-        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+        fs_err::write(&p, text.replacen(from, to, 1)).unwrap();
         p
     };
     let schema = |s: PathBuf| -> Check {
@@ -314,10 +314,10 @@ fn real_validators_accept_the_tree_and_catch_breakage() {
         assert!(ok, "kubectl kustomize {}: {msg}", k.display());
     }
     let bad_dir = tmp.path().join("bad-kustomize");
-    std::fs::create_dir_all(&bad_dir).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&bad_dir).unwrap();
+    fs_err::write(
         bad_dir.join("kustomization.yaml"),
-        std::fs::read_to_string(&kustomizations[0]).unwrap(),
+        fs_err::read_to_string(&kustomizations[0]).unwrap(),
     )
     .unwrap();
     let (ok, _) = run(Command::new("kubectl").arg("kustomize").arg(&bad_dir));

@@ -108,7 +108,7 @@ pub fn hello_builder(tmp: &Path) -> (String, String) {
     let run_ref = busybox_image(&base, "run-v1", "ID=busybox\nVERSION_ID=1\n");
     let bps = root().join("crates/gp-lifecycle/tests/fixtures/buildpacks");
     let config = tmp.join("builder.toml");
-    std::fs::write(
+    fs_err::write(
         &config,
         format!(
             "[[buildpacks]]\nuri = \"{}/test_hello/1.0.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/hello\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{build_ref}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n",
@@ -156,9 +156,9 @@ fn run_with_runc(tmp: &Path, image: &str, name: &str) -> String {
     assert!(ok, "{out}");
     let config_path = bundle.join("config.json");
     let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(&config_path).unwrap()).unwrap();
     config["process"]["terminal"] = false.into();
-    std::fs::write(&config_path, config.to_string()).unwrap();
+    fs_err::write(&config_path, config.to_string()).unwrap();
     let state = tmp.join("runc-state");
     let o = Command::new("runc")
         .arg("--root")
@@ -214,8 +214,8 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
         assert!(ok, "{out}");
     }
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("hello.txt"), "world").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("hello.txt"), "world").unwrap();
     let image = format!("127.0.0.1:{}/hello:1", reg.port);
     let build = || {
         let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
@@ -243,7 +243,7 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
         "{first}"
     );
     // The source directory is not touched by the build.
-    assert_eq!(std::fs::read_dir(&app).unwrap().count(), 1);
+    assert_eq!(fs_err::read_dir(&app).unwrap().count(), 1);
 
     let (ok, inspect) = run(Command::new("skopeo").args([
         "inspect",
@@ -274,7 +274,7 @@ fn sandboxed_build_publishes_an_image_that_runs_as_the_cnb_user() {
     );
     assert!(second.contains("0 blob(s) uploaded"), "{second}");
 
-    std::fs::write(app.join("hello.txt"), "again").unwrap();
+    fs_err::write(app.join("hello.txt"), "again").unwrap();
     let third = build();
     assert_eq!(
         reg.uploads() - after_first,
@@ -355,8 +355,7 @@ fn rebase_in_the_registry(
     );
     let output = run_with_runc(tmp, image, "rebased");
     assert!(output.contains("hello again from uid 1000"), "{output}");
-    let release =
-        std::fs::read_to_string(tmp.join("bundle-rebased/rootfs/etc/os-release")).unwrap();
+    let release = fs_err::read_to_string(tmp.join("bundle-rebased/rootfs/etc/os-release")).unwrap();
     assert!(release.contains("VERSION_ID=2"), "{release}");
 }
 
@@ -364,17 +363,17 @@ fn rebase_in_the_registry(
 #[test]
 fn rootless_sandboxed_build() {
     let root_user =
-        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        fs_err::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     if !root_user || !require_tool("setpriv") || !Path::new("/bin/busybox").is_file() {
         return; // run as root in CI: then we can drop to an unprivileged user here
     }
     let tmp = tempfile::tempdir().unwrap();
     let (builder, _) = hello_builder(tmp.path());
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("hello.txt"), "rootless").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("hello.txt"), "rootless").unwrap();
     let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
+    fs_err::create_dir_all(&home).unwrap();
     let (ok, out) = run(Command::new("chown")
         .args(["-R", "65534:65534"])
         .arg(tmp.path()));
@@ -426,8 +425,8 @@ fn project_buildpacks_replace_or_wrap_the_builders_order() {
 
     let v01 = tmp.path().join("v01");
     let bp = v01.join("my-bp");
-    std::fs::create_dir_all(bp.join("bin")).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(bp.join("bin")).unwrap();
+    fs_err::write(
         bp.join("buildpack.toml"),
         "api = \"0.10\"\n[buildpack]\nid = \"app/local\"\nversion = \"0.0.1\"\n",
     )
@@ -440,17 +439,17 @@ fn project_buildpacks_replace_or_wrap_the_builders_order() {
         ),
     ] {
         let path = bp.join("bin").join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        fs_err::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs_err::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
     }
-    std::fs::write(
+    fs_err::write(
         v01.join("project.toml"),
         "[project]\nid = \"x\"\n\n[build]\nexclude = [\"my-bp\", \"README.md\"]\n\n[[build.buildpacks]]\nuri = \"my-bp/\"\n",
     )
     .unwrap();
-    std::fs::write(v01.join("README.md"), "docs").unwrap();
-    std::fs::write(v01.join("main.sh"), "echo").unwrap();
+    fs_err::write(v01.join("README.md"), "docs").unwrap();
+    fs_err::write(v01.join("main.sh"), "echo").unwrap();
     let (ok, out) = build(&v01);
     assert!(ok, "{out}");
     assert!(
@@ -459,9 +458,9 @@ fn project_buildpacks_replace_or_wrap_the_builders_order() {
     );
 
     let v02 = tmp.path().join("v02");
-    std::fs::create_dir_all(&v02).unwrap();
-    std::fs::write(v02.join("hello.txt"), "there").unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&v02).unwrap();
+    fs_err::write(v02.join("hello.txt"), "there").unwrap();
+    fs_err::write(
         v02.join("project.toml"),
         "[_]\nschema-version = \"0.2\"\n\n[[io.buildpacks.post.group]]\nid = \"app/after\"\n\n[io.buildpacks.post.group.script]\napi = \"0.10\"\ninline = \"echo after hello: $(ls /layers)\"\n",
     )
@@ -480,15 +479,15 @@ fn project_buildpacks_replace_or_wrap_the_builders_order() {
 #[test]
 fn runc_sandboxed_build() {
     let root_user =
-        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        fs_err::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     if !root_user || !require_tool("runc") || !Path::new("/bin/busybox").is_file() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let (builder, _) = hello_builder(tmp.path());
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("hello.txt"), "runc").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("hello.txt"), "runc").unwrap();
     let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args([
             "build",
@@ -503,8 +502,8 @@ fn runc_sandboxed_build() {
         "{out}"
     );
     // Nothing detects: the phase's exit code (20) and the reason reach the user.
-    std::fs::remove_file(app.join("hello.txt")).unwrap();
-    std::fs::write(app.join("other.txt"), "x").unwrap();
+    fs_err::remove_file(app.join("hello.txt")).unwrap();
+    fs_err::write(app.join("other.txt"), "x").unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args([
             "build",

@@ -29,13 +29,13 @@ fn committed_example_matches_scaffold_output() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let manifest = std::fs::read_to_string(tmp.path().join(".goldenpath/rendered.json")).unwrap();
+    let manifest = fs_err::read_to_string(tmp.path().join(".goldenpath/rendered.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     let files: Vec<&String> = v["files"].as_object().unwrap().keys().collect();
     assert!(files.len() >= 15);
     for f in files {
-        let ours = std::fs::read(tmp.path().join(f)).unwrap();
-        let committed = std::fs::read(root().join("examples/platform").join(f)).unwrap_or_default();
+        let ours = fs_err::read(tmp.path().join(f)).unwrap();
+        let committed = fs_err::read(root().join("examples/platform").join(f)).unwrap_or_default();
         assert!(
             ours == committed,
             "examples/platform/{f} drifted: run scripts/update-examples.sh"
@@ -68,7 +68,7 @@ fn derived_schema(script: &str, args: &[&str], out: &Path) -> PathBuf {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::write(out, o.stdout).unwrap();
+    fs_err::write(out, o.stdout).unwrap();
     out.to_path_buf()
 }
 
@@ -186,7 +186,7 @@ fn real_validators_accept_every_asset_and_catch_breakage() {
     for (i, c) in cases.iter().enumerate() {
         let (ok, msg) = (c.check)(&c.files);
         assert!(ok, "{} rejects the scaffold:\n{msg}", c.label);
-        let text = std::fs::read_to_string(&c.files[0]).unwrap();
+        let text = fs_err::read_to_string(&c.files[0]).unwrap();
         assert!(
             text.contains(c.break_from),
             "{}: `{}` not found",
@@ -199,7 +199,7 @@ fn real_validators_accept_every_asset_and_catch_breakage() {
             .to_string_lossy()
             .into_owned();
         let bad = tmp.path().join(format!("broken-{i}.{ext}"));
-        std::fs::write(&bad, text.replacen(c.break_from, c.break_to, 1)).unwrap();
+        fs_err::write(&bad, text.replacen(c.break_from, c.break_to, 1)).unwrap();
         let (ok, msg) = (c.check)(std::slice::from_ref(&bad));
         assert!(!ok, "{} accepted a broken file:\n{msg}", c.label);
     }
@@ -242,8 +242,8 @@ fn backstage_skeleton_renders_a_valid_contract_and_keeps_github_expressions() {
             "the GitHub expression did not survive templating:\n{body}"
         );
         let dir = tmp.path().join("app-deployments").join(env);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(name), body).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
+        fs_err::write(dir.join(name), body).unwrap();
     }
     let out = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args([
@@ -274,7 +274,7 @@ fn kpack_resources_for_goldenpaths_own_builder_validate() {
     let digest = |n: u8| format!("sha256:{}", format!("{n:x}").repeat(64));
     let config = tmp.path().join("goldenpath.toml");
     let write = |store: &str| {
-        std::fs::write(
+        fs_err::write(
             &config,
             format!(
                 "[registry]\nprefix = \"registry.example\"\n\n[builders]\ndefault = \"default\"\npython = \"python\"\n\n\
@@ -302,7 +302,7 @@ fn kpack_resources_for_goldenpaths_own_builder_validate() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dir = out.join("gitops/kustomize/base/kpack");
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let read = |f: &str| fs_err::read_to_string(dir.join(f)).unwrap();
     assert!(read("cluster-store.yaml").contains(&format!("buildpacks/nodejs@{}", digest(2))));
     assert!(read("cluster-stack.yaml").contains("io.goldenpath.stacks.bookworm"));
     let default = read("cluster-builder-default.yaml");

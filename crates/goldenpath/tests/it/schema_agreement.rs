@@ -8,7 +8,7 @@ const SCHEMA: &str = "schemas/requests/app-deployment.schema.json";
 
 fn yaml_files(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
+    for e in fs_err::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
             out.extend(yaml_files(&p));

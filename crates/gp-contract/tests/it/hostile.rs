@@ -19,9 +19,9 @@ const VALID: &str = "apiVersion: goldenpath.io/v1\nkind: AppDeploymentRequest\ni
 fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dev = tmp.path().join("app-deployments/dev");
-    std::fs::create_dir_all(&dev).unwrap();
+    fs_err::create_dir_all(&dev).unwrap();
     let secret = tmp.path().join("secret.txt");
-    std::fs::write(&secret, format!("TOKEN={MARKER}\nid: {MARKER}\n")).unwrap();
+    fs_err::write(&secret, format!("TOKEN={MARKER}\nid: {MARKER}\n")).unwrap();
     (tmp, dev, secret)
 }
 
@@ -55,7 +55,7 @@ fn messages(report: &Report) -> Vec<(Code, String)> {
 }
 
 fn snapshot(secret: &Path) -> String {
-    std::fs::read_to_string(secret).unwrap()
+    fs_err::read_to_string(secret).unwrap()
 }
 
 #[test]
@@ -63,7 +63,7 @@ fn symlinked_contract_is_refused_by_name_and_never_read() {
     let (_tmp, dev, secret) = tree();
     let before = snapshot(&secret);
     let link = dev.join("APP-0001.yaml");
-    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    fs_err::os::unix::fs::symlink(&secret, &link).unwrap();
     let report = check_within(vec![dev.clone()], ConfigSource::Defaults);
     assert_eq!(
         messages(&report),
@@ -84,7 +84,7 @@ fn symlinked_contract_is_refused_by_name_and_never_read() {
 fn link_to_proc_environ_leaks_nothing() {
     let (_tmp, dev, _) = tree();
     let link = dev.join("APP-0001.yaml");
-    std::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
+    fs_err::os::unix::fs::symlink("/proc/self/environ", &link).unwrap();
     let report = check_within(vec![link.clone()], ConfigSource::Defaults);
     assert_eq!(report.diagnostics().count(), 1);
     let out = all_outputs(&report);
@@ -97,10 +97,10 @@ fn link_to_proc_environ_leaks_nothing() {
 fn symlinked_directory_in_the_tree_is_refused() {
     let (tmp, dev, _) = tree();
     let outside = tmp.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    std::fs::write(outside.join("APP-0002.yaml"), format!("id: {MARKER}\n")).unwrap();
+    fs_err::create_dir(&outside).unwrap();
+    fs_err::write(outside.join("APP-0002.yaml"), format!("id: {MARKER}\n")).unwrap();
     let link = dev.join("more");
-    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    fs_err::os::unix::fs::symlink(&outside, &link).unwrap();
     let report = check_within(vec![dev.clone()], ConfigSource::Defaults);
     assert_eq!(
         messages(&report),
@@ -143,15 +143,15 @@ fn fifo_named_like_a_contract_is_refused_without_blocking() {
 fn config_that_is_a_link_a_directory_or_a_fifo_is_refused() {
     for kind in ["link", "dir", "fifo"] {
         let (tmp, dev, secret) = tree();
-        std::fs::write(dev.join("APP-0001.yaml"), VALID).unwrap();
+        fs_err::write(dev.join("APP-0001.yaml"), VALID).unwrap();
         let config = tmp.path().join("goldenpath.toml");
         let what = match kind {
             "link" => {
-                std::os::unix::fs::symlink(&secret, &config).unwrap();
+                fs_err::os::unix::fs::symlink(&secret, &config).unwrap();
                 "is a symbolic link; inputs are read only from regular files: replace the link with the file itself"
             }
             "dir" => {
-                std::fs::create_dir(&config).unwrap();
+                fs_err::create_dir(&config).unwrap();
                 "is a directory, not a regular file: replace it with a regular file (or remove it)"
             }
             _ => {
@@ -187,7 +187,7 @@ fn oversized_contract_is_refused_with_size_and_limit() {
     let (_tmp, dev, _) = tree();
     let big = dev.join("APP-0001.yaml");
     let size = MAX_CONTRACT_BYTES + 1;
-    std::fs::write(&big, "#".repeat(usize::try_from(size).unwrap())).unwrap();
+    fs_err::write(&big, "#".repeat(usize::try_from(size).unwrap())).unwrap();
     let report = check_within(vec![big.clone()], ConfigSource::Defaults);
     assert_eq!(
         messages(&report),
@@ -205,7 +205,7 @@ fn oversized_contract_is_refused_with_size_and_limit() {
 fn binary_contract_is_refused_with_line_and_offset() {
     let (_tmp, dev, _) = tree();
     let f = dev.join("APP-0001.yaml");
-    std::fs::write(&f, b"apiVersion: x\nkind: \xff\xfe\n").unwrap();
+    fs_err::write(&f, b"apiVersion: x\nkind: \xff\xfe\n").unwrap();
     let report = check_within(vec![f.clone()], ConfigSource::Defaults);
     assert_eq!(
         messages(&report),
@@ -225,7 +225,7 @@ fn huge_values_are_echoed_as_short_escaped_excerpts_in_every_format() {
     let f = dev.join("APP-0001.yaml");
     // One 900 KB line, with a terminal escape in the value (a YAML escape, so it parses).
     let value = format!("\\e[2J{}", "A".repeat(900 * 1024));
-    std::fs::write(
+    fs_err::write(
         &f,
         VALID.replace("id: APP-0001", &format!("id: \"{value}\"")),
     )
@@ -262,7 +262,7 @@ fn huge_values_are_echoed_as_short_escaped_excerpts_in_every_format() {
 fn raw_control_characters_in_a_line_are_shown_as_pictures() {
     let (_tmp, dev, _) = tree();
     let f = dev.join("APP-0001.yaml");
-    std::fs::write(
+    fs_err::write(
         &f,
         "apiVersion: goldenpath.io/v1\nkind: \u{1b}]0;owned\u{7}\n",
     )
@@ -284,7 +284,7 @@ fn many_problems_are_capped_and_counted_in_linear_time() {
     for i in 0..16_000 {
         let _ = writeln!(keys, "unknown{i}: {i}");
     }
-    std::fs::write(&f, format!("{VALID}{keys}")).unwrap();
+    fs_err::write(&f, format!("{VALID}{keys}")).unwrap();
     let started = std::time::Instant::now();
     let report = check_within(vec![f.clone()], ConfigSource::Defaults);
     let outputs = all_outputs(&report);

@@ -12,10 +12,10 @@ fn check_committed(rel: &str, generated: &str) {
         .join("../..")
         .join(rel);
     if std::env::var_os("GOLDENPATH_UPDATE_SCHEMAS").is_some() {
-        std::fs::write(&path, generated).unwrap();
+        fs_err::write(&path, generated).unwrap();
         return;
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let committed = fs_err::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
         "`{rel}` is out of date with the contract types: run `GOLDENPATH_UPDATE_SCHEMAS=1 cargo test -p gp-contract --test it` and commit"

@@ -6,8 +6,8 @@ use std::process::{Command, Output};
 
 fn layers(root: &Path) {
     let l = root.join("layers");
-    std::fs::create_dir_all(l.join("config")).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(l.join("config")).unwrap();
+    fs_err::write(
         l.join("config/metadata.toml"),
         r#"buildpack-default-process-type = "web"
 
@@ -46,16 +46,16 @@ working-dir = "/tmp"
     .unwrap();
     let layer = l.join("test_bp/runtime");
     for d in ["bin", "env", "env.launch/web", "exec.d"] {
-        std::fs::create_dir_all(layer.join(d)).unwrap();
+        fs_err::create_dir_all(layer.join(d)).unwrap();
     }
-    std::fs::write(
+    fs_err::write(
         layer.join("bin/tool"),
         "#!/bin/sh\necho tool \"$@\" in $(pwd)\n",
     )
     .unwrap();
-    std::fs::write(layer.join("env/FOO.override"), "foo").unwrap();
-    std::fs::write(layer.join("env.launch/web/BAR.default"), "bar-for-web").unwrap();
-    std::fs::write(
+    fs_err::write(layer.join("env/FOO.override"), "foo").unwrap();
+    fs_err::write(layer.join("env.launch/web/BAR.default"), "bar-for-web").unwrap();
+    fs_err::write(
         layer.join("exec.d/set"),
         "#!/bin/sh\necho 'EXECD = \"from-exec-d\"' >&3\n",
     )
@@ -67,7 +67,7 @@ working-dir = "/tmp"
             .status()
             .unwrap();
     }
-    std::fs::create_dir_all(root.join("workspace")).unwrap();
+    fs_err::create_dir_all(root.join("workspace")).unwrap();
 }
 
 fn launch(root: &Path, program: &Path, envs: &[(&str, &str)], args: &[&str]) -> Output {
@@ -111,8 +111,8 @@ fn process_by_argv0_symlink_with_layer_bin_on_path() {
     let tmp = tempfile::tempdir().unwrap();
     layers(tmp.path());
     let link = tmp.path().join("process/worker");
-    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_launcher"), &link).unwrap();
+    fs_err::create_dir_all(link.parent().unwrap()).unwrap();
+    fs_err::os::unix::fs::symlink(env!("CARGO_BIN_EXE_launcher"), &link).unwrap();
     let o = launch(tmp.path(), &link, &[], &[]);
     assert_eq!(out(&o), "tool --queue jobs in /tmp");
 }
@@ -151,16 +151,16 @@ fn shell_processes_source_profile_d_then_the_app_profile() {
     let tmp = tempfile::tempdir().unwrap();
     layers(tmp.path());
     let layer = tmp.path().join("layers/test_bp/runtime");
-    std::fs::create_dir_all(layer.join("profile.d/legacy")).unwrap();
-    std::fs::write(layer.join("profile.d/10-a.sh"), "export PROF=a\n").unwrap();
-    std::fs::write(layer.join("profile.d/20-b.sh"), "export PROF=\"$PROF+b\"\n").unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(layer.join("profile.d/legacy")).unwrap();
+    fs_err::write(layer.join("profile.d/10-a.sh"), "export PROF=a\n").unwrap();
+    fs_err::write(layer.join("profile.d/20-b.sh"), "export PROF=\"$PROF+b\"\n").unwrap();
+    fs_err::write(
         layer.join("profile.d/legacy/1.sh"),
         "export PROF=\"$PROF+legacy\"\n",
     )
     .unwrap();
     // Sourced in <app> (a relative path works), after the layers' scripts.
-    std::fs::write(
+    fs_err::write(
         tmp.path().join("workspace/.profile"),
         "export APPPROF=\"app-$(basename \"$PWD\")\"\n",
     )
@@ -189,8 +189,8 @@ fn a_bare_launch_without_a_default_process_fails_with_code_82() {
     let tmp = tempfile::tempdir().unwrap();
     layers(tmp.path());
     let metadata = tmp.path().join("layers/config/metadata.toml");
-    let text = std::fs::read_to_string(&metadata).unwrap();
-    std::fs::write(
+    let text = fs_err::read_to_string(&metadata).unwrap();
+    fs_err::write(
         &metadata,
         text.replace("buildpack-default-process-type = \"web\"\n", ""),
     )

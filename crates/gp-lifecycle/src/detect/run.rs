@@ -112,7 +112,7 @@ impl Detector<'_> {
             self.dirs
                 .scratch
                 .join(format!("plan-{}-{}.toml", r.id.dir_name(), r.version));
-        let _ = std::fs::remove_file(&plan_path);
+        let _ = fs_err::remove_file(&plan_path);
         let clear_env = self
             .descriptors
             .get(&format!("{}@{}", r.id, r.version))
@@ -166,7 +166,7 @@ impl Detector<'_> {
         }
         match out.status.code() {
             Some(0) => {
-                let text = std::fs::read_to_string(&plan_path).unwrap_or_default();
+                let text = fs_err::read_to_string(&plan_path).unwrap_or_default();
                 match BuildPlan::from_toml_str(&text) {
                     Ok(plan) => Outcome::Pass(plan),
                     Err(e) => {
@@ -273,7 +273,7 @@ pub fn detect(order: &[OrderGroup], dirs: &DetectDirs) -> Result<Detected, Detec
             .map(|d| d.order)
     };
     let groups = expand_order(order, &lookup)?;
-    std::fs::create_dir_all(&dirs.scratch).ok();
+    fs_err::create_dir_all(&dirs.scratch).ok();
     for g in &groups {
         if let Some(found) = det.group(g)? {
             return Ok(found);

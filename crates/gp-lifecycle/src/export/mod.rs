@@ -504,7 +504,7 @@ fn sbom_layer(
 /// Launch layers of one buildpack (those whose `<layer>.toml` says `launch = true`), by name.
 /// `<layer>.toml` files with `launch = true` and no layer directory.
 fn kept_layers(dir: &Path) -> Vec<(String, LayerContentMetadata)> {
-    let mut out: Vec<(String, LayerContentMetadata)> = std::fs::read_dir(dir)
+    let mut out: Vec<(String, LayerContentMetadata)> = fs_err::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()

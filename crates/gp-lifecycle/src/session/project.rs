@@ -166,12 +166,12 @@ impl Project {
             let dir = work
                 .join("project-buildpacks")
                 .join(format!("inline-{}", extra.len()));
-            std::fs::create_dir_all(dir.join("bin")).map_err(|e| e.to_string())?;
+            fs_err::create_dir_all(dir.join("bin")).map_err(|e| e.to_string())?;
             let descriptor = format!(
                 "api = \"{}\"\n[buildpack]\nid = \"{id}\"\nversion = \"{version}\"\nname = \"inline buildpack from project.toml\"\n",
                 script.api
             );
-            std::fs::write(dir.join("buildpack.toml"), descriptor).map_err(|e| e.to_string())?;
+            fs_err::write(dir.join("buildpack.toml"), descriptor).map_err(|e| e.to_string())?;
             write_exec(&dir.join("bin/detect"), "#!/bin/sh\nexit 0\n")?;
             write_exec(
                 &dir.join("bin/build"),
@@ -219,7 +219,7 @@ impl Project {
             r.id.as_deref()
                 .ok_or("needs an `id`, a `uri` or a `script`")?;
         let versions: Vec<String> =
-            std::fs::read_dir(builder_buildpacks.join(gp_cnb::buildpack_dir_name(id)))
+            fs_err::read_dir(builder_buildpacks.join(gp_cnb::buildpack_dir_name(id)))
                 .map(|rd| {
                     rd.flatten()
                         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -274,9 +274,9 @@ fn copy_filtered(
     gi: &Gitignore,
     include: bool,
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dest_root.join(dir.strip_prefix(root).unwrap_or(dir)))?;
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
-    entries.sort_by_key(std::fs::DirEntry::file_name);
+    fs_err::create_dir_all(dest_root.join(dir.strip_prefix(root).unwrap_or(dir)))?;
+    let mut entries: Vec<_> = fs_err::read_dir(dir)?.flatten().collect();
+    entries.sort_by_key(fs_err::DirEntry::file_name);
     for e in entries {
         let path = e.path();
         let ft = e.file_type()?;
@@ -297,12 +297,12 @@ fn copy_filtered(
         }
         let to = dest_root.join(rel);
         if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
+            fs_err::create_dir_all(parent)?;
         }
         if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&path)?, &to)?;
+            fs_err::os::unix::fs::symlink(fs_err::read_link(&path)?, &to)?;
         } else if ft.is_file() {
-            std::fs::copy(&path, &to)?;
+            fs_err::copy(&path, &to)?;
         } else {
             // A FIFO would block the copy forever; a device is no source file.
             let kind = gp_cnb::describe_file_type(ft).unwrap_or("not a file");
@@ -317,7 +317,7 @@ fn copy_filtered(
 
 fn write_exec(path: &Path, text: &str) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+    fs_err::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -23,11 +23,11 @@ fn r(id: &str, optional: bool) -> GroupRef {
 
 fn dirs(tmp: &Path, with_package_json: bool) -> DetectDirs {
     let app = tmp.join("app");
-    std::fs::create_dir_all(&app).unwrap();
+    fs_err::create_dir_all(&app).unwrap();
     if with_package_json {
-        std::fs::write(app.join("package.json"), "{}").unwrap();
+        fs_err::write(app.join("package.json"), "{}").unwrap();
     }
-    std::fs::create_dir_all(tmp.join("platform")).unwrap();
+    fs_err::create_dir_all(tmp.join("platform")).unwrap();
     DetectDirs {
         buildpacks: fixtures(),
         app,
@@ -159,7 +159,7 @@ mod build {
             log.lines
         );
         let received =
-            std::fs::read_to_string(tmp.path().join("layers/test_node/node/received-plan.toml"))
+            fs_err::read_to_string(tmp.path().join("layers/test_node/node/received-plan.toml"))
                 .unwrap();
         assert!(
             received.contains("name = \"node\"") && received.contains("version = \"20\""),
@@ -240,8 +240,8 @@ mod export {
         labels: BTreeMap<String, String>,
     ) -> (Layout, gp_oci::layout::Desc) {
         let rootfs = tmp.join(format!("{name}-rootfs"));
-        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
-        std::fs::write(rootfs.join("etc/os-release"), os_release).unwrap();
+        fs_err::create_dir_all(rootfs.join("etc")).unwrap();
+        fs_err::write(rootfs.join("etc/os-release"), os_release).unwrap();
         let layout = Layout::create(&tmp.join(name)).unwrap();
         let layer = add_layer(
             &layout,
@@ -344,8 +344,8 @@ mod export {
 
         // One app file changed: only the app layer (and what names it) changes.
         let tmp3 = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(tmp3.path().join("app")).unwrap();
-        std::fs::write(tmp3.path().join("app/server.js"), "changed").unwrap();
+        fs_err::create_dir_all(tmp3.path().join("app")).unwrap();
+        fs_err::write(tmp3.path().join("app/server.js"), "changed").unwrap();
         let out3 = Layout::create(&tmp3.path().join("out")).unwrap();
         let third = build_and_export(tmp3.path(), &out3);
         let changed: Vec<&str> = first

@@ -12,16 +12,16 @@ use gp_oci::store::Store;
 /// has something to keep) with a `web` process.
 fn buildpacks(root: &Path) -> PathBuf {
     let bp = root.join("buildpacks/example_greeter/1.0.0");
-    std::fs::create_dir_all(bp.join("bin")).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(bp.join("bin")).unwrap();
+    fs_err::write(
         bp.join("buildpack.toml"),
         "api = \"0.10\"\n[buildpack]\nid = \"example/greeter\"\nversion = \"1.0.0\"\n[[stacks]]\nid = \"*\"\n",
     )
     .unwrap();
     let script = |name: &str, body: &str| {
         let path = bp.join("bin").join(name);
-        std::fs::write(&path, format!("#!/bin/sh\nset -e\n{body}")).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        fs_err::write(&path, format!("#!/bin/sh\nset -e\n{body}")).unwrap();
+        fs_err::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
     };
     script("detect", "[ -f greeting.txt ] || exit 100\n");
@@ -38,7 +38,7 @@ echo "greeted $(cat greeting.txt)"
 "#,
     );
     let order = root.join("order.toml");
-    std::fs::write(
+    fs_err::write(
         &order,
         "[[order]]\n[[order.group]]\nid = \"example/greeter\"\nversion = \"1.0.0\"\n",
     )
@@ -48,15 +48,15 @@ echo "greeted $(cat greeting.txt)"
 
 fn app(root: &Path, name: &str) -> PathBuf {
     let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("greeting.txt"), format!("hello from {name}\n")).unwrap();
+    fs_err::create_dir_all(&dir).unwrap();
+    fs_err::write(dir.join("greeting.txt"), format!("hello from {name}\n")).unwrap();
     dir
 }
 
 fn request(root: &Path, app: &Path, tag: &str, cache: &str) -> BuildRequest {
     let launcher = root.join("launcher");
     if !launcher.exists() {
-        std::fs::write(&launcher, "#!/bin/sh\nexec \"$@\"\n").unwrap();
+        fs_err::write(&launcher, "#!/bin/sh\nexec \"$@\"\n").unwrap();
     }
     BuildRequest {
         sandbox: Sandbox::None,

@@ -76,7 +76,7 @@ pub(super) fn open_regular(path: &Path) -> Result<Option<fs_err::File>, LayoutEr
 
 /// Checks that `path` is a real directory (not a symbolic link to one); `false` when it does not exist.
 pub(super) fn check_dir(path: &Path) -> Result<bool, LayoutError> {
-    match std::fs::symlink_metadata(path) {
+    match fs_err::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Ok(true),
         Ok(m) => Err(LayoutError::NotADirectory {
             path: path.to_path_buf(),
@@ -89,7 +89,7 @@ pub(super) fn check_dir(path: &Path) -> Result<bool, LayoutError> {
 
 /// Creates the directory `path` (its parent must exist) unless it is there already as a real directory.
 pub(super) fn ensure_dir(path: &Path) -> Result<(), LayoutError> {
-    match std::fs::create_dir(path) {
+    match fs_err::create_dir(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_dir(path).map(|_| ()),
         Err(e) => Err(io_err(path)(e)),
@@ -253,14 +253,14 @@ mod tests {
     fn temp_files_never_follow_a_planted_link() {
         let tmp = tempfile::tempdir().unwrap();
         let outside = tmp.path().join("outside");
-        std::fs::write(&outside, b"keep").unwrap();
+        fs_err::write(&outside, b"keep").unwrap();
         let dir = tmp.path().join("dir");
-        std::fs::create_dir(&dir).unwrap();
+        fs_err::create_dir(&dir).unwrap();
         let dest = dir.join("file");
-        std::os::unix::fs::symlink(&outside, &dest).unwrap();
+        fs_err::os::unix::fs::symlink(&outside, &dest).unwrap();
         write_atomic(&dest, b"new").unwrap();
-        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
-        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
-        assert!(!std::fs::symlink_metadata(&dest).unwrap().is_symlink());
+        assert_eq!(fs_err::read(&outside).unwrap(), b"keep");
+        assert_eq!(fs_err::read(&dest).unwrap(), b"new");
+        assert!(!fs_err::symlink_metadata(&dest).unwrap().is_symlink());
     }
 }

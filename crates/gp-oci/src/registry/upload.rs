@@ -86,16 +86,19 @@ impl Registry {
         digest: &str,
     ) -> Result<(), super::RegistryError> {
         self.retry("upload blob to", &r.whole(), || async {
-            let file = std::fs::File::open(path).map_err(|e| {
+            let file = fs_err::File::open(path).map_err(|e| {
                 Failure::new(
                     ErrorKind::Other,
                     format!("cannot read `{}`: {e}", path.display()),
                 )
             })?;
             let sent = Arc::new(Sent::default());
-            let upload =
-                self.client
-                    .push_blob_stream(r, body(file, sent.clone()), digest, Some(size));
+            let upload = self.client.push_blob_stream(
+                r,
+                body(file.into_file(), sent.clone()),
+                digest,
+                Some(size),
+            );
             watched(upload, &sent, self.settings.idle_timeout)
                 .await
                 .map(|_| ())

@@ -43,16 +43,16 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        for e in fs_err::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
+            let m = fs_err::symlink_metadata(&p).unwrap();
             let what = if m.is_symlink() {
-                format!("link {}", std::fs::read_link(&p).unwrap().display())
+                format!("link {}", fs_err::read_link(&p).unwrap().display())
             } else if m.is_dir() {
                 todo.push(p.clone());
                 "dir".to_owned()
             } else {
-                format!("file {:?}", std::fs::read(&p).unwrap())
+                format!("file {:?}", fs_err::read(&p).unwrap())
             };
             let key = p.strip_prefix(dir).unwrap().to_path_buf();
             out.insert(
@@ -67,10 +67,10 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
 /// A scratch area with sentinels: `base/precious/keep`, `base/secret` and an empty `base/work/` to unpack into.
 fn scratch() -> tempfile::TempDir {
     let base = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(base.path().join("precious")).unwrap();
-    std::fs::write(base.path().join("precious/keep"), "precious").unwrap();
-    std::fs::write(base.path().join("secret"), "secret").unwrap();
-    std::fs::create_dir_all(base.path().join("work")).unwrap();
+    fs_err::create_dir_all(base.path().join("precious")).unwrap();
+    fs_err::write(base.path().join("precious/keep"), "precious").unwrap();
+    fs_err::write(base.path().join("secret"), "secret").unwrap();
+    fs_err::create_dir_all(base.path().join("work")).unwrap();
     base
 }
 
@@ -115,14 +115,14 @@ fn applies_layers_and_whiteouts() {
     r.unwrap();
     let root = tmp.path().join("rootfs");
     assert!(!root.join("etc/a").exists());
-    assert_eq!(std::fs::read_to_string(root.join("etc/b")).unwrap(), "2");
+    assert_eq!(fs_err::read_to_string(root.join("etc/b")).unwrap(), "2");
     assert!(!root.join("opt/x").exists());
     assert!(root.join("opt/y").exists());
     assert_eq!(
-        std::fs::read_link(root.join("link")).unwrap(),
+        fs_err::read_link(root.join("link")).unwrap(),
         Path::new("/etc/b")
     );
-    let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+    let mode = fs_err::metadata(&root).unwrap().permissions().mode();
     assert_eq!(
         mode & 0o7777,
         0o755,
@@ -146,7 +146,7 @@ fn refuses_hostile_entries_and_leaves_nothing() {
         let (tmp, r) = unpack(&[layer]);
         let e = r.unwrap_err().to_string();
         assert!(e.contains(want), "{e} (wanted {want})");
-        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        let left: Vec<_> = fs_err::read_dir(tmp.path()).unwrap().collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 }
@@ -240,11 +240,11 @@ fn links_that_stay_inside_are_kept() {
     .unwrap();
     let root = base.path().join("work/rootfs");
     assert_eq!(
-        std::fs::read_link(root.join("x")).unwrap(),
+        fs_err::read_link(root.join("x")).unwrap(),
         Path::new("d/up/d/up/d")
     );
     assert_eq!(
-        std::fs::read_link(root.join("etc")).unwrap(),
+        fs_err::read_link(root.join("etc")).unwrap(),
         Path::new("/etc")
     );
 }
@@ -294,7 +294,7 @@ fn set_id_bits_are_kept_as_root_only() {
     )
     .unwrap();
     let mode = |n: &str| {
-        std::fs::metadata(base.path().join("work/rootfs").join(n))
+        fs_err::metadata(base.path().join("work/rootfs").join(n))
             .unwrap()
             .permissions()
             .mode()
@@ -319,13 +319,13 @@ fn a_planted_temporary_directory_is_neither_reused_nor_followed() {
     let planted = base
         .path()
         .join(format!("work/.rootfs.unpacking-{}", std::process::id()));
-    std::os::unix::fs::symlink(base.path().join("precious"), &planted).unwrap();
+    fs_err::os::unix::fs::symlink(base.path().join("precious"), &planted).unwrap();
     let before = snapshot(base.path());
     unpack_in(base.path(), &[tar_of(&[T::File("keep", "overwritten")])]).unwrap();
     let mut after = snapshot(base.path());
     let root = base.path().join("work/rootfs");
     assert_eq!(
-        std::fs::read_to_string(root.join("keep")).unwrap(),
+        fs_err::read_to_string(root.join("keep")).unwrap(),
         "overwritten"
     );
     after.retain(|p, _| !p.starts_with("work/rootfs"));
@@ -336,7 +336,7 @@ fn a_planted_temporary_directory_is_neither_reused_nor_followed() {
 fn a_dangling_link_at_the_target_is_not_followed() {
     let base = scratch();
     let dest = base.path().join("work/rootfs");
-    std::os::unix::fs::symlink(base.path().join("elsewhere"), &dest).unwrap();
+    fs_err::os::unix::fs::symlink(base.path().join("elsewhere"), &dest).unwrap();
     let before = snapshot(base.path());
     let e = unpack_in(base.path(), &[tar_of(&[T::File("f", "x")])]).unwrap_err();
     assert_eq!(

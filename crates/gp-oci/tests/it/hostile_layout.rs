@@ -191,7 +191,7 @@ fn a_hundred_megabyte_manifest_is_refused_unread() {
     // A sparse file: never read, so its digest is irrelevant; the descriptor's size alone refuses it.
     let fake = Digest::of(b"big");
     let path = c.root.join("blobs/sha256").join(fake.hex());
-    std::fs::File::create(&path)
+    fs_err::File::create(&path)
         .unwrap()
         .set_len(100 << 20)
         .unwrap();
@@ -284,7 +284,7 @@ fn manifests_as_an_object_is_named_not_taken_for_no_tags() {
     let tmp = tempfile::tempdir().unwrap();
     let c = Crafted::new(&tmp.path().join("l"));
     let m = c.image();
-    std::fs::write(
+    fs_err::write(
         c.root.join("index.json"),
         serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": {"1": m}})).unwrap(),
     )
@@ -311,8 +311,8 @@ fn manifests_as_an_object_is_named_not_taken_for_no_tags() {
 fn links_fifos_and_directories_as_blobs_are_refused_by_name_without_reading() {
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    std::fs::write(outside.join("secret"), b"secret").unwrap();
+    fs_err::create_dir(&outside).unwrap();
+    fs_err::write(outside.join("secret"), b"secret").unwrap();
     let before = snapshot(&outside);
     let c = Crafted::new(&tmp.path().join("l"));
     let m = c.image();
@@ -323,10 +323,10 @@ fn links_fifos_and_directories_as_blobs_are_refused_by_name_without_reading() {
         ("a FIFO", "fifo"),
         ("a directory", "dir"),
     ] {
-        let _ = std::fs::remove_file(&blob);
-        let _ = std::fs::remove_dir(&blob);
+        let _ = fs_err::remove_file(&blob);
+        let _ = fs_err::remove_dir(&blob);
         match make {
-            "link" => std::os::unix::fs::symlink(outside.join("secret"), &blob).unwrap(),
+            "link" => fs_err::os::unix::fs::symlink(outside.join("secret"), &blob).unwrap(),
             "fifo" => assert!(
                 std::process::Command::new("mkfifo")
                     .arg(&blob)
@@ -334,7 +334,7 @@ fn links_fifos_and_directories_as_blobs_are_refused_by_name_without_reading() {
                     .unwrap()
                     .success()
             ),
-            _ => std::fs::create_dir(&blob).unwrap(),
+            _ => fs_err::create_dir(&blob).unwrap(),
         }
         assert_eq!(
             copy_err(&c.root, "v1"),
@@ -351,11 +351,11 @@ fn links_fifos_and_directories_as_blobs_are_refused_by_name_without_reading() {
 fn a_linked_blobs_directory_is_refused_and_nothing_is_written_through_it() {
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");
-    std::fs::create_dir_all(outside.join("sha256")).unwrap();
+    fs_err::create_dir_all(outside.join("sha256")).unwrap();
     let before = snapshot(&outside);
     let dst = tmp.path().join("dst");
-    std::fs::create_dir(&dst).unwrap();
-    std::os::unix::fs::symlink(&outside, dst.join("blobs")).unwrap();
+    fs_err::create_dir(&dst).unwrap();
+    fs_err::os::unix::fs::symlink(&outside, dst.join("blobs")).unwrap();
     assert_eq!(
         Layout::create(&dst).unwrap_err().to_string(),
         format!(
@@ -371,7 +371,7 @@ fn a_linked_blobs_directory_is_refused_and_nothing_is_written_through_it() {
 fn planted_links_at_old_temp_names_are_never_followed() {
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
+    fs_err::create_dir(&outside).unwrap();
     let c = Crafted::new(&tmp.path().join("l"));
     let l = Layout::open(&c.root).unwrap();
     // The names writers used to choose (`.tmp-<pid>-<n>`, `.tmp-layer-<pid>-<n>`), linked outside.
@@ -380,14 +380,14 @@ fn planted_links_at_old_temp_names_are_never_followed() {
             format!(".tmp-{}-{n}", std::process::id()),
             format!(".tmp-layer-{}-{n}", std::process::id()),
         ] {
-            std::os::unix::fs::symlink(
+            fs_err::os::unix::fs::symlink(
                 outside.join(&name),
                 c.root.join("blobs/sha256").join(&name),
             )
             .unwrap();
         }
     }
-    std::fs::write(outside.join("keep"), b"keep").unwrap();
+    fs_err::write(outside.join("keep"), b"keep").unwrap();
     let before = snapshot(&outside);
     for i in 0..64 {
         l.write_blob(format!("blob {i}").as_bytes()).unwrap();
@@ -412,9 +412,9 @@ fn layers_are_streamed_and_verified_before_use() {
     assert_eq!(out.len(), 2048);
     // Same length, other bytes: refused before a byte reaches the caller.
     let layer = l.blob_path(&img.layers[0].digest);
-    let mut bytes = std::fs::read(&layer).unwrap();
+    let mut bytes = fs_err::read(&layer).unwrap();
     bytes[600] ^= 1;
-    std::fs::write(&layer, &bytes).unwrap();
+    fs_err::write(&layer, &bytes).unwrap();
     let Err(err) = open_layer(&l, &img.layers[0]) else {
         panic!("tampered layer opened")
     };

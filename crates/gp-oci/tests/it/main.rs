@@ -26,8 +26,8 @@ pub struct Crafted {
 
 impl Crafted {
     pub fn new(root: &Path) -> Self {
-        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
-        std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        fs_err::create_dir_all(root.join("blobs/sha256")).unwrap();
+        fs_err::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
         let c = Self {
             root: root.to_path_buf(),
         };
@@ -38,7 +38,7 @@ impl Crafted {
     /// Writes `bytes` as a blob; its digest.
     pub fn blob(&self, bytes: &[u8]) -> Digest {
         let d = Digest::of(bytes);
-        std::fs::write(self.root.join("blobs/sha256").join(d.hex()), bytes).unwrap();
+        fs_err::write(self.root.join("blobs/sha256").join(d.hex()), bytes).unwrap();
         d
     }
 
@@ -75,7 +75,7 @@ impl Crafted {
     /// Replaces `index.json`'s `manifests` with `manifests`.
     pub fn index(&self, manifests: &Value) {
         let v = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
-        std::fs::write(
+        fs_err::write(
             self.root.join("index.json"),
             serde_json::to_vec(&v).unwrap(),
         )
@@ -101,20 +101,17 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
-        let m = std::fs::symlink_metadata(&p).unwrap();
+        let m = fs_err::symlink_metadata(&p).unwrap();
         let mode = m.permissions().mode();
         let what = if m.is_symlink() {
-            format!(
-                "link {mode:o} {}",
-                std::fs::read_link(&p).unwrap().display()
-            )
+            format!("link {mode:o} {}", fs_err::read_link(&p).unwrap().display())
         } else if m.is_dir() {
-            for e in std::fs::read_dir(&p).unwrap() {
+            for e in fs_err::read_dir(&p).unwrap() {
                 stack.push(e.unwrap().path());
             }
             format!("dir {mode:o}")
         } else if m.is_file() {
-            format!("file {mode:o} {}", Digest::of(&std::fs::read(&p).unwrap()))
+            format!("file {mode:o} {}", Digest::of(&fs_err::read(&p).unwrap()))
         } else {
             format!("special {mode:o}")
         };

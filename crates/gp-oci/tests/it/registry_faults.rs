@@ -198,7 +198,7 @@ fn a_connection_cut_mid_blob_is_retried() {
     assert!(c.dest.has_blob(&desc.digest));
     // Config: cut, cut, whole. Layer: whole.
     assert_eq!(c.proxy.count("GET", "/blobs/"), 4);
-    let names: Vec<String> = std::fs::read_dir(c.dest.root().join("blobs/sha256"))
+    let names: Vec<String> = fs_err::read_dir(c.dest.root().join("blobs/sha256"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();

@@ -278,16 +278,16 @@ fn a_link_planted_at_the_old_temp_path_is_never_written_through() {
     let proxy = FaultProxy::standalone(content, vec![]);
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    std::fs::write(outside.join("victim"), b"precious").unwrap();
+    fs_err::create_dir(&outside).unwrap();
+    fs_err::write(outside.join("victim"), b"precious").unwrap();
     let dest = Layout::create(&tmp.path().join("dest")).unwrap();
     let blobs = dest.root().join("blobs/sha256");
     for d in [&config, &layer] {
         let planted = blobs.join(format!(".pull-{}-{}", std::process::id(), d.hex()));
-        std::os::unix::fs::symlink(outside.join("victim"), planted).unwrap();
+        fs_err::os::unix::fs::symlink(outside.join("victim"), planted).unwrap();
     }
     // A dangling link where a blob goes: replaced by the blob, never followed.
-    std::os::unix::fs::symlink(outside.join("created"), blobs.join(layer.hex())).unwrap();
+    fs_err::os::unix::fs::symlink(outside.join("created"), blobs.join(layer.hex())).unwrap();
     let before = snapshot(&outside);
     pull(&proxy, &dest).unwrap();
     assert_eq!(
@@ -295,10 +295,10 @@ fn a_link_planted_at_the_old_temp_path_is_never_written_through() {
         before,
         "a file outside the layout changed"
     );
-    let meta = std::fs::symlink_metadata(blobs.join(layer.hex())).unwrap();
+    let meta = fs_err::symlink_metadata(blobs.join(layer.hex())).unwrap();
     assert!(meta.file_type().is_file());
     assert_eq!(
-        Digest::of(&std::fs::read(blobs.join(layer.hex())).unwrap()),
+        Digest::of(&fs_err::read(blobs.join(layer.hex())).unwrap()),
         layer
     );
 }
@@ -310,11 +310,11 @@ fn a_blobs_directory_that_is_a_link_is_refused() {
     let proxy = FaultProxy::standalone(content, vec![]);
     let tmp = tempfile::tempdir().unwrap();
     let outside = tmp.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
+    fs_err::create_dir(&outside).unwrap();
     let dest = Layout::create(&tmp.path().join("dest")).unwrap();
     let blobs = dest.root().join("blobs/sha256");
-    std::fs::remove_dir_all(&blobs).unwrap();
-    std::os::unix::fs::symlink(&outside, &blobs).unwrap();
+    fs_err::remove_dir_all(&blobs).unwrap();
+    fs_err::os::unix::fs::symlink(&outside, &blobs).unwrap();
     let before = snapshot(&outside);
     let e = pull(&proxy, &dest).unwrap_err();
     assert_eq!(

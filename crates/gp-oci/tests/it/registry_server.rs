@@ -37,7 +37,7 @@ impl RegistryServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let cfg = dir.path().join("config.yml");
-        std::fs::write(
+        fs_err::write(
             &cfg,
             format!(
                 "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
@@ -46,7 +46,7 @@ impl RegistryServer {
         )
         .unwrap();
         let log = dir.path().join("registry.log");
-        let file = std::fs::File::create(&log).unwrap();
+        let file = fs_err::File::create(&log).unwrap().into_file();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&cfg)
@@ -59,7 +59,7 @@ impl RegistryServer {
             assert!(
                 Instant::now() < deadline,
                 "registry did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
+                fs_err::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -88,23 +88,23 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let path = e.path();
         let rel = path.strip_prefix(root).unwrap().to_path_buf();
-        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let meta = fs_err::symlink_metadata(&path).unwrap();
         if meta.file_type().is_symlink() {
             out.insert(
                 rel,
-                format!("link {}", std::fs::read_link(&path).unwrap().display()),
+                format!("link {}", fs_err::read_link(&path).unwrap().display()),
             );
         } else if meta.is_dir() {
             out.insert(rel, "dir".into());
             walk(root, &path, out);
         } else {
-            let bytes = std::fs::read(&path).unwrap();
+            let bytes = fs_err::read(&path).unwrap();
             out.insert(rel, format!("file {}", gp_oci::digest::Digest::of(&bytes)));
         }
     }

@@ -1,8 +1,8 @@
 //! Writing the GitOps tree from hostile state: links, special files and forged records in the output directory.
 //! Every case asserts the exact error and that everything outside `--out` is byte-for-byte unchanged.
 
+use fs_err::os::unix::fs::symlink;
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use gp_render::RenderedFile;
@@ -21,10 +21,10 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         let outside = tmp.path().join("outside");
-        std::fs::create_dir_all(&out).unwrap();
-        std::fs::create_dir_all(outside.join("dev/app")).unwrap();
-        std::fs::write(outside.join("sentinel"), "keep me\n").unwrap();
-        std::fs::write(outside.join("dev/app/service.yaml"), "not yours\n").unwrap();
+        fs_err::create_dir_all(&out).unwrap();
+        fs_err::create_dir_all(outside.join("dev/app")).unwrap();
+        fs_err::write(outside.join("sentinel"), "keep me\n").unwrap();
+        fs_err::write(outside.join("dev/app/service.yaml"), "not yours\n").unwrap();
         let before = snapshot(&outside);
         Self {
             _tmp: tmp,
@@ -45,8 +45,8 @@ impl Fixture {
     fn record(&self, files: &[(&str, &str)]) {
         let files: BTreeMap<_, _> = files.iter().copied().collect();
         let text = serde_json::json!({ "version": 1, "files": files });
-        std::fs::create_dir_all(self.out.join(".goldenpath")).unwrap();
-        std::fs::write(self.out.join(MANIFEST), text.to_string()).unwrap();
+        fs_err::create_dir_all(self.out.join(".goldenpath")).unwrap();
+        fs_err::write(self.out.join(MANIFEST), text.to_string()).unwrap();
     }
 
     fn apply(&self, plan: &[Planned]) -> Result<tree::Outcome, String> {
@@ -59,12 +59,12 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        for e in fs_err::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let meta = fs_err::symlink_metadata(&p).unwrap();
             if meta.is_symlink() {
-                let target = std::fs::read_link(&p).unwrap();
+                let target = fs_err::read_link(&p).unwrap();
                 out.insert(rel, format!("-> {}", target.display()));
             } else if meta.is_dir() {
                 out.insert(rel, "/".to_owned());
@@ -72,7 +72,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
             } else {
                 out.insert(
                     rel,
-                    String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into(),
+                    String::from_utf8_lossy(&fs_err::read(&p).unwrap()).into(),
                 );
             }
         }
@@ -159,7 +159,7 @@ fn a_long_record_entry_is_shown_as_a_short_excerpt() {
 #[test]
 fn pruning_never_goes_through_a_symlinked_directory() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join("apps")).unwrap();
+    fs_err::create_dir_all(f.out.join("apps")).unwrap();
     symlink(f.outside.join("dev"), f.out.join("apps/dev")).unwrap();
     f.record(&[("apps/dev/app/service.yaml", "c")]);
     let err = f.apply(&[]).unwrap_err();
@@ -177,16 +177,16 @@ fn pruning_never_goes_through_a_symlinked_directory() {
 #[test]
 fn pruning_a_link_removes_the_link_only() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join("apps/dev")).unwrap();
+    fs_err::create_dir_all(f.out.join("apps/dev")).unwrap();
     symlink(f.outside.join("sentinel"), f.out.join("apps/dev/x.yaml")).unwrap();
-    std::fs::write(f.out.join("README.md"), "hand-written\n").unwrap();
+    fs_err::write(f.out.join("README.md"), "hand-written\n").unwrap();
     f.record(&[("apps/dev/x.yaml", "c")]);
     let outcome = f.apply(&[]).unwrap();
     assert_eq!(outcome.pruned, [f.out.join("apps/dev/x.yaml")]);
     // The emptied directories go; the root and files render does not own stay.
     assert!(!f.out.join("apps").exists());
     assert_eq!(
-        std::fs::read_to_string(f.out.join("README.md")).unwrap(),
+        fs_err::read_to_string(f.out.join("README.md")).unwrap(),
         "hand-written\n"
     );
     f.assert_outside_unchanged();
@@ -195,7 +195,7 @@ fn pruning_a_link_removes_the_link_only() {
 #[test]
 fn a_symlinked_directory_in_the_tree_is_refused_before_writing() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join("apps")).unwrap();
+    fs_err::create_dir_all(f.out.join("apps")).unwrap();
     symlink(&f.outside, f.out.join("apps/dev")).unwrap();
     let err = f
         .apply(&[
@@ -221,7 +221,7 @@ fn a_symlinked_directory_in_the_tree_is_refused_before_writing() {
 #[test]
 fn a_file_where_a_directory_is_needed_is_refused() {
     let f = Fixture::new();
-    std::fs::write(f.out.join("apps"), "a file\n").unwrap();
+    fs_err::write(f.out.join("apps"), "a file\n").unwrap();
     let err = f
         .apply(&[planned("apps/dev/app/service.yaml", "x\n")])
         .unwrap_err();
@@ -240,7 +240,7 @@ fn a_file_where_a_directory_is_needed_is_refused() {
 fn a_link_where_a_generated_file_goes_is_refused_even_if_recorded() {
     for recorded in [false, true] {
         let f = Fixture::new();
-        std::fs::create_dir_all(f.out.join("apps/dev/app")).unwrap();
+        fs_err::create_dir_all(f.out.join("apps/dev/app")).unwrap();
         symlink(
             f.outside.join("dev/app/service.yaml"),
             f.out.join("apps/dev/app/service.yaml"),
@@ -267,7 +267,7 @@ fn a_link_where_a_generated_file_goes_is_refused_even_if_recorded() {
 #[test]
 fn a_fifo_where_a_generated_file_goes_is_refused_without_hanging() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join("apps/dev/app")).unwrap();
+    fs_err::create_dir_all(f.out.join("apps/dev/app")).unwrap();
     let fifo = f.out.join("apps/dev/app/service.yaml");
     rustix::fs::mknodat(
         rustix::fs::CWD,
@@ -295,7 +295,7 @@ fn a_fifo_where_a_generated_file_goes_is_refused_without_hanging() {
 #[test]
 fn a_record_that_is_a_link_is_refused_by_name() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join(".goldenpath")).unwrap();
+    fs_err::create_dir_all(f.out.join(".goldenpath")).unwrap();
     symlink(f.outside.join("sentinel"), f.out.join(MANIFEST)).unwrap();
     let err = f.apply(&[]).unwrap_err();
     assert_eq!(
@@ -312,8 +312,8 @@ fn a_record_that_is_a_link_is_refused_by_name() {
 #[test]
 fn links_planted_at_the_old_predictable_temp_names_are_never_followed() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join("apps/dev/app")).unwrap();
-    std::fs::create_dir_all(f.out.join(".goldenpath")).unwrap();
+    fs_err::create_dir_all(f.out.join("apps/dev/app")).unwrap();
+    fs_err::create_dir_all(f.out.join(".goldenpath")).unwrap();
     let pid = std::process::id();
     let planted = [
         f.out.join(format!("apps/dev/app/.service.yaml.tmp-{pid}")),
@@ -327,11 +327,11 @@ fn links_planted_at_the_old_predictable_temp_names_are_never_followed() {
         .unwrap();
     assert_eq!(outcome.written, [f.out.join("apps/dev/app/service.yaml")]);
     assert_eq!(
-        std::fs::read_to_string(f.out.join("apps/dev/app/service.yaml")).unwrap(),
+        fs_err::read_to_string(f.out.join("apps/dev/app/service.yaml")).unwrap(),
         "kind: Service\n"
     );
     for p in &planted {
-        assert!(std::fs::symlink_metadata(p).unwrap().is_symlink());
+        assert!(fs_err::symlink_metadata(p).unwrap().is_symlink());
     }
     f.assert_outside_unchanged();
 }
@@ -374,12 +374,12 @@ fn the_filesystem_root_and_dot_dot_are_refused_as_out() {
 #[test]
 fn a_forged_journal_is_refused_and_nothing_outside_changes() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join(".goldenpath")).unwrap();
+    fs_err::create_dir_all(f.out.join(".goldenpath")).unwrap();
     let journal = serde_json::json!({
         "version": 1, "committed": true, "writes": [], "deletes": ["../outside/sentinel"],
         "record_temp": null, "created_dirs": [],
     });
-    std::fs::write(f.out.join(".goldenpath/journal.json"), journal.to_string()).unwrap();
+    fs_err::write(f.out.join(".goldenpath/journal.json"), journal.to_string()).unwrap();
     let err = f.apply(&[]).unwrap_err();
     assert_eq!(
         err,
@@ -398,9 +398,9 @@ fn a_staged_journal_rolls_back_and_a_committed_one_rolls_forward() {
         let f = Fixture::new();
         f.apply(&[planned("apps/dev/a.yaml", "old\n")]).unwrap();
         let temp = ".gp-tmp-0123456789abcdef";
-        std::fs::create_dir_all(f.out.join("apps/prod")).unwrap();
-        std::fs::write(f.out.join("apps/dev").join(temp), "new\n").unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(f.out.join("apps/prod")).unwrap();
+        fs_err::write(f.out.join("apps/dev").join(temp), "new\n").unwrap();
+        fs_err::write(
             f.out.join(".goldenpath").join(".gp-tmp-00000000000000aa"),
             "{}",
         )
@@ -410,11 +410,11 @@ fn a_staged_journal_rolls_back_and_a_committed_one_rolls_forward() {
             "writes": [{ "path": "apps/dev/a.yaml", "temp": temp }],
             "deletes": [], "record_temp": null, "created_dirs": ["apps/prod"],
         });
-        std::fs::write(f.out.join(".goldenpath/journal.json"), journal.to_string()).unwrap();
+        fs_err::write(f.out.join(".goldenpath/journal.json"), journal.to_string()).unwrap();
         tree::recover(&f.out).unwrap();
         let expected = if committed { "new\n" } else { "old\n" };
         assert_eq!(
-            std::fs::read_to_string(f.out.join("apps/dev/a.yaml")).unwrap(),
+            fs_err::read_to_string(f.out.join("apps/dev/a.yaml")).unwrap(),
             expected
         );
         assert!(!f.out.join("apps/dev").join(temp).exists());
@@ -428,8 +428,8 @@ fn a_staged_journal_rolls_back_and_a_committed_one_rolls_forward() {
 #[test]
 fn a_second_render_on_a_locked_tree_is_refused() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join(".goldenpath")).unwrap();
-    let held = std::fs::File::open(f.out.join(".goldenpath")).unwrap();
+    fs_err::create_dir_all(f.out.join(".goldenpath")).unwrap();
+    let held = fs_err::File::open(f.out.join(".goldenpath")).unwrap();
     rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
     let err = f.apply(&[planned("apps/x.yaml", "x\n")]).unwrap_err();
     assert_eq!(
@@ -447,7 +447,7 @@ fn a_second_render_on_a_locked_tree_is_refused() {
 #[test]
 fn a_symlinked_goldenpath_directory_is_refused() {
     let f = Fixture::new();
-    std::os::unix::fs::symlink(&f.outside, f.out.join(".goldenpath")).unwrap();
+    fs_err::os::unix::fs::symlink(&f.outside, f.out.join(".goldenpath")).unwrap();
     let err = f.apply(&[planned("apps/x.yaml", "x\n")]).unwrap_err();
     assert_eq!(
         err,
@@ -464,8 +464,8 @@ fn a_symlinked_goldenpath_directory_is_refused() {
 #[test]
 fn an_oversized_record_is_refused_by_name() {
     let f = Fixture::new();
-    std::fs::create_dir_all(f.out.join(".goldenpath")).unwrap();
-    let file = std::fs::File::create(f.out.join(MANIFEST)).unwrap();
+    fs_err::create_dir_all(f.out.join(".goldenpath")).unwrap();
+    let file = fs_err::File::create(f.out.join(MANIFEST)).unwrap();
     file.set_len(64 * 1024 * 1024 + 1).unwrap();
     let err = f.apply(&[]).unwrap_err();
     assert_eq!(

@@ -36,7 +36,7 @@ fn project_metadata_label_comes_from_project_toml() {
             "metadata": {"url": "https://example.com/app.git"}
         }})
     );
-    std::fs::remove_file(app.join("project.toml")).unwrap();
+    fs_err::remove_file(app.join("project.toml")).unwrap();
     let (ok, out) = run(&mut crate::test_build(&image, &order, &app));
     assert!(ok, "{out}");
     assert_eq!(
@@ -193,7 +193,7 @@ fn process_type_links_are_absolute_and_absent_without_processes() {
     .unwrap();
     for kind in ["web", "worker"] {
         assert_eq!(
-            std::fs::read_link(unpacked.join("cnb/process").join(kind)).unwrap(),
+            fs_err::read_link(unpacked.join("cnb/process").join(kind)).unwrap(),
             Path::new("/cnb/lifecycle/launcher")
         );
     }

@@ -43,12 +43,12 @@ pub fn run_image(dir: &Path, os_release: &str, labels: &[(&str, &str)]) -> Strin
 /// An app with `files` and an order of the one test buildpack `id`.
 pub fn app_for(tmp: &Path, id: &str, files: &[(&str, &str)]) -> (PathBuf, PathBuf) {
     let app = tmp.join("app");
-    std::fs::create_dir_all(&app).unwrap();
+    fs_err::create_dir_all(&app).unwrap();
     for (name, text) in files {
-        std::fs::write(app.join(name), text).unwrap();
+        fs_err::write(app.join(name), text).unwrap();
     }
     let order = tmp.join("order.toml");
-    std::fs::write(
+    fs_err::write(
         &order,
         format!("[[order]]\n[[order.group]]\nid = \"{id}\"\nversion = \"1.0.0\"\n"),
     )

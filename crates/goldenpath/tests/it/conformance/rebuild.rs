@@ -91,13 +91,13 @@ fn sbom_layer_files(tmp: &Path) -> Vec<String> {
         .position(|l| l.diff_id.as_str() == sha)
         .unwrap();
     let unpacked = tmp.join("sbom-layer");
-    let _ = std::fs::remove_dir_all(&unpacked);
+    let _ = fs_err::remove_dir_all(&unpacked);
     let tar = gp_oci::image::open_layer(&layout, &img.layers[i]).unwrap();
     gp_oci::unpack::unpack_layer(tar, &unpacked).unwrap();
     let mut files = Vec::new();
     let mut stack = vec![unpacked.clone()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
+        for e in fs_err::read_dir(&d).unwrap().flatten() {
             if e.file_type().unwrap().is_dir() {
                 stack.push(e.path());
             } else {

@@ -67,7 +67,7 @@ fn target_distribution_falls_back_to_the_run_image_os_release() {
 #[test]
 fn target_variables_reach_sandboxed_detect_and_build() {
     let root_user =
-        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+        fs_err::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     if !root_user || !std::path::Path::new("/bin/busybox").is_file() {
         return; // the sandboxed tests run as root in CI, with busybox
     }
@@ -76,7 +76,7 @@ fn target_variables_reach_sandboxed_detect_and_build() {
     let build_ref = crate::sandbox::busybox_image(&base, "build", "ID=busybox\nVERSION_ID=1\n");
     let run_ref = crate::sandbox::busybox_image(&base, "run", "ID=busybox\nVERSION_ID=1.36\n");
     let config = tmp.path().join("builder.toml");
-    std::fs::write(
+    fs_err::write(
         &config,
         format!(
             "[[buildpacks]]\nuri = \"{}/test_target/1.0.0\"\n\n[[order]]\n[[order.group]]\nid = \"test/target\"\nversion = \"1.0.0\"\n\n[build]\nimage = \"{build_ref}\"\n\n[[run.images]]\nimage = \"{run_ref}\"\n",
@@ -95,8 +95,8 @@ fn target_variables_reach_sandboxed_detect_and_build() {
         .arg(bins.join("lifecycle")));
     assert!(ok, "{out}");
     let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(app.join("target.txt"), "").unwrap();
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("target.txt"), "").unwrap();
     let image = format!("oci:{}:app", tmp.path().join("out").display());
     let (ok, out) = run(std::process::Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args(["build", &image, "--builder", &builder, "--path"])
