@@ -445,7 +445,7 @@ fn json_streams_the_builds_events_one_object_per_line() {
     assert!(times["total_ms"].is_u64(), "{times}");
 
     // A failure is an event too, and the exit code the Platform API gives it.
-    std::fs::remove_file(app.join("package.json")).unwrap();
+    fs_err::remove_file(app.join("package.json")).unwrap();
     let o = crate::test_build(&image, &order, &app)
         .arg("--json")
         .env("GOLDENPATH_CACHE_DIR", tmp.path().join("cache"))
