@@ -24,8 +24,8 @@ pub enum FailureKind {
 pub enum SessionError {
     #[error("{0}")]
     Request(String),
-    #[error("{0}")]
-    Project(String),
+    #[error(transparent)]
+    Project(#[from] Box<super::project::ProjectError>),
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
         action: &'static str,
@@ -92,6 +92,12 @@ pub enum SessionError {
     },
     #[error(transparent)]
     Push(Box<gp_oci::registry::RegistryError>),
+}
+
+impl From<super::project::ProjectError> for SessionError {
+    fn from(e: super::project::ProjectError) -> Self {
+        Self::Project(Box::new(e))
+    }
 }
 
 impl From<gp_oci::image::ImageError> for SessionError {

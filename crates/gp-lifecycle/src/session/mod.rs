@@ -267,7 +267,7 @@ impl Session<'_> {
     ) -> Result<(early::Uploads, BuildOutcome), SessionError> {
         let source = std::path::absolute(&self.request.app)
             .map_err(SessionError::io("resolve", &self.request.app))?;
-        let project = project::load(&source).map_err(SessionError::Project)?;
+        let project = project::load(&source)?;
         let platform = work.join("platform");
         let seen_as = if resolved.build_image.is_some() {
             PathBuf::from("/platform")
@@ -277,7 +277,7 @@ impl Session<'_> {
         platform_dir::write(self.request, &project, &platform, &seen_as)?;
         let app = project
             .source_dir(&source, work, true) // buildpacks never write into the source directory
-            .map_err(SessionError::Project)?;
+            ?;
         let layers = work.join("layers");
         fs_err::create_dir_all(&layers).map_err(SessionError::io("create", &layers))?;
 
@@ -287,9 +287,7 @@ impl Session<'_> {
                 path: resolved.order.clone(),
                 source: Box::new(source),
             })?;
-        let custom = project
-            .order(&builder_order, &resolved.buildpacks, work)
-            .map_err(SessionError::Project)?;
+        let custom = project.order(&builder_order, &resolved.buildpacks, work)?;
         let target = match self.run_image(resolved)? {
             Some((o, _)) => crate::target::of_image(&o.layout, &o.desc).unwrap_or_default(),
             None => gp_cnb::Target::default(),
@@ -536,10 +534,10 @@ fn project_metadata(source: &Path, layers: &Path) -> Result<(), SessionError> {
     }
     let text = fs_err::read_to_string(&path).map_err(SessionError::io("read", &path))?;
     let descriptor = gp_cnb::ProjectDescriptor::from_toml_str(&gp_cnb::upgrade_schema_01(&text))
-        .map_err(|e| SessionError::Project(e.with_path(&path).to_string()))?;
+        .map_err(|e| project::ProjectError::Parse(Box::new(e.with_path(&path))))?;
     let text = gp_cnb::ProjectMetadata::from_project(&descriptor)
         .to_toml_string()
-        .map_err(|e| SessionError::Project(e.to_string()))?;
+        .map_err(|e| project::ProjectError::Parse(Box::new(e)))?;
     fs_err::write(&out, text).map_err(SessionError::io("write", &out))
 }
 

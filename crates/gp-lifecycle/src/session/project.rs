@@ -11,6 +11,65 @@ use gp_cnb::{
 };
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
+/// What is wrong with the app's `project.toml` or the buildpacks it names.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error(transparent)]
+    Read(Box<gp_cnb::InputError>),
+    #[error(transparent)]
+    Parse(Box<gp_cnb::CnbError>),
+    #[error("`{}`: `include` and `exclude` cannot both be set", path.display())]
+    IncludeAndExclude { path: PathBuf },
+    /// `pattern` and `message` are escaped excerpts (the file is the user's, its text is not trusted).
+    #[error("`{}`: pattern `{pattern}`: {message}", path.display())]
+    Pattern {
+        path: PathBuf,
+        pattern: String,
+        message: String,
+    },
+    #[error("`{}`: the `include`/`exclude` patterns do not compile: {message}", path.display())]
+    Patterns { path: PathBuf, message: String },
+    /// A buildpack entry (`io.buildpacks.group[0]`) is wrong.
+    #[error("project.toml `{at}`: {source}")]
+    Entry {
+        at: String,
+        #[source]
+        source: Box<ProjectError>,
+    },
+    #[error("{0}")]
+    Unnamed(&'static str),
+    #[error("id `{id}`: {source}")]
+    Id {
+        id: String,
+        #[source]
+        source: gp_cnb::IdError,
+    },
+    #[error("version `{version}`: {source}")]
+    Version {
+        version: String,
+        #[source]
+        source: gp_cnb::IdError,
+    },
+    #[error(
+        "`uri = \"{uri}\"`: only local buildpack directories are supported here; add image buildpacks to the builder"
+    )]
+    RemoteUri { uri: String },
+    #[error(
+        "`uri = \"{uri}\"`: a local buildpack is a directory inside the app; use a relative path without `..`"
+    )]
+    UriOutsideApp { uri: String },
+    /// `has` says which versions the builder has, when that helps.
+    #[error("buildpack `{id}` is not in the builder{has}")]
+    NotInBuilder { id: String, has: String },
+    #[error("the builder has several versions of `{id}` ({versions}); name one with `version`")]
+    Ambiguous { id: String, versions: String },
+    /// Preparing the project's own buildpacks (the error names the path).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("copying the source: {0}")]
+    Copy(#[source] std::io::Error),
+}
+
 /// What the descriptor asks for.
 #[derive(Debug, Default)]
 pub struct Project {
@@ -36,15 +95,15 @@ pub const MAX_PROJECT_TOML_BYTES: u64 = 1 << 20;
 
 /// Reads `<app>/project.toml` when present: only a regular file (never through a symbolic link, never blocking on a
 /// FIFO), of at most [`MAX_PROJECT_TOML_BYTES`].
-pub fn load(app: &Path) -> Result<Project, String> {
+pub fn load(app: &Path) -> Result<Project, ProjectError> {
     let path = app.join("project.toml");
     let text = match gp_cnb::read_input_text(&path, MAX_PROJECT_TOML_BYTES) {
         Ok(text) => text,
         Err(e) if e.is_not_found() => return Ok(Project::default()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(ProjectError::Read(Box::new(e))),
     };
     let d = ProjectDescriptor::from_toml_str(&gp_cnb::upgrade_schema_01(&text))
-        .map_err(|e| e.with_path(&path).to_string())?;
+        .map_err(|e| ProjectError::Parse(Box::new(e.with_path(&path))))?;
     let Some(bp) = d.io.and_then(|io| io.buildpacks) else {
         return Ok(Project::default());
     };
@@ -67,29 +126,20 @@ pub fn load(app: &Path) -> Result<Project, String> {
         (false, true) => (bp.include, true),
         (true, false) => (bp.exclude, false),
         (false, false) => {
-            return Err(format!(
-                "`{}`: `include` and `exclude` cannot both be set",
-                path.display()
-            ));
+            return Err(ProjectError::IncludeAndExclude { path });
         }
     };
     let mut b = GitignoreBuilder::new(app);
     for p in &patterns {
-        b.add_line(None, p).map_err(|e| {
-            format!(
-                "`{}`: pattern `{}`: {}",
-                path.display(),
-                gp_cnb::excerpt(p),
-                gp_cnb::excerpt(&e.to_string())
-            )
+        b.add_line(None, p).map_err(|e| ProjectError::Pattern {
+            path: path.clone(),
+            pattern: gp_cnb::excerpt(p),
+            message: gp_cnb::excerpt(&e.to_string()),
         })?;
     }
-    let gi = b.build().map_err(|e| {
-        format!(
-            "`{}`: the `include`/`exclude` patterns do not compile: {}",
-            path.display(),
-            gp_cnb::excerpt(&e.to_string())
-        )
+    let gi = b.build().map_err(|e| ProjectError::Patterns {
+        path: path.clone(),
+        message: gp_cnb::excerpt(&e.to_string()),
     })?;
     Ok(Project {
         filter: Some((gi, include)),
@@ -105,19 +155,21 @@ impl Project {
         builder_order: &OrderToml,
         builder_buildpacks: &Path,
         work: &Path,
-    ) -> Result<Option<(OrderToml, Vec<ExtraBuildpack>)>, String> {
+    ) -> Result<Option<(OrderToml, Vec<ExtraBuildpack>)>, ProjectError> {
         if self.group.is_empty() && self.pre.is_empty() && self.post.is_empty() {
             return Ok(None);
         }
         let mut extra = Vec::new();
         let mut refs =
-            |list: &[ProjectBuildpackRef], section: &str| -> Result<Vec<GroupRef>, String> {
+            |list: &[ProjectBuildpackRef], section: &str| -> Result<Vec<GroupRef>, ProjectError> {
                 list.iter()
                     .enumerate()
                     .map(|(i, r)| {
-                        let at = format!("project.toml `io.buildpacks.{section}[{i}]`");
                         self.resolve(r, builder_buildpacks, work, &mut extra)
-                            .map_err(|e| format!("{at}: {e}"))
+                            .map_err(|e| ProjectError::Entry {
+                                at: format!("io.buildpacks.{section}[{i}]"),
+                                source: Box::new(e),
+                            })
                     })
                     .collect()
             };
@@ -149,29 +201,33 @@ impl Project {
         builder_buildpacks: &Path,
         work: &Path,
         extra: &mut Vec<ExtraBuildpack>,
-    ) -> Result<GroupRef, String> {
-        let group_ref = |id: &str, version: &str| -> Result<GroupRef, String> {
+    ) -> Result<GroupRef, ProjectError> {
+        let group_ref = |id: &str, version: &str| -> Result<GroupRef, ProjectError> {
             Ok(GroupRef::new(
-                id.parse().map_err(|e| format!("id `{id}`: {e}"))?,
-                version
-                    .parse()
-                    .map_err(|e| format!("version `{version}`: {e}"))?,
+                id.parse().map_err(|source| ProjectError::Id {
+                    id: id.to_owned(),
+                    source,
+                })?,
+                version.parse().map_err(|source| ProjectError::Version {
+                    version: version.to_owned(),
+                    source,
+                })?,
             ))
         };
         if let Some(script) = &r.script {
-            let id =
-                r.id.as_deref()
-                    .ok_or("an inline `script` buildpack needs an `id`")?;
+            let id = r.id.as_deref().ok_or(ProjectError::Unnamed(
+                "an inline `script` buildpack needs an `id`",
+            ))?;
             let version = r.version.as_deref().unwrap_or("0.0.0");
             let dir = work
                 .join("project-buildpacks")
                 .join(format!("inline-{}", extra.len()));
-            fs_err::create_dir_all(dir.join("bin")).map_err(|e| e.to_string())?;
+            fs_err::create_dir_all(dir.join("bin"))?;
             let descriptor = format!(
                 "api = \"{}\"\n[buildpack]\nid = \"{id}\"\nversion = \"{version}\"\nname = \"inline buildpack from project.toml\"\n",
                 script.api
             );
-            fs_err::write(dir.join("buildpack.toml"), descriptor).map_err(|e| e.to_string())?;
+            fs_err::write(dir.join("buildpack.toml"), descriptor)?;
             write_exec(&dir.join("bin/detect"), "#!/bin/sh\nexit 0\n")?;
             write_exec(
                 &dir.join("bin/build"),
@@ -187,26 +243,24 @@ impl Project {
         if let Some(uri) = &r.uri {
             let local = uri.strip_prefix("file://").unwrap_or(uri);
             if local.contains("://") || local.starts_with("urn:") {
-                return Err(format!(
-                    "`uri = \"{}\"`: only local buildpack directories are supported here; add image buildpacks to the builder",
-                    gp_cnb::excerpt(uri)
-                ));
+                return Err(ProjectError::RemoteUri {
+                    uri: gp_cnb::excerpt(uri),
+                });
             }
             if Path::new(local)
                 .components()
                 .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
             {
-                return Err(format!(
-                    "`uri = \"{}\"`: a local buildpack is a directory inside the app; use a relative path without `..`",
-                    gp_cnb::excerpt(uri)
-                ));
+                return Err(ProjectError::UriOutsideApp {
+                    uri: gp_cnb::excerpt(uri),
+                });
             }
             let dir = self.dir.join(local);
             let descriptor = dir.join("buildpack.toml");
             let text = gp_cnb::read_input_text(&descriptor, MAX_PROJECT_TOML_BYTES)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ProjectError::Read(Box::new(e)))?;
             let d = BuildpackDescriptor::from_toml_str(&text)
-                .map_err(|e| e.with_path(&descriptor).to_string())?;
+                .map_err(|e| ProjectError::Parse(Box::new(e.with_path(&descriptor))))?;
             let (id, version) = (d.buildpack.id.to_string(), d.buildpack.version.to_string());
             extra.push(ExtraBuildpack {
                 dir,
@@ -215,55 +269,61 @@ impl Project {
             });
             return group_ref(&id, &version);
         }
-        let id =
-            r.id.as_deref()
-                .ok_or("needs an `id`, a `uri` or a `script`")?;
-        let versions: Vec<String> =
-            fs_err::read_dir(builder_buildpacks.join(gp_cnb::buildpack_dir_name(id)))
-                .map(|rd| {
-                    rd.flatten()
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-        let version = match &r.version {
-            Some(v) if versions.contains(v) => v.clone(),
-            Some(v) => {
-                return Err(format!(
-                    "buildpack `{id}@{v}` is not in the builder (it has: {})",
-                    if versions.is_empty() {
-                        "no version of it".into()
-                    } else {
-                        versions.join(", ")
-                    }
-                ));
-            }
-            None if versions.len() == 1 => versions[0].clone(),
-            None if versions.is_empty() => {
-                return Err(format!("buildpack `{id}` is not in the builder"));
-            }
-            None => {
-                return Err(format!(
-                    "the builder has several versions of `{id}` ({}); name one with `version`",
-                    versions.join(", ")
-                ));
-            }
-        };
+        let id = r.id.as_deref().ok_or(ProjectError::Unnamed(
+            "needs an `id`, a `uri` or a `script`",
+        ))?;
+        let version = builder_version(id, r.version.as_deref(), builder_buildpacks)?;
         group_ref(id, &version)
     }
 
     /// The directory the build should see: `app` itself, or a filtered copy under `work`.
     /// The directory the build sees as its app: `app` itself, or a copy at `<work>/app` of what project.toml's
     /// include/exclude lets through (always a copy when `copy`: sandboxed builds hand buildpacks their own).
-    pub fn source_dir(&self, app: &Path, work: &Path, copy: bool) -> Result<PathBuf, String> {
+    pub fn source_dir(&self, app: &Path, work: &Path, copy: bool) -> Result<PathBuf, ProjectError> {
         let dest = work.join("app");
         let copied = match &self.filter {
             Some((gi, include)) => copy_filtered(app, app, &dest, gi, *include),
             None if copy => copy_filtered(app, app, &dest, &Gitignore::empty(), false),
             None => return Ok(app.to_path_buf()),
         };
-        copied.map_err(|e| format!("copying the source: {e}"))?;
+        copied.map_err(ProjectError::Copy)?;
         Ok(dest)
+    }
+}
+
+/// The version of `id` the builder has: `version` when it has that one, its only one when none is named.
+fn builder_version(
+    id: &str,
+    version: Option<&str>,
+    builder_buildpacks: &Path,
+) -> Result<String, ProjectError> {
+    let versions: Vec<String> =
+        fs_err::read_dir(builder_buildpacks.join(gp_cnb::buildpack_dir_name(id)))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+    match version {
+        Some(v) if versions.iter().any(|h| h == v) => Ok(v.to_owned()),
+        Some(v) => Err(ProjectError::NotInBuilder {
+            id: format!("{id}@{v}"),
+            has: if versions.is_empty() {
+                " (it has: no version of it)".into()
+            } else {
+                format!(" (it has: {})", versions.join(", "))
+            },
+        }),
+        None if versions.len() == 1 => Ok(versions[0].clone()),
+        None if versions.is_empty() => Err(ProjectError::NotInBuilder {
+            id: id.to_owned(),
+            has: String::new(),
+        }),
+        None => Err(ProjectError::Ambiguous {
+            id: id.to_owned(),
+            versions: versions.join(", "),
+        }),
     }
 }
 
@@ -315,9 +375,9 @@ fn copy_filtered(
     Ok(())
 }
 
-fn write_exec(path: &Path, text: &str) -> Result<(), String> {
+fn write_exec(path: &Path, text: &str) -> Result<(), ProjectError> {
     use std::os::unix::fs::PermissionsExt;
-    fs_err::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    fs_err::write(path, text)?;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
 }

@@ -62,7 +62,7 @@ pub(super) fn run(
         let path = layers.join("order.toml");
         let text = order
             .to_toml_string()
-            .map_err(|e| SessionError::Project(e.to_string()))?;
+            .map_err(|e| super::project::ProjectError::Parse(Box::new(e)))?;
         fs_err::write(&path, text).map_err(SessionError::io("write", &path))?;
         for e in extra {
             extra_mounts.push(Mount {
