@@ -106,22 +106,8 @@ impl Reporter {
     }
 
     fn text(&self, event: &gp_lifecycle::progress::Event) {
-        use gp_lifecycle::progress::{Event, Level};
+        use gp_lifecycle::progress::Event;
         match event {
-            Event::PhaseStarted { phase, detail } => match detail {
-                Some(d) => eprintln!("===> {} {d}", phase.header()),
-                None => eprintln!("===> {}", phase.header()),
-            },
-            Event::Output {
-                buildpack: Some(id),
-                line,
-            } => eprintln!("[{id}] {line}"),
-            Event::Output { line, .. } => eprintln!("{line}"),
-            Event::Detected { buildpacks } => {
-                for (id, version) in buildpacks {
-                    eprintln!("{id} {version}");
-                }
-            }
             Event::Transfer { step, .. } => match self.activity.lock().ok().as_deref() {
                 Some(Some(Activity { bar: Some(bar), .. })) => bar.set_message(step.clone()),
                 _ => eprintln!("  {step}"),
@@ -131,53 +117,10 @@ impl Reporter {
                     *a = (!done).then(|| Activity::spinner(label));
                 }
             }
-            Event::Notice { level, text } => match level {
-                Level::Info => eprintln!("{text}"),
-                Level::Note => eprintln!("note: {text}"),
-                Level::Warning => eprintln!("warning: {text}"),
-            },
-            Event::Exported {
-                reference,
-                digest,
-                layers,
-                from_run_image,
-            } => {
-                if let Some(r) = reference {
-                    eprintln!("*** Image: {r}@{digest}");
+            _ => {
+                for line in event.lines() {
+                    eprintln!("{line}");
                 }
-                eprintln!("*** Layers: {layers} ({from_run_image} from the run image)");
-            }
-            Event::Pushed {
-                reference,
-                digest,
-                uploaded,
-                mounted,
-                present,
-                cache: true,
-                layers,
-            } => eprintln!(
-                "*** Cache image: {reference}@{digest} ({layers} layer(s); {uploaded} blob(s) uploaded, {mounted} mounted, {present} already there)"
-            ),
-            Event::Pushed {
-                reference,
-                digest,
-                uploaded,
-                mounted,
-                present,
-                ..
-            } => eprintln!(
-                "*** Published {reference}@{digest}: {uploaded} blob(s) uploaded, {mounted} mounted, {present} already there"
-            ),
-            Event::BuildpackTimes { each, total } => {
-                let each: Vec<String> = each
-                    .iter()
-                    .map(|(id, d)| format!("{id} {} ms", d.as_millis()))
-                    .collect();
-                eprintln!(
-                    "*** Buildpacks ran for {} ms ({})",
-                    total.as_millis(),
-                    each.join(", ")
-                );
             }
         }
     }

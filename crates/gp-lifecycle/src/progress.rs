@@ -149,6 +149,74 @@ fn each_ms<S: serde::Serializer>(each: &[(String, Duration)], s: S) -> Result<S:
 }
 
 impl Event {
+    /// The event as the reference lifecycle's lines of text (`===> DETECTING`, `[id] output`, `*** Image: ...`);
+    /// none for a transfer step or an activity, which only a terminal shows (as a spinner).
+    #[must_use]
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Self::PhaseStarted { phase, detail } => vec![match detail {
+                Some(d) => format!("===> {} {d}", phase.header()),
+                None => format!("===> {}", phase.header()),
+            }],
+            Self::Output {
+                buildpack: Some(id),
+                line,
+            } => vec![format!("[{id}] {line}")],
+            Self::Output { line, .. } => vec![line.clone()],
+            Self::Detected { buildpacks } => buildpacks
+                .iter()
+                .map(|(id, version)| format!("{id} {version}"))
+                .collect(),
+            Self::Transfer { .. } | Self::Activity { .. } => Vec::new(),
+            Self::Notice { level, text } => vec![match level {
+                Level::Info => text.clone(),
+                Level::Note => format!("note: {text}"),
+                Level::Warning => format!("warning: {text}"),
+            }],
+            Self::Exported {
+                reference,
+                digest,
+                layers,
+                from_run_image,
+            } => reference
+                .iter()
+                .map(|r| format!("*** Image: {r}@{digest}"))
+                .chain([format!(
+                    "*** Layers: {layers} ({from_run_image} from the run image)"
+                )])
+                .collect(),
+            Self::Pushed {
+                reference,
+                digest,
+                uploaded,
+                mounted,
+                present,
+                cache,
+                layers,
+            } => {
+                let blobs = format!(
+                    "{uploaded} blob(s) uploaded, {mounted} mounted, {present} already there"
+                );
+                vec![if *cache {
+                    format!("*** Cache image: {reference}@{digest} ({layers} layer(s); {blobs})")
+                } else {
+                    format!("*** Published {reference}@{digest}: {blobs}")
+                }]
+            }
+            Self::BuildpackTimes { each, total } => {
+                let each: Vec<String> = each
+                    .iter()
+                    .map(|(id, d)| format!("{id} {} ms", d.as_millis()))
+                    .collect();
+                vec![format!(
+                    "*** Buildpacks ran for {} ms ({})",
+                    total.as_millis(),
+                    each.join(", ")
+                )]
+            }
+        }
+    }
+
     pub fn notice(text: impl Into<String>) -> Self {
         Self::Notice {
             level: Level::Info,
@@ -207,5 +275,81 @@ impl Progress for Recorder {
         if let Ok(mut e) = self.0.lock() {
             e.push(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Event, Phase};
+
+    #[test]
+    fn events_read_as_the_reference_lifecycles_lines() {
+        let lines = |e: Event| e.lines().join("\n");
+        assert_eq!(
+            lines(Event::PhaseStarted {
+                phase: Phase::Pulling,
+                detail: Some("reg/run:1".into())
+            }),
+            "===> PULLING reg/run:1"
+        );
+        assert_eq!(
+            lines(Event::Output {
+                buildpack: Some("a/b".into()),
+                line: "hi".into()
+            }),
+            "[a/b] hi"
+        );
+        assert_eq!(lines(Event::warning("careful")), "warning: careful");
+        assert_eq!(
+            lines(Event::Exported {
+                reference: None,
+                digest: "sha256:1".into(),
+                layers: 5,
+                from_run_image: 2
+            }),
+            "*** Layers: 5 (2 from the run image)"
+        );
+        assert_eq!(
+            lines(Event::Pushed {
+                reference: "reg/app:1".into(),
+                digest: "sha256:2".into(),
+                uploaded: 1,
+                mounted: 2,
+                present: 3,
+                cache: true,
+                layers: 4
+            }),
+            "*** Cache image: reg/app:1@sha256:2 (4 layer(s); 1 blob(s) uploaded, 2 mounted, 3 already there)"
+        );
+        assert_eq!(
+            lines(Event::BuildpackTimes {
+                each: vec![("a/b".into(), Duration::from_millis(7))],
+                total: Duration::from_millis(7)
+            }),
+            "*** Buildpacks ran for 7 ms (a/b 7 ms)"
+        );
+        assert!(
+            Event::Transfer {
+                direction: super::Direction::Push,
+                target: "reg/app:1".into(),
+                step: "uploading".into()
+            }
+            .lines()
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn json_events_carry_their_kind_and_milliseconds() {
+        let e = Event::BuildpackTimes {
+            each: vec![("a/b".into(), Duration::from_millis(1500))],
+            total: Duration::from_millis(1500),
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["event"], "buildpack-times");
+        assert_eq!(v["total_ms"], 1500);
+        assert_eq!(v["each_ms"][0][1], 1500);
     }
 }

@@ -14,7 +14,7 @@ use gp_lifecycle::build::BuildDirs;
 use gp_lifecycle::detect::DetectDirs;
 use gp_lifecycle::exit;
 use gp_lifecycle::phases::{build_phase, detect_phase};
-use gp_lifecycle::progress::{Event, Level};
+use gp_lifecycle::progress::Event;
 
 fn var(name: &str, default: &str) -> PathBuf {
     std::env::var_os(name).map_or_else(|| PathBuf::from(default), PathBuf::from)
@@ -139,33 +139,7 @@ fn run_build(dirs: &Dirs) -> Result<(), (u8, String)> {
 /// The phases' events as the reference lifecycle's lines on stderr (the platform reads them from there).
 #[allow(clippy::needless_pass_by_value)] // the `Progress` signature
 fn print(event: Event) {
-    match event {
-        Event::Output {
-            buildpack: Some(id),
-            line,
-        } => eprintln!("[{id}] {line}"),
-        Event::Output { line, .. } => eprintln!("{line}"),
-        Event::Detected { buildpacks } => {
-            for (id, version) in buildpacks {
-                eprintln!("{id} {version}");
-            }
-        }
-        Event::BuildpackTimes { each, .. } => eprintln!("{}", timing_line(&each)),
-        Event::Notice { level, text } => match level {
-            Level::Info => eprintln!("{text}"),
-            Level::Note => eprintln!("note: {text}"),
-            Level::Warning => eprintln!("warning: {text}"),
-        },
-        _ => {}
+    for line in event.lines() {
+        eprintln!("{line}");
     }
-}
-
-/// `*** Buildpacks ran for N ms (id N ms, ...)`: the time spent inside `bin/build`, for the build summary.
-fn timing_line(timings: &[(String, std::time::Duration)]) -> String {
-    let total: u128 = timings.iter().map(|(_, d)| d.as_millis()).sum();
-    let each: Vec<String> = timings
-        .iter()
-        .map(|(id, d)| format!("{id} {} ms", d.as_millis()))
-        .collect();
-    format!("*** Buildpacks ran for {total} ms ({})", each.join(", "))
 }
