@@ -9,7 +9,7 @@ source "$(dirname "$0")/common.sh"
 command -v buildah >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends buildah >/dev/null; }
 bash scripts/install-deps.sh >/dev/null
 builder=$(GP="$gp" bash scripts/default-builder.sh)
-stack=$(ls -d "$root"/.cache/stacks/bookworm-* | head -1)
+stack=$(ls -d "$root"/.cache/goldenpath/stacks/bookworm-* | head -1)
 w="$root/.cache/bench/apps"
 rm -rf "$w" && mkdir -p "$w"
 ba=(buildah --root "$w/buildah" --runroot "$w/buildah-run" --storage-driver vfs)
