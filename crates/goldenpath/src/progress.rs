@@ -58,6 +58,26 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// Turns the spinner into a bar of bytes: `bytes` more are on their way; the ones announced before have
+    /// arrived (registries report each blob as it starts).
+    fn transferred(&mut self, bytes: u64, step: &str) {
+        let Some(bar) = &self.bar else { return };
+        if bar.length().is_none() {
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{elapsed}] {bar:30} {bytes}/{total_bytes} {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_length(0);
+        }
+        bar.set_position(bar.length().unwrap_or(0));
+        bar.inc_length(bytes);
+        bar.set_message(step.to_owned());
+    }
+}
+
 impl Drop for Activity {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
@@ -80,8 +100,8 @@ pub enum Style {
     Json,
 }
 
-/// Draws a build session's events: the reference lifecycle's lines on stderr, spinners for long work on a
-/// terminal, or a JSON event stream.
+/// Draws a build session's events: the reference lifecycle's lines on stderr, spinners for long work and bars
+/// of bytes for pulls and uploads on a terminal, or a JSON event stream.
 #[derive(Debug)]
 pub struct Reporter {
     style: Style,
@@ -106,18 +126,34 @@ impl Reporter {
     }
 
     fn text(&self, event: &gp_lifecycle::progress::Event) {
-        use gp_lifecycle::progress::Event;
+        use gp_lifecycle::progress::{Direction, Event};
+        let Ok(mut current) = self.activity.lock() else {
+            return;
+        };
         match event {
-            Event::Transfer { step, .. } => match self.activity.lock().ok().as_deref() {
-                Some(Some(Activity { bar: Some(bar), .. })) => bar.set_message(step.clone()),
-                _ => eprintln!("  {step}"),
-            },
+            Event::Transfer {
+                direction,
+                target,
+                step,
+                bytes,
+            } if interactive() => {
+                let verb = match direction {
+                    Direction::Pull => "pulling",
+                    Direction::Push => "uploading to",
+                    Direction::Unpack => "unpacking",
+                };
+                current
+                    .get_or_insert_with(|| Activity::spinner(&format!("{verb} {target}")))
+                    .transferred(*bytes, step);
+            }
+            Event::Transfer { step, .. } => eprintln!("  {step}"),
             Event::Activity { label, done } => {
-                if let Ok(mut a) = self.activity.lock() {
-                    *a = (!done).then(|| Activity::spinner(label));
-                }
+                *current = (!done).then(|| Activity::spinner(label));
             }
             _ => {
+                if matches!(event, Event::PhaseStarted { .. }) {
+                    *current = None; // a pull's bar ends with its phase
+                }
                 for line in event.lines() {
                     eprintln!("{line}");
                 }

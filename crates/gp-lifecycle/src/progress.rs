@@ -93,11 +93,12 @@ pub enum Event {
     Detected {
         buildpacks: Vec<(String, String)>,
     },
-    /// A step of a pull, push or unpack (`uploading sha256:… (12 MiB)`).
+    /// A blob of a pull or push (`uploading sha256:… (12 bytes)`), and the bytes it moves.
     Transfer {
         direction: Direction,
         target: String,
         step: String,
+        bytes: u64,
     },
     /// Long work without steps of its own starts or ends (drawn as a spinner on a terminal).
     Activity {
@@ -334,7 +335,8 @@ mod tests {
             Event::Transfer {
                 direction: super::Direction::Push,
                 target: "reg/app:1".into(),
-                step: "uploading".into()
+                step: "uploading".into(),
+                bytes: 1
             }
             .lines()
             .is_empty()

@@ -119,8 +119,52 @@ pub struct PushStats {
     pub bytes: u64,
 }
 
-/// A sink for progress lines.
-pub type Progress = Box<dyn Fn(&str) + Send + Sync>;
+/// One blob of a push or pull, as it is checked, mounted, uploaded or pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The registry has it already.
+    Exists {
+        digest: String,
+    },
+    /// Mounted from another repository of the registry.
+    Mounted {
+        digest: String,
+        from: String,
+    },
+    Uploading {
+        digest: String,
+        bytes: u64,
+    },
+    Pulling {
+        digest: String,
+        bytes: u64,
+    },
+}
+
+impl Step {
+    /// The bytes this step moves over the network.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Self::Uploading { bytes, .. } | Self::Pulling { bytes, .. } => *bytes,
+            Self::Exists { .. } | Self::Mounted { .. } => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exists { digest } => write!(f, "exists    {digest}"),
+            Self::Mounted { digest, from } => write!(f, "mounted   {digest} from {from}"),
+            Self::Uploading { digest, bytes } => write!(f, "uploading {digest} ({bytes} bytes)"),
+            Self::Pulling { digest, bytes } => write!(f, "pulling   {digest} ({bytes} bytes)"),
+        }
+    }
+}
+
+/// A sink for progress steps.
+pub type Progress = Box<dyn Fn(&Step) + Send + Sync>;
 
 pub struct Registry {
     client: Client,
@@ -224,14 +268,14 @@ impl Registry {
 
     /// Reports each blob as it is checked, mounted, uploaded or pulled.
     #[must_use]
-    pub fn with_progress(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+    pub fn with_progress(mut self, f: impl Fn(&Step) + Send + Sync + 'static) -> Self {
         self.progress = Some(Box::new(f));
         self
     }
 
-    fn report(&self, line: &str) {
+    fn report(&self, step: &Step) {
         if let Some(p) = &self.progress {
-            p(line);
+            p(step);
         }
     }
 
@@ -411,7 +455,9 @@ impl Registry {
             self.client.blob_exists(r, &digest)
         })? {
             stats.present += 1;
-            self.report(&format!("exists    {digest}"));
+            self.report(&Step::Exists {
+                digest: digest.clone(),
+            });
             self.seen(r, &blob.digest);
             return Ok(());
         }
@@ -437,7 +483,10 @@ impl Registry {
                     })?;
                 if mounted {
                     stats.mounted += 1;
-                    self.report(&format!("mounted   {digest} from {}", src.repository()));
+                    self.report(&Step::Mounted {
+                        digest: digest.clone(),
+                        from: src.repository().to_owned(),
+                    });
                     self.seen(r, &blob.digest);
                     return Ok(());
                 }
@@ -458,7 +507,10 @@ impl Registry {
             })?
             .len();
         stats.bytes += size;
-        self.report(&format!("uploading {digest} ({size} bytes)"));
+        self.report(&Step::Uploading {
+            digest: digest.clone(),
+            bytes: size,
+        });
         self.upload_file(r, &path, size, &digest)?;
         stats.uploaded += 1;
         self.seen(r, &blob.digest);

@@ -124,7 +124,7 @@ fn copy(a: &CopyArgs) -> Result<ExitCode, String> {
 fn connect(r: &RegistryRef, insecure: &[String]) -> Result<Registry, String> {
     Ok(super::registry(r, insecure)
         .map_err(|e| e.to_string())?
-        .with_progress(|line| eprintln!("  {line}")))
+        .with_progress(|step| eprintln!("  {step}")))
 }
 
 /// A layout holding the image: the layout itself, or a temporary one the registry image was pulled into.

@@ -199,11 +199,12 @@ impl Session<'_> {
         }
         let progress = self.clock.progress_arc();
         let target = reference.to_owned();
-        let reporter: Box<dyn Fn(&str) + Send + Sync> = Box::new(move |step: &str| {
+        let reporter: gp_oci::registry::Progress = Box::new(move |step| {
             progress.event(Event::Transfer {
                 direction: Direction::Pull,
                 target: target.clone(),
-                step: step.to_owned(),
+                step: step.to_string(),
+                bytes: step.bytes(),
             });
         });
         let opened = self
@@ -466,11 +467,12 @@ impl Session<'_> {
             .store
             .registry(target)
             .map_err(|e| SessionError::Push(Box::new(e)))?
-            .with_progress(move |step: &str| {
+            .with_progress(move |step| {
                 progress.event(Event::Transfer {
                     direction: Direction::Push,
                     target: name.clone(),
-                    step: step.to_owned(),
+                    step: step.to_string(),
+                    bytes: step.bytes(),
                 });
             });
         let pushed = registry.push(&layout, &manifest, target, None);

@@ -173,7 +173,10 @@ impl Registry {
         auth: &Auth,
     ) -> Result<(), RegistryError> {
         let digest = blob.digest.to_string();
-        self.report(&format!("pulling   {digest} ({} bytes)", blob.size));
+        self.report(&super::Step::Pulling {
+            digest: digest.clone(),
+            bytes: blob.size,
+        });
         let dir = blobs_dir(layout)?;
         let (tmp, actual) = self.retry("pull blob from", &r.whole(), || async {
             let local = |e: std::io::Error| {
