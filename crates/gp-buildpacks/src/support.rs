@@ -57,9 +57,9 @@ pub fn sh(cmd: &mut Command, what: &str) -> Result<String, String> {
 /// Writes `text` to `path`, creating its directory.
 pub fn write(path: &Path, text: &str) -> Result<(), String> {
     if let Some(p) = path.parent() {
-        fs_err::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        fs_err::create_dir_all(p).map_err(|e| e.to_string())?;
     }
-    fs_err::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    fs_err::write(path, text).map_err(|e| e.to_string())
 }
 
 /// `[metadata] key` of `<layers>/<layer>.toml` (restored from the cache), if any.
@@ -111,7 +111,7 @@ fn kept_sbom(path: &Path) -> Option<PathBuf> {
 pub fn reuse_sbom(layers: &Path, layer: &str) -> Result<(), String> {
     let path = layers.join(format!("{layer}.sbom.cdx.json"));
     if let Some(kept) = kept_sbom(&path).filter(|k| k.is_file()) {
-        fs_err::copy(&kept, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        fs_err::copy(&kept, &path).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -316,7 +316,7 @@ fn setup(spec: &Spec, rootless: bool) -> Result<Never, String> {
                 }
                 // A dangling symlink (systemd-resolved style) is replaced by a file to bind onto.
                 let _ = fs_err::remove_file(&target);
-                fs_err::write(&target, "").map_err(|e| format!("{}: {e}", target.display()))?;
+                fs_err::write(&target, "").map_err(|e| e.to_string())?;
             }
             bind(Path::new(file), &target, true)?;
         }
@@ -386,7 +386,7 @@ fn inside(root: &Path, target: &str) -> PathBuf {
 }
 
 fn mkdir(path: &Path) -> Result<(), String> {
-    fs_err::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
+    fs_err::create_dir_all(path).map_err(|e| e.to_string())
 }
 
 fn bind(host: &Path, target: &Path, read_only: bool) -> Result<(), String> {
@@ -470,7 +470,7 @@ fn devices(root: &Path) -> Result<(), String> {
             continue;
         }
         let target = dev.join(name);
-        fs_err::write(&target, "").map_err(|e| format!("{}: {e}", target.display()))?;
+        fs_err::write(&target, "").map_err(|e| e.to_string())?;
         bind(&host, &target, false)?;
     }
     for (link, to) in [

