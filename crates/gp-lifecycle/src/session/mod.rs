@@ -114,7 +114,7 @@ impl Session<'_> {
             outcome.mounted = stats.mounted;
             outcome.present = stats.present;
         }
-        early.wait();
+        // Early uploads only run when publishing; they were waited for before the push (and `Uploads` waits on drop).
         outcome.phases = self.clock.durations();
         Ok(outcome)
     }
