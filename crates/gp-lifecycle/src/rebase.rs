@@ -3,7 +3,7 @@
 //! and manifest are written.
 
 use gp_cnb::{JsonLabel, LifecycleMetadata, RunImageRecord};
-use gp_oci::image::{read_image, write_image};
+use gp_oci::image::{compose_image, read_image};
 use gp_oci::layer::LayerInfo;
 use gp_oci::layout::{Desc, Layout, copy_image};
 
@@ -41,6 +41,20 @@ pub fn rebase(
     run: &Desc,
     run_ref: &str,
     tag: &str,
+) -> Result<Desc, RebaseError> {
+    let desc = rebased(layout, app, run_layout, run, run_ref)?;
+    layout.set_tag(tag, &desc).map_err(img_err)?;
+    Ok(desc)
+}
+
+/// [`rebase`] without a tag: the new config and manifest are written as blobs only, so concurrent rebases can share
+/// one layout.
+pub fn rebased(
+    layout: &Layout,
+    app: &Desc,
+    run_layout: &Layout,
+    run: &Desc,
+    run_ref: &str,
 ) -> Result<Desc, RebaseError> {
     let app_img = read_image(layout, app).map_err(img_err)?;
     let run_img = read_image(run_layout, run).map_err(img_err)?;
@@ -93,5 +107,5 @@ pub fn rebase(
         .into_iter()
         .chain(app_layers.into_iter().skip(cut + 1))
         .collect();
-    write_image(layout, tag, &layers, &config).map_err(img_err)
+    compose_image(layout, &layers, &config).map_err(img_err)
 }

@@ -123,6 +123,18 @@ pub fn write_image(
     layers: &[LayerInfo],
     config: &ImageConfig,
 ) -> Result<Desc, ImageError> {
+    let desc = compose_image(layout, layers, config)?;
+    layout.set_tag(tag, &desc)?;
+    Ok(desc)
+}
+
+/// [`write_image`] without a tag: the config and manifest blobs only, the layout's index untouched (many writers
+/// may share one layout this way).
+pub fn compose_image(
+    layout: &Layout,
+    layers: &[LayerInfo],
+    config: &ImageConfig,
+) -> Result<Desc, ImageError> {
     let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let runtime = RuntimeConfig {
         user: config.user.clone(),
@@ -172,9 +184,11 @@ pub fn write_image(
     };
     let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
     let digest = layout.write_blob(&manifest_bytes)?;
-    let desc = Desc::new(MediaType::OciManifest, digest, manifest_bytes.len() as u64);
-    layout.set_tag(tag, &desc)?;
-    Ok(desc)
+    Ok(Desc::new(
+        MediaType::OciManifest,
+        digest,
+        manifest_bytes.len() as u64,
+    ))
 }
 
 /// A resolved single-platform image: its manifest (as the descriptors it holds) and its config.

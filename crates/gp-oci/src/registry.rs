@@ -3,6 +3,7 @@
 //! digest verification of everything pulled, retries with backoff on server errors and dropped connections, and
 //! plain HTTP only for loopback registries or ones named with `--insecure-registry`.
 
+mod catalog;
 mod error;
 mod fetch;
 mod pull;
@@ -11,6 +12,8 @@ mod upload;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
+use std::collections::HashSet;
+
 use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::auth::{AuthError, Credentials, credentials_for};
@@ -166,6 +169,13 @@ impl std::fmt::Display for Step {
 /// A sink for progress steps.
 pub type Progress = Box<dyn Fn(&Step) + Send + Sync>;
 
+/// What every request to a registry passes before it is sent (each attempt of a retried one too): a rate limit
+/// that waits for its turn, a counter. Shared between clients, so one limit holds across concurrent work.
+pub trait Gate: Send + Sync {
+    /// Called once per HTTP request about to go to `registry` (`host[:port]`); may block until it is allowed.
+    fn admit(&self, registry: &str);
+}
+
 pub struct Registry {
     client: Client,
     http: Http,
@@ -176,6 +186,11 @@ pub struct Registry {
     progress: Option<Progress>,
     /// Where blobs were seen, for cross-repository mounts.
     sources: Option<crate::sources::BlobSources>,
+    /// The registry's `host[:port]`, as the gate hears it.
+    host: String,
+    gate: Option<std::sync::Arc<dyn Gate>>,
+    /// Set once the registry answered that it needs no credentials at all: later requests skip the check.
+    open_access: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Registry {
@@ -249,7 +264,24 @@ impl Registry {
             settings,
             progress: None,
             sources: None,
+            host: target.registry.clone(),
+            gate: None,
+            open_access: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Every request passes `gate` before it is sent.
+    #[must_use]
+    pub fn with_gate(mut self, gate: std::sync::Arc<dyn Gate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Lets the next request through the gate (if any).
+    fn admit(&self) {
+        if let Some(g) = &self.gate {
+            g.admit(&self.host);
+        }
     }
 
     /// Remembers where blobs were pushed or pulled (in `dir`) and mounts them from there when pushing to another
@@ -294,6 +326,7 @@ impl Registry {
         let attempts = self.settings.attempts.max(1);
         let mut attempt = 1;
         loop {
+            self.admit();
             let failure = match self.rt.block_on(f()) {
                 Ok(v) => return Ok(v),
                 Err(f) => f,
@@ -356,6 +389,10 @@ impl Registry {
 
     /// Authenticates for `op` on `r`'s repository and returns what requests made here present.
     fn authenticate(&self, r: &Reference, op: RegistryOperation) -> Result<Auth, RegistryError> {
+        use std::sync::atomic::Ordering;
+        if self.open_access.load(Ordering::Relaxed) {
+            return Ok(Auth::Anonymous);
+        }
         let name = r.whole();
         let token = self.retry_oci("authenticate to", &name, || async {
             self.client.auth(r, &self.auth, op).await
@@ -363,7 +400,11 @@ impl Registry {
         Ok(match (token, &self.auth) {
             (Some(t), _) => Auth::Bearer(t),
             (None, RegistryAuth::Basic(u, p)) => Auth::Basic(u.clone(), p.clone()),
-            (None, _) => Auth::Anonymous,
+            (None, _) => {
+                // No challenge at all: the registry is open to anyone, for every repository and operation.
+                self.open_access.store(true, Ordering::Relaxed);
+                Auth::Anonymous
+            }
         })
     }
 
@@ -376,14 +417,32 @@ impl Registry {
         target: &RegistryRef,
         mount_from: Option<&RegistryRef>,
     ) -> Result<PushStats, RegistryError> {
+        self.push_onto(layout, desc, target, mount_from, &HashSet::new())
+    }
+
+    /// [`Registry::push`] to a repository known to hold the blobs in `present` (a manifest there names them, and
+    /// a registry keeps what its manifests name): those are not checked again.
+    pub fn push_onto(
+        &self,
+        layout: &Layout,
+        desc: &Desc,
+        target: &RegistryRef,
+        mount_from: Option<&RegistryRef>,
+        present: &HashSet<Digest>,
+    ) -> Result<PushStats, RegistryError> {
         let r = oci_ref(target);
         self.authenticate(&r, RegistryOperation::Push)?;
         let mut stats = PushStats::default();
+        let mut known = Known {
+            present,
+            done: HashSet::new(),
+        };
         self.push_desc(
             layout,
             desc,
             &r,
             mount_from.map(oci_ref).as_ref(),
+            &mut known,
             &mut stats,
         )?;
         let body = layout.read_blob(&desc.digest)?;
@@ -406,8 +465,12 @@ impl Registry {
         let r = oci_ref(target);
         self.authenticate(&r, RegistryOperation::Push)?;
         let mut stats = PushStats::default();
+        let mut known = Known {
+            present: &HashSet::new(),
+            done: HashSet::new(),
+        };
         for b in blobs {
-            self.push_blob(layout, b, &r, None, &mut stats)?;
+            self.push_blob(layout, b, &r, None, &mut known, &mut stats)?;
         }
         Ok(stats)
     }
@@ -418,12 +481,13 @@ impl Registry {
         desc: &Desc,
         r: &Reference,
         mount: Option<&Reference>,
+        known: &mut Known<'_>,
         stats: &mut PushStats,
     ) -> Result<(), RegistryError> {
         for child in layout.children(desc)? {
             if child.media_type.kind() == Some(Kind::Manifest) {
                 // An index's manifests: their blobs, then the manifest by digest.
-                self.push_desc(layout, &child, r, mount, stats)?;
+                self.push_desc(layout, &child, r, mount, known, stats)?;
                 let by_digest = Reference::with_digest(
                     r.registry().into(),
                     r.repository().into(),
@@ -436,7 +500,7 @@ impl Registry {
                         .push_manifest_raw(&by_digest, body.clone(), ct.clone())
                 })?;
             } else {
-                self.push_blob(layout, &child, r, mount, stats)?;
+                self.push_blob(layout, &child, r, mount, known, stats)?;
             }
         }
         Ok(())
@@ -448,8 +512,17 @@ impl Registry {
         blob: &Desc,
         r: &Reference,
         mount: Option<&Reference>,
+        known: &mut Known<'_>,
         stats: &mut PushStats,
     ) -> Result<(), RegistryError> {
+        // A blob pushed earlier in this push (an index's manifests share layers) or known to be there.
+        if !known.done.insert(blob.digest.clone()) {
+            return Ok(());
+        }
+        if known.present.contains(&blob.digest) {
+            stats.present += 1;
+            return Ok(());
+        }
         let digest = blob.digest.to_string();
         if self.retry_oci("check blob in", &r.whole(), || {
             self.client.blob_exists(r, &digest)
@@ -464,7 +537,7 @@ impl Registry {
         // Configs are the image's own: only layers are worth a mount request. The caller's source first, then
         // repositories of this registry the blob was seen in.
         if !blob.media_type.is_config() {
-            let known: Vec<Reference> = self
+            let seen_in: Vec<Reference> = self
                 .sources
                 .as_ref()
                 .map(|s| s.repositories(&blob.digest, r.registry(), r.repository()))
@@ -473,7 +546,8 @@ impl Registry {
                 .take(3)
                 .map(|repo| Reference::with_tag(r.registry().into(), repo, "latest".into()))
                 .collect();
-            for src in mount.into_iter().chain(known.iter()) {
+            for src in mount.into_iter().chain(seen_in.iter()) {
+                self.admit();
                 let mounted = self
                     .rt
                     .block_on(self.client.mount_blob(r, src, &digest))
@@ -516,6 +590,12 @@ impl Registry {
         self.seen(r, &blob.digest);
         Ok(())
     }
+}
+
+/// Blobs a push need not check: known to be in the target repository, or already handled by this push.
+struct Known<'a> {
+    present: &'a HashSet<Digest>,
+    done: HashSet<Digest>,
 }
 
 fn http_header(media_type: &str) -> http::HeaderValue {

@@ -186,6 +186,38 @@ impl Http {
         }
     }
 
+    /// One page of a listing (`path` on `registry`, e.g. `/v2/_catalog?n=100`): its body (cut past 16 MiB) and its
+    /// `Link` header.
+    pub async fn page(
+        &self,
+        registry: &str,
+        path: &str,
+        auth: &Auth,
+    ) -> Result<(Vec<u8>, Option<String>), Failure> {
+        let scheme = if self.plain.iter().any(|p| p == registry) {
+            "http"
+        } else {
+            "https"
+        };
+        let res = self
+            .get(&format!("{scheme}://{registry}{path}"), "application/json", auth)
+            .await?;
+        let link = res
+            .headers()
+            .get(http::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body = Vec::new();
+        let mut stream = res.bytes_stream();
+        while let Some(chunk) = self.next_chunk(&mut stream).await? {
+            body.extend_from_slice(&chunk);
+            if body.len() > super::catalog::MAX_PAGE_BYTES {
+                return Err(Failure::catalog_too_large());
+            }
+        }
+        Ok((body, link))
+    }
+
     /// Streams blob `digest` of `r`'s repository into `w`, refusing more than `size` bytes.
     pub async fn blob(
         &self,

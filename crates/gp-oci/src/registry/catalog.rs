@@ -1,0 +1,104 @@
+//! The registry's catalog (`GET /v2/_catalog`), paged by its `Link` header: the repositories under a prefix, for
+//! callers that patch "everything in this registry".
+
+use oci_client::{Reference, RegistryOperation};
+
+use super::error::{ErrorKind, Failure};
+use super::{Registry, RegistryError};
+
+/// Repositories asked for per page (the distribution spec lets a registry return fewer).
+const PAGE: usize = 1000;
+/// A catalog page's body is a list of names: 16 MiB is far past any real one.
+pub(super) const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Pages followed at most (a registry whose `Link` loops is cut off here).
+const MAX_PAGES: usize = 10_000;
+
+#[derive(serde::Deserialize)]
+struct Page {
+    #[serde(default)]
+    repositories: Vec<String>,
+}
+
+impl Registry {
+    /// The registry's repositories whose names start with `prefix` (a path: `team` matches `team/app` and
+    /// `team`, not `teamwork`), sorted.
+    pub fn catalog(&self, prefix: &str) -> Result<Vec<String>, RegistryError> {
+        let prefix = prefix.trim_matches('/');
+        let probe = Reference::with_tag(
+            self.host.clone(),
+            if prefix.is_empty() { "library" } else { prefix }.to_owned(),
+            "latest".into(),
+        );
+        let auth = self.authenticate(&probe, RegistryOperation::Pull)?;
+        let what = format!("{}/v2/_catalog", self.host);
+        let mut next = Some(format!("/v2/_catalog?n={PAGE}"));
+        let mut names = Vec::new();
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(RegistryError::Request {
+                    operation: "list",
+                    reference: what,
+                    kind: ErrorKind::Other,
+                    message: format!("more than {MAX_PAGES} pages; the registry's `Link` header loops"),
+                });
+            }
+            let (body, link) = self.retry("list", &what, || self.http.page(&self.host, &path, &auth))?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| RegistryError::Request {
+                operation: "list",
+                reference: what.clone(),
+                kind: ErrorKind::Other,
+                message: format!("the catalog is not the JSON the distribution spec defines: {e}"),
+            })?;
+            names.extend(page.repositories.into_iter().filter(|n| {
+                prefix.is_empty()
+                    || n == prefix
+                    || n.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+            }));
+            next = link.as_deref().and_then(next_page);
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}
+
+/// The path of a `Link: </v2/_catalog?last=x&n=100>; rel="next"` header (absolute URLs are cut to their path).
+fn next_page(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        params.contains("rel=\"next\"").then_some(())?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let path = match target.find("://") {
+            Some(i) => &target[target[i + 3..].find('/').map(|j| i + 3 + j)?..],
+            None => target,
+        };
+        path.starts_with("/v2/_catalog").then(|| path.to_owned())
+    })
+}
+
+impl Failure {
+    pub(super) fn catalog_too_large() -> Self {
+        Self::new(ErrorKind::TooLarge, format!("a catalog page is over {MAX_PAGE_BYTES} bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_page;
+
+    #[test]
+    fn link_headers_give_the_next_page() {
+        assert_eq!(
+            next_page("</v2/_catalog?last=b&n=2>; rel=\"next\"").as_deref(),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(
+            next_page("<https://r.example/v2/_catalog?last=b>; rel=\"next\"").as_deref(),
+            Some("/v2/_catalog?last=b")
+        );
+        assert_eq!(next_page("</elsewhere>; rel=\"next\""), None);
+        assert_eq!(next_page("</v2/_catalog?last=b>; rel=\"prev\""), None);
+    }
+}
