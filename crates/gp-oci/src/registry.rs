@@ -421,7 +421,8 @@ impl Registry {
     }
 
     /// [`Registry::push`] to a repository known to hold the blobs in `present` (a manifest there names them, and
-    /// a registry keeps what its manifests name): those are not checked again.
+    /// a registry keeps what its manifests name): those are not checked again, and the other layers are mounted
+    /// from `mount_from` before anything else is tried (a rebase: the new base layers are the run image's).
     pub fn push_onto(
         &self,
         layout: &Layout,
@@ -436,6 +437,7 @@ impl Registry {
         let mut known = Known {
             present,
             done: HashSet::new(),
+            mount_first: !present.is_empty() && mount_from.is_some(),
         };
         self.push_desc(
             layout,
@@ -468,6 +470,7 @@ impl Registry {
         let mut known = Known {
             present: &HashSet::new(),
             done: HashSet::new(),
+            mount_first: false,
         };
         for b in blobs {
             self.push_blob(layout, b, &r, None, &mut known, &mut stats)?;
@@ -506,6 +509,27 @@ impl Registry {
         Ok(())
     }
 
+    /// Mounts `blob` into `r`'s repository from `src`'s; `false` when the registry would not (it answers 201 only
+    /// for a mounted blob).
+    fn mounted(&self, r: &Reference, src: &Reference, blob: &Desc, stats: &mut PushStats) -> bool {
+        self.admit();
+        let digest = blob.digest.to_string();
+        if self
+            .rt
+            .block_on(self.client.mount_blob(r, src, &digest))
+            .is_err()
+        {
+            return false;
+        }
+        stats.mounted += 1;
+        self.report(&Step::Mounted {
+            digest,
+            from: src.repository().to_owned(),
+        });
+        self.seen(r, &blob.digest);
+        true
+    }
+
     fn push_blob(
         &self,
         layout: &Layout,
@@ -524,6 +548,16 @@ impl Registry {
             return Ok(());
         }
         let digest = blob.digest.to_string();
+        let is_layer = !blob.media_type.is_config();
+        // A rebase's new base layers are in the run image's repository: mounted straight away (a registry answers
+        // 201 whether or not the target had the blob).
+        if is_layer
+            && known.mount_first
+            && let Some(src) = mount
+            && self.mounted(r, src, blob, stats)
+        {
+            return Ok(());
+        }
         if self.retry_oci("check blob in", &r.whole(), || {
             self.client.blob_exists(r, &digest)
         })? {
@@ -536,7 +570,7 @@ impl Registry {
         }
         // Configs are the image's own: only layers are worth a mount request. The caller's source first, then
         // repositories of this registry the blob was seen in.
-        if !blob.media_type.is_config() {
+        if is_layer {
             let seen_in: Vec<Reference> = self
                 .sources
                 .as_ref()
@@ -546,22 +580,9 @@ impl Registry {
                 .take(3)
                 .map(|repo| Reference::with_tag(r.registry().into(), repo, "latest".into()))
                 .collect();
-            for src in mount.into_iter().chain(seen_in.iter()) {
-                self.admit();
-                let mounted = self
-                    .rt
-                    .block_on(self.client.mount_blob(r, src, &digest))
-                    .is_ok()
-                    && self.retry_oci("check blob in", &r.whole(), || {
-                        self.client.blob_exists(r, &digest)
-                    })?;
-                if mounted {
-                    stats.mounted += 1;
-                    self.report(&Step::Mounted {
-                        digest: digest.clone(),
-                        from: src.repository().to_owned(),
-                    });
-                    self.seen(r, &blob.digest);
+            let first = if known.mount_first { None } else { mount };
+            for src in first.into_iter().chain(seen_in.iter()) {
+                if self.mounted(r, src, blob, stats) {
                     return Ok(());
                 }
             }
@@ -596,6 +617,8 @@ impl Registry {
 struct Known<'a> {
     present: &'a HashSet<Digest>,
     done: HashSet<Digest>,
+    /// Blobs not `present` come from the mount source: mount before checking.
+    mount_first: bool,
 }
 
 fn http_header(media_type: &str) -> http::HeaderValue {

@@ -54,10 +54,21 @@ impl StoreError {
 
 /// The local image store at one root directory; cheap to clone and safe to share between concurrent builds
 /// (the layout locks its index, blobs are written through exclusive temp files).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
     insecure: Vec<String>,
+    gate: Option<std::sync::Arc<dyn crate::registry::Gate>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .field("insecure", &self.insecure)
+            .field("gated", &self.gate.is_some())
+            .finish()
+    }
 }
 
 /// An image [`Store::open`] found: the layout it is in, its descriptor, and whether it came from a registry.
@@ -77,7 +88,15 @@ impl Store {
         Self {
             root: root.into(),
             insecure: insecure.to_vec(),
+            gate: None,
         }
+    }
+
+    /// Every registry request made through this store passes `gate` (a campaign's rate limit).
+    #[must_use]
+    pub fn with_gate(mut self, gate: std::sync::Arc<dyn crate::registry::Gate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     #[must_use]
@@ -116,7 +135,12 @@ impl Store {
 
     /// A registry client for `target` that remembers where blobs were seen and mounts them across repositories.
     pub fn registry(&self, target: &RegistryRef) -> Result<Registry, RegistryError> {
-        Ok(Registry::new(target, &self.insecure)?.with_sources(&self.root.join("blob-sources")))
+        let registry =
+            Registry::new(target, &self.insecure)?.with_sources(&self.root.join("blob-sources"));
+        Ok(match &self.gate {
+            Some(g) => registry.with_gate(g.clone()),
+            None => registry,
+        })
     }
 
     /// Opens `reference`: a layout where it is, a registry image pulled into the store. `progress` hears each

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod argocd;
+pub mod contracts;
 pub mod kpack;
 pub mod readme;
 pub mod runtime;

@@ -32,7 +32,7 @@ use gp_oci::store::{Opened, Store};
 pub use error::{FailureKind, SessionError};
 pub use outcome::BuildOutcome;
 pub use rebase::{RebaseFailure, RebaseRequest, Rebased, rebase};
-pub use request::{BuildRequest, Builder, Cache, Output, Sandbox};
+pub use request::{BuildRequest, Builder, Cache, Output, Sandbox, git_source};
 
 use crate::analyze::Previous;
 use crate::build::Built;
@@ -322,7 +322,7 @@ impl Session<'_> {
             self.direct(resolved, previous, &order, &buildpacks, dirs, &uploads)?
         };
         // After the build phase: buildpacks write under `<layers>` and must not choose the project's label.
-        project_metadata(&source, &layers)?;
+        project_metadata(&source, &layers, self.request.source.as_ref())?;
         let mut outcome = self.export(resolved, &layers, &app, &group, &built, dest, previous)?;
         // Counted before caching, which moves the layer SBOMs along with their layers.
         outcome.sbom = sbom_formats(&layers);
@@ -525,11 +525,24 @@ fn remove_work(work: &Path) {
     }
 }
 
-/// Writes `<layers>/project-metadata.toml` (the exporter's `io.buildpacks.project.metadata`) from the app's
-/// `project.toml`; an app without one gets an empty label.
-fn project_metadata(source: &Path, layers: &Path) -> Result<(), SessionError> {
+/// Writes `<layers>/project-metadata.toml` (the exporter's `io.buildpacks.project.metadata`): the source the
+/// platform recorded (a git revision), else what the app's `project.toml` declares; an app with neither gets an
+/// empty label.
+fn project_metadata(
+    source: &Path,
+    layers: &Path,
+    recorded: Option<&gp_cnb::ProjectSource>,
+) -> Result<(), SessionError> {
     let out = layers.join(gp_cnb::ProjectMetadata::FILE);
     let _ = fs_err::remove_file(&out);
+    if let Some(recorded) = recorded {
+        let text = gp_cnb::ProjectMetadata {
+            source: Some(recorded.clone()),
+        }
+        .to_toml_string()
+        .map_err(|e| project::ProjectError::Parse(Box::new(e)))?;
+        return fs_err::write(&out, text).map_err(SessionError::io("write", &out));
+    }
     let path = source.join("project.toml");
     if !path.is_file() {
         return Ok(());

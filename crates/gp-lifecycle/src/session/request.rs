@@ -31,6 +31,9 @@ pub struct BuildRequest {
     /// The executable that sets the namespaces sandbox up (it must call
     /// [`crate::sandbox::init`] when run with [`crate::sandbox::INIT_ARG`]); `None`: the current executable.
     pub sandbox_helper: Option<PathBuf>,
+    /// Where the source came from (e.g. [`git_source`]), recorded as `io.buildpacks.project.metadata` so the
+    /// image can be rebuilt from it later; `None`: what the app's `project.toml` declares, if anything.
+    pub source: Option<gp_cnb::ProjectSource>,
 }
 
 /// Where the image goes.
@@ -97,6 +100,7 @@ impl BuildRequest {
             ca_certs: None,
             process_env: BTreeMap::new(),
             sandbox_helper: None,
+            source: None,
         }
     }
 
@@ -126,4 +130,44 @@ impl BuildRequest {
         }
         Ok(())
     }
+}
+
+/// The git revision `app` is checked out at, as CNB's `git` project source (`version.commit`,
+/// `metadata.repository`, and `metadata.path` when the app is a subdirectory): the `origin` remote's URL, else the
+/// repository's own path. `None` when `app` is not in a git work tree, `git` is missing, or the tree has changes
+/// not committed (the commit would not rebuild this source).
+#[must_use]
+pub fn git_source(app: &std::path::Path) -> Option<gp_cnb::ProjectSource> {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(app)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--verify", "HEAD"])?;
+    if !git(&["status", "--porcelain", "--untracked-files=normal", "."])?.is_empty() {
+        return None;
+    }
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    let prefix = git(&["rev-parse", "--show-prefix"]).unwrap_or_default();
+    let repository = git(&["config", "--get", "remote.origin.url"])
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("file://{top}"));
+    let text = |k: &str, v: String| (k.to_owned(), serde_json::Value::String(v));
+    let mut metadata = serde_json::Map::from_iter([text("repository", repository)]);
+    let prefix = prefix.trim_end_matches('/');
+    if !prefix.is_empty() {
+        metadata.insert("path".into(), prefix.into());
+    }
+    Some(gp_cnb::ProjectSource {
+        kind: Some("git".into()),
+        version: Some(serde_json::Map::from_iter([text("commit", commit)])),
+        metadata: Some(metadata),
+    })
 }

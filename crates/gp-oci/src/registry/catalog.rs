@@ -19,53 +19,90 @@ struct Page {
     repositories: Vec<String>,
 }
 
+#[derive(serde::Deserialize)]
+struct Tags {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
 impl Registry {
     /// The registry's repositories whose names start with `prefix` (a path: `team` matches `team/app` and
     /// `team`, not `teamwork`), sorted.
     pub fn catalog(&self, prefix: &str) -> Result<Vec<String>, RegistryError> {
         let prefix = prefix.trim_matches('/');
-        let probe = Reference::with_tag(
-            self.host.clone(),
-            if prefix.is_empty() { "library" } else { prefix }.to_owned(),
-            "latest".into(),
-        );
-        let auth = self.authenticate(&probe, RegistryOperation::Pull)?;
-        let what = format!("{}/v2/_catalog", self.host);
-        let mut next = Some(format!("/v2/_catalog?n={PAGE}"));
+        let probe = if prefix.is_empty() { "library" } else { prefix };
         let mut names = Vec::new();
-        let mut pages = 0;
-        while let Some(path) = next.take() {
-            pages += 1;
-            if pages > MAX_PAGES {
-                return Err(RegistryError::Request {
-                    operation: "list",
-                    reference: what,
-                    kind: ErrorKind::Other,
-                    message: format!("more than {MAX_PAGES} pages; the registry's `Link` header loops"),
-                });
-            }
-            let (body, link) = self.retry("list", &what, || self.http.page(&self.host, &path, &auth))?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| RegistryError::Request {
-                operation: "list",
-                reference: what.clone(),
-                kind: ErrorKind::Other,
-                message: format!("the catalog is not the JSON the distribution spec defines: {e}"),
-            })?;
+        for body in self.pages(probe, "/v2/_catalog", &format!("/v2/_catalog?n={PAGE}"))? {
+            let page: Page = parse(&body, &self.host)?;
             names.extend(page.repositories.into_iter().filter(|n| {
                 prefix.is_empty()
                     || n == prefix
-                    || n.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+                    || n.strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('/'))
             }));
-            next = link.as_deref().and_then(next_page);
         }
         names.sort();
         names.dedup();
         Ok(names)
     }
+
+    /// The tags of `repository`, sorted.
+    pub fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        let base = format!("/v2/{repository}/tags/list");
+        let mut tags = Vec::new();
+        for body in self.pages(repository, &base, &format!("{base}?n={PAGE}"))? {
+            let page: Tags = parse(&body, &self.host)?;
+            tags.extend(page.tags.unwrap_or_default());
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    /// The bodies of a paged listing, from `first` on, following `Link` headers that stay under `base`.
+    fn pages(
+        &self,
+        repository: &str,
+        base: &str,
+        first: &str,
+    ) -> Result<Vec<Vec<u8>>, RegistryError> {
+        let probe = Reference::with_tag(self.host.clone(), repository.to_owned(), "latest".into());
+        let auth = self.authenticate(&probe, RegistryOperation::Pull)?;
+        let what = format!("{}{base}", self.host);
+        let mut next = Some(first.to_owned());
+        let mut bodies = Vec::new();
+        while let Some(path) = next.take() {
+            if bodies.len() >= MAX_PAGES {
+                return Err(RegistryError::Request {
+                    operation: "list",
+                    reference: what,
+                    kind: ErrorKind::Other,
+                    message: format!(
+                        "more than {MAX_PAGES} pages; the registry's `Link` header loops"
+                    ),
+                });
+            }
+            let (body, link) =
+                self.retry("list", &what, || self.http.page(&self.host, &path, &auth))?;
+            bodies.push(body);
+            next = link.as_deref().and_then(|l| next_page(l, base));
+        }
+        Ok(bodies)
+    }
 }
 
-/// The path of a `Link: </v2/_catalog?last=x&n=100>; rel="next"` header (absolute URLs are cut to their path).
-fn next_page(link: &str) -> Option<String> {
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], host: &str) -> Result<T, RegistryError> {
+    serde_json::from_slice(body).map_err(|e| RegistryError::Request {
+        operation: "list",
+        reference: host.to_owned(),
+        kind: ErrorKind::Other,
+        message: format!("the listing is not the JSON the distribution spec defines: {e}"),
+    })
+}
+
+/// The path of a `Link: </v2/_catalog?last=x&n=100>; rel="next"` header (absolute URLs are cut to their path),
+/// if it stays under `base`.
+fn next_page(link: &str, base: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.trim().split_once(';')?;
         params.contains("rel=\"next\"").then_some(())?;
@@ -74,13 +111,16 @@ fn next_page(link: &str) -> Option<String> {
             Some(i) => &target[target[i + 3..].find('/').map(|j| i + 3 + j)?..],
             None => target,
         };
-        path.starts_with("/v2/_catalog").then(|| path.to_owned())
+        path.starts_with(base).then(|| path.to_owned())
     })
 }
 
 impl Failure {
     pub(super) fn catalog_too_large() -> Self {
-        Self::new(ErrorKind::TooLarge, format!("a catalog page is over {MAX_PAGE_BYTES} bytes"))
+        Self::new(
+            ErrorKind::TooLarge,
+            format!("a catalog page is over {MAX_PAGE_BYTES} bytes"),
+        )
     }
 }
 
@@ -91,14 +131,24 @@ mod tests {
     #[test]
     fn link_headers_give_the_next_page() {
         assert_eq!(
-            next_page("</v2/_catalog?last=b&n=2>; rel=\"next\"").as_deref(),
+            next_page("</v2/_catalog?last=b&n=2>; rel=\"next\"", "/v2/_catalog").as_deref(),
             Some("/v2/_catalog?last=b&n=2")
         );
         assert_eq!(
-            next_page("<https://r.example/v2/_catalog?last=b>; rel=\"next\"").as_deref(),
+            next_page(
+                "<https://r.example/v2/_catalog?last=b>; rel=\"next\"",
+                "/v2/_catalog"
+            )
+            .as_deref(),
             Some("/v2/_catalog?last=b")
         );
-        assert_eq!(next_page("</elsewhere>; rel=\"next\""), None);
-        assert_eq!(next_page("</v2/_catalog?last=b>; rel=\"prev\""), None);
+        assert_eq!(
+            next_page("</elsewhere>; rel=\"next\"", "/v2/_catalog"),
+            None
+        );
+        assert_eq!(
+            next_page("</v2/_catalog?last=b>; rel=\"prev\"", "/v2/_catalog"),
+            None
+        );
     }
 }

@@ -200,7 +200,11 @@ impl Http {
             "https"
         };
         let res = self
-            .get(&format!("{scheme}://{registry}{path}"), "application/json", auth)
+            .get(
+                &format!("{scheme}://{registry}{path}"),
+                "application/json",
+                auth,
+            )
             .await?;
         let link = res
             .headers()

@@ -105,6 +105,8 @@ pub(super) fn request(args: &BuildArgs) -> Result<BuildRequest, Refused> {
         env,
         ca_certs,
         process_env: std::env::vars().collect(),
+        // A clean git checkout records its revision, so a fleet campaign can rebuild the image from it.
+        source: session::git_source(&args.path),
         ..BuildRequest::new(&args.path, builder, output)
     };
     request.check().map_err(|e| usage(e.to_string()))?;
@@ -112,7 +114,7 @@ pub(super) fn request(args: &BuildArgs) -> Result<BuildRequest, Refused> {
 }
 
 /// This machine's trust store: `$SSL_CERT_FILE`, else Debian's bundle.
-fn host_ca_certs() -> Option<PathBuf> {
+pub fn host_ca_certs() -> Option<PathBuf> {
     std::env::var_os("SSL_CERT_FILE")
         .map(PathBuf::from)
         .filter(|p| p.is_file())
