@@ -137,6 +137,8 @@ pub struct Fleet {
     run: BaseFacts,
     builder: Option<BaseFacts>,
     started: Instant,
+    /// Workers' registry clients, kept between phases (connections and the registry's auth answer are reused).
+    pool: Mutex<Vec<(Clients, Arc<Counted>)>>,
 }
 
 fn registry_ref(reference: &str) -> Option<RegistryRef> {
@@ -203,6 +205,7 @@ impl Fleet {
             run,
             builder,
             started: Instant::now(),
+            pool: Mutex::new(Vec::new()),
         })
     }
 
@@ -287,8 +290,11 @@ impl Fleet {
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| {
-                    let gate = Arc::new(Counted::new(self.limiter.clone()));
-                    let mut clients = Clients::new(&self.settings.insecure, gate.clone());
+                    let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+                    let (mut clients, gate) = pooled.unwrap_or_else(|| {
+                        let gate = Arc::new(Counted::new(self.limiter.clone()));
+                        (Clients::new(&self.settings.insecure, gate.clone()), gate)
+                    });
                     loop {
                         let next = queue.lock().map(|mut q| q.pop_front()).ok().flatten();
                         let Some((i, input)) = next else { break };
@@ -296,6 +302,9 @@ impl Fleet {
                         if let Ok(mut r) = results.lock() {
                             r[i] = Some(out);
                         }
+                    }
+                    if let Ok(mut p) = self.pool.lock() {
+                        p.push((clients, gate));
                     }
                 });
             }
@@ -600,13 +609,16 @@ fn base_outcome(item: &PlanItem) -> Outcome {
 /// What needs no work now: finished by an earlier run (from the journal), patched by an earlier run that crashed
 /// before journaling it (its tag now names an image on the new run image), up to date, or skipped.
 fn settled(item: &PlanItem, campaign: Option<&Campaign>) -> Option<Outcome> {
-    if let Some(done) = campaign.and_then(|c| c.finished(&item.target.image)) {
+    let base = base_outcome(item);
+    // Trusted only while the tag still names what the earlier run left there (it may have moved since).
+    if let Some(done) = campaign.and_then(|c| c.finished(&item.target.image))
+        && (done.status != Status::Patched || done.new_digest == base.old_digest)
+    {
         return Some(Outcome {
             earlier: true,
             ..done.clone()
         });
     }
-    let base = base_outcome(item);
     match item.decision.action {
         Action::UpToDate => {
             let started = campaign.and_then(|c| c.started(&item.target.image));

@@ -189,7 +189,7 @@ pub struct Registry {
     /// The registry's `host[:port]`, as the gate hears it.
     host: String,
     gate: Option<std::sync::Arc<dyn Gate>>,
-    /// Set once the registry answered that it needs no credentials at all: later requests skip the check.
+    /// Set once the registry answered `/v2/` without a challenge: no request needs credentials.
     open_access: std::sync::atomic::AtomicBool,
 }
 
@@ -390,8 +390,23 @@ impl Registry {
     /// Authenticates for `op` on `r`'s repository and returns what requests made here present.
     fn authenticate(&self, r: &Reference, op: RegistryOperation) -> Result<Auth, RegistryError> {
         use std::sync::atomic::Ordering;
-        if self.open_access.load(Ordering::Relaxed) {
-            return Ok(Auth::Anonymous);
+        if matches!(self.auth, RegistryAuth::Anonymous) {
+            if self.open_access.load(Ordering::Relaxed) {
+                return Ok(Auth::Anonymous);
+            }
+            // Asked once: a registry that answers `/v2/` without a challenge needs no token for anything. (Going
+            // through `oci-client`'s own check instead would make it ask again before every later request.)
+            let ping = self.retry("reach", &self.host, || {
+                self.http.page(&self.host, "/v2/", &Auth::Anonymous)
+            });
+            match ping {
+                Ok(_) => {
+                    self.open_access.store(true, Ordering::Relaxed);
+                    return Ok(Auth::Anonymous);
+                }
+                Err(e) if e.kind() == Some(&ErrorKind::Unauthorized) => {}
+                Err(e) => return Err(e),
+            }
         }
         let name = r.whole();
         let token = self.retry_oci("authenticate to", &name, || async {
@@ -400,11 +415,7 @@ impl Registry {
         Ok(match (token, &self.auth) {
             (Some(t), _) => Auth::Bearer(t),
             (None, RegistryAuth::Basic(u, p)) => Auth::Basic(u.clone(), p.clone()),
-            (None, _) => {
-                // No challenge at all: the registry is open to anyone, for every repository and operation.
-                self.open_access.store(true, Ordering::Relaxed);
-                Auth::Anonymous
-            }
+            (None, _) => Auth::Anonymous,
         })
     }
 

@@ -12,7 +12,7 @@ use gp_lifecycle::session::{self, BuildOutcome};
 use super::{exit, store};
 use crate::progress::{Reporter, Style};
 
-mod settings;
+pub(super) mod settings;
 use settings::request;
 
 /// Where a build image keeps its buildpacks and order.

@@ -6,6 +6,7 @@ mod buildpack;
 mod contract;
 mod default_builder;
 mod detect;
+mod fleet;
 mod image;
 mod rebase;
 mod render;
@@ -99,6 +100,8 @@ pub enum Command {
     Stack(stack::StackCommand),
     /// Put an app image on a new run image without rebuilding it.
     Rebase(rebase::RebaseArgs),
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// Copy, inspect and unpack OCI images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Detect(args) => detect::run(&args),
         Command::Rebase(args) => rebase::run(&args),
+        Command::Fleet(c) => fleet::run(c),
         Command::Builder(c) => builder::run(c),
         Command::Buildpack(c) => buildpack::run(c),
         Command::Stack(c) => stack::run(c),
