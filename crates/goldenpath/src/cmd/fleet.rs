@@ -398,37 +398,17 @@ fn patch(args: &PatchArgs) -> ExitCode {
             }
         }
     };
-    let progress = |o: &Outcome| {
-        if o.status == Status::NotRun {
-            return;
-        }
-        let digests = match (&o.old_digest, &o.new_digest) {
-            (Some(a), Some(b)) if a != b => format!(" {} -> {}", short(a), short(b)),
-            _ => String::new(),
-        };
-        let detail = match (&o.error, o.status) {
-            (Some(e), _) => format!(": {e}"),
-            (None, Status::Skipped) => format!(": {}", o.reason),
-            _ => String::new(),
-        };
-        eprintln!(
-            "  {:10} {}{digests}{}{detail}",
-            o.status.as_str(),
-            o.image,
-            if o.earlier { " (earlier run)" } else { "" }
-        );
-    };
-    let mut report = fleet.patch(&plan, campaign.as_ref(), &progress);
+    let mut report = fleet.patch(&plan, campaign.as_ref(), &print_outcome);
     report.campaign = id;
     let mut code = if report.count(Status::Failed) > 0 || report.stopped.is_some() {
         ExitCode::from(exit::INVALID)
     } else {
         ExitCode::SUCCESS
     };
-    if let (Some(out), Some(contracts), false) = (&args.gitops, &contracts, args.dry_run) {
-        if let Err(c) = pin(out, contracts, &report) {
-            code = c;
-        }
+    if let (Some(out), Some(contracts), false) = (&args.gitops, &contracts, args.dry_run)
+        && let Err(c) = pin(out, contracts, &report)
+    {
+        code = c;
     }
     if let Some(c) = &campaign {
         for (name, text) in [
@@ -451,6 +431,28 @@ fn patch(args: &PatchArgs) -> ExitCode {
         let _ = super::write_stdout(&report.to_markdown());
     }
     code
+}
+
+/// One line per settled image, on stderr.
+fn print_outcome(o: &Outcome) {
+    if o.status == Status::NotRun {
+        return;
+    }
+    let digests = match (&o.old_digest, &o.new_digest) {
+        (Some(a), Some(b)) if a != b => format!(" {} -> {}", short(a), short(b)),
+        _ => String::new(),
+    };
+    let detail = match (&o.error, o.status) {
+        (Some(e), _) => format!(": {e}"),
+        (None, Status::Skipped) => format!(": {}", o.reason),
+        _ => String::new(),
+    };
+    eprintln!(
+        "  {:10} {}{digests}{}{detail}",
+        o.status.as_str(),
+        o.image,
+        if o.earlier { " (earlier run)" } else { "" }
+    );
 }
 
 /// Pins every patched contract image's new digest into the GitOps tree, as `contract render --pin` does.
