@@ -103,8 +103,9 @@ pub fn inspect(
     })
 }
 
-/// Reads a run image or builder `reference` (a registry image) into `layout`, with its layers when `with_layers`
-/// (a run image on another registry than an app is pulled whole, to be uploaded there).
+/// Reads a run image or builder `reference` into `layout`: a registry image (with its layers when `with_layers`:
+/// a run image on another registry than an app is pulled whole, to be uploaded there), or, for a builder, an
+/// `oci:` layout read where it is.
 pub fn inspect_base(
     clients: &mut Clients,
     layout: &Layout,
@@ -113,10 +114,26 @@ pub fn inspect_base(
 ) -> Result<(Desc, BaseFacts), InspectError> {
     let r = match reference.parse::<gp_oci::reference::ImageRef>() {
         Ok(gp_oci::reference::ImageRef::Registry(r)) => r,
+        Ok(gp_oci::reference::ImageRef::Layout { path, tag }) if !with_layers => {
+            // A builder on this machine (rebuilds run here): read where it is.
+            let local = Layout::open(&path).map_err(|e| InspectError::other(e.to_string()))?;
+            let top = local
+                .resolve(tag.as_deref())
+                .map_err(|e| InspectError::other(e.to_string()))?;
+            let image = read_image(&local, &top).map_err(|e| InspectError::other(e.to_string()))?;
+            return Ok((
+                image.manifest_desc.clone(),
+                BaseFacts::read(
+                    reference.to_owned(),
+                    image.manifest_desc.digest.to_string(),
+                    &image.config,
+                ),
+            ));
+        }
         Ok(gp_oci::reference::ImageRef::Layout { .. }) => {
             return Err(InspectError::other(format!(
-                "`{reference}`: a fleet's run image and builder are registry images (`registry/repository:tag`); \
-                 push the layout first (`goldenpath image copy`)"
+                "`{reference}`: a fleet's run image is a registry image (`registry/repository:tag`); push the \
+                 layout first (`goldenpath image copy`)"
             )));
         }
         Err(e) => return Err(InspectError::other(e.to_string())),

@@ -41,7 +41,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub struct Settings {
     /// The new run image (a registry image).
     pub run_image: String,
-    /// The builder rebuilds use (a registry image); `None`: images that need a rebuild fail with the fix.
+    /// The builder rebuilds use (a registry image or `oci:PATH:TAG`); `None`: images that need a rebuild fail with the fix.
     pub builder: Option<String>,
     pub insecure: Vec<String>,
     pub limits: Limits,

@@ -33,8 +33,8 @@ pub struct FleetArgs {
     /// The new run image (a registry image).
     #[arg(long)]
     pub run_image: String,
-    /// The builder rebuilds use (a registry image); with it, images whose buildpacks or lifecycle changed in the
-    /// builder are rebuilt too.
+    /// The builder rebuilds use (a registry image or `oci:PATH:TAG`); with it, images whose buildpacks or
+    /// lifecycle changed in the builder are rebuilt too.
     #[arg(long)]
     pub builder: Option<String>,
     /// A contracts tree or contract files: each contract's image (`<registry prefix>/<application>:<environment>`).
