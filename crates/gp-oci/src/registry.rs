@@ -278,7 +278,7 @@ impl Registry {
     }
 
     /// Lets the next request through the gate (if any).
-    fn admit(&self) {
+    pub(crate) fn admit(&self) {
         if let Some(g) = &self.gate {
             g.admit(&self.host);
         }
@@ -521,16 +521,22 @@ impl Registry {
     }
 
     /// Mounts `blob` into `r`'s repository from `src`'s; `false` when the registry would not (it answers 201 only
-    /// for a mounted blob).
-    fn mounted(&self, r: &Reference, src: &Reference, blob: &Desc, stats: &mut PushStats) -> bool {
-        self.admit();
+    /// for a mounted blob), an error when it kept failing as an overloaded registry does.
+    fn mounted(
+        &self,
+        r: &Reference,
+        src: &Reference,
+        blob: &Desc,
+        stats: &mut PushStats,
+    ) -> Result<bool, RegistryError> {
         let digest = blob.digest.to_string();
-        if self
-            .rt
-            .block_on(self.client.mount_blob(r, src, &digest))
-            .is_err()
-        {
-            return false;
+        match self.retry_oci("mount blob into", &r.whole(), || {
+            self.client.mount_blob(r, src, &digest)
+        }) {
+            Ok(()) => {}
+            // Retried and still failing as a registry under strain does: that is an error, not "cannot mount".
+            Err(e) if e.kind().is_some_and(ErrorKind::retryable) => return Err(e),
+            Err(_) => return Ok(false),
         }
         stats.mounted += 1;
         self.report(&Step::Mounted {
@@ -538,7 +544,7 @@ impl Registry {
             from: src.repository().to_owned(),
         });
         self.seen(r, &blob.digest);
-        true
+        Ok(true)
     }
 
     fn push_blob(
@@ -565,7 +571,7 @@ impl Registry {
         if is_layer
             && known.mount_first
             && let Some(src) = mount
-            && self.mounted(r, src, blob, stats)
+            && self.mounted(r, src, blob, stats)?
         {
             return Ok(());
         }
@@ -593,7 +599,7 @@ impl Registry {
                 .collect();
             let first = if known.mount_first { None } else { mount };
             for src in first.into_iter().chain(seen_in.iter()) {
-                if self.mounted(r, src, blob, stats) {
+                if self.mounted(r, src, blob, stats)? {
                     return Ok(());
                 }
             }

@@ -166,14 +166,17 @@ fn limits(args: &FleetArgs) -> Result<Limits, ExitCode> {
 }
 
 fn settings(args: &FleetArgs) -> Result<Settings, ExitCode> {
-    for (flag, r) in std::iter::once(("--run-image", &args.run_image))
-        .chain(args.builder.iter().map(|b| ("--builder", b)))
+    if !matches!(args.run_image.parse::<ImageRef>(), Ok(ImageRef::Registry(_))) {
+        return Err(usage(format!(
+            "`--run-image {}`: a fleet's run image is a registry image (`registry/repository:tag`); push a \
+             layout first with `goldenpath image copy`",
+            args.run_image
+        )));
+    }
+    if let Some(b) = &args.builder
+        && let Err(e) = b.parse::<ImageRef>()
     {
-        if !matches!(r.parse::<ImageRef>(), Ok(ImageRef::Registry(_))) {
-            return Err(usage(format!(
-                "`{flag} {r}`: a fleet's run image and builder are registry images (`registry/repository:tag`)"
-            )));
-        }
+        return Err(usage(format!("`--builder {b}`: {e}")));
     }
     if args.concurrency == 0 {
         return Err(usage("`--concurrency` is at least 1"));

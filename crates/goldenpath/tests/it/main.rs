@@ -7,6 +7,7 @@ mod builder_toml;
 mod conformance;
 mod contract_validate;
 mod detect;
+mod fleet;
 mod hostile_inputs;
 mod hostile_layout;
 mod hostile_registry;

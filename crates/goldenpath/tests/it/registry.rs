@@ -71,6 +71,17 @@ impl RegistryServer {
         }
     }
 
+    /// The access log's request lines so far (after a moment for the log to settle).
+    pub fn log_lines(&self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(300));
+        fs_err::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\" ") && l.contains(" /v2/"))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Upload sessions started (`POST .../blobs/uploads/`) according to the access log, once it has settled.
     pub fn post_lines(&self) -> Vec<String> {
         fs_err::read_to_string(&self.log)

@@ -86,6 +86,8 @@ impl Registry {
         digest: &str,
     ) -> Result<(), super::RegistryError> {
         self.retry("upload blob to", &r.whole(), || async {
+            // Two requests (the upload session's POST, then the PUT of the body): the gate hears both.
+            self.admit();
             let file = fs_err::File::open(path).map_err(|e| {
                 Failure::new(
                     ErrorKind::Other,
