@@ -166,7 +166,10 @@ fn limits(args: &FleetArgs) -> Result<Limits, ExitCode> {
 }
 
 fn settings(args: &FleetArgs) -> Result<Settings, ExitCode> {
-    if !matches!(args.run_image.parse::<ImageRef>(), Ok(ImageRef::Registry(_))) {
+    if !matches!(
+        args.run_image.parse::<ImageRef>(),
+        Ok(ImageRef::Registry(_))
+    ) {
         return Err(usage(format!(
             "`--run-image {}`: a fleet's run image is a registry image (`registry/repository:tag`); push a \
              layout first with `goldenpath image copy`",

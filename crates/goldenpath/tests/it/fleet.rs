@@ -511,8 +511,11 @@ fn bad_input_is_named_with_the_fix() {
 
     // A dry run changes nothing.
     let mark = reg.log_lines().len();
-    let out =
-        ok(fleet_cmd("patch", tmp, &images[..1], &format!("{host}/stack/run:b")).arg("--dry-run"));
+    let out = ok(
+        fleet_cmd("patch", tmp, &images[..1], &format!("{host}/stack/run:b"))
+            .arg("--dry-run")
+            .env("XDG_STATE_HOME", tmp.join("dry-state")),
+    );
     assert!(out.contains("dry run"), "{out}");
     assert!(
         !reg.log_lines()[mark..]
