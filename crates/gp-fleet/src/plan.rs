@@ -324,10 +324,19 @@ fn rebase_blocker(
 }
 
 /// A change in the builder that calls for a rebuild (kpack's BUILDPACK and LIFECYCLE reasons): a buildpack the
-/// image was built with now has another version in the builder (or is gone), or the lifecycle version differs.
+/// image was built with now has another version in the builder (or is gone from it), or the lifecycle version
+/// differs. Only for images the builder built (it has at least one of their buildpacks).
 fn builder_change(image: &ImageFacts, builder: &BaseFacts) -> Option<Reason> {
     let meta = builder.builder.as_ref()?;
     let build = image.build.as_ref()?;
+    // An image none of whose buildpacks the builder has was built by another builder: its rules do not apply.
+    if !build
+        .buildpacks
+        .iter()
+        .any(|used| meta.buildpacks.iter().any(|b| b.id == used.id))
+    {
+        return None;
+    }
     for used in &build.buildpacks {
         let same_id: Vec<_> = meta.buildpacks.iter().filter(|b| b.id == used.id).collect();
         if same_id.iter().any(|b| b.version == used.version) {

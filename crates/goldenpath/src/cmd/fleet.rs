@@ -468,11 +468,19 @@ fn pin(
     report: &Report,
 ) -> Result<(), ExitCode> {
     let mut pins = gp_render::contracts::Pins::default();
+    let named: std::collections::BTreeSet<String> = inventory::from_contracts(contracts)
+        .into_iter()
+        .map(|t| t.image)
+        .collect();
     let mut n = 0;
     for o in &report.images {
-        if let (Status::Patched, Some(env), Some(app), Some(digest)) =
-            (o.status, &o.environment, &o.application, &o.new_digest)
-        {
+        if let (Status::Patched, Some(env), Some(app), Some(digest), true) = (
+            o.status,
+            &o.environment,
+            &o.application,
+            &o.new_digest,
+            named.contains(&o.image),
+        ) {
             pins.env_app(env, app, digest);
             n += 1;
         }

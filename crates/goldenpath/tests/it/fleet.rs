@@ -69,12 +69,29 @@ fn small_fleet(tmp: &Path, host: &str, apps: usize, envs: &[&str]) -> Vec<String
     umoci_run_image(&layout, "a", "a\n", &[]);
     umoci_run_image(&layout, "b", "b\n", &[]);
     for tag in ["a", "b"] {
-        ok(gp()
-            .args(["image", "copy"])
-            .arg(format!("oci:{}:{tag}", layout.display()))
-            .arg(format!("{host}/stack/run:{tag}"))
-            .env("XDG_CACHE_HOME", tmp.join("cache")));
+        copy(
+            tmp,
+            &format!("oci:{}:{tag}", layout.display()),
+            &format!("{host}/stack/run:{tag}"),
+        );
     }
+    publish_apps(tmp, host, &format!("{host}/stack/run:a"), apps, envs)
+}
+
+fn copy(tmp: &Path, from: &str, to: &str) {
+    ok(gp()
+        .args(["image", "copy", from, to])
+        .env("XDG_CACHE_HOME", tmp.join("cache")));
+}
+
+/// `apps` test-buildpack apps built on `run_image`, published as `host/fleet/app-N:<env>` for each of `envs`.
+fn publish_apps(
+    tmp: &Path,
+    host: &str,
+    run_image: &str,
+    apps: usize,
+    envs: &[&str],
+) -> Vec<String> {
     let order = js_order(tmp);
     let mut images = Vec::new();
     for i in 0..apps {
@@ -84,14 +101,12 @@ fn small_fleet(tmp: &Path, host: &str, apps: usize, envs: &[&str]) -> Vec<String
         fs_err::write(app.join("index.js"), format!("// app {i}\n")).unwrap();
         let first = format!("{host}/fleet/app-{i}:{}", envs[0]);
         ok(test_build(&first, &order, &app)
-            .args(["--publish", "--run-image", &format!("{host}/stack/run:a")])
+            .args(["--publish", "--run-image", run_image])
             .env("XDG_CACHE_HOME", tmp.join("cache")));
         images.push(first.clone());
         for env in &envs[1..] {
             let to = format!("{host}/fleet/app-{i}:{env}");
-            ok(gp()
-                .args(["image", "copy", &first, &to])
-                .env("XDG_CACHE_HOME", tmp.join("cache")));
+            copy(tmp, &first, &to);
             images.push(to);
         }
     }
@@ -526,4 +541,314 @@ fn bad_input_is_named_with_the_fix() {
         !tmp.join("dry-state").exists(),
         "no campaign state for a dry run"
     );
+}
+
+/// A contracts tree naming `apps` in `envs` with images under `prefix` (`goldenpath.toml` + one contract each).
+fn contracts(dir: &Path, prefix: &str, apps: &[String], envs: &[&str]) -> PathBuf {
+    let config = fs_err::read_to_string(root().join("examples/contracts/goldenpath.toml"))
+        .unwrap()
+        .replace("123456789012.dkr.ecr.eu-west-2.amazonaws.com", prefix);
+    fs_err::create_dir_all(dir).unwrap();
+    fs_err::write(dir.join("goldenpath.toml"), config).unwrap();
+    let tree = dir.join("docs/20-contracts/app-deployments");
+    for env in envs {
+        fs_err::create_dir_all(tree.join(env)).unwrap();
+        for (n, app) in apps.iter().enumerate() {
+            let id = format!("APP-{:04}", n + 1);
+            fs_err::write(
+                tree.join(env).join(format!("{id}.yaml")),
+                format!(
+                    "apiVersion: goldenpath.io/v1\nkind: AppDeploymentRequest\nid: {id}\nenvironment: {env}\n\
+                     owner: team-a\napplication: {app}\nspec:\n  source:\n    git: https://github.com/example/{app}\n\
+                     \x20 build:\n    type: buildpack\n    builder: default\n  runtime:\n    replicas: 2\n\
+                     \x20   resources:\n      memory: 256Mi\n      cpu: 100m\n"
+                ),
+            )
+            .unwrap();
+        }
+    }
+    tree
+}
+
+/// Copies `image` out of the registry into `<scratch>/pulled:<tag>` and runs `script` in it under runc (as the
+/// image's user, which must be the CNB user); returns its output.
+fn run_in(image: &str, tag: &str, scratch: &Path, script: &str) -> String {
+    let layout = scratch.join("pulled");
+    ok(Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{image}"),
+        ])
+        .arg(format!("oci:{}:{tag}", layout.display())));
+    let bundle = scratch.join(format!("bundle-{tag}"));
+    ok(Command::new("umoci")
+        .args(["unpack", "--image", &format!("{}:{tag}", layout.display())])
+        .arg(&bundle));
+    let path = bundle.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        c["process"]["user"]["uid"], 1000,
+        "{image} runs as the CNB user"
+    );
+    c["process"]["terminal"] = false.into();
+    c["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    fs_err::write(&path, c.to_string()).unwrap();
+    let id = format!("gp-fleet-{}-{tag}", std::process::id());
+    ok(Command::new("runc")
+        .arg("--root")
+        .arg(scratch.join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id))
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one story: a fleet on the Debian run image, patched, checked, run, pinned
+fn thirty_images_on_the_default_stack_are_rebased_run_and_pinned_and_one_is_rebuilt() {
+    if !(crate::apps::ready() && tools() && require_tool("git")) {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let host = format!("127.0.0.1:{}", reg.port);
+    let builder = crate::apps::builder();
+
+    // Run image A: the default stack's. B: A plus a patch file. C: A labelled as another distro.
+    let config = ok(Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(builder));
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(
+        config["config"]["Labels"]["io.buildpacks.builder.metadata"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let stack_run = meta["images"][0]["image"].as_str().unwrap().to_owned();
+    let local = tmp.join("stack");
+    copy(tmp, &stack_run, &format!("oci:{}:a", local.display()));
+    let patch = tmp.join("patch");
+    fs_err::create_dir_all(patch.join("etc")).unwrap();
+    fs_err::write(patch.join("etc/goldenpath-patch"), "B\n").unwrap();
+    ok(Command::new("umoci")
+        .args([
+            "insert",
+            "--image",
+            &format!("{}:a", local.display()),
+            "--tag",
+            "b",
+        ])
+        .arg(&patch)
+        .arg("/"));
+    ok(Command::new("umoci").args([
+        "config",
+        "--image",
+        &format!("{}:a", local.display()),
+        "--tag",
+        "c",
+        "--config.label",
+        "io.buildpacks.base.distro.version=13",
+    ]));
+    for tag in ["a", "b", "c"] {
+        copy(
+            tmp,
+            &format!("oci:{}:{tag}", local.display()),
+            &format!("{host}/stack/run:{tag}"),
+        );
+    }
+    let run_a = format!("{host}/stack/run:a");
+    let envs = ["dev", "staging", "prod"];
+
+    // The fleet: the example Flask app (a git checkout) by the default builder, promoted through three
+    // environments; nine test-buildpack apps in three environments; the Flask app once more on run image C.
+    let flask = crate::apps::copy_app("python-flask", &tmp.join("flask"));
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "app",
+        ],
+    ] {
+        ok(Command::new("git").arg("-C").arg(&flask).args(args));
+    }
+    let build = |image: &str, run_image: &str| {
+        ok(gp()
+            .args([
+                "build",
+                image,
+                "--publish",
+                "--builder",
+                builder,
+                "--run-image",
+                run_image,
+                "--path",
+            ])
+            .arg(&flask)
+            .arg("--cache")
+            .arg(tmp.join("layer-cache"))
+            .env("XDG_CACHE_HOME", tmp.join("cache")));
+    };
+    build(&format!("{host}/fleet/flask:dev"), &run_a);
+    let mut images = vec![format!("{host}/fleet/flask:dev")];
+    for env in &envs[1..] {
+        copy(tmp, &images[0], &format!("{host}/fleet/flask:{env}"));
+        images.push(format!("{host}/fleet/flask:{env}"));
+    }
+    images.extend(publish_apps(tmp, &host, &run_a, 9, &envs));
+    assert_eq!(images.len(), 30);
+    let other = format!("{host}/fleet/flask-c:dev");
+    build(&other, &format!("{host}/stack/run:c"));
+    let before: BTreeMap<String, Vec<String>> =
+        images.iter().map(|i| (i.clone(), layers(i))).collect();
+
+    // The contracts name the thirty; the GitOps tree is rendered before the campaign.
+    let mut names = vec!["flask".to_owned()];
+    names.extend((0..9).map(|i| format!("app-{i}")));
+    let tree = contracts(
+        &tmp.join("contracts"),
+        &format!("{host}/fleet"),
+        &names,
+        &envs,
+    );
+    let gitops = tmp.join("gitops");
+    ok(gp()
+        .args(["contract", "render"])
+        .arg(&tree)
+        .arg("--out")
+        .arg(&gitops));
+
+    let fleet = |sub: &str| {
+        let mut c = fleet_cmd(
+            sub,
+            tmp,
+            std::slice::from_ref(&other),
+            &format!("{host}/stack/run:b"),
+        );
+        c.arg("--contracts")
+            .arg(&tree)
+            .args(["--builder", builder, "--rate", "500/100"]);
+        c
+    };
+    let o = fleet("plan").arg("--json").output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(plan["counts"]["rebase"], 30, "{plan:#}");
+    assert_eq!(plan["counts"]["rebuild"], 1, "{plan:#}");
+    let rebuild = plan["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["action"] == "rebuild")
+        .unwrap();
+    assert_eq!(rebuild["image"], other.as_str());
+    assert!(
+        rebuild["reason"]
+            .as_str()
+            .unwrap()
+            .contains("debian 13, the new one debian 12: another distro"),
+        "{rebuild}"
+    );
+    let (_, table) = run(&mut fleet("plan"));
+    assert!(
+        table.contains("rebase (30)") && table.contains("rebuild (1)"),
+        "{table}"
+    );
+
+    let out = ok(fleet("patch").arg("--gitops").arg(&gitops));
+    assert!(
+        out.contains("31 patched, 0 up to date, 0 skipped, 0 failed"),
+        "{out}"
+    );
+    assert!(out.contains("pinned 30 digest(s)"), "{out}");
+
+    // From outside: every image's base layers are B's, its app layers the ones it had.
+    let base_a = layers(&run_a);
+    let base_b = layers(&format!("{host}/stack/run:b"));
+    let report = report(tmp);
+    let new_digest: BTreeMap<String, String> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_ne!(o["old_digest"], o["new_digest"], "{o}");
+            (
+                o["image"].as_str().unwrap().to_owned(),
+                o["new_digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(new_digest.len(), 31);
+    for (image, old) in &before {
+        let now = layers(image);
+        assert_eq!(now[..base_b.len()], base_b[..], "{image}");
+        assert_eq!(
+            now[base_b.len()..],
+            old[base_a.len()..],
+            "{image}: app layers byte-identical"
+        );
+    }
+    assert_eq!(
+        layers(&other)[..base_b.len()],
+        base_b[..],
+        "the rebuilt image is on B"
+    );
+
+    // The GitOps tree pins each contract image's new digest.
+    for image in &images {
+        let (repo, env) = image.rsplit_once(':').unwrap();
+        let app = repo.rsplit('/').next().unwrap();
+        let k = fs_err::read_to_string(
+            gitops
+                .join("apps")
+                .join(env)
+                .join(app)
+                .join("kustomization.yaml"),
+        )
+        .unwrap();
+        assert!(k.contains(&new_digest[image]), "{image}:\n{k}");
+    }
+
+    // They run: the Flask app answers on B, a test-buildpack image runs as the CNB user on B.
+    let scratch = tmp.join("run");
+    fs_err::create_dir_all(&scratch).unwrap();
+    let said = run_in(
+        &images[5],
+        "app",
+        &scratch,
+        "id -u; cat /etc/goldenpath-patch",
+    );
+    assert!(said.contains("1000") && said.contains('B'), "{said}");
+    let layout = scratch.join("pulled");
+    ok(Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}", images[2]),
+        ])
+        .arg(format!("oci:{}:flask", layout.display())));
+    let port = crate::registry::free_port();
+    let app = crate::apps::start_image(&layout, "flask", &scratch, port);
+    let answer = crate::apps::get(port);
+    assert!(answer.contains("\"app\":\"python-flask\""), "{answer}");
+    assert!(
+        scratch
+            .join("bundle-flask/rootfs/etc/goldenpath-patch")
+            .is_file(),
+        "the base is B"
+    );
+    drop(app);
 }

@@ -203,3 +203,29 @@ fn a_buildpack_version_changed_in_the_builder_is_a_rebuild() {
         "buildpack gp/python 1.0.0 -> 1.1.0 in the builder"
     );
 }
+
+#[test]
+fn images_of_another_builder_are_not_rebuilt_for_its_buildpacks() {
+    let mut image = app("r/stack/run:a", &["a1"]);
+    image.build = Some(gp_cnb::BuildMetadata {
+        buildpacks: vec![gp_cnb::BuildpackRecord {
+            id: "test/node".parse().unwrap(),
+            version: "1.0.0".parse().unwrap(),
+            homepage: None,
+            api: None,
+        }],
+        ..gp_cnb::BuildMetadata::default()
+    });
+    let mut builder = run("r/builder:1", &["x"]);
+    builder.builder = Some(gp_cnb::BuilderMetadata {
+        buildpacks: vec![gp_cnb::BuilderBuildpack {
+            id: "gp/python".parse().unwrap(),
+            version: "1.1.0".parse().unwrap(),
+            homepage: None,
+            name: None,
+        }],
+        ..gp_cnb::BuilderMetadata::default()
+    });
+    let d = decide(&image, &run("r/stack/run:b", &["b1"]), Some(&builder));
+    assert_eq!(d.action, Action::Rebase, "{}", d.reason);
+}
