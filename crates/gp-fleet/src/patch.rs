@@ -105,6 +105,8 @@ pub struct PlanItem {
     pub decision: Decision,
     /// Registry requests reading it took.
     pub requests: u64,
+    /// The digest an earlier, saved plan found, when the tag names another image now.
+    pub moved_from: Option<String>,
 }
 
 /// A fleet's plan: one item per image, in target order.
@@ -115,6 +117,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Compares with a plan saved earlier (image -> digest then): images whose tag moved since are marked, so the
+    /// report says they were planned again.
+    pub fn since(&mut self, saved: &std::collections::BTreeMap<String, String>) {
+        for item in &mut self.items {
+            let now = item.inspected.as_ref().map(|f| &f.facts.digest);
+            if let Some(then) = saved.get(&item.target.image)
+                && now != Some(then)
+            {
+                item.moved_from = Some(then.clone());
+            }
+        }
+    }
+
     /// Images that need work (rebase or rebuild).
     #[must_use]
     pub fn work(&self) -> usize {
@@ -447,28 +462,34 @@ impl Fleet {
         &self,
         clients: &mut Clients,
         gate: &Arc<Counted>,
-        item: &PlanItem,
+        planned: &PlanItem,
         campaign: Option<&Campaign>,
     ) -> Outcome {
         let started = Instant::now();
         let before = gate.count();
-        let mut outcome = base_outcome(item);
-        if let (Some(c), Some(found)) = (campaign, &item.inspected) {
-            // Marks the image as being patched from this digest: a crash after its push is recognised on rerun.
-            let _ = c.record(&Outcome {
-                status: Status::NotRun,
-                old_digest: Some(found.facts.digest.clone()),
-                ..base_outcome(item)
-            });
-        }
+        let mut item = planned.clone();
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            let result = match item.decision.action {
-                Action::Rebase => self.rebase(clients, item),
-                Action::Rebuild => self.rebuild(gate, item),
-                Action::UpToDate | Action::Skip => Ok(String::new()),
-            };
+            let result = self.recheck(clients, &mut item).and_then(|moved| {
+                if moved && !item.decision.action.is_work() {
+                    return Ok(None);
+                }
+                if let (Some(c), Some(found)) = (campaign, &item.inspected) {
+                    // Marks the image as being patched from this digest: a push that lands just before a crash
+                    // is recognised on the rerun.
+                    let _ = c.record(&Outcome {
+                        status: Status::NotRun,
+                        old_digest: Some(found.facts.digest.clone()),
+                        ..base_outcome(&item)
+                    });
+                }
+                match item.decision.action {
+                    Action::Rebase => self.rebase(clients, &item).map(Some),
+                    Action::Rebuild => self.rebuild(gate, &item).map(Some),
+                    Action::UpToDate | Action::Skip => Ok(None),
+                }
+            });
             match result {
                 Err(e) if e.retryable && attempt <= self.settings.retries => {
                     std::thread::sleep(backoff(attempt));
@@ -476,14 +497,31 @@ impl Fleet {
                 other => break other,
             }
         };
+        let mut outcome = base_outcome(&item);
+        if item.decision != planned.decision
+            || item.inspected.as_ref().map(|f| &f.facts.digest)
+                != planned.inspected.as_ref().map(|f| &f.facts.digest)
+        {
+            outcome.reason = format!(
+                "the tag moved after planning; now: {}",
+                item.decision.reason
+            );
+        }
         outcome.attempts = attempt;
         outcome.seconds = started.elapsed().as_secs_f64();
-        outcome.requests = item.requests + gate.count() - before;
+        outcome.requests = planned.requests + gate.count() - before;
         match result {
-            Ok(digest) => {
+            Ok(Some(digest)) => {
                 outcome.status = Status::Patched;
                 outcome.new_digest = Some(digest);
-                outcome.new_run_image = self.run.top_layer().map(str::to_owned);
+                outcome.new_run_image = Some(self.run_reference());
+            }
+            Ok(None) => {
+                outcome.status = if item.decision.action == Action::UpToDate {
+                    Status::UpToDate
+                } else {
+                    Status::Skipped
+                };
             }
             Err(e) => {
                 outcome.status = Status::Failed;
@@ -491,6 +529,38 @@ impl Fleet {
             }
         }
         outcome
+    }
+
+    /// The new run image as rebased images record it: its repository and digest.
+    fn run_reference(&self) -> String {
+        format!(
+            "{}/{}@{}",
+            self.run_ref.registry, self.run_ref.repository, self.run.digest
+        )
+    }
+
+    /// Just before patching: if the tag no longer names the image that was planned (a build landed meanwhile),
+    /// reads it again and decides again, so that a newer image is never replaced by the planned one. `true` when
+    /// it had moved.
+    fn recheck(&self, clients: &mut Clients, item: &mut PlanItem) -> Result<bool, JobError> {
+        let (Some(r), Some(found)) = (item.target.reference(), &item.inspected) else {
+            return Ok(false);
+        };
+        let registry = clients.get(&r).map_err(|e| JobError::registry(&e))?;
+        let now = registry
+            .current_digest(&r)
+            .map_err(|e| JobError::registry(&e))?;
+        if now.to_string() == found.facts.digest {
+            return Ok(false);
+        }
+        let fresh = inspect(clients, &self.layout, &r).map_err(|e| JobError {
+            message: e.message,
+            retryable: e.retryable || e.unreachable,
+        })?;
+        item.decision = decide(&fresh.facts, &self.run, self.builder.as_ref());
+        item.moved_from = Some(found.facts.digest.clone());
+        item.inspected = Some(fresh);
+        Ok(true)
     }
 
     fn rebase(&self, clients: &mut Clients, item: &PlanItem) -> Result<String, JobError> {
@@ -580,6 +650,7 @@ fn item(
         inspected,
         decision,
         requests,
+        moved_from: None,
     }
 }
 
@@ -591,15 +662,22 @@ fn base_outcome(item: &PlanItem) -> Outcome {
         environment: item.target.environment.clone(),
         application: item.target.application.clone(),
         action: item.decision.action,
-        reason: item.decision.reason.to_string(),
+        reason: match &item.moved_from {
+            Some(_) => format!(
+                "the tag moved after planning; now: {}",
+                item.decision.reason
+            ),
+            None => item.decision.reason.to_string(),
+        },
         old_digest: facts.map(|f| f.digest.clone()),
         old_run_image: facts.and_then(|f| {
-            f.lifecycle
-                .as_ref()
-                .ok()?
-                .as_ref()?
-                .run_image()
-                .map(|r| r.top_layer.clone())
+            let r = f.lifecycle.as_ref().ok()?.as_ref()?.run_image()?;
+            Some(
+                [&r.reference, &r.image, &r.top_layer]
+                    .into_iter()
+                    .find(|s| !s.is_empty())?
+                    .clone(),
+            )
         }),
         requests: item.requests,
         ..Outcome::default()

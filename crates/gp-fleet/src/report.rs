@@ -159,7 +159,9 @@ impl Report {
                 continue;
             }
             let _ = writeln!(md, "## {wave}\n");
-            md.push_str("| Image | Action | Status | Digest | Run image top layer | Time | Requests | Reason |\n");
+            md.push_str(
+                "| Image | Action | Status | Digest | Run image | Time | Requests | Reason |\n",
+            );
             md.push_str("|---|---|---|---|---|---|---|---|\n");
             for o in rows {
                 let digest = match (&o.old_digest, &o.new_digest) {
@@ -168,8 +170,10 @@ impl Report {
                     _ => String::new(),
                 };
                 let run = match (&o.old_run_image, &o.new_run_image) {
-                    (Some(a), Some(b)) if a != b => format!("`{}` → `{}`", short(a), short(b)),
-                    (Some(a), _) => format!("`{}`", short(a)),
+                    (Some(a), Some(b)) if a != b => {
+                        format!("`{}` → `{}`", short_ref(a), short_ref(b))
+                    }
+                    (Some(a), _) => format!("`{}`", short_ref(a)),
                     _ => String::new(),
                 };
                 let mut reason = cell(&o.reason);
@@ -199,6 +203,14 @@ pub const NO_ENV: &str = "(none)";
 fn short(d: &str) -> &str {
     let hex = d.strip_prefix("sha256:").unwrap_or(d);
     &hex[..hex.len().min(12)]
+}
+
+/// `repository@sha256:abc…` with the digest cut short.
+fn short_ref(r: &str) -> String {
+    match r.split_once('@') {
+        Some((repo, d)) => format!("{repo}@{}", short(d)),
+        None => short(r).to_owned(),
+    }
 }
 
 /// Text safe inside a Markdown table cell.

@@ -67,6 +67,9 @@ pub struct FleetArgs {
     /// Print JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// The images of a plan saved with `fleet plan --json` (refused if the run image or builder changed since).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -113,12 +116,20 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
 
 /// The fleet's images: contracts, references and registry prefixes, merged.
 fn targets(args: &FleetArgs) -> Result<(Vec<Target>, Option<gp_contract::Report>), ExitCode> {
-    if args.contracts.is_empty() && args.images.is_empty() && args.prefixes.is_empty() {
+    if args.contracts.is_empty()
+        && args.images.is_empty()
+        && args.prefixes.is_empty()
+        && args.plan.is_none()
+    {
         return Err(usage(
-            "name the fleet: `--contracts PATH` (a contracts tree), `--image REF` or `--registry-prefix HOST/PATH`",
+            "name the fleet: `--contracts PATH` (a contracts tree), `--image REF`, `--registry-prefix HOST/PATH` \
+             or `--plan FILE`",
         ));
     }
     let mut lists = Vec::new();
+    if let Some(path) = &args.plan {
+        lists.push(saved_plan(path, args)?.targets);
+    }
     let mut report = None;
     if !args.contracts.is_empty() {
         let r = super::contract::check_inputs(args.contracts.clone(), args.config.clone())?;
@@ -144,6 +155,61 @@ fn targets(args: &FleetArgs) -> Result<(Vec<Target>, Option<gp_contract::Report>
         lists.push(inventory::from_registry(&registry, host, path, &args.order).map_err(usage)?);
     }
     Ok((inventory::merge(lists), report))
+}
+
+/// A plan `fleet plan --json` wrote: its images, and the run image and builder digests it was made against.
+fn saved_plan(path: &std::path::Path, args: &FleetArgs) -> Result<SavedPlan, ExitCode> {
+    #[derive(serde::Deserialize)]
+    struct SavedImage {
+        #[serde(flatten)]
+        target: Target,
+        digest: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        run_image: String,
+        run_image_digest: String,
+        builder: Option<String>,
+        builder_digest: Option<String>,
+        images: Vec<SavedImage>,
+    }
+    let text = fs_err::read_to_string(path).map_err(usage)?;
+    let saved: Saved = serde_json::from_str(&text).map_err(|e| {
+        usage(format!(
+            "`{}` is not a plan `goldenpath fleet plan --json` wrote: {e}",
+            path.display()
+        ))
+    })?;
+    if saved.run_image != args.run_image || saved.builder != args.builder {
+        return Err(usage(format!(
+            "`{}` was planned for run image `{}`{}: pass the same `--run-image` and `--builder`, or plan again",
+            path.display(),
+            saved.run_image,
+            saved
+                .builder
+                .as_ref()
+                .map(|b| format!(" and builder `{b}`"))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(SavedPlan {
+        digests: saved
+            .images
+            .iter()
+            .filter_map(|i| Some((i.target.image.clone(), i.digest.clone()?)))
+            .collect(),
+        targets: saved.images.into_iter().map(|i| i.target).collect(),
+        run_digest: saved.run_image_digest,
+        builder_digest: saved.builder_digest,
+    })
+}
+
+/// What a saved plan holds: its images (and the digest each had), the run image's and builder's digests.
+struct SavedPlan {
+    targets: Vec<Target>,
+    digests: std::collections::BTreeMap<String, String>,
+    run_digest: String,
+    builder_digest: Option<String>,
 }
 
 fn limits(args: &FleetArgs) -> Result<Limits, ExitCode> {
@@ -206,10 +272,29 @@ fn open(
         eprintln!("error: {e}");
         ExitCode::from(exit::INVALID)
     })?;
-    let plan = fleet.plan(&targets).map_err(|e| {
+    let saved = args
+        .plan
+        .as_ref()
+        .map(|p| saved_plan(p, args))
+        .transpose()?;
+    if let (Some(path), Some(saved)) = (&args.plan, &saved)
+        && (saved.run_digest != fleet.run_image().digest
+            || saved.builder_digest.as_deref() != fleet.builder().map(|b| b.digest.as_str()))
+    {
+        eprintln!(
+            "error: the run image or builder has changed since `{}` was planned (the tag names another \
+             digest now): plan again",
+            path.display()
+        );
+        return Err(ExitCode::from(exit::INVALID));
+    }
+    let mut plan = fleet.plan(&targets).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(exit::INVALID)
     })?;
+    if let Some(saved) = &saved {
+        plan.since(&saved.digests);
+    }
     Ok((fleet, plan, report))
 }
 
@@ -326,6 +411,7 @@ fn plan_json(fleet: &Fleet, plan: &Plan) -> String {
         "run_image": fleet.run_image().reference,
         "run_image_digest": fleet.run_image().digest,
         "builder": fleet.builder().map(|b| &b.reference),
+        "builder_digest": fleet.builder().map(|b| &b.digest),
         "seconds": plan.seconds,
         "requests": requests(fleet),
         "counts": {

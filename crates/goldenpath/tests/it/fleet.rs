@@ -362,7 +362,7 @@ fn a_campaign_killed_mid_way_finishes_on_the_rerun_without_pushing_anything_twic
         .spawn()
         .unwrap();
     let journal_root = tmp.join("state/goldenpath/fleet");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let patched = fs_err::read_dir(&journal_root)
             .into_iter()
@@ -411,6 +411,7 @@ fn a_campaign_killed_mid_way_finishes_on_the_rerun_without_pushing_anything_twic
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one error after another, each with its fix
 fn bad_input_is_named_with_the_fix() {
     if !tools() {
         return;
@@ -420,14 +421,14 @@ fn bad_input_is_named_with_the_fix() {
     let tmp = tmp.path();
     let host = format!("127.0.0.1:{}", reg.port);
     let mut images = small_fleet(tmp, &host, 1, &["dev"]);
-    // A plain image that is not CNB, and one that does not exist.
-    let plain = format!("{host}/plain/nginx:dev");
+    // A not_cnb image that is not CNB, and one that does not exist.
+    let not_cnb = format!("{host}/not_cnb/nginx:dev");
     ok(gp()
         .args(["image", "copy"])
         .arg(format!("oci:{}:a", tmp.join("stack").display()))
-        .arg(&plain)
+        .arg(&not_cnb)
         .env("XDG_CACHE_HOME", tmp.join("cache")));
-    images.push(plain.clone());
+    images.push(not_cnb.clone());
     images.push(format!("{host}/missing/app:dev"));
     // A run image for another architecture.
     umoci_run_image(&tmp.join("stack"), "arm", "arm\n", &[]);
@@ -461,9 +462,9 @@ fn bad_input_is_named_with_the_fix() {
             )
         })
         .collect();
-    assert_eq!(by_image[plain.as_str()].0, "skip");
+    assert_eq!(by_image[not_cnb.as_str()].0, "skip");
     assert!(
-        by_image[plain.as_str()].1.contains("not a CNB image"),
+        by_image[not_cnb.as_str()].1.contains("not a CNB image"),
         "{plan:#}"
     );
     let missing = by_image[format!("{host}/missing/app:dev").as_str()];
@@ -851,4 +852,63 @@ fn thirty_images_on_the_default_stack_are_rebased_run_and_pinned_and_one_is_rebu
         "the base is B"
     );
     drop(app);
+}
+
+#[test]
+fn a_saved_plan_is_carried_out_and_a_tag_that_moved_since_is_planned_again() {
+    if !tools() {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let host = format!("127.0.0.1:{}", reg.port);
+    let images = small_fleet(tmp, &host, 2, &["dev"]);
+    let run_b = format!("{host}/stack/run:b");
+    let o = fleet_cmd("plan", tmp, &images, &run_b)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let saved = tmp.join("plan.json");
+    fs_err::write(&saved, &o.stdout).unwrap();
+
+    // A developer's build lands on app-0 after the plan was made.
+    fs_err::write(tmp.join("app-0/index.js"), "// a newer app 0\n").unwrap();
+    ok(test_build(&images[0], &js_order(tmp), &tmp.join("app-0"))
+        .args(["--publish", "--run-image", &format!("{host}/stack/run:a")])
+        .env("XDG_CACHE_HOME", tmp.join("cache")));
+    let newer = layers(&images[0]);
+
+    let mut patch = gp();
+    patch
+        .args(["fleet", "patch", "--run-image", &run_b, "--plan"])
+        .arg(&saved)
+        .env("XDG_CACHE_HOME", tmp.join("cache"))
+        .env("XDG_STATE_HOME", tmp.join("state"));
+    let out = ok(&mut patch);
+    assert!(out.contains("2 patched"), "{out}");
+    let report = report(tmp);
+    let moved = &report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["image"] == images[0].as_str())
+        .unwrap();
+    assert!(
+        moved["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the tag moved after planning"),
+        "{moved}"
+    );
+    // The newer app, not the planned one, is what got the new base.
+    let base_a = layers(&format!("{host}/stack/run:a")).len();
+    let base_b = layers(&run_b).len();
+    assert_eq!(layers(&images[0])[base_b..], newer[base_a..]);
+
+    // A plan made against another run image digest is refused.
+    copy(tmp, &format!("{host}/stack/run:a"), &run_b);
+    let (okay, out) = run(&mut patch);
+    assert!(!okay && out.contains("has changed since"), "{out}");
 }

@@ -66,7 +66,18 @@ impl Http {
         accept: &str,
         auth: &Auth,
     ) -> Result<reqwest::Response, Failure> {
-        let mut req = self.client.get(url);
+        self.send(reqwest::Method::GET, url, accept, auth).await
+    }
+
+    /// [`Http::get`] with any method.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        accept: &str,
+        auth: &Auth,
+    ) -> Result<reqwest::Response, Failure> {
+        let mut req = self.client.request(method, url);
         if !accept.is_empty() {
             req = req.header(http::header::ACCEPT, accept);
         }
@@ -184,6 +195,30 @@ impl Http {
                 ),
             )),
         }
+    }
+
+    /// The digest the registry says `r` (a tag) names now, from a HEAD request's `Docker-Content-Digest`; `None`
+    /// when the registry does not send one.
+    pub async fn manifest_digest(
+        &self,
+        r: &Reference,
+        accept: &str,
+        auth: &Auth,
+    ) -> Result<Option<String>, Failure> {
+        let name = r.digest().or(r.tag()).unwrap_or("latest");
+        let res = self
+            .send(
+                reqwest::Method::HEAD,
+                &self.url(r, "manifests", name),
+                accept,
+                auth,
+            )
+            .await?;
+        Ok(res
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned))
     }
 
     /// One page of a listing (`path` on `registry`, e.g. `/v2/_catalog?n=100`): its body (cut past 16 MiB) and its

@@ -41,6 +41,24 @@ impl Registry {
         self.pull_top(source, layout, false)
     }
 
+    /// The manifest digest `source` (a tag) names now: a HEAD request, or a GET when the registry's HEAD answer
+    /// carries no digest.
+    pub fn current_digest(&self, source: &RegistryRef) -> Result<Digest, RegistryError> {
+        let r = oci_ref(source);
+        let auth = self.authenticate(&r, RegistryOperation::Pull)?;
+        let accept = ACCEPT.join(", ");
+        let head = self.retry("check manifest of", &r.whole(), || {
+            self.http.manifest_digest(&r, &accept, &auth)
+        })?;
+        if let Some(d) = head.and_then(|d| d.parse::<Digest>().ok()) {
+            return Ok(d);
+        }
+        let body = self.retry("pull manifest of", &r.whole(), || {
+            self.http.manifest(&r, &accept, &auth)
+        })?;
+        Ok(Digest::of(&body))
+    }
+
     fn pull_top(
         &self,
         source: &RegistryRef,
