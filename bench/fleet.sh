@@ -4,8 +4,9 @@
 # once per image (one process per image, as kpack runs one pod per rebase). Both do the same work per image: mount
 # the new run image's layer, push a new config and a new manifest over the tag.
 #
-# The fleet: 10 test-buildpack apps built on run image a, each copied into N/10 repositories (tags dev, test,
-# staging, prod in turn). The fleet patches a -> b, the loop then b -> c (the same work onto a newer base).
+# The fleet: N distinct images (10 test-buildpack apps built on run image a, each image with a config of its own),
+# one repository each, tags dev, test, staging, prod in turn. The fleet patches a -> b, the loop then b -> c (the
+# same work onto a newer base).
 # The fleet runs without a rate limit here (`--rate 100000`): the default (50 requests a second, for ECR) would
 # make this a measurement of the limit. Requests are counted from the registry's access log.
 set -euo pipefail
@@ -42,21 +43,23 @@ for v in a b c; do
   "$gp" image copy "oci:$w/stack:$v" "$reg/stack/run:$v" >/dev/null 2>&1
 done
 
-# --- the fleet
+# --- the fleet: 10 apps built on run image a, then N distinct images (each its own config: a label with its
+# number), every one in its own repository
 printf '[[order]]\n[[order.group]]\nid = "test/js"\nversion = "1.0.0"\n' > "$w/order.toml"
 envs=(dev test staging prod)
-images=()
 for a in $(seq 0 9); do
   mkdir -p "$w/app-$a" && echo '{}' > "$w/app-$a/package.json" && echo "// app $a" > "$w/app-$a/index.js"
-  "$gp" build "$reg/seed/app-$a:1" --publish --launcher /bin/true --order "$w/order.toml" \
+  "$gp" build "oci:$w/apps:app-$a" --launcher /bin/true --order "$w/order.toml" \
     --buildpacks crates/gp-lifecycle/tests/fixtures/buildpacks --path "$w/app-$a" \
     --run-image "$reg/stack/run:a" >/dev/null 2>&1
 done
+echo "making $N distinct images" >&2
+images=()
 for i in $(seq 0 $((N - 1))); do
+  umoci config --image "$w/apps:app-$((i % 10))" --tag "img-$i" --config.label "io.goldenpath.bench.n=$i"
   images+=("$reg/fleet/app-$(printf %04d "$i"):${envs[$((i % 4))]}")
 done
-echo "copying $N images into the registry" >&2
-for i in $(seq 0 $((N - 1))); do echo "$reg/seed/app-$((i % 10)):1 ${images[$i]}"; done |
+for i in $(seq 0 $((N - 1))); do echo "oci:$w/apps:img-$i ${images[$i]}"; done |
   xargs -P "$(nproc)" -n 2 "$gp" image copy >/dev/null 2>&1
 
 requests_since() { tail -n +"$1" "$w/registry.log" | grep -c '"[A-Z]* /v2/' || true; }

@@ -383,7 +383,12 @@ fn plan_table(fleet: &Fleet, plan: &Plan) -> String {
             }
             let _ = writeln!(out, "  {wave}");
             for i in in_wave {
-                let _ = writeln!(out, "    {:width$}  {}", i.target.image, i.decision.reason);
+                let hint = if action == Action::Rebuild && fleet.builder().is_none() {
+                    " (patching it needs `--builder`)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "    {:width$}  {}{hint}", i.target.image, i.decision.reason);
             }
         }
     }
