@@ -388,7 +388,11 @@ fn plan_table(fleet: &Fleet, plan: &Plan) -> String {
                 } else {
                     ""
                 };
-                let _ = writeln!(out, "    {:width$}  {}{hint}", i.target.image, i.decision.reason);
+                let _ = writeln!(
+                    out,
+                    "    {:width$}  {}{hint}",
+                    i.target.image, i.decision.reason
+                );
             }
         }
     }

@@ -823,35 +823,38 @@ fn thirty_images_on_the_default_stack_are_rebased_run_and_pinned_and_one_is_rebu
         assert!(k.contains(&new_digest[image]), "{image}:\n{k}");
     }
 
-    // They run: the Flask app answers on B, a test-buildpack image runs as the CNB user on B.
+    // Every image runs on B as the CNB user (each distinct digest once: promoted tags share theirs), and the Flask
+    // images answer HTTP.
     let scratch = tmp.join("run");
     fs_err::create_dir_all(&scratch).unwrap();
-    let said = run_in(
-        &images[5],
-        "app",
-        &scratch,
-        "id -u; cat /etc/goldenpath-patch",
+    let mut distinct: BTreeMap<&str, &str> = BTreeMap::new();
+    for (image, digest) in &new_digest {
+        distinct.entry(digest.as_str()).or_insert(image.as_str());
+    }
+    assert_eq!(
+        distinct.len(),
+        11,
+        "nine test apps, the Flask app, the rebuilt one"
     );
-    assert!(said.contains("1000") && said.contains('B'), "{said}");
-    let layout = scratch.join("pulled");
-    ok(Command::new("skopeo")
-        .args([
-            "copy",
-            "--src-tls-verify=false",
-            &format!("docker://{}", images[2]),
-        ])
-        .arg(format!("oci:{}:flask", layout.display())));
-    let port = crate::registry::free_port();
-    let app = crate::apps::start_image(&layout, "flask", &scratch, port);
-    let answer = crate::apps::get(port);
-    assert!(answer.contains("\"app\":\"python-flask\""), "{answer}");
-    assert!(
-        scratch
-            .join("bundle-flask/rootfs/etc/goldenpath-patch")
-            .is_file(),
-        "the base is B"
-    );
-    drop(app);
+    for (n, (_, image)) in distinct.iter().enumerate() {
+        let tag = format!("image-{n}");
+        let said = run_in(image, &tag, &scratch, "id -u; cat /etc/goldenpath-patch");
+        assert!(
+            said.contains("1000") && said.contains('B'),
+            "{image}: {said}"
+        );
+        if image.contains("/flask") {
+            let _ = fs_err::remove_dir_all(scratch.join(format!("bundle-{tag}")));
+            let port = crate::registry::free_port();
+            let app = crate::apps::start_image(&scratch.join("pulled"), &tag, &scratch, port);
+            let answer = crate::apps::get(port);
+            assert!(
+                answer.contains("\"app\":\"python-flask\""),
+                "{image}: {answer}"
+            );
+            drop(app);
+        }
+    }
 }
 
 #[test]
