@@ -396,7 +396,7 @@ impl Registry {
             }
             // Asked once: a registry that answers `/v2/` without a challenge needs no token for anything. (Going
             // through `oci-client`'s own check instead would make it ask again before every later request.)
-            let ping = self.retry("reach", &self.host, || {
+            let ping = self.retry("authenticate to", &r.whole(), || {
                 self.http.page(&self.host, "/v2/", &Auth::Anonymous)
             });
             match ping {
