@@ -14,6 +14,11 @@ use crate::report::{Outcome, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
+    #[error(
+        "another `goldenpath fleet patch` is running this campaign (`{}` is locked); wait for it to finish",
+        dir.display()
+    )]
+    Busy { dir: PathBuf },
     #[error("cannot {action} `{}`: {source}", path.display())]
     Io {
         action: &'static str,
@@ -61,6 +66,8 @@ pub struct Campaign {
     id: String,
     journal: Mutex<fs_err::File>,
     finished: BTreeMap<String, Outcome>,
+    /// Held for the campaign's lifetime: two runs of one campaign would patch the same images twice.
+    _lock: std::fs::File,
     /// Images an earlier run started patching (from this digest) without finishing.
     started: BTreeMap<String, Outcome>,
     resumed: bool,
@@ -75,6 +82,19 @@ impl Campaign {
             path: dir.clone(),
             source: e,
         })?;
+        let lock_path = dir.join("lock");
+        let lock = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io("open", &lock_path)(e))?
+            .into_file();
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(CampaignError::Busy { dir }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
+        }
         let path = dir.join("journal.jsonl");
         let text = match fs_err::read(&path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -117,6 +137,7 @@ impl Campaign {
             id: id.to_owned(),
             journal: Mutex::new(file),
             finished,
+            _lock: lock,
             started,
             resumed,
         })
@@ -219,6 +240,10 @@ mod tests {
         );
         assert!(c.finished("r/b:dev").is_none(), "a failure is tried again");
         assert!(c.finished("r/c:dev").is_none());
+        assert!(
+            matches!(Campaign::open(root.path(), "c1"), Err(CampaignError::Busy { .. })),
+            "one run at a time"
+        );
         c.record(&outcome("r/c:dev", Status::Patched)).unwrap();
         let text = fs_err::read_to_string(&journal).unwrap();
         assert!(

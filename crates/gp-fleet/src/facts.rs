@@ -80,6 +80,8 @@ pub struct ImageFacts {
     pub build: Option<BuildMetadata>,
     pub source: Option<SourceRevision>,
     pub diff_ids: Vec<String>,
+    /// The tag names a multi-platform index (the facts are this machine's platform's manifest).
+    pub index: bool,
 }
 
 /// A run image or a builder as the planner compares against it.
@@ -152,6 +154,7 @@ impl ImageFacts {
             build,
             source,
             diff_ids: config.diff_ids().to_vec(),
+            index: false,
         }
     }
 }

@@ -59,6 +59,7 @@ pub struct Inspected {
 #[error("{message}")]
 pub struct InspectError {
     pub message: String,
+    /// Failed the way an overloaded or flaky registry fails (429, 5xx, timeouts): worth trying again later.
     pub retryable: bool,
     /// The registry could not be reached at all (a fleet stops early for that).
     pub unreachable: bool,
@@ -96,8 +97,11 @@ pub fn inspect(
         .pull_metadata(r, layout)
         .map_err(|e| InspectError::from_registry(&e))?;
     let image = read_image(layout, &top).map_err(|e| InspectError::other(e.to_string()))?;
+    // The digest the tag names (an index's, for a multi-platform image): what a later check compares with.
+    let mut facts = ImageFacts::read(top.digest.to_string(), &image.config);
+    facts.index = top.media_type.kind() == Some(gp_oci::layout::Kind::Index);
     Ok(Inspected {
-        facts: ImageFacts::read(image.manifest_desc.digest.to_string(), &image.config),
+        facts,
         desc: image.manifest_desc,
         layers: image.layers,
     })

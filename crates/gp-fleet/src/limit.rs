@@ -18,6 +18,10 @@ pub const DEFAULT_RATE: Rate = Rate {
     burst: 50,
 };
 
+/// The slowest rate accepted (one request every 1,000 s) and the fastest (past any registry's capacity).
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 1_000_000.0;
+
 /// One registry's limit.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Rate {
@@ -38,8 +42,12 @@ impl std::str::FromStr for Rate {
             .trim()
             .parse()
             .ok()
-            .filter(|r: &f64| r.is_finite() && *r > 0.0)
-            .ok_or_else(|| format!("`{s}`: the rate is requests per second, a number above 0 (e.g. `50` or `20/40`)"))?;
+            .filter(|r: &f64| r.is_finite() && (MIN_RATE..=MAX_RATE).contains(r))
+            .ok_or_else(|| {
+                format!(
+                    "`{s}`: the rate is requests per second, from {MIN_RATE} to {MAX_RATE} (e.g. `50` or `20/40`)"
+                )
+            })?;
         let burst = match burst {
             Some(b) => b.trim().parse().ok().filter(|b| *b >= 1).ok_or_else(|| {
                 format!("`{s}`: the burst after `/` is a whole number of requests, at least 1")

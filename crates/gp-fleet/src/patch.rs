@@ -130,6 +130,23 @@ impl Plan {
         }
     }
 
+    /// Images that could not be read because their registry failed for a while (429, 5xx, timeouts).
+    #[must_use]
+    pub fn unreadable(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.decision.reason,
+                    Reason::Unreadable {
+                        transient: true,
+                        ..
+                    }
+                )
+            })
+            .count()
+    }
+
     /// Images that need work (rebase or rebuild).
     #[must_use]
     pub fn work(&self) -> usize {
@@ -154,6 +171,8 @@ pub struct Fleet {
     started: Instant,
     /// Workers' registry clients, kept between phases (connections and the registry's auth answer are reused).
     pool: Mutex<Vec<(Clients, Arc<Counted>)>>,
+    /// A dry run reads into a scratch layout of its own (the image store is not written either).
+    _scratch: Option<tempfile::TempDir>,
 }
 
 fn registry_ref(reference: &str) -> Option<RegistryRef> {
@@ -166,9 +185,13 @@ fn registry_ref(reference: &str) -> Option<RegistryRef> {
 impl Fleet {
     /// Resolves the run image and builder (manifest and config; failing fast when their registry is unreachable).
     pub fn open(store: &Store, settings: Settings) -> Result<Self, FleetError> {
-        let layout = store
-            .images()
-            .map_err(|e| FleetError::Store(e.to_string()))?;
+        let store_err = |e: &dyn std::fmt::Display| FleetError::Store(e.to_string());
+        let (layout, scratch) = if settings.dry_run {
+            let dir = tempfile::tempdir().map_err(|e| store_err(&e))?;
+            (Layout::create(dir.path()).map_err(|e| store_err(&e))?, Some(dir))
+        } else {
+            (store.images().map_err(|e| store_err(&e))?, None)
+        };
         let limiter = Arc::new(Limiter::new(settings.limits.clone()));
         let mut clients = Clients::new(&settings.insecure, limiter.clone());
         let run_err = |e: InspectError| {
@@ -186,8 +209,11 @@ impl Fleet {
                 }
             }
         };
+        // Its layers too (once; the store keeps them): they are mounted where the registry allows, and uploaded
+        // where it does not (another registry, a token without pull rights on the run image's repository).
         let (run_desc, run) =
-            inspect_base(&mut clients, &layout, &settings.run_image, false).map_err(run_err)?;
+            inspect_base(&mut clients, &layout, &settings.run_image, !settings.dry_run)
+                .map_err(run_err)?;
         let run_ref = registry_ref(&settings.run_image).ok_or_else(|| FleetError::RunImage {
             reference: settings.run_image.clone(),
             message: "not a registry image".into(),
@@ -221,6 +247,7 @@ impl Fleet {
             builder,
             started: Instant::now(),
             pool: Mutex::new(Vec::new()),
+            _scratch: scratch,
         })
     }
 
@@ -245,6 +272,25 @@ impl Fleet {
         self.limiter.requests()
     }
 
+    /// Every tag of every repository under `prefix` (`host[:port][/path]`), listed through the campaign's rate
+    /// limit; tags equal to an environment of the order put images in that environment.
+    pub fn list(&self, prefix: &str) -> Result<Vec<Target>, crate::inventory::InventoryError> {
+        let (host, path) = prefix.split_once('/').unwrap_or((prefix, ""));
+        let probe = RegistryRef {
+            registry: host.to_owned(),
+            repository: "library".into(),
+            tag: None,
+            digest: None,
+        };
+        let registry = gp_oci::registry::Registry::new(&probe, &self.settings.insecure)
+            .map_err(|e| crate::inventory::InventoryError::Catalog {
+                prefix: prefix.to_owned(),
+                source: Box::new(e),
+            })?
+            .with_gate(self.limiter.clone());
+        crate::inventory::from_registry(&registry, host, path, &self.settings.order)
+    }
+
     /// Reads every target and decides what to do with it.
     pub fn plan(&self, targets: &[Target]) -> Result<Plan, FleetError> {
         let started = Instant::now();
@@ -258,6 +304,7 @@ impl Fleet {
                         action: Action::Skip,
                         reason: Reason::Unreadable {
                             error: "not a registry image reference".into(),
+                            transient: false,
                         },
                     },
                     0,
@@ -277,7 +324,10 @@ impl Fleet {
                     None,
                     Decision {
                         action: Action::Skip,
-                        reason: Reason::Unreadable { error: e.message },
+                        reason: Reason::Unreadable {
+                            error: e.message,
+                            transient: e.retryable,
+                        },
                     },
                     gate.count() - before,
                 )),
@@ -468,28 +518,13 @@ impl Fleet {
         let started = Instant::now();
         let before = gate.count();
         let mut item = planned.clone();
+        // The manifest a rebase attempt pushed (or tried to): an answer lost on the way still counts as patched
+        // when the tag names it afterwards.
+        let mut pushed: Option<String> = None;
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
-            let result = self.recheck(clients, &mut item).and_then(|moved| {
-                if moved && !item.decision.action.is_work() {
-                    return Ok(None);
-                }
-                if let (Some(c), Some(found)) = (campaign, &item.inspected) {
-                    // Marks the image as being patched from this digest: a push that lands just before a crash
-                    // is recognised on the rerun.
-                    let _ = c.record(&Outcome {
-                        status: Status::NotRun,
-                        old_digest: Some(found.facts.digest.clone()),
-                        ..base_outcome(&item)
-                    });
-                }
-                match item.decision.action {
-                    Action::Rebase => self.rebase(clients, &item).map(Some),
-                    Action::Rebuild => self.rebuild(gate, &item).map(Some),
-                    Action::UpToDate | Action::Skip => Ok(None),
-                }
-            });
+            let result = self.attempt(clients, gate, &mut item, campaign, &mut pushed);
             match result {
                 Err(e) if e.retryable && attempt <= self.settings.retries => {
                     std::thread::sleep(backoff(attempt));
@@ -498,15 +533,6 @@ impl Fleet {
             }
         };
         let mut outcome = base_outcome(&item);
-        if item.decision != planned.decision
-            || item.inspected.as_ref().map(|f| &f.facts.digest)
-                != planned.inspected.as_ref().map(|f| &f.facts.digest)
-        {
-            outcome.reason = format!(
-                "the tag moved after planning; now: {}",
-                item.decision.reason
-            );
-        }
         outcome.attempts = attempt;
         outcome.seconds = started.elapsed().as_secs_f64();
         outcome.requests = planned.requests + gate.count() - before;
@@ -531,6 +557,38 @@ impl Fleet {
         outcome
     }
 
+    /// One attempt: check the tag, journal the start, rebase or rebuild. `Some(digest)` when patched, `None` when
+    /// there was nothing to do after all.
+    fn attempt(
+        &self,
+        clients: &mut Clients,
+        gate: &Arc<Counted>,
+        item: &mut PlanItem,
+        campaign: Option<&Campaign>,
+        pushed: &mut Option<String>,
+    ) -> Result<Option<String>, JobError> {
+        match self.recheck(clients, item, pushed.as_deref())? {
+            Tag::Landed(digest) => return Ok(Some(digest)),
+            Tag::Moved if !item.decision.action.is_work() => return Ok(None),
+            Tag::Moved | Tag::AsPlanned => {}
+        }
+        if let (Some(c), Some(found)) = (campaign, &item.inspected) {
+            // Marks the image as being patched from this digest: a push that lands just before a crash is
+            // recognised on the rerun. Without that record, nothing is pushed.
+            c.record(&Outcome {
+                status: Status::NotRun,
+                old_digest: Some(found.facts.digest.clone()),
+                ..base_outcome(item)
+            })
+            .map_err(|e| JobError::fatal(format!("the campaign journal cannot be written: {e}")))?;
+        }
+        match item.decision.action {
+            Action::Rebase => self.rebase(clients, item, pushed).map(Some),
+            Action::Rebuild => self.rebuild(gate, item).map(Some),
+            Action::UpToDate | Action::Skip => Ok(None),
+        }
+    }
+
     /// The new run image as rebased images record it: its repository and digest.
     fn run_reference(&self) -> String {
         format!(
@@ -540,18 +598,27 @@ impl Fleet {
     }
 
     /// Just before patching: if the tag no longer names the image that was planned (a build landed meanwhile),
-    /// reads it again and decides again, so that a newer image is never replaced by the planned one. `true` when
-    /// it had moved.
-    fn recheck(&self, clients: &mut Clients, item: &mut PlanItem) -> Result<bool, JobError> {
+    /// reads it again and decides again, so that a newer image is never replaced by the planned one; if it names
+    /// what an earlier attempt pushed, that attempt landed.
+    fn recheck(
+        &self,
+        clients: &mut Clients,
+        item: &mut PlanItem,
+        pushed: Option<&str>,
+    ) -> Result<Tag, JobError> {
         let (Some(r), Some(found)) = (item.target.reference(), &item.inspected) else {
-            return Ok(false);
+            return Ok(Tag::AsPlanned);
         };
         let registry = clients.get(&r).map_err(|e| JobError::registry(&e))?;
         let now = registry
             .current_digest(&r)
-            .map_err(|e| JobError::registry(&e))?;
-        if now.to_string() == found.facts.digest {
-            return Ok(false);
+            .map_err(|e| JobError::registry(&e))?
+            .to_string();
+        if now == found.facts.digest {
+            return Ok(Tag::AsPlanned);
+        }
+        if pushed == Some(now.as_str()) {
+            return Ok(Tag::Landed(now));
         }
         let fresh = inspect(clients, &self.layout, &r).map_err(|e| JobError {
             message: e.message,
@@ -560,10 +627,15 @@ impl Fleet {
         item.decision = decide(&fresh.facts, &self.run, self.builder.as_ref());
         item.moved_from = Some(found.facts.digest.clone());
         item.inspected = Some(fresh);
-        Ok(true)
+        Ok(Tag::Moved)
     }
 
-    fn rebase(&self, clients: &mut Clients, item: &PlanItem) -> Result<String, JobError> {
+    fn rebase(
+        &self,
+        clients: &mut Clients,
+        item: &PlanItem,
+        pushed: &mut Option<String>,
+    ) -> Result<String, JobError> {
         let (Some(app), Some(found)) = (item.target.reference(), &item.inspected) else {
             return Err(JobError::fatal("the image was not read".into()));
         };
@@ -578,6 +650,7 @@ impl Fleet {
         let present: HashSet<_> = found.layers.iter().map(|l| l.digest.clone()).collect();
         let same_registry = self.run_ref.registry == app.registry;
         let registry = clients.get(&app).map_err(|e| JobError::registry(&e))?;
+        *pushed = Some(new.digest.to_string());
         registry
             .push_onto(
                 &self.layout,
@@ -613,11 +686,8 @@ impl Fleet {
         let checkout = tempfile::tempdir()
             .map_err(|e| JobError::fatal(format!("cannot create a checkout: {e}")))?;
         let dir = checkout.path().join("src");
+        let app_dir = app_dir(&dir, source.path.as_deref())?;
         check_out(source, &dir)?;
-        let app_dir = source
-            .path
-            .as_ref()
-            .map_or_else(|| dir.clone(), |p| dir.join(p));
         let request = BuildRequest {
             run_image: Some(self.settings.run_image.clone()),
             sandbox: self.settings.sandbox,
@@ -690,7 +760,8 @@ fn settled(item: &PlanItem, campaign: Option<&Campaign>) -> Option<Outcome> {
     let base = base_outcome(item);
     // Trusted only while the tag still names what the earlier run left there (it may have moved since).
     if let Some(done) = campaign.and_then(|c| c.finished(&item.target.image))
-        && (done.status != Status::Patched || done.new_digest == base.old_digest)
+        && done.status == Status::Patched
+        && done.new_digest == base.old_digest
     {
         return Some(Outcome {
             earlier: true,
@@ -716,12 +787,39 @@ fn settled(item: &PlanItem, campaign: Option<&Campaign>) -> Option<Outcome> {
                 },
             })
         }
+        // A registry that failed for a while: reported as a failure (the exit code says so), tried again by a
+        // rerun.
+        Action::Skip
+            if matches!(
+                item.decision.reason,
+                Reason::Unreadable {
+                    transient: true,
+                    ..
+                }
+            ) =>
+        {
+            Some(Outcome {
+                status: Status::Failed,
+                error: Some(item.decision.reason.to_string()),
+                ..base
+            })
+        }
         Action::Skip => Some(Outcome {
             status: Status::Skipped,
             ..base
         }),
         Action::Rebase | Action::Rebuild => None,
     }
+}
+
+/// What the tag names just before a patch.
+enum Tag {
+    /// The image that was planned.
+    AsPlanned,
+    /// Another image (read and decided again).
+    Moved,
+    /// What an earlier attempt pushed: it landed.
+    Landed(String),
 }
 
 /// One failed attempt at an image.
@@ -758,7 +856,16 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Clones `source.repository` into `dir` and checks out `source.commit`.
 fn check_out(source: &SourceRevision, dir: &std::path::Path) -> Result<(), JobError> {
-    let git = |args: &[&std::ffi::OsStr]| -> Result<(), JobError> {
+    // The image's labels say where its source is: taken as data, never as options to git.
+    let commit = &source.commit;
+    if !(7..=64).contains(&commit.len()) || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(JobError::fatal(format!(
+            "the recorded source commit `{}` is not a commit id; rebuild the image from its source with \
+             `goldenpath build`",
+            commit.escape_debug()
+        )));
+    }
+    let git = |what: &str, args: &[&std::ffi::OsStr]| -> Result<(), JobError> {
         let out = std::process::Command::new("git")
             .args(args)
             .env("GIT_TERMINAL_PROMPT", "0")
@@ -769,14 +876,12 @@ fn check_out(source: &SourceRevision, dir: &std::path::Path) -> Result<(), JobEr
         } else {
             Err(JobError {
                 message: format!(
-                    "git {} failed: {}",
-                    args.first()
-                        .map(|a| a.to_string_lossy())
-                        .unwrap_or_default(),
+                    "git {what} of `{}` failed: {}",
+                    source.repository,
                     String::from_utf8_lossy(&out.stderr).trim()
                 ),
                 // A clone over the network may fail for a moment; a missing commit will not come back.
-                retryable: args.first().is_some_and(|a| *a == "clone"),
+                retryable: what == "clone",
             })
         }
     };
@@ -784,21 +889,49 @@ fn check_out(source: &SourceRevision, dir: &std::path::Path) -> Result<(), JobEr
         .repository
         .strip_prefix("file://")
         .unwrap_or(&source.repository);
-    git(&[
-        "clone".as_ref(),
-        "--quiet".as_ref(),
-        "--no-checkout".as_ref(),
-        url.as_ref(),
-        dir.as_os_str(),
-    ])?;
-    git(&[
-        "-C".as_ref(),
-        dir.as_os_str(),
-        "checkout".as_ref(),
-        "--quiet".as_ref(),
-        "--detach".as_ref(),
-        source.commit.as_ref(),
-    ])
+    git(
+        "clone",
+        &[
+            "clone".as_ref(),
+            "--quiet".as_ref(),
+            "--no-checkout".as_ref(),
+            "--".as_ref(),
+            url.as_ref(),
+            dir.as_os_str(),
+        ],
+    )?;
+    git(
+        "checkout",
+        &[
+            "-C".as_ref(),
+            dir.as_os_str(),
+            "checkout".as_ref(),
+            "--quiet".as_ref(),
+            "--detach".as_ref(),
+            commit.as_ref(),
+            "--".as_ref(),
+        ],
+    )
+}
+
+/// The app's directory inside a checkout: a relative path that stays inside it.
+fn app_dir(checkout: &std::path::Path, path: Option<&str>) -> Result<std::path::PathBuf, JobError> {
+    let Some(p) = path else {
+        return Ok(checkout.to_path_buf());
+    };
+    let rel = std::path::Path::new(p);
+    if rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+    {
+        Ok(checkout.join(rel))
+    } else {
+        Err(JobError::fatal(format!(
+            "the recorded source path `{}` leaves the repository; rebuild the image from its source with \
+             `goldenpath build`",
+            p.escape_debug()
+        )))
+    }
 }
 
 impl SourceRevision {

@@ -115,13 +115,19 @@ pub enum Reason {
 
 fn short(d: &str) -> &str {
     let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    &hex[..hex.len().min(12)]
+    // Twelve characters (labels are the image's word: not necessarily hex, not necessarily ASCII).
+    let end = hex.char_indices().nth(12).map_or(hex.len(), |(i, _)| i);
+    &hex[..end]
 }
 
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Unreadable { error } => write!(f, "cannot be read: {error}"),
+            Self::Unreadable { error, .. } => write!(f, "cannot be read: {error}"),
+            Self::Index => f.write_str(
+                "a multi-platform image index: not patched (rebasing one platform would drop the others from the \
+                 tag); rebuild it for every platform",
+            ),
             Self::NotCnb { detail } => write!(f, "not a CNB image ({detail}); patch it the way it was built"),
             Self::OtherPlatform { image, run_image } => write!(
                 f,
@@ -181,20 +187,17 @@ impl Decision {
     }
 }
 
-/// `registry/repository` of a reference, without tag or digest (`docker.io` names as written).
+/// `registry/repository` of a reference, without tag or digest, normalised as references are parsed
+/// (`ubuntu` is `docker.io/library/ubuntu`); the text itself when it does not parse.
 fn repository(reference: &str) -> String {
-    let r = reference.strip_prefix("docker://").unwrap_or(reference);
-    let r = r.split('@').next().unwrap_or(r);
-    match r.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => name.to_owned(),
-        _ => r.to_owned(),
+    match reference.parse::<gp_oci::reference::ImageRef>() {
+        Ok(gp_oci::reference::ImageRef::Registry(r)) => format!("{}/{}", r.registry, r.repository),
+        _ => reference.to_owned(),
     }
 }
 
 fn platform_matches(image: &Platform, run: &Platform) -> bool {
-    image.os == run.os
-        && image.arch == run.arch
-        && (image.variant.is_none() || run.variant.is_none() || image.variant == run.variant)
+    image == run
 }
 
 fn distro_text(d: Option<&Distro>) -> String {
@@ -205,6 +208,9 @@ fn distro_text(d: Option<&Distro>) -> String {
 #[must_use]
 pub fn decide(image: &ImageFacts, run: &BaseFacts, builder: Option<&BaseFacts>) -> Decision {
     use Action::{Rebase, Rebuild, Skip, UpToDate};
+    if image.index {
+        return Decision::new(Skip, Reason::Index);
+    }
     let meta = match &image.lifecycle {
         Err(e) => return Decision::new(Skip, Reason::NotCnb { detail: e.clone() }),
         Ok(None) => {

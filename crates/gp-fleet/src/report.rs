@@ -202,14 +202,17 @@ pub const NO_ENV: &str = "(none)";
 
 fn short(d: &str) -> &str {
     let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    &hex[..hex.len().min(12)]
+    // Twelve characters (labels are the image's word: not necessarily hex, not necessarily ASCII).
+    let end = hex.char_indices().nth(12).map_or(hex.len(), |(i, _)| i);
+    &hex[..end]
 }
 
 /// `repository@sha256:abc…` with the digest cut short.
 fn short_ref(r: &str) -> String {
     match r.split_once('@') {
         Some((repo, d)) => format!("{repo}@{}", short(d)),
-        None => short(r).to_owned(),
+        None if r.starts_with("sha256:") => short(r).to_owned(),
+        None => r.to_owned(),
     }
 }
 

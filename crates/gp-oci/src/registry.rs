@@ -40,6 +40,10 @@ const ACCEPT: &[&str] = &[
     MEDIA_DOCKER_MANIFEST,
     MEDIA_DOCKER_LIST,
 ];
+const ACCESS_UNKNOWN: u8 = 0;
+const ACCESS_OPEN: u8 = 1;
+const ACCESS_CHALLENGED: u8 = 2;
+
 /// Indexes nest (an index of indexes of manifests) a level or two in real images; eight is far past that.
 pub const MAX_INDEX_DEPTH: usize = 8;
 /// Distinct manifests one pull fetches at most: multi-platform images have tens.
@@ -189,8 +193,9 @@ pub struct Registry {
     /// The registry's `host[:port]`, as the gate hears it.
     host: String,
     gate: Option<std::sync::Arc<dyn Gate>>,
-    /// Set once the registry answered `/v2/` without a challenge: no request needs credentials.
-    open_access: std::sync::atomic::AtomicBool,
+    /// What `/v2/` answered: [`ACCESS_UNKNOWN`], [`ACCESS_OPEN`] (no request needs credentials) or
+    /// [`ACCESS_CHALLENGED`] (tokens or credentials needed), asked once.
+    access: std::sync::atomic::AtomicU8,
 }
 
 impl std::fmt::Debug for Registry {
@@ -266,7 +271,7 @@ impl Registry {
             sources: None,
             host: target.registry.clone(),
             gate: None,
-            open_access: std::sync::atomic::AtomicBool::new(false),
+            access: std::sync::atomic::AtomicU8::new(ACCESS_UNKNOWN),
         })
     }
 
@@ -390,8 +395,9 @@ impl Registry {
     /// Authenticates for `op` on `r`'s repository and returns what requests made here present.
     fn authenticate(&self, r: &Reference, op: RegistryOperation) -> Result<Auth, RegistryError> {
         use std::sync::atomic::Ordering;
-        if matches!(self.auth, RegistryAuth::Anonymous) {
-            if self.open_access.load(Ordering::Relaxed) {
+        let access = self.access.load(Ordering::Relaxed);
+        if matches!(self.auth, RegistryAuth::Anonymous) && access != ACCESS_CHALLENGED {
+            if access == ACCESS_OPEN {
                 return Ok(Auth::Anonymous);
             }
             // Asked once: a registry that answers `/v2/` without a challenge needs no token for anything. (Going
@@ -401,16 +407,20 @@ impl Registry {
             });
             match ping {
                 Ok(_) => {
-                    self.open_access.store(true, Ordering::Relaxed);
+                    self.access.store(ACCESS_OPEN, Ordering::Relaxed);
                     return Ok(Auth::Anonymous);
                 }
-                Err(e) if e.kind() == Some(&ErrorKind::Unauthorized) => {}
+                Err(e) if e.kind() == Some(&ErrorKind::Unauthorized) => {
+                    self.access.store(ACCESS_CHALLENGED, Ordering::Relaxed);
+                }
                 Err(e) => return Err(e),
             }
         }
         let name = r.whole();
-        let token = self.retry_oci("authenticate to", &name, || async {
-            self.client.auth(r, &self.auth, op).await
+        let token = self.retry_oci("authenticate to", &name, || {
+            // `oci-client` asks `/v2/` for the challenge, then the token service: two requests at the gate.
+            self.admit();
+            self.client.auth(r, &self.auth, op)
         })?;
         Ok(match (token, &self.auth) {
             (Some(t), _) => Auth::Bearer(t),

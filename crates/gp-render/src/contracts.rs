@@ -49,6 +49,16 @@ pub struct Rendered {
 
 /// Renders every valid contract of `report` into `out` and prunes our stale files (see [`tree::apply`]).
 pub fn render_report(report: &Report, out: &Path, pins: &Pins) -> Result<Rendered, TreeError> {
+    render(report, out, pins, false)
+}
+
+/// Renders only the contracts `pins` names by environment and application (with their new digests) and leaves
+/// every other file of the tree as it is: no other app's files are written or pruned.
+pub fn pin_report(report: &Report, out: &Path, pins: &Pins) -> Result<Rendered, TreeError> {
+    render(report, out, pins, true)
+}
+
+fn render(report: &Report, out: &Path, pins: &Pins, only_pinned: bool) -> Result<Rendered, TreeError> {
     let mut keep = BTreeSet::new();
     let mut jobs = Vec::new();
     for file in &report.files {
@@ -58,7 +68,17 @@ pub fn render_report(report: &Report, out: &Path, pins: &Pins) -> Result<Rendere
             continue;
         }
         let Some(config) = &file.config else { continue };
-        jobs.extend(file.contracts().map(|c| (c, config, source.clone())));
+        jobs.extend(
+            file.contracts()
+                .filter(|c| {
+                    !only_pinned
+                        || pins.by_env.contains_key(&(
+                            c.environment.as_str().to_owned(),
+                            c.application.as_str().to_owned(),
+                        ))
+                })
+                .map(|c| (c, config, source.clone())),
+        );
     }
     let rendered: Vec<_> = jobs
         .par_iter()
@@ -90,7 +110,11 @@ pub fn render_report(report: &Report, out: &Path, pins: &Pins) -> Result<Rendere
             }
         }
     }
-    let outcome = tree::apply(out, &plan, &keep)?;
+    let outcome = if only_pinned {
+        tree::apply_partial(out, &plan)?
+    } else {
+        tree::apply(out, &plan, &keep)?
+    };
     Ok(Rendered { outcome, errors })
 }
 

@@ -186,6 +186,20 @@ pub fn apply(
     plan: &[Planned],
     keep_sources: &BTreeSet<String>,
 ) -> Result<Outcome, TreeError> {
+    apply_with(out, plan, &|source| keep_sources.contains(source))
+}
+
+/// Writes `plan` under `out` and leaves every other file as it is: rewrites some contracts' files (a fleet pinning
+/// the digests it patched) without pruning anything.
+pub fn apply_partial(out: &Path, plan: &[Planned]) -> Result<Outcome, TreeError> {
+    apply_with(out, plan, &|_| true)
+}
+
+fn apply_with(
+    out: &Path,
+    plan: &[Planned],
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Outcome, TreeError> {
     check_out(out)?;
     let root = Root::open(out, true)?.ok_or_else(|| TreeError::Read {
         path: out.to_path_buf(),
@@ -208,7 +222,7 @@ pub fn apply(
         if new.files.contains_key(key) {
             continue;
         }
-        if keep_sources.contains(source) {
+        if keep(source) {
             new.files.insert(key.clone(), source.clone());
             outcome.kept.push(out.join(key));
             continue;

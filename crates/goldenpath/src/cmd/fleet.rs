@@ -143,17 +143,7 @@ fn targets(args: &FleetArgs) -> Result<(Vec<Target>, Option<gp_contract::Report>
         report = Some(r);
     }
     lists.push(inventory::from_references(&args.images, &args.order).map_err(usage)?);
-    for prefix in &args.prefixes {
-        let (host, path) = prefix.split_once('/').unwrap_or((prefix, ""));
-        let probe = RegistryRef {
-            registry: host.to_owned(),
-            repository: "library".into(),
-            tag: None,
-            digest: None,
-        };
-        let registry = super::registry(&probe, &args.insecure).map_err(usage)?;
-        lists.push(inventory::from_registry(&registry, host, path, &args.order).map_err(usage)?);
-    }
+    // Registry prefixes are listed once the fleet's rate limit exists (see `open`).
     Ok((inventory::merge(lists), report))
 }
 
@@ -266,12 +256,22 @@ fn open(
     args: &FleetArgs,
     settings: Settings,
 ) -> Result<(Fleet, Plan, Option<gp_contract::Report>), ExitCode> {
-    let (targets, report) = targets(args)?;
+    let (mut targets, report) = targets(args)?;
     let store = super::store(&args.insecure);
     let fleet = Fleet::open(&store, settings).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(exit::INVALID)
     })?;
+    if !args.prefixes.is_empty() {
+        let mut lists = vec![targets];
+        for prefix in &args.prefixes {
+            lists.push(fleet.list(prefix).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(exit::INVALID)
+            })?);
+        }
+        targets = inventory::merge(lists);
+    }
     let saved = args
         .plan
         .as_ref()
@@ -316,7 +316,13 @@ fn plan(args: &PlanArgs) -> ExitCode {
     if code != ExitCode::SUCCESS {
         return code;
     }
-    if plan.work() > 0 {
+    if plan.unreadable() > 0 {
+        eprintln!(
+            "error: {} image(s) could not be read (their registry kept failing); plan again later",
+            plan.unreadable()
+        );
+        ExitCode::from(exit::INVALID)
+    } else if plan.work() > 0 {
         ExitCode::from(PENDING)
     } else {
         ExitCode::SUCCESS
@@ -325,7 +331,8 @@ fn plan(args: &PlanArgs) -> ExitCode {
 
 fn short(d: &str) -> &str {
     let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    &hex[..hex.len().min(12)]
+    let end = hex.char_indices().nth(12).map_or(hex.len(), |(i, _)| i);
+    &hex[..end]
 }
 
 fn requests(fleet: &Fleet) -> u64 {
@@ -584,7 +591,7 @@ fn pin(
         eprintln!("error: {e}");
         return Err(ExitCode::from(exit::USAGE));
     }
-    match gp_render::contracts::render_report(contracts, out, &pins) {
+    match gp_render::contracts::pin_report(contracts, out, &pins) {
         Ok(r) => {
             for e in &r.errors {
                 eprintln!("error: {e}");

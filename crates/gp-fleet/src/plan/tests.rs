@@ -61,6 +61,7 @@ fn app(image: &str, base: &[&str]) -> ImageFacts {
         build: None,
         source: None,
         diff_ids,
+        index: false,
     }
 }
 
@@ -228,4 +229,27 @@ fn images_of_another_builder_are_not_rebuilt_for_its_buildpacks() {
     });
     let d = decide(&image, &run("r/stack/run:b", &["b1"]), Some(&builder));
     assert_eq!(d.action, Action::Rebase, "{}", d.reason);
+}
+
+#[test]
+fn docker_hub_names_compare_normalised_and_labels_never_panic_the_planner() {
+    let image = app("paketobuildpacks/run-jammy-base:latest", &["a1"]);
+    let d = decide(&image, &run("docker.io/paketobuildpacks/run-jammy-base:0.1.2", &["b1"]), None);
+    assert_eq!(d.action, Action::Rebase, "{}", d.reason);
+    let mut odd = app("r/stack/run:a", &["a1"]);
+    if let Ok(Some(m)) = &mut odd.lifecycle {
+        m.run_image.as_mut().unwrap().top_layer = "sha256:aéééééééééééééé".into();
+    }
+    let d = decide(&odd, &run("r/stack/run:b", &["b1"]), None);
+    assert_eq!(d.action, Action::Rebuild);
+    assert!(d.reason.to_string().contains("aéééééééééé"), "{}", d.reason);
+}
+
+#[test]
+fn a_multi_platform_index_is_skipped_with_the_reason() {
+    let mut image = app("r/stack/run:a", &["a1"]);
+    image.index = true;
+    let d = decide(&image, &run("r/stack/run:b", &["b1"]), None);
+    assert_eq!(d.action, Action::Skip);
+    assert!(d.reason.to_string().contains("multi-platform"), "{}", d.reason);
 }

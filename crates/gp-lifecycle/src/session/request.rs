@@ -158,7 +158,7 @@ pub fn git_source(app: &std::path::Path) -> Option<gp_cnb::ProjectSource> {
     let prefix = git(&["rev-parse", "--show-prefix"]).unwrap_or_default();
     let repository = git(&["config", "--get", "remote.origin.url"])
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| format!("file://{top}"));
+        .map_or_else(|| format!("file://{top}"), |u| without_credentials(&u));
     let text = |k: &str, v: String| (k.to_owned(), serde_json::Value::String(v));
     let mut metadata = serde_json::Map::from_iter([text("repository", repository)]);
     let prefix = prefix.trim_end_matches('/');
@@ -170,4 +170,33 @@ pub fn git_source(app: &std::path::Path) -> Option<gp_cnb::ProjectSource> {
         version: Some(serde_json::Map::from_iter([text("commit", commit)])),
         metadata: Some(metadata),
     })
+}
+
+/// A git URL without the user and password a CI job may have put in it (`https://token@host/...`): the URL goes
+/// into an image label anyone who can pull the image reads. `git@host:org/repo` (a user, no secret) stays.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn credentials_never_reach_the_label() {
+        assert_eq!(
+            without_credentials("https://gitlab-ci-token:s3cr3t@gitlab.example.com/g/app.git"),
+            "https://gitlab.example.com/g/app.git"
+        );
+        assert_eq!(without_credentials("https://github.com/o/r"), "https://github.com/o/r");
+        assert_eq!(without_credentials("git@github.com:o/r.git"), "git@github.com:o/r.git");
+        assert_eq!(without_credentials("ssh://git@host/o/r@x"), "ssh://host/o/r@x");
+    }
 }
