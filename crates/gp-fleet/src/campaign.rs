@@ -241,7 +241,10 @@ mod tests {
         assert!(c.finished("r/b:dev").is_none(), "a failure is tried again");
         assert!(c.finished("r/c:dev").is_none());
         assert!(
-            matches!(Campaign::open(root.path(), "c1"), Err(CampaignError::Busy { .. })),
+            matches!(
+                Campaign::open(root.path(), "c1"),
+                Err(CampaignError::Busy { .. })
+            ),
             "one run at a time"
         );
         c.record(&outcome("r/c:dev", Status::Patched)).unwrap();

@@ -188,7 +188,10 @@ impl Fleet {
         let store_err = |e: &dyn std::fmt::Display| FleetError::Store(e.to_string());
         let (layout, scratch) = if settings.dry_run {
             let dir = tempfile::tempdir().map_err(|e| store_err(&e))?;
-            (Layout::create(dir.path()).map_err(|e| store_err(&e))?, Some(dir))
+            (
+                Layout::create(dir.path()).map_err(|e| store_err(&e))?,
+                Some(dir),
+            )
         } else {
             (store.images().map_err(|e| store_err(&e))?, None)
         };
@@ -211,9 +214,13 @@ impl Fleet {
         };
         // Its layers too (once; the store keeps them): they are mounted where the registry allows, and uploaded
         // where it does not (another registry, a token without pull rights on the run image's repository).
-        let (run_desc, run) =
-            inspect_base(&mut clients, &layout, &settings.run_image, !settings.dry_run)
-                .map_err(run_err)?;
+        let (run_desc, run) = inspect_base(
+            &mut clients,
+            &layout,
+            &settings.run_image,
+            !settings.dry_run,
+        )
+        .map_err(run_err)?;
         let run_ref = registry_ref(&settings.run_image).ok_or_else(|| FleetError::RunImage {
             reference: settings.run_image.clone(),
             message: "not a registry image".into(),
@@ -920,10 +927,12 @@ fn app_dir(checkout: &std::path::Path, path: Option<&str>) -> Result<std::path::
         return Ok(checkout.to_path_buf());
     };
     let rel = std::path::Path::new(p);
-    if rel
-        .components()
-        .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
-    {
+    if rel.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
         Ok(checkout.join(rel))
     } else {
         Err(JobError::fatal(format!(

@@ -59,10 +59,14 @@ impl std::fmt::Display for Action {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Reason {
-    /// The image could not be read.
+    /// The image could not be read; `transient` when the registry failed as an overloaded one does (the image
+    /// is tried again by a rerun).
     Unreadable {
         error: String,
+        transient: bool,
     },
+    /// A multi-platform index: patching one platform's manifest would drop the others from the tag.
+    Index,
     /// No CNB lifecycle metadata (or no run image in it).
     NotCnb {
         detail: String,

@@ -58,7 +58,12 @@ pub fn pin_report(report: &Report, out: &Path, pins: &Pins) -> Result<Rendered, 
     render(report, out, pins, true)
 }
 
-fn render(report: &Report, out: &Path, pins: &Pins, only_pinned: bool) -> Result<Rendered, TreeError> {
+fn render(
+    report: &Report,
+    out: &Path,
+    pins: &Pins,
+    only_pinned: bool,
+) -> Result<Rendered, TreeError> {
     let mut keep = BTreeSet::new();
     let mut jobs = Vec::new();
     for file in &report.files {

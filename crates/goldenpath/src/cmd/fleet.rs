@@ -11,7 +11,7 @@ use gp_fleet::limit::{Limits, Rate};
 use gp_fleet::patch::{DEFAULT_CONCURRENCY, DEFAULT_ORDER, DEFAULT_RETRIES, Fleet, Plan, Settings};
 use gp_fleet::report::{Outcome, Report, Status};
 use gp_fleet::{Action, Campaign};
-use gp_oci::reference::{ImageRef, RegistryRef};
+use gp_oci::reference::ImageRef;
 
 use super::exit;
 

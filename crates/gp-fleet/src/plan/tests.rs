@@ -234,7 +234,11 @@ fn images_of_another_builder_are_not_rebuilt_for_its_buildpacks() {
 #[test]
 fn docker_hub_names_compare_normalised_and_labels_never_panic_the_planner() {
     let image = app("paketobuildpacks/run-jammy-base:latest", &["a1"]);
-    let d = decide(&image, &run("docker.io/paketobuildpacks/run-jammy-base:0.1.2", &["b1"]), None);
+    let d = decide(
+        &image,
+        &run("docker.io/paketobuildpacks/run-jammy-base:0.1.2", &["b1"]),
+        None,
+    );
     assert_eq!(d.action, Action::Rebase, "{}", d.reason);
     let mut odd = app("r/stack/run:a", &["a1"]);
     if let Ok(Some(m)) = &mut odd.lifecycle {
@@ -251,5 +255,9 @@ fn a_multi_platform_index_is_skipped_with_the_reason() {
     image.index = true;
     let d = decide(&image, &run("r/stack/run:b", &["b1"]), None);
     assert_eq!(d.action, Action::Skip);
-    assert!(d.reason.to_string().contains("multi-platform"), "{}", d.reason);
+    assert!(
+        d.reason.to_string().contains("multi-platform"),
+        "{}",
+        d.reason
+    );
 }

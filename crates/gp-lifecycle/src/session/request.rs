@@ -195,8 +195,17 @@ mod tests {
             without_credentials("https://gitlab-ci-token:s3cr3t@gitlab.example.com/g/app.git"),
             "https://gitlab.example.com/g/app.git"
         );
-        assert_eq!(without_credentials("https://github.com/o/r"), "https://github.com/o/r");
-        assert_eq!(without_credentials("git@github.com:o/r.git"), "git@github.com:o/r.git");
-        assert_eq!(without_credentials("ssh://git@host/o/r@x"), "ssh://host/o/r@x");
+        assert_eq!(
+            without_credentials("https://github.com/o/r"),
+            "https://github.com/o/r"
+        );
+        assert_eq!(
+            without_credentials("git@github.com:o/r.git"),
+            "git@github.com:o/r.git"
+        );
+        assert_eq!(
+            without_credentials("ssh://git@host/o/r@x"),
+            "ssh://host/o/r@x"
+        );
     }
 }
