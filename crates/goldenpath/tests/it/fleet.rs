@@ -915,3 +915,49 @@ fn a_saved_plan_is_carried_out_and_a_tag_that_moved_since_is_planned_again() {
     let (okay, out) = run(&mut patch);
     assert!(!okay && out.contains("has changed since"), "{out}");
 }
+
+#[test]
+fn pinning_a_subset_of_contracts_leaves_the_other_apps_files_alone() {
+    if !tools() {
+        return;
+    }
+    let reg = RegistryServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let host = format!("127.0.0.1:{}", reg.port);
+    let images = small_fleet(tmp, &host, 1, &["dev"]);
+    // Two apps in the tree; the campaign is given only app-0's contract.
+    let tree = contracts(
+        &tmp.join("contracts"),
+        &format!("{host}/fleet"),
+        &["app-0".to_owned(), "other".to_owned()],
+        &["dev"],
+    );
+    let gitops = tmp.join("gitops");
+    ok(gp()
+        .args(["contract", "render"])
+        .arg(&tree)
+        .arg("--out")
+        .arg(&gitops));
+    let other = gitops.join("apps/dev/other/kustomization.yaml");
+    let before = fs_err::read_to_string(&other).unwrap();
+    let out = ok(fleet_cmd("patch", tmp, &[], &format!("{host}/stack/run:b"))
+        .arg("--contracts")
+        .arg(tree.join("dev/APP-0001.yaml"))
+        .arg("--gitops")
+        .arg(&gitops));
+    assert!(out.contains("1 patched"), "{out}");
+    assert!(out.contains("pinned 1 digest(s)"), "{out}");
+    let digest = report(tmp)["images"][0]["new_digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pinned = fs_err::read_to_string(gitops.join("apps/dev/app-0/kustomization.yaml")).unwrap();
+    assert!(pinned.contains(&digest), "{pinned}");
+    assert_eq!(
+        fs_err::read_to_string(&other).unwrap(),
+        before,
+        "the other app is untouched"
+    );
+    assert_eq!(images.len(), 1);
+}
