@@ -17,18 +17,7 @@ w="$b/work"
 ba=(buildah --root "$w/buildah" --runroot "$w/buildah-run" --storage-driver vfs)
 
 # --- the registry (loopback, stopped by PID on exit)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$w/registry.yml" <<YML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $w/registry}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$port}
-YML
-docker-registry serve "$w/registry.yml" >"$w/registry.log" 2>&1 &
-reg_pid=$!
-trap 'kill $reg_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-reg="127.0.0.1:$port"
+loopback_registry "$w" false
 
 # --- the base: busybox + a CNB user, as run image v1 and v2 (v2 = a patched os-release)
 rootfs="$w/rootfs"

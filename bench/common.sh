@@ -29,3 +29,21 @@ measure() {
   done
   echo "$best $rss"
 }
+
+# A docker-registry on a free loopback port, data under $1, access log on when $2 is `true` (into $1/registry.log);
+# stopped by PID when the script exits. Sets `reg` (host:port).
+loopback_registry() {
+  local dir=$1 access=${2:-false} port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$dir/registry.yml" <<YML
+version: 0.1
+log: {level: error, accesslog: {disabled: $([ "$access" = true ] && echo false || echo true)}}
+storage: {filesystem: {rootdirectory: $dir/registry}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+YML
+  docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
+  reg_pid=$!
+  trap 'kill $reg_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  reg="127.0.0.1:$port"
+}

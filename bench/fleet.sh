@@ -17,18 +17,7 @@ w="$root/.cache/bench/fleet"
 rm -rf "$w" && mkdir -p "$w"
 
 # --- the registry (loopback, access log on, stopped by PID on exit)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$w/registry.yml" <<YML
-version: 0.1
-log: {level: error, accesslog: {disabled: false}}
-storage: {filesystem: {rootdirectory: $w/registry}}
-http: {addr: 127.0.0.1:$port}
-YML
-docker-registry serve "$w/registry.yml" >"$w/registry.log" 2>&1 &
-reg_pid=$!
-trap 'kill $reg_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-reg="127.0.0.1:$port"
+loopback_registry "$w" true
 export XDG_CACHE_HOME="$w/cache" XDG_STATE_HOME="$w/state"
 
 # --- run images a, b, c: one small file each, the CNB user and base-image labels (made with umoci)

@@ -107,6 +107,21 @@ impl Report {
         self.images.iter().filter(|o| o.status == status).count()
     }
 
+    /// One line: how many images ended how, the time and the requests.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let total: u64 = self.requests.values().sum();
+        format!(
+            "{} patched, {} up to date, {} skipped, {} failed, {} not run in {:.2} s ({total} registry requests)",
+            self.count(Status::Patched),
+            self.count(Status::UpToDate),
+            self.count(Status::Skipped),
+            self.count(Status::Failed),
+            self.count(Status::NotRun),
+            self.seconds,
+        )
+    }
+
     /// The JSON report.
     #[must_use]
     pub fn to_json(&self) -> String {
@@ -135,17 +150,7 @@ impl Report {
                 ""
             }
         );
-        let total: u64 = self.requests.values().sum();
-        let _ = writeln!(
-            md,
-            "{} patched, {} up to date, {} skipped, {} failed, {} not run; {:.1} s, {total} registry requests.\n",
-            self.count(Status::Patched),
-            self.count(Status::UpToDate),
-            self.count(Status::Skipped),
-            self.count(Status::Failed),
-            self.count(Status::NotRun),
-            self.seconds,
-        );
+        let _ = writeln!(md, "{}.\n", self.summary());
         if let Some(why) = &self.stopped {
             let _ = writeln!(md, "**Stopped:** {why}\n");
         }

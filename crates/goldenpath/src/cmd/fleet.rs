@@ -611,16 +611,7 @@ fn pin(
 }
 
 fn summary(report: &Report) {
-    let total: u64 = report.requests.values().sum();
-    eprintln!(
-        "fleet: {} patched, {} up to date, {} skipped, {} failed, {} not run in {:.2} s ({total} registry requests)",
-        report.count(Status::Patched),
-        report.count(Status::UpToDate),
-        report.count(Status::Skipped),
-        report.count(Status::Failed),
-        report.count(Status::NotRun),
-        report.seconds,
-    );
+    eprintln!("fleet: {}", report.summary());
     if let Some(why) = &report.stopped {
         eprintln!("fleet: stopped: {why}");
     }

@@ -238,6 +238,13 @@ impl Drop for FaultProxy {
     }
 }
 
+/// A loopback registry, a scratch directory and the registry's `host:port`.
+fn setup() -> (RegistryServer, tempfile::TempDir, String) {
+    let reg = RegistryServer::start();
+    let host = format!("127.0.0.1:{}", reg.port);
+    (reg, tempfile::tempdir().unwrap(), host)
+}
+
 fn tools() -> bool {
     require_tool("docker-registry")
         && require_tool("umoci")
@@ -347,10 +354,8 @@ fn a_campaign_killed_mid_way_finishes_on_the_rerun_without_pushing_anything_twic
     if !tools() {
         return;
     }
-    let reg = RegistryServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let tmp = tmp.path();
-    let host = format!("127.0.0.1:{}", reg.port);
+    let (reg, dir, host) = setup();
+    let tmp = dir.path();
     let images = small_fleet(tmp, &host, 5, &["dev", "test", "staging", "prod"]);
     let mark = reg.log_lines().len();
     let run_b = format!("{host}/stack/run:b");
@@ -416,10 +421,8 @@ fn bad_input_is_named_with_the_fix() {
     if !tools() {
         return;
     }
-    let reg = RegistryServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let tmp = tmp.path();
-    let host = format!("127.0.0.1:{}", reg.port);
+    let (reg, dir, host) = setup();
+    let tmp = dir.path();
     let mut images = small_fleet(tmp, &host, 1, &["dev"]);
     // A not_cnb image that is not CNB, and one that does not exist.
     let not_cnb = format!("{host}/not_cnb/nginx:dev");
@@ -611,10 +614,8 @@ fn thirty_images_on_the_default_stack_are_rebased_run_and_pinned_and_one_is_rebu
     if !(crate::apps::ready() && tools() && require_tool("git")) {
         return;
     }
-    let reg = RegistryServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let tmp = tmp.path();
-    let host = format!("127.0.0.1:{}", reg.port);
+    let (_reg, dir, host) = setup();
+    let tmp = dir.path();
     let builder = crate::apps::builder();
 
     // Run image A: the default stack's. B: A plus a patch file. C: A labelled as another distro.
@@ -862,10 +863,8 @@ fn a_saved_plan_is_carried_out_and_a_tag_that_moved_since_is_planned_again() {
     if !tools() {
         return;
     }
-    let reg = RegistryServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let tmp = tmp.path();
-    let host = format!("127.0.0.1:{}", reg.port);
+    let (_reg, dir, host) = setup();
+    let tmp = dir.path();
     let images = small_fleet(tmp, &host, 2, &["dev"]);
     let run_b = format!("{host}/stack/run:b");
     let o = fleet_cmd("plan", tmp, &images, &run_b)
@@ -921,10 +920,8 @@ fn pinning_a_subset_of_contracts_leaves_the_other_apps_files_alone() {
     if !tools() {
         return;
     }
-    let reg = RegistryServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let tmp = tmp.path();
-    let host = format!("127.0.0.1:{}", reg.port);
+    let (_reg, dir, host) = setup();
+    let tmp = dir.path();
     let images = small_fleet(tmp, &host, 1, &["dev"]);
     // Two apps in the tree; the campaign is given only app-0's contract.
     let tree = contracts(

@@ -65,6 +65,34 @@ fn app(image: &str, base: &[&str]) -> ImageFacts {
     }
 }
 
+/// Build metadata naming one buildpack.
+fn built_with(id: &str, version: &str) -> gp_cnb::BuildMetadata {
+    gp_cnb::BuildMetadata {
+        buildpacks: vec![gp_cnb::BuildpackRecord {
+            id: id.parse().unwrap(),
+            version: version.parse().unwrap(),
+            homepage: None,
+            api: None,
+        }],
+        ..gp_cnb::BuildMetadata::default()
+    }
+}
+
+/// A builder holding one buildpack.
+fn builder_with(id: &str, version: &str) -> BaseFacts {
+    let mut builder = run("r/builder:1", &["x"]);
+    builder.builder = Some(gp_cnb::BuilderMetadata {
+        buildpacks: vec![gp_cnb::BuilderBuildpack {
+            id: id.parse().unwrap(),
+            version: version.parse().unwrap(),
+            homepage: None,
+            name: None,
+        }],
+        ..gp_cnb::BuilderMetadata::default()
+    });
+    builder
+}
+
 #[test]
 fn a_new_run_image_of_the_same_repository_is_a_rebase() {
     let d = decide(
@@ -177,25 +205,8 @@ fn images_without_cnb_metadata_are_skipped() {
 #[test]
 fn a_buildpack_version_changed_in_the_builder_is_a_rebuild() {
     let mut image = app("r/stack/run:a", &["a1"]);
-    image.build = Some(gp_cnb::BuildMetadata {
-        buildpacks: vec![gp_cnb::BuildpackRecord {
-            id: "gp/python".parse().unwrap(),
-            version: "1.0.0".parse().unwrap(),
-            homepage: None,
-            api: None,
-        }],
-        ..gp_cnb::BuildMetadata::default()
-    });
-    let mut builder = run("r/builder:1", &["x"]);
-    builder.builder = Some(gp_cnb::BuilderMetadata {
-        buildpacks: vec![gp_cnb::BuilderBuildpack {
-            id: "gp/python".parse().unwrap(),
-            version: "1.1.0".parse().unwrap(),
-            homepage: None,
-            name: None,
-        }],
-        ..gp_cnb::BuilderMetadata::default()
-    });
+    image.build = Some(built_with("gp/python", "1.0.0"));
+    let builder = builder_with("gp/python", "1.1.0");
     // Even on the current run image.
     let d = decide(&image, &run("r/stack/run:a", &["a1"]), Some(&builder));
     assert_eq!(d.action, Action::Rebuild);
@@ -208,25 +219,8 @@ fn a_buildpack_version_changed_in_the_builder_is_a_rebuild() {
 #[test]
 fn images_of_another_builder_are_not_rebuilt_for_its_buildpacks() {
     let mut image = app("r/stack/run:a", &["a1"]);
-    image.build = Some(gp_cnb::BuildMetadata {
-        buildpacks: vec![gp_cnb::BuildpackRecord {
-            id: "test/node".parse().unwrap(),
-            version: "1.0.0".parse().unwrap(),
-            homepage: None,
-            api: None,
-        }],
-        ..gp_cnb::BuildMetadata::default()
-    });
-    let mut builder = run("r/builder:1", &["x"]);
-    builder.builder = Some(gp_cnb::BuilderMetadata {
-        buildpacks: vec![gp_cnb::BuilderBuildpack {
-            id: "gp/python".parse().unwrap(),
-            version: "1.1.0".parse().unwrap(),
-            homepage: None,
-            name: None,
-        }],
-        ..gp_cnb::BuilderMetadata::default()
-    });
+    image.build = Some(built_with("test/node", "1.0.0"));
+    let builder = builder_with("gp/python", "1.1.0");
     let d = decide(&image, &run("r/stack/run:b", &["b1"]), Some(&builder));
     assert_eq!(d.action, Action::Rebase, "{}", d.reason);
 }
