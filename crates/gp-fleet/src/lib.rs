@@ -16,6 +16,7 @@ pub mod limit;
 pub mod patch;
 pub mod plan;
 pub mod report;
+mod source;
 
 pub use campaign::{Campaign, CampaignError};
 pub use inventory::Target;
