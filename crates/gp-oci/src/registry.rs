@@ -453,12 +453,13 @@ impl Registry {
         present: &HashSet<Digest>,
     ) -> Result<PushStats, RegistryError> {
         let r = oci_ref(target);
-        self.authenticate(&r, RegistryOperation::Push)?;
+        let auth = self.authenticate(&r, RegistryOperation::Push)?;
         let mut stats = PushStats::default();
         let mut known = Known {
             present,
             done: HashSet::new(),
             mount_first: !present.is_empty() && mount_from.is_some(),
+            auth,
         };
         self.push_desc(
             layout,
@@ -469,11 +470,7 @@ impl Registry {
             &mut stats,
         )?;
         let body = layout.read_blob(&desc.digest)?;
-        let content_type = http_header(desc.media_type.as_str());
-        self.retry_oci("push manifest to", &r.whole(), || {
-            self.client
-                .push_manifest_raw(&r, body.clone(), content_type.clone())
-        })?;
+        self.put_manifest(&r, &body, desc.media_type.as_str(), &known.auth)?;
         Ok(stats)
     }
 
@@ -486,12 +483,13 @@ impl Registry {
         target: &RegistryRef,
     ) -> Result<PushStats, RegistryError> {
         let r = oci_ref(target);
-        self.authenticate(&r, RegistryOperation::Push)?;
+        let auth = self.authenticate(&r, RegistryOperation::Push)?;
         let mut stats = PushStats::default();
         let mut known = Known {
             present: &HashSet::new(),
             done: HashSet::new(),
             mount_first: false,
+            auth,
         };
         for b in blobs {
             self.push_blob(layout, b, &r, None, &mut known, &mut stats)?;
@@ -518,11 +516,7 @@ impl Registry {
                     child.digest.to_string(),
                 );
                 let body = layout.read_blob(&child.digest)?;
-                let ct = http_header(child.media_type.as_str());
-                self.retry_oci("push manifest to", &by_digest.whole(), || {
-                    self.client
-                        .push_manifest_raw(&by_digest, body.clone(), ct.clone())
-                })?;
+                self.put_manifest(&by_digest, &body, child.media_type.as_str(), &known.auth)?;
             } else {
                 self.push_blob(layout, &child, r, mount, known, stats)?;
             }
@@ -640,12 +634,40 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// PUTs a manifest with retries (a 429's `Retry-After` honoured), authenticating again once if the
+    /// credentials expired.
+    fn put_manifest(
+        &self,
+        r: &Reference,
+        body: &[u8],
+        media_type: &str,
+        auth: &Auth,
+    ) -> Result<(), RegistryError> {
+        let media_type = http_header(media_type);
+        let media_type = media_type.to_str().unwrap_or(MEDIA_MANIFEST);
+        let put = |auth: &Auth| {
+            self.retry("push manifest to", &r.whole(), || {
+                self.http.put_manifest(r, body.to_vec(), media_type, auth)
+            })
+        };
+        match put(auth) {
+            Err(e) if e.kind() == Some(&ErrorKind::Unauthorized) && *auth != Auth::Anonymous => {
+                put(&self.authenticate(r, RegistryOperation::Push)?)
+            }
+            other => other,
+        }
+    }
+}
+
 /// Blobs a push need not check: known to be in the target repository, or already handled by this push.
 struct Known<'a> {
     present: &'a HashSet<Digest>,
     done: HashSet<Digest>,
     /// Blobs not `present` come from the mount source: mount before checking.
     mount_first: bool,
+    /// How the push's own requests (manifests) present themselves.
+    auth: Auth,
 }
 
 fn http_header(media_type: &str) -> http::HeaderValue {

@@ -66,7 +66,8 @@ impl Http {
         accept: &str,
         auth: &Auth,
     ) -> Result<reqwest::Response, Failure> {
-        self.send(reqwest::Method::GET, url, accept, auth).await
+        self.send(reqwest::Method::GET, url, accept, auth, None)
+            .await
     }
 
     /// [`Http::get`] with any method.
@@ -76,10 +77,16 @@ impl Http {
         url: &str,
         accept: &str,
         auth: &Auth,
+        body: Option<(Vec<u8>, &str)>,
     ) -> Result<reqwest::Response, Failure> {
         let mut req = self.client.request(method, url);
         if !accept.is_empty() {
             req = req.header(http::header::ACCEPT, accept);
+        }
+        if let Some((bytes, content_type)) = body {
+            req = req
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(bytes);
         }
         req = match auth {
             Auth::Anonymous => req,
@@ -212,6 +219,7 @@ impl Http {
                 &self.url(r, "manifests", name),
                 accept,
                 auth,
+                None,
             )
             .await?;
         Ok(res
@@ -219,6 +227,27 @@ impl Http {
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned))
+    }
+
+    /// PUTs a manifest (`media_type`) under `r`'s tag or digest. Done here rather than in `oci-client` so that a
+    /// 429's `Retry-After` reaches the retry loop (manifest pushes are what registries throttle hardest).
+    pub async fn put_manifest(
+        &self,
+        r: &Reference,
+        body: Vec<u8>,
+        media_type: &str,
+        auth: &Auth,
+    ) -> Result<(), Failure> {
+        let name = r.digest().or(r.tag()).unwrap_or("latest");
+        self.send(
+            reqwest::Method::PUT,
+            &self.url(r, "manifests", name),
+            "",
+            auth,
+            Some((body, media_type)),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// One page of a listing (`path` on `registry`, e.g. `/v2/_catalog?n=100`): its body (cut past 16 MiB) and its
