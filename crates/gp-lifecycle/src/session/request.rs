@@ -150,12 +150,17 @@ pub fn git_source(app: &std::path::Path) -> Option<gp_cnb::ProjectSource> {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
-    let commit = git(&["rev-parse", "--verify", "HEAD"])?;
+    // One process for the commit, the work tree's root and the app's place in it (a build's hot path).
+    let where_ = git(&["rev-parse", "HEAD", "--show-toplevel", "--show-prefix"])?;
+    let mut lines = where_.lines();
+    let (commit, top) = (lines.next()?.to_owned(), lines.next()?.to_owned());
+    let prefix = lines.next().unwrap_or_default().to_owned();
+    if commit.len() < 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
     if !git(&["status", "--porcelain", "--untracked-files=normal", "."])?.is_empty() {
         return None;
     }
-    let top = git(&["rev-parse", "--show-toplevel"])?;
-    let prefix = git(&["rev-parse", "--show-prefix"]).unwrap_or_default();
     let repository = git(&["config", "--get", "remote.origin.url"])
         .filter(|u| !u.is_empty())
         .map_or_else(|| format!("file://{top}"), |u| without_credentials(&u));
