@@ -11,5 +11,5 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --config
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --config profile.release.debug=false --config profile.release.strip=true --manifest-path "$root/Cargo.toml" \
   --target "$target" --target-dir "$dir" -p gp-lifecycle --no-default-features --bin lifecycle >&2
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release --config profile.release.debug=false --config profile.release.strip=true --manifest-path "$root/Cargo.toml" \
-  --target "$target" --target-dir "$dir" -p gp-buildpacks --bin python-buildpack --bin node-buildpack >&2
+  --target "$target" --target-dir "$dir" -p gp-buildpacks --bin python-buildpack --bin node-buildpack --bin java-buildpack --bin go-buildpack --bin dotnet-buildpack --bin ruby-buildpack --bin php-buildpack --bin static-buildpack >&2
 echo "$dir/$target/release"

@@ -15,6 +15,12 @@ const PROGRAMS: &[(&str, &str, &[&str])] = &[
     ("gp-lifecycle", "lifecycle", &["--no-default-features"]),
     ("gp-buildpacks", "python-buildpack", &[]),
     ("gp-buildpacks", "node-buildpack", &[]),
+    ("gp-buildpacks", "java-buildpack", &[]),
+    ("gp-buildpacks", "go-buildpack", &[]),
+    ("gp-buildpacks", "dotnet-buildpack", &[]),
+    ("gp-buildpacks", "ruby-buildpack", &[]),
+    ("gp-buildpacks", "php-buildpack", &[]),
+    ("gp-buildpacks", "static-buildpack", &[]),
 ];
 
 fn main() {

@@ -28,6 +28,31 @@ pub struct Buildpack {
 /// The built-in buildpacks, in the default builder's order.
 pub const BUILDPACKS: &[Buildpack] = &[
     Buildpack {
+        dir: "java",
+        descriptor: include_str!("../../../buildpacks/java/buildpack.toml"),
+        executable: include_bytes!(env!("GP_EMBED_JAVA_BUILDPACK")),
+    },
+    Buildpack {
+        dir: "go",
+        descriptor: include_str!("../../../buildpacks/go/buildpack.toml"),
+        executable: include_bytes!(env!("GP_EMBED_GO_BUILDPACK")),
+    },
+    Buildpack {
+        dir: "dotnet",
+        descriptor: include_str!("../../../buildpacks/dotnet/buildpack.toml"),
+        executable: include_bytes!(env!("GP_EMBED_DOTNET_BUILDPACK")),
+    },
+    Buildpack {
+        dir: "ruby",
+        descriptor: include_str!("../../../buildpacks/ruby/buildpack.toml"),
+        executable: include_bytes!(env!("GP_EMBED_RUBY_BUILDPACK")),
+    },
+    Buildpack {
+        dir: "php",
+        descriptor: include_str!("../../../buildpacks/php/buildpack.toml"),
+        executable: include_bytes!(env!("GP_EMBED_PHP_BUILDPACK")),
+    },
+    Buildpack {
         dir: "python",
         descriptor: include_str!("../../../buildpacks/python/buildpack.toml"),
         executable: include_bytes!(env!("GP_EMBED_PYTHON_BUILDPACK")),
@@ -36,6 +61,11 @@ pub const BUILDPACKS: &[Buildpack] = &[
         dir: "nodejs",
         descriptor: include_str!("../../../buildpacks/nodejs/buildpack.toml"),
         executable: include_bytes!(env!("GP_EMBED_NODE_BUILDPACK")),
+    },
+    Buildpack {
+        dir: "static",
+        descriptor: include_str!("../../../buildpacks/static/buildpack.toml"),
+        executable: include_bytes!(env!("GP_EMBED_STATIC_BUILDPACK")),
     },
 ];
 

@@ -3,10 +3,16 @@
 //! fix. The buildpacks' `bin/detect` and `goldenpath detect` (preflight, no builder needed) call the same code, so
 //! a developer sees before pushing exactly what the build would say.
 
+mod dotnet;
+mod go;
+mod java;
 mod node;
+mod php;
 mod procfile;
 mod python;
 mod python_stdlib;
+mod ruby;
+mod static_site;
 pub mod support;
 
 use std::path::{Path, PathBuf};
@@ -94,15 +100,27 @@ impl Sourced {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
+    Java,
+    Go,
+    Dotnet,
+    Ruby,
+    Php,
     Python,
     Node,
+    Static,
 }
 
 impl std::fmt::Display for Language {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Language::Java => "Java",
+            Language::Go => "Go",
+            Language::Dotnet => ".NET",
+            Language::Ruby => "Ruby",
+            Language::Php => "PHP",
             Language::Python => "Python",
             Language::Node => "Node.js",
+            Language::Static => "static site",
         })
     }
 }
@@ -135,7 +153,42 @@ impl Report {
     }
 }
 
-/// Detects the app at `dir` (Python first, then Node.js); the Procfile's processes apply to either.
+/// A language's detection: claims the app (returns true, filling `report`) or leaves it alone.
+type Detector = fn(&Path, &[(String, String)], &mut Report) -> bool;
+
+/// The languages in the default builder's order (the first that claims an app is its language), each with what it
+/// looks for, said when nothing claims the app.
+const DETECTORS: &[(Detector, &str)] = &[
+    (java::detect, java::LOOKS_FOR),
+    (go::detect, go::LOOKS_FOR),
+    (dotnet::detect, dotnet::LOOKS_FOR),
+    (ruby::detect, ruby::LOOKS_FOR),
+    (php::detect, php::LOOKS_FOR),
+    (python::detect, python::LOOKS_FOR),
+    (node::detect, node::LOOKS_FOR),
+    (static_site::detect, static_site::LOOKS_FOR),
+];
+
+/// What each built-in buildpack looks for, by language, in the default builder's order.
+#[must_use]
+pub fn looked_for() -> Vec<(Language, &'static str)> {
+    [
+        Language::Java,
+        Language::Go,
+        Language::Dotnet,
+        Language::Ruby,
+        Language::Php,
+        Language::Python,
+        Language::Node,
+        Language::Static,
+    ]
+    .into_iter()
+    .zip(DETECTORS.iter().map(|(_, l)| *l))
+    .collect()
+}
+
+/// Detects the app at `dir`, language by language in the default builder's order; the Procfile's processes apply
+/// to any.
 #[must_use]
 pub fn detect(dir: &Path) -> Report {
     let mut report = Report {
@@ -145,14 +198,20 @@ pub fn detect(dir: &Path) -> Report {
     check_inputs(dir, &mut report.findings);
     let procfile = procfile::read(dir, &mut report.findings);
     report.processes.clone_from(&procfile);
-    if !python::detect(dir, &procfile, &mut report) {
-        node::detect(dir, &procfile, &mut report);
+    for (detector, _) in DETECTORS {
+        if detector(dir, &procfile, &mut report) {
+            break;
+        }
     }
     if report.language.is_none() && report.findings.is_empty() {
+        let looked: Vec<String> = looked_for()
+            .iter()
+            .map(|(l, what)| format!("{l}: {what}"))
+            .collect();
         report.findings.push(Finding::error(
             ".",
-            "no Python or Node.js app here: none of requirements.txt, Pipfile, pyproject.toml, setup.py, *.py, package.json",
-            "add the dependency file of your language (e.g. requirements.txt or package.json), or check `--path`",
+            format!("no app of a language the built-in buildpacks know; each looked for: {}", looked.join("; ")),
+            "add the dependency file of your language (e.g. requirements.txt, package.json, go.mod, pom.xml), or check `--path`",
         ));
     }
     report
@@ -179,25 +238,33 @@ fn files_with_ext(dir: &Path, ext: &str) -> Vec<String> {
 /// The largest app input file detection reads (a `Procfile`, `package.json`, a lock file): bigger is refused.
 pub const MAX_INPUT_BYTES: u64 = 16 << 20;
 
-/// The app files detection reads by name.
-const INPUTS: &[&str] = &[
-    "package.json",
-    ".nvmrc",
-    ".node-version",
-    "requirements.txt",
-    "Pipfile",
-    "Pipfile.lock",
-    "pyproject.toml",
-    "poetry.lock",
-    "setup.py",
-    ".python-version",
-    "runtime.txt",
+/// The app files detection reads by name, per language.
+const INPUTS: &[&[&str]] = &[
+    &[
+        "package.json",
+        ".nvmrc",
+        ".node-version",
+        "requirements.txt",
+        "Pipfile",
+        "Pipfile.lock",
+        "pyproject.toml",
+        "poetry.lock",
+        "setup.py",
+        ".python-version",
+        "runtime.txt",
+    ],
+    go::INPUTS,
+    java::INPUTS,
+    dotnet::INPUTS,
+    ruby::INPUTS,
+    php::INPUTS,
+    static_site::INPUTS,
 ];
 
 /// Every input file that exists but cannot be read as text (a symbolic link, a FIFO, a directory, binary or oversized
 /// content) is an error naming it; [`read`] then treats it as absent. The Procfile is checked by [`procfile::read`].
 fn check_inputs(dir: &Path, findings: &mut Vec<Finding>) {
-    for name in INPUTS {
+    for name in INPUTS.iter().flat_map(|l| l.iter()) {
         if let Err(e) = gp_cnb::read_input_text(&dir.join(name), MAX_INPUT_BYTES)
             && !e.is_not_found()
         {

@@ -13,10 +13,13 @@ const LOCKFILES: &[(&str, &str)] = &[
     ("pnpm-lock.yaml", "pnpm"),
 ];
 
+/// What detection looks for.
+pub const LOOKS_FOR: &str = "package.json";
+
 /// Fills `report` when `dir` has a package.json.
-pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) {
+pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) -> bool {
     let Some(text) = read(dir, "package.json") else {
-        return;
+        return false;
     };
     report.language = Some(Language::Node);
     let pkg: serde_json::Value = match serde_json::from_str(&text) {
@@ -30,7 +33,7 @@ pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) {
                 )
                 .at(e.line()),
             );
-            return;
+            return true;
         }
     };
     let deps = |key: &str| -> Vec<String> {
@@ -96,4 +99,5 @@ pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) {
             "add `\"scripts\": {\"start\": \"node server.js\"}` to package.json (or a Procfile with `web: ...`)",
         ));
     }
+    true
 }

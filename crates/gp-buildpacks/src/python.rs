@@ -323,6 +323,9 @@ fn local_modules(dir: &Path) -> BTreeSet<String> {
 }
 
 /// Returns `true` when this is a Python app (the report is filled in).
+/// What detection looks for.
+pub const LOOKS_FOR: &str = "requirements.txt, Pipfile, pyproject.toml, setup.py or *.py";
+
 pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) -> bool {
     let py_files = files_with_ext(dir, "py");
     let decl = declared(dir, &mut report.findings);

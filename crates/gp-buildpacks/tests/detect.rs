@@ -153,7 +153,14 @@ fn node_lockfiles_start_and_errors() {
 fn nothing_to_build_and_bad_procfile() {
     let d = app(&[("README.md", "hi")]);
     let e = errors(d.path());
-    assert!(e[0].contains("no Python or Node.js app here"), "{e:?}");
+    assert!(
+        e[0].contains("no app of a language the built-in buildpacks know"),
+        "{e:?}"
+    );
+    assert!(
+        e[0].contains("Go: go.mod") && e[0].contains("Node.js: package.json"),
+        "{e:?}"
+    );
     let d = app(&[
         ("Procfile", "web gunicorn app:app\n"),
         ("requirements.txt", "gunicorn\n"),

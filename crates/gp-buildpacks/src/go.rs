@@ -1,0 +1,16 @@
+//! Go: detection of Go modules apps.
+
+use std::path::Path;
+
+use crate::Report;
+
+/// What detection looks for.
+pub const LOOKS_FOR: &str = "go.mod";
+
+/// The app files detection reads by name.
+pub const INPUTS: &[&str] = &[];
+
+/// Fills `report` when `dir` is a Go app; false when it is not.
+pub fn detect(_dir: &Path, _procfile: &[(String, String)], _report: &mut Report) -> bool {
+    false
+}

@@ -1,0 +1,16 @@
+//! Java: detection of Maven, Gradle and executable-jar apps.
+
+use std::path::Path;
+
+use crate::Report;
+
+/// What detection looks for.
+pub const LOOKS_FOR: &str = "pom.xml, build.gradle, build.gradle.kts or an executable *.jar";
+
+/// The app files detection reads by name.
+pub const INPUTS: &[&str] = &[];
+
+/// Fills `report` when `dir` is a Java app; false when it is not.
+pub fn detect(_dir: &Path, _procfile: &[(String, String)], _report: &mut Report) -> bool {
+    false
+}
