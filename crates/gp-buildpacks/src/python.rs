@@ -311,7 +311,13 @@ fn imports(text: &str) -> Vec<(String, usize)> {
 /// Local modules: `x.py` files and package directories at the top of the app.
 fn local_modules(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for e in fs_err::read_dir(dir).into_iter().flatten().flatten() {
+    let src = dir.join("src");
+    for e in fs_err::read_dir(dir)
+        .into_iter()
+        .chain(fs_err::read_dir(&src))
+        .flatten()
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".py") {
             out.insert(stem.to_owned());
@@ -322,16 +328,109 @@ fn local_modules(dir: &Path) -> BTreeSet<String> {
     out
 }
 
-/// Returns `true` when this is a Python app (the report is filled in).
 /// What detection looks for.
-pub const LOOKS_FOR: &str = "requirements.txt, Pipfile, pyproject.toml, setup.py or *.py";
+pub const LOOKS_FOR: &str = "requirements.txt, Pipfile, pyproject.toml, setup.py, *.py or a package (a directory with __init__.py)";
 
+/// Directory names never searched for an app's packages.
+const NOT_APP_CODE: &[&str] = &[
+    "tests",
+    "test",
+    "docs",
+    "migrations",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    "site-packages",
+];
+
+/// How deep below the root (or `src/`) packages are searched for the app object.
+const PACKAGE_DEPTH: usize = 3;
+
+/// A Python file inside a package of the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PackageFile {
+    /// Relative to the app, e.g. `src/hello_api/main.py`.
+    file: String,
+    /// The dotted module, e.g. `hello_api.main` (`hello_api` for its `__init__.py`).
+    module: String,
+    /// `Some("src")` for the src layout: the directory the server must import from.
+    import_root: Option<&'static str>,
+}
+
+/// The Python files of the app's packages (directories with `__init__.py`), at the root or under `src/`, sorted,
+/// a few levels deep; never through a symbolic link.
+fn package_files(dir: &Path) -> Vec<PackageFile> {
+    fn walk(
+        base: &Path,
+        rel: &mut Vec<String>,
+        root: Option<&'static str>,
+        out: &mut Vec<PackageFile>,
+    ) {
+        let here = rel.iter().fold(base.to_path_buf(), |p, c| p.join(c));
+        if !rel.is_empty() && !here.join("__init__.py").is_file() {
+            return;
+        }
+        let mut entries: Vec<(String, bool)> = fs_err::read_dir(&here)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let t = e.file_type().ok()?;
+                let name = e.file_name().to_str()?.to_owned();
+                (t.is_dir() || t.is_file()).then_some((name, t.is_dir()))
+            })
+            .collect();
+        entries.sort();
+        for (name, is_dir) in entries {
+            if is_dir {
+                let valid = !name.starts_with('.')
+                    && !NOT_APP_CODE.contains(&name.as_str())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if valid && rel.len() < PACKAGE_DEPTH {
+                    rel.push(name);
+                    walk(base, rel, root, out);
+                    rel.pop();
+                }
+            } else if !rel.is_empty()
+                && let Some(stem) = name.strip_suffix(".py")
+            {
+                let mut module = rel.join(".");
+                if stem != "__init__" {
+                    module = format!("{module}.{stem}");
+                }
+                let mut file: Vec<&str> = root.into_iter().collect();
+                file.extend(rel.iter().map(String::as_str));
+                file.push(&name);
+                out.push(PackageFile {
+                    file: file.join("/"),
+                    module,
+                    import_root: root,
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut Vec::new(), None, &mut out);
+    if dir.join("src").is_dir() && !dir.join("src/__init__.py").exists() {
+        walk(&dir.join("src"), &mut Vec::new(), Some("src"), &mut out);
+    }
+    out
+}
+
+/// Returns `true` when this is a Python app (the report is filled in).
 pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) -> bool {
-    let py_files = files_with_ext(dir, "py");
+    let top_files = files_with_ext(dir, "py");
+    let packages = package_files(dir);
     let decl = declared(dir, &mut report.findings);
-    if decl.is_none() && py_files.is_empty() {
+    if decl.is_none() && top_files.is_empty() && packages.is_empty() {
         return false;
     }
+    // Every file whose imports count: the top level's and the packages'.
+    let py_files: Vec<String> = top_files
+        .iter()
+        .cloned()
+        .chain(packages.iter().map(|p| p.file.clone()))
+        .collect();
     report.language = Some(Language::Python);
     let Some(decl) = decl else {
         let needed = third_party_imports(dir, &py_files);
@@ -370,14 +469,14 @@ pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) ->
         );
         finding.line = line;
         report.findings.push(finding);
-        report.start = start(dir, &py_files, &[], procfile);
+        report.start = start(dir, &top_files, &packages, &[], procfile);
         return true;
     };
     report.package_manager = Some(decl.manager.clone());
     report.dependencies.clone_from(&decl.deps);
     report.runtime = runtime(dir, decl.runtime.clone(), &mut report.findings);
     unprovided_imports(dir, &py_files, &decl, report);
-    report.start = start(dir, &py_files, &decl.deps, procfile);
+    report.start = start(dir, &top_files, &packages, &decl.deps, procfile);
     if report.start.is_none() {
         report.findings.push(Finding::warning(
             "Procfile",
@@ -439,10 +538,24 @@ fn unprovided_imports(dir: &Path, py_files: &[String], decl: &Declared, report: 
     }
 }
 
-/// Procfile `web`, else a detected gunicorn (Flask/WSGI) or uvicorn (FastAPI/ASGI) app, else `python app.py`.
+/// The variable holding a Flask or FastAPI app object in `text`, and whether it is ASGI (FastAPI).
+fn app_object(text: &str) -> Option<(String, bool)> {
+    text.lines().find_map(|l| {
+        let (lhs, rhs) = l.split_once('=')?;
+        let rhs = rhs.trim_start();
+        let lhs = lhs.trim();
+        let name_ok = !lhs.is_empty() && lhs.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        (name_ok && (rhs.starts_with("Flask(") || rhs.starts_with("FastAPI(")))
+            .then(|| (lhs.to_owned(), rhs.starts_with("FastAPI(")))
+    })
+}
+
+/// Procfile `web`, else a detected gunicorn (Flask/WSGI) or uvicorn (FastAPI/ASGI) app — in a top-level file, then
+/// inside a package (`hello_api/main.py`, or `src/hello_api/main.py` for the src layout) — else `python app.py`.
 fn start(
     dir: &Path,
-    py_files: &[String],
+    top_files: &[String],
+    packages: &[PackageFile],
     deps: &[String],
     procfile: &[(String, String)],
 ) -> Option<Sourced> {
@@ -450,33 +563,41 @@ fn start(
         return Some(Sourced::new(cmd.clone(), "Procfile"));
     }
     let has = |d: &str| deps.iter().any(|x| x == d);
-    for file in py_files {
-        let text = read(dir, file).unwrap_or_default();
-        let module = file.trim_end_matches(".py");
-        let app_var = text.lines().find_map(|l| {
-            let (lhs, rhs) = l.split_once('=')?;
-            let rhs = rhs.trim_start();
-            (rhs.starts_with("Flask(") || rhs.starts_with("FastAPI("))
-                .then(|| (lhs.trim().to_owned(), rhs.starts_with("FastAPI(")))
-        });
-        if let Some((var, asgi)) = app_var {
-            if asgi && has("uvicorn") {
-                return Some(Sourced::new(
-                    format!("uvicorn {module}:{var} --host 0.0.0.0 --port $PORT"),
-                    format!("{file} (FastAPI app `{var}`, uvicorn in dependencies)"),
-                ));
-            }
-            if !asgi && has("gunicorn") {
-                return Some(Sourced::new(
-                    format!("gunicorn --bind 0.0.0.0:$PORT {module}:{var}"),
-                    format!("{file} (Flask app `{var}`, gunicorn in dependencies)"),
-                ));
-            }
+    let top = top_files.iter().map(|f| PackageFile {
+        file: f.clone(),
+        module: f.trim_end_matches(".py").to_owned(),
+        import_root: None,
+    });
+    for candidate in top.chain(packages.iter().cloned()) {
+        let text = read(dir, &candidate.file).unwrap_or_default();
+        let Some((var, asgi)) = app_object(&text) else {
+            continue;
+        };
+        let (module, file) = (&candidate.module, &candidate.file);
+        if asgi && has("uvicorn") {
+            let app_dir = candidate
+                .import_root
+                .map(|r| format!(" --app-dir {r}"))
+                .unwrap_or_default();
+            return Some(Sourced::new(
+                format!("uvicorn {module}:{var} --host 0.0.0.0 --port $PORT{app_dir}"),
+                format!("{file} (FastAPI app `{var}`, uvicorn in dependencies)"),
+            ));
+        }
+        if !asgi && has("gunicorn") {
+            let chdir = candidate
+                .import_root
+                .map(|r| format!(" --chdir {r}"))
+                .unwrap_or_default();
+            return Some(Sourced::new(
+                format!("gunicorn --bind 0.0.0.0:$PORT{chdir} {module}:{var}"),
+                format!("{file} (Flask app `{var}`, gunicorn in dependencies)"),
+            ));
         }
     }
     ["app.py", "main.py"]
         .into_iter()
-        .find(|f| py_files.iter().any(|p| p == f))
+        .find(|f| top_files.iter().any(|p| p == f))
         .map(|f| Sourced::new(format!("python {f}"), f))
 }
 

@@ -132,11 +132,30 @@ pub fn write_sbom(path: &Path, components: &[(String, String, String)]) -> Resul
     write(path, &bom.to_string())
 }
 
+/// Why a built-in buildpack declines an app: what it looked for and did not find, or which language claimed it.
+#[must_use]
+pub fn not_mine(language: crate::Language, claimed: Option<crate::Language>) -> String {
+    match claimed {
+        Some(other) => {
+            format!("not a {language} app: detected as {other} (an earlier buildpack in the order)")
+        }
+        None => {
+            let what = crate::looked_for()
+                .into_iter()
+                .find_map(|(l, what)| (l == language).then_some(what))
+                .unwrap_or("its files");
+            format!("not a {language} app: looked for {what} and found none")
+        }
+    }
+}
+
 /// The whole `bin/detect` of a built-in buildpack: 100 when the app is not `language`; the findings printed and
 /// 1 when the build would fail; else the plan (`provides`/`requires` of `name`) written and 0.
 pub fn detect_phase(language: crate::Language, name: &str) -> Result<u8, String> {
     let report = crate::detect(Path::new("."));
     if report.language != Some(language) {
+        // Shown only when no group passes: what this buildpack looked for, so that a developer sees why.
+        eprintln!("{}", not_mine(language, report.language));
         return Ok(100);
     }
     for f in &report.findings {

@@ -256,3 +256,89 @@ fn symlinked_or_fifo_inputs_are_refused_by_name_and_never_read() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn app_object_inside_a_package_is_started() {
+    let deps =
+        "[project]\nname = \"svc\"\nversion = \"1\"\ndependencies = [\"fastapi\", \"uvicorn\"]\n";
+    let d = app(&[
+        ("pyproject.toml", deps),
+        ("hello_api/__init__.py", ""),
+        (
+            "hello_api/main.py",
+            "from fastapi import FastAPI\nfrom hello_api.util import x\napp = FastAPI()\n",
+        ),
+        ("hello_api/util.py", "x = 1\n"),
+        // Not the app: tests and directories that are not packages are never searched.
+        ("tests/__init__.py", ""),
+        (
+            "tests/test_main.py",
+            "from fastapi import FastAPI\nwrong = FastAPI()\n",
+        ),
+        (
+            "scripts/tool.py",
+            "from fastapi import FastAPI\nwrong = FastAPI()\n",
+        ),
+    ]);
+    let r = detect(d.path());
+    assert!(!r.failed(), "{:?}", r.findings);
+    let start = r.start.unwrap();
+    assert_eq!(
+        start.value,
+        "uvicorn hello_api.main:app --host 0.0.0.0 --port $PORT"
+    );
+    assert!(start.source.starts_with("hello_api/main.py"), "{start:?}");
+    assert!(
+        r.findings.is_empty(),
+        "local imports are not warnings: {:?}",
+        r.findings
+    );
+}
+
+#[test]
+fn src_layout_and_flask_in_a_package() {
+    let d = app(&[
+        ("requirements.txt", "flask\ngunicorn\n"),
+        (
+            "src/shop/__init__.py",
+            "from flask import Flask\napplication = Flask(__name__)\n",
+        ),
+    ]);
+    let r = detect(d.path());
+    assert_eq!(
+        r.start.unwrap().value,
+        "gunicorn --bind 0.0.0.0:$PORT --chdir src shop:application"
+    );
+    let d = app(&[
+        (
+            "pyproject.toml",
+            "[project]\nname = \"s\"\nversion = \"1\"\ndependencies = [\"fastapi\", \"uvicorn\"]\n",
+        ),
+        ("src/svc/api/__init__.py", ""),
+        ("src/svc/__init__.py", ""),
+        (
+            "src/svc/api/app.py",
+            "from fastapi import FastAPI\napi = FastAPI()\n",
+        ),
+    ]);
+    assert_eq!(
+        detect(d.path()).start.unwrap().value,
+        "uvicorn svc.api.app:api --host 0.0.0.0 --port $PORT --app-dir src"
+    );
+}
+
+#[test]
+fn package_code_without_declared_dependencies_fails_naming_the_import() {
+    let d = app(&[
+        ("hello_api/__init__.py", ""),
+        (
+            "hello_api/main.py",
+            "import os\nfrom fastapi import FastAPI\napp = FastAPI()\n",
+        ),
+    ]);
+    let r = detect(d.path());
+    assert_eq!(r.language, Some(Language::Python));
+    let e = errors(d.path());
+    assert!(e[0].starts_with("error: hello_api/main.py:2:"), "{e:?}");
+    assert!(e[0].contains("`fastapi` (hello_api/main.py:2)"), "{e:?}");
+}

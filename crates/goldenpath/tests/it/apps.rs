@@ -201,6 +201,20 @@ fn example_apps_build_run_rebuild_and_rebase() {
     assert!(answer.contains("\"app\":\"python-fastapi\""), "{answer}");
     drop(app);
 
+    // python-package: the ASGI app inside a package (hello_api/main.py), no Procfile.
+    let package = copy_app("python-package", &tmp.join("package"));
+    let (ok, out) = build(tmp, &package, "package");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("uvicorn hello_api.main:app --host 0.0.0.0 --port $PORT"),
+        "{out}"
+    );
+    let port = free_port();
+    let app = start(tmp, "package", port);
+    let answer = get(port);
+    assert!(answer.contains("\"app\":\"python-package\""), "{answer}");
+    drop(app);
+
     // node-express: package-lock.json, Node.js and npm from the registry, `scripts.start`.
     let node = copy_app("node-express", &tmp.join("node"));
     let (ok, out) = build(tmp, &node, "node");
@@ -327,6 +341,22 @@ fn failing_apps_fail_alike_in_detect_and_build() {
             out.contains(&error),
             "{name}: the build says what detect said:\n{error}\n---\n{out}"
         );
+    }
+    // No language at all: every built-in buildpack says what it looked for, not only `fail`.
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    fs_err::create_dir_all(&app).unwrap();
+    fs_err::write(app.join("README.md"), "notes\n").unwrap();
+    let (ok, out) = build(tmp.path(), &app, "nothing");
+    assert!(!ok, "{out}");
+    for said in [
+        "not a Go app: looked for go.mod and found none",
+        "not a Java app: looked for pom.xml",
+        "not a Python app: looked for requirements.txt",
+        "not a Node.js app: looked for package.json and found none",
+        "no buildpack group passed detection",
+    ] {
+        assert!(out.contains(said), "{said}\n---\n{out}");
     }
 }
 

@@ -1,0 +1,1 @@
+"""hello_api: a small API packaged the way larger Python services are."""

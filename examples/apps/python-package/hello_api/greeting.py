@@ -1,0 +1,5 @@
+"""A module of the package, imported by main.py."""
+
+
+def greeting() -> str:
+    return "Hello from GoldenPath"
