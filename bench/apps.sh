@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark: the example apps python-flask and node-express built by `goldenpath build` with the default builder,
-# side by side with buildah building a hand-written Dockerfile for each from the same run-image base (the stack's
-# run image) with the same dependencies (pip / npm ci from the same registries). Cold build (no caches, with
+# Benchmark: the example apps python-flask, node-express, go-modules and java-maven built by `goldenpath build`
+# with the default builder, side by side with buildah building a hand-written Dockerfile for each from the same
+# base (the stack's run image; Go and Java build in the stack's build image, a second stage) with the same
+# dependencies and runtimes from the same registries (pip, npm ci, the Go module proxy, Maven Central). Cold build (no caches, with
 # goldenpath's own share), no-change rebuild, and a one-line source change rebuild (`buildah bud --layers`); time
 # and image size ratios. Needs root.
 set -euo pipefail
@@ -9,7 +10,8 @@ source "$(dirname "$0")/common.sh"
 command -v buildah >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends buildah >/dev/null; }
 bash scripts/install-deps.sh >/dev/null
 builder=$(GP="$gp" bash scripts/default-builder.sh)
-stack=$(ls -d "$root"/.cache/goldenpath/stacks/bookworm-* | head -1)
+# The default stack's directory is keyed by its definition (see `goldenpath builder default`).
+stack="$root/.cache/goldenpath/stacks/bookworm-$(sha256sum stacks/bookworm/stack.toml | cut -c1-16)"
 w="$root/.cache/bench/apps"
 rm -rf "$w" && mkdir -p "$w"
 ba=(buildah --root "$w/buildah" --runroot "$w/buildah-run" --storage-driver vfs)
@@ -51,14 +53,57 @@ COPY . /workspace
 USER 1000:1000
 CMD ["node", "server.js"]
 DF
-# buildah 1.28 does not take an `oci:` path in FROM: the run image goes into its storage under a local name.
+# Go: the toolchain our buildpack uses (go1.27.3 from the Go module proxy), modules downloaded in a layer before the
+# source, a static binary copied onto the run image.
+mkdir -p "$w/ctx-go" && cp -r examples/apps/go-modules/. "$w/ctx-go/" && cp "$ca" "$w/ctx-go/ca.crt"
+cat > "$w/ctx-go/Dockerfile" <<'DF'
+FROM oci:STACK:build AS build
+USER root
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt curl --cacert /ca.crt -fsSL -o /tmp/go.zip https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go1.27.3.linux-amd64.zip && mkdir -p /opt/gotc && unzip -q /tmp/go.zip -d /opt/gotc && mv /opt/gotc/golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64 /usr/local/go && rm -rf /tmp/go.zip /opt/gotc
+ENV PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=local CGO_ENABLED=0
+WORKDIR /src
+COPY go.mod go.sum /src/
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt SSL_CERT_FILE=/ca.crt go mod download
+COPY . /src
+RUN go build -trimpath -o /out/app .
+FROM oci:STACK:run
+COPY --from=build /out/app /workspace/app
+USER 1000:1000
+ENV PORT=8080
+CMD ["/workspace/app"]
+DF
+# Java: Maven from Maven Central, dependencies resolved in a layer before the source, a jlink-ed JRE and the jar on
+# the run image (the JDK stays in the build stage).
+mkdir -p "$w/ctx-java" && cp -r examples/apps/java-maven/. "$w/ctx-java/" && cp "$ca" "$w/ctx-java/ca.crt"
+cat > "$w/ctx-java/Dockerfile" <<'DF'
+FROM oci:STACK:build AS build
+USER root
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt curl --cacert /ca.crt -fsSL -o /tmp/mvn.tgz https://repo.maven.apache.org/maven2/org/apache/maven/apache-maven/3.9.9/apache-maven-3.9.9-bin.tar.gz && mkdir -p /opt/maven && tar -xzf /tmp/mvn.tgz --strip-components=1 -C /opt/maven && rm /tmp/mvn.tgz
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt cp /etc/ssl/certs/java/cacerts /opt/trust.jks && keytool -importcert -noprompt -storepass changeit -keystore /opt/trust.jks -alias host -file /ca.crt >/dev/null
+ENV MAVEN_OPTS=-Djavax.net.ssl.trustStore=/opt/trust.jks
+WORKDIR /src
+COPY pom.xml /src/
+RUN /opt/maven/bin/mvn -q -B dependency:go-offline
+COPY . /src
+RUN /opt/maven/bin/mvn -q -B -o -DskipTests package && cp target/*.jar /out.jar
+RUN jlink --add-modules java.base,java.logging,java.naming,java.desktop,java.management,java.security.jgss,java.instrument,java.sql,jdk.unsupported --strip-debug --no-man-pages --no-header-files --output /jre
+FROM oci:STACK:run
+COPY --from=build /jre /opt/jre
+COPY --from=build /out.jar /workspace/app.jar
+USER 1000:1000
+ENV PORT=8080
+CMD ["sh", "-c", "exec /opt/jre/bin/java -XX:MaxRAMPercentage=75 -Dserver.port=$PORT -jar /workspace/app.jar"]
+DF
+# buildah 1.28 does not take an `oci:` path in FROM: the stack's images go into its storage under local names.
 # (It also derives a name from the layout's path, and `.cache` is not a valid name component: copy it first.)
-plain="/tmp/gpbench-run-$$"
-rm -rf "$plain" && skopeo copy -q "oci:$stack:run" "oci:$plain:run"
-"${ba[@]}" pull -q "oci:$plain:run" >/dev/null
-rm -rf "$plain"
-"${ba[@]}" tag "$("${ba[@]}" images -q | head -1)" localhost/stack-run:latest
-sed -i "s|oci:STACK:run|localhost/stack-run:latest|" "$w/ctx-flask/Dockerfile" "$w/ctx-node/Dockerfile"
+for which in run build; do
+  plain="/tmp/gpbench-$which-$$"
+  rm -rf "$plain" && skopeo copy -q "oci:$stack:$which" "oci:$plain:$which"
+  id=$("${ba[@]}" pull -q "oci:$plain:$which")
+  rm -rf "$plain"
+  "${ba[@]}" tag "$id" "localhost/stack-$which:latest"
+done
+sed -i -e "s|oci:STACK:run|localhost/stack-run:latest|" -e "s|oci:STACK:build|localhost/stack-build:latest|" "$w"/ctx-*/Dockerfile
 
 t() { local s e; s=$(date +%s.%N); "$@" >"$w/last.log" 2>&1 || { echo "failed: $*" >&2; tail -30 "$w/last.log" >&2; exit 1; }; e=$(date +%s.%N); awk "BEGIN{printf \"%.2f\", $e - $s}"; }
 ours() { "$gp" build "oci:$w/images:$1" --builder "$builder" --cache "$w/gp-layers-$1" --path "$w/src-$1"; }
@@ -91,13 +136,17 @@ share() {
   awk "BEGIN{printf \"%.0f%% (%d of %d ms)\", 100 * ($total - $bp) / $total, $total - $bp, $total}"
 }
 rows=()
-for app in flask node; do
-  src=$([ $app = flask ] && echo python-flask || echo node-express)
+# Each app: its example directory, the file the one-line change goes into, and that file's comment marker.
+declare -A src_of=([flask]=python-flask [node]=node-express [go]=go-modules [java]=java-maven)
+declare -A main_of=([flask]=app.py [node]=server.js [go]=main.go [java]=src/main/java/io/goldenpath/example/Application.java)
+declare -A comment_of=([flask]='#' [node]='//' [go]='//' [java]='//')
+for app in ${BENCH_APPS:-flask node go java}; do
+  src=${src_of[$app]}
   rm -rf "$w/src-$app" && cp -r "examples/apps/$src" "$w/src-$app"
   o_cold=$(t ours $app); o_share=$(share); p_cold=$(t theirs $app)
   o_same=$(t ours $app); p_same=$(t theirs $app)
-  main=$([ $app = flask ] && echo app.py || echo server.js)
-  echo "# one more line" | sed "s/^#/$([ $app = node ] && echo '\/\/' || echo '#')/" >> "$w/src-$app/$main"
+  main=${main_of[$app]}
+  echo "${comment_of[$app]} one more line" >> "$w/src-$app/$main"
   cp "$w/src-$app/$main" "$w/ctx-$app/$main"
   o_one=$(t ours $app); p_one=$(t theirs $app)
   o_size=$(size_ours $app); p_size=$(size_theirs $app)

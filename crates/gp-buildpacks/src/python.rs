@@ -538,7 +538,7 @@ fn unprovided_imports(dir: &Path, py_files: &[String], decl: &Declared, report: 
     }
 }
 
-/// The variable holding a Flask or FastAPI app object in `text`, and whether it is ASGI (FastAPI).
+/// The variable holding a Flask or `FastAPI` app object in `text`, and whether it is ASGI (`FastAPI`).
 fn app_object(text: &str) -> Option<(String, bool)> {
     text.lines().find_map(|l| {
         let (lhs, rhs) = l.split_once('=')?;

@@ -256,6 +256,25 @@ pub fn cyclonedx(
 pub struct BuiltImage {
     pub desc: Desc,
     pub packages: Vec<DebPackage>,
+    /// The layers' bytes as stored and pushed (compressed).
+    pub compressed: u64,
+    /// The root filesystem's bytes unpacked (the tar's length).
+    pub unpacked: u64,
+}
+
+impl BuiltImage {
+    /// `N Debian packages, X MiB compressed (Y MiB unpacked)`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        #[allow(clippy::cast_precision_loss)] // sizes shown to one decimal
+        let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+        format!(
+            "{} Debian packages, {:.1} MiB compressed ({:.1} MiB unpacked)",
+            self.packages.len(),
+            mib(self.compressed),
+            mib(self.unpacked)
+        )
+    }
 }
 
 /// Builds the `which` (`build` or `run`) image of `stack` into `out` with `tag`. `scratch` holds the rootfs tar.
@@ -284,6 +303,7 @@ pub fn build_image(
     let version = release.get("VERSION_ID").cloned().unwrap_or_default();
 
     let file = fs_err::File::open(&tar_path).map_err(img)?;
+    let unpacked = file.metadata().map_err(img)?.len();
     let base = add_tar_layer(out, std::io::BufReader::new(file), 6).map_err(img)?;
     let sbom = cyclonedx(
         &packages,
@@ -342,9 +362,15 @@ pub fn build_image(
         labels,
         ..ImageConfig::default()
     };
+    let compressed = base.size + sbom_layer.size;
     let desc = write_image(out, tag, &[base, sbom_layer], &config).map_err(img)?;
     let _ = fs_err::remove_file(&tar_path);
-    Ok(BuiltImage { desc, packages })
+    Ok(BuiltImage {
+        desc,
+        packages,
+        compressed,
+        unpacked,
+    })
 }
 
 fn mmdebstrap(

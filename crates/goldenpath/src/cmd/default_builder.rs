@@ -214,7 +214,7 @@ fn default_stack(cache: &Path) -> Result<PathBuf, String> {
     let out = Layout::create(&out_dir).map_err(|e| e.to_string())?;
     for which in ["build", "run"] {
         let activity = crate::progress::Activity::start(&format!(
-            "BUILDING THE DEFAULT STACK'S {} IMAGE ({} {}, with mmdebstrap; once, about a minute)",
+            "BUILDING THE DEFAULT STACK'S {} IMAGE ({} {}, with mmdebstrap; once, a few minutes)",
             which.to_uppercase(),
             stack.id,
             stack.debian.suite
@@ -225,9 +225,9 @@ fn default_stack(cache: &Path) -> Result<PathBuf, String> {
                 .map_err(|e| format!("the default stack: {e}"))?;
         drop(activity);
         eprintln!(
-            "*** {which} image {}: {} Debian packages, {} s",
+            "*** {which} image {}: {}, {} s",
             built.desc.digest,
-            built.packages.len(),
+            built.summary(),
             started.elapsed().as_secs()
         );
     }

@@ -67,10 +67,10 @@ fn build(args: &BuildArgs) -> Result<(), String> {
         let built = gp_stack::stack::build_image(&stack, which, scratch.path(), &out, &tag)
             .map_err(|e| e.to_string())?;
         eprintln!(
-            "*** {which} image oci:{}:{tag}@{}: {} Debian packages (SBOM at /{}), {} s",
+            "*** {which} image oci:{}:{tag}@{}: {} (SBOM at /{}), {} s",
             path.display(),
             built.desc.digest,
-            built.packages.len(),
+            built.summary(),
             gp_stack::stack::SBOM_PATH,
             started.elapsed().as_secs()
         );
