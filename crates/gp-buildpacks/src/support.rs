@@ -135,17 +135,14 @@ pub fn write_sbom(path: &Path, components: &[(String, String, String)]) -> Resul
 /// Why a built-in buildpack declines an app: what it looked for and did not find, or which language claimed it.
 #[must_use]
 pub fn not_mine(language: crate::Language, claimed: Option<crate::Language>) -> String {
-    match claimed {
-        Some(other) => {
-            format!("not a {language} app: detected as {other} (an earlier buildpack in the order)")
-        }
-        None => {
-            let what = crate::looked_for()
-                .into_iter()
-                .find_map(|(l, what)| (l == language).then_some(what))
-                .unwrap_or("its files");
-            format!("not a {language} app: looked for {what} and found none")
-        }
+    if let Some(other) = claimed {
+        format!("not a {language} app: detected as {other} (an earlier buildpack in the order)")
+    } else {
+        let what = crate::looked_for()
+            .into_iter()
+            .find_map(|(l, what)| (l == language).then_some(what))
+            .unwrap_or("its files");
+        format!("not a {language} app: looked for {what} and found none")
     }
 }
 
