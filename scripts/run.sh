@@ -2,8 +2,9 @@
 # The main job on embedded defaults, end to end, with no cloud account and no cluster:
 #  1. the contracts: validate the example contracts repository and render it into a GitOps tree;
 #  2. the build: start a loopback registry, build the default stack and builder (once; cached after), build
-#     examples/apps/python-flask from source (no Dockerfile) and publish it, run the image with runc on a loopback
-#     port as the CNB user, request / and print the answer, the image digest and an SBOM summary;
+#     examples/apps/python-flask from source (no Dockerfile) and publish it, run the image with `goldenpath run` (as
+#     the CNB user, in namespaces of its own, on a loopback port), request / and print the answer, the image
+#     digest and an SBOM summary;
 #  3. the GitOps side: render the app's contract with the image pinned by that digest.
 # Installs what it needs (apt/pip/npm tools) first. Needs root for runc and the stack's mmdebstrap.
 set -euo pipefail
@@ -37,10 +38,10 @@ http: {addr: 127.0.0.1:$port}
 YML
 docker-registry serve "$demo/registry.yml" >"$demo/registry.log" 2>&1 &
 reg_pid=$!
-app_ctr="goldenpath-demo-$$"
+run_pid=""
 cleanup() {
-  runc --root "$demo/runc" kill "$app_ctr" KILL >/dev/null 2>&1 || true
-  runc --root "$demo/runc" delete -f "$app_ctr" >/dev/null 2>&1 || true
+  # `goldenpath run` stops and deletes its container on SIGTERM.
+  [ -n "$run_pid" ] && { kill -TERM "$run_pid" 2>/dev/null; wait "$run_pid" 2>/dev/null || true; }
   kill "$reg_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -59,32 +60,23 @@ echo "== 4. goldenpath build $reg/python-flask:demo --publish --path examples/ap
 digest=$(sed -n 's/^\*\*\* Published [^@]*@\(sha256:[0-9a-f]*\).*/\1/p' "$demo/build.log")
 
 echo >&2
-echo "== 5. skopeo copy + umoci unpack + runc run (as the CNB user, on 127.0.0.1)" >&2
-rm -rf "$demo/pulled" "$demo/bundle"
-skopeo copy -q --src-tls-verify=false "docker://$reg/python-flask@$digest" "oci:$demo/pulled:app"
-umoci unpack --image "$demo/pulled:app" "$demo/bundle" >/dev/null
+echo "== 5. goldenpath run $reg/python-flask@$digest   (as the CNB user, its own namespaces, on 127.0.0.1)" >&2
 app_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 - "$demo/bundle/config.json" "$app_port" <<'PY'
-import json, sys
-path, port = sys.argv[1], sys.argv[2]
-c = json.load(open(path))
-c["process"]["terminal"] = False
-c["process"]["env"].append(f"PORT={port}")
-# The host's network namespace, so that the app is reachable on 127.0.0.1:PORT from this script.
-c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
-json.dump(c, open(path, "w"))
-print(f"   process {c['process']['args']} as uid {c['process']['user']['uid']}", file=sys.stderr)
-PY
-runc --root "$demo/runc" run --bundle "$demo/bundle" "$app_ctr" >"$demo/app.log" 2>&1 &
+"$gp" run "$reg/python-flask@$digest" --insecure-registry "$reg" --port "$app_port" 2>"$demo/run.log" &
+run_pid=$!
 answer=""
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   answer=$(curl -fsS "http://127.0.0.1:$app_port/" 2>/dev/null) && break
-  sleep 0.1
+  kill -0 "$run_pid" 2>/dev/null || break
+  sleep 0.2
 done
-[ -n "$answer" ] || { echo "the app did not answer; its log:" >&2; cat "$demo/app.log" >&2; exit 1; }
+[ -n "$answer" ] || { echo "the app did not answer:" >&2; cat "$demo/run.log" >&2; exit 1; }
+sed 's/^/   /' "$demo/run.log" >&2
 echo "   GET http://127.0.0.1:$app_port/ -> $answer"
 echo "   image: $reg/python-flask@$digest"
-python3 - "$demo/bundle/rootfs" <<'PY'
+rm -rf "$demo/rootfs"
+"$gp" image unpack "$reg/python-flask@$digest" "$demo/rootfs" --insecure-registry "$reg" 2>/dev/null
+python3 - "$demo/rootfs" <<'PY'
 import json, os, sys, glob
 root = sys.argv[1]
 deb = json.load(open(os.path.join(root, "usr/share/goldenpath/sbom.cdx.json")))["components"]

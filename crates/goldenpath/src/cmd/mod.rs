@@ -10,6 +10,7 @@ mod fleet;
 mod image;
 mod rebase;
 mod render;
+mod run;
 mod scaffold;
 mod stack;
 
@@ -102,6 +103,8 @@ pub enum Command {
     Rebase(rebase::RebaseArgs),
     #[command(subcommand)]
     Fleet(fleet::FleetCommand),
+    /// Run an app image on this machine: as its user, in namespaces of its own, reachable on a loopback port.
+    Run(run::RunArgs),
     /// Copy, inspect and unpack OCI images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Detect(args) => detect::run(&args),
         Command::Rebase(args) => rebase::run(&args),
         Command::Fleet(c) => fleet::run(c),
+        Command::Run(args) => run::run(&args),
         Command::Builder(c) => builder::run(c),
         Command::Buildpack(c) => buildpack::run(c),
         Command::Stack(c) => stack::run(c),

@@ -169,6 +169,7 @@ fn example_apps_build_run_rebuild_and_rebase() {
     assert!(answer.contains("\"app\":\"python-flask\""), "{answer}");
     drop(app);
     compare_with_syft(tmp, "flask");
+    run_with_goldenpath(tmp, "flask", "\"app\":\"python-flask\"");
 
     // A source-only change: the dependency layer is reused, only the app changes.
     let text = fs_err::read_to_string(flask.join("app.py")).unwrap();
@@ -358,6 +359,51 @@ fn failing_apps_fail_alike_in_detect_and_build() {
     ] {
         assert!(out.contains(said), "{said}\n---\n{out}");
     }
+}
+
+/// `goldenpath run`: the image answers through the loopback proxy, from a network namespace of its own (its
+/// hostname is its own), and SIGTERM stops it and removes its copy of the filesystem.
+fn run_with_goldenpath(tmp: &Path, tag: &str, expect: &str) {
+    let port = free_port();
+    let cache = tmp.join("run-cache");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .args([
+            "run",
+            &format!("oci:{}:{tag}", tmp.join("images").display()),
+        ])
+        .args(["--port", &port.to_string()])
+        .env("GOLDENPATH_CACHE_DIR", &cache)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let answer = get(port);
+    assert!(answer.contains(expect), "{answer}");
+    assert!(answer.contains("\"host\":\"goldenpath-app\""), "{answer}");
+    nix_kill(child.id());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("as uid 1000:1000") && err.contains("STOPPING (SIGTERM)"),
+        "{err}"
+    );
+    let left: Vec<_> = fs_err::read_dir(cache.join("run"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert!(left.is_empty(), "the run's directory is removed: {left:?}");
+}
+
+fn nix_kill(pid: u32) {
+    let (ok, out) = run(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    assert!(ok, "{out}");
 }
 
 /// syft, reading the image from outside, finds the Debian packages and the Python packages our SBOMs list.
