@@ -233,11 +233,22 @@ fn forward(client: TcpStream, backend: &Backend) {
         .connector
         .connect(backend.port, Duration::from_secs(5))
     else {
-        // Nothing listens (the app is restarting or gone): a plain 502 rather than a reset.
+        // Nothing listens (the app is restarting or gone): a plain 502 rather than a reset. The request is read
+        // first (briefly): closing with unread bytes would make the kernel reset the connection anyway.
         let mut c = client;
+        let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while head.len() < 64 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
         let _ = c.write_all(
             b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         );
+        let _ = c.shutdown(Shutdown::Write);
         return;
     };
     let (Ok(mut c_read), Ok(mut u_write)) = (client.try_clone(), upstream.try_clone()) else {
