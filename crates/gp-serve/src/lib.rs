@@ -13,3 +13,4 @@
 pub mod queue;
 pub mod reason;
 pub mod state;
+pub mod webhook;
