@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod queue;
 pub mod reason;
 pub mod state;
+pub mod watch;
 pub mod webhook;
