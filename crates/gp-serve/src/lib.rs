@@ -14,6 +14,7 @@ pub mod config;
 pub mod metrics;
 pub mod queue;
 pub mod reason;
+pub mod service;
 pub mod state;
 pub mod watch;
 pub mod webhook;

@@ -30,6 +30,12 @@ pub enum StateError {
         "the state database `{path}` has schema {found}, newer than this goldenpath's {SCHEMA_VERSION}: upgrade goldenpath, or point it at another state directory"
     )]
     Newer { path: String, found: i64 },
+    #[error("cannot create the state directory `{path}`: {source}")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the state database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("the state database holds a bad value: {0}")]

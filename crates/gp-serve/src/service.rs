@@ -1,0 +1,451 @@
+//! The loop itself: watchers turn changes into queued work with reasons, workers run it through an [`Engine`]
+//! (the build, the rebase, the deploy: library calls the CLI provides), the state database records everything,
+//! the metrics follow. The engine is a trait so that this loop is tested on its own; `goldenpath serve` passes
+//! the real one.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::queue::{AfterFailure, Job, Queue, Retry};
+use crate::reason::{Lane, Reason, Work, work_for};
+use crate::state::{App, State, StateError};
+
+/// An app as its contract describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSource {
+    pub name: String,
+    pub contract: String,
+    pub git_url: String,
+    pub branch: String,
+    /// The image it is published as (without a tag).
+    pub image: String,
+}
+
+/// What a build or rebase produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// A reference to the image by digest (what the deploy runs).
+    pub reference: String,
+    pub digest: String,
+    /// The run image digest it is on.
+    pub run_image: Option<String>,
+}
+
+/// The work the loop asks for. Errors are messages for the build log and the status page.
+pub trait Engine: Send + Sync + 'static {
+    /// Builds `app` from `revision` of its git source.
+    fn build(&self, app: &AppSource, revision: &str, log: &dyn Fn(&str)) -> Result<Built, String>;
+    /// Puts the app's last image on the current run image.
+    fn rebase(&self, app: &AppSource, last: &str, log: &dyn Fn(&str)) -> Result<Built, String>;
+    /// The commit at the head of the app's branch.
+    fn head(&self, app: &AppSource) -> Result<String, String>;
+    /// The run image's current digest.
+    fn run_image(&self) -> Result<String, String>;
+    /// Makes `built` the running version of `app` (without downtime); its URL.
+    fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String>;
+}
+
+struct Shared {
+    engine: Box<dyn Engine>,
+    state: Mutex<State>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    busy: Mutex<HashSet<String>>,
+    /// Interrupted build records to resume, by app.
+    resume: Mutex<HashMap<String, i64>>,
+    apps: Vec<AppSource>,
+    urls: Mutex<HashMap<String, String>>,
+    run_image: Mutex<Option<String>>,
+    metrics: Metrics,
+    stop: AtomicBool,
+    config: Config,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running service; [`Service::stop`] (or drop) ends its threads.
+pub struct Service {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("apps", &self.shared.apps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A snapshot for the API and the status page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppView {
+    #[serde(flatten)]
+    pub app: App,
+    pub url: Option<String>,
+    /// Whether the app is not on the current run image.
+    pub behind: bool,
+    pub last_build: Option<crate::state::Build>,
+    pub queued: Vec<Reason>,
+}
+
+impl Service {
+    /// Opens the state (resuming builds a crash interrupted), registers the apps and starts the watcher and the
+    /// workers.
+    pub fn start(
+        config: Config,
+        apps: Vec<AppSource>,
+        engine: Box<dyn Engine>,
+    ) -> Result<Self, StateError> {
+        fs_err::create_dir_all(&config.state).map_err(|source| StateError::Dir {
+            path: config.state.display().to_string(),
+            source,
+        })?;
+        let mut state = State::open(&config.state.join("state.db"))?;
+        for a in &apps {
+            state.upsert_app(&App {
+                name: a.name.clone(),
+                contract: a.contract.clone(),
+                git_url: Some(a.git_url.clone()),
+                branch: Some(a.branch.clone()),
+                revision: None,
+                image: Some(a.image.clone()),
+                digest: None,
+                run_image: None,
+                status: "new".into(),
+            })?;
+        }
+        let now = Instant::now();
+        let mut queue = Queue::new(Retry::default());
+        let mut resume = HashMap::new();
+        for i in state.recover()? {
+            for r in &i.reasons {
+                queue.push(&i.app, *r, i.revision.as_deref(), now);
+            }
+            resume.insert(i.app.clone(), i.id);
+        }
+        let metrics = Metrics::new();
+        metrics
+            .apps
+            .set(i64::try_from(apps.len()).unwrap_or(i64::MAX));
+        let concurrency = config.concurrency;
+        let shared = Arc::new(Shared {
+            engine,
+            state: Mutex::new(state),
+            queue: Mutex::new(queue),
+            wake: Condvar::new(),
+            busy: Mutex::new(HashSet::new()),
+            resume: Mutex::new(resume),
+            apps,
+            urls: Mutex::new(HashMap::new()),
+            run_image: Mutex::new(None),
+            metrics,
+            stop: AtomicBool::new(false),
+            config,
+        });
+        let mut threads = Vec::new();
+        let s = shared.clone();
+        threads.push(std::thread::spawn(move || watch_loop(&s)));
+        for _ in 0..concurrency {
+            let s = shared.clone();
+            threads.push(std::thread::spawn(move || work_loop(&s)));
+        }
+        Ok(Self { shared, threads })
+    }
+
+    /// Queues a build of `app` (reason TRIGGER); false when no such app.
+    #[must_use]
+    pub fn trigger(&self, app: &str) -> bool {
+        if !self.shared.apps.iter().any(|a| a.name == app) {
+            return false;
+        }
+        lock(&self.shared.queue).push(app, Reason::Trigger, None, Instant::now());
+        self.shared.wake.notify_all();
+        true
+    }
+
+    /// Queues a build for a push to `branch` of the repository at one of `urls` (a webhook); the apps it matched.
+    #[must_use]
+    pub fn pushed(&self, urls: &[String], branch: &str, revision: &str) -> Vec<String> {
+        let matched: Vec<String> = self
+            .shared
+            .apps
+            .iter()
+            .filter(|a| {
+                a.branch == branch
+                    && urls
+                        .iter()
+                        .any(|u| crate::webhook::same_repository(u, &a.git_url))
+            })
+            .map(|a| a.name.clone())
+            .collect();
+        let mut q = lock(&self.shared.queue);
+        for app in &matched {
+            q.push(app, Reason::Commit, Some(revision), Instant::now());
+        }
+        drop(q);
+        self.shared.wake.notify_all();
+        matched
+    }
+
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Every app with what is known about it.
+    pub fn apps(&self) -> Result<Vec<AppView>, StateError> {
+        let state = lock(&self.shared.state);
+        let current = lock(&self.shared.run_image).clone();
+        let urls = lock(&self.shared.urls).clone();
+        let queue = lock(&self.shared.queue);
+        let mut out = Vec::new();
+        for app in state.apps()? {
+            if !self.shared.apps.iter().any(|a| a.name == app.name) {
+                continue;
+            }
+            let last_build = state.builds(&app.name, 1)?.into_iter().next();
+            out.push(AppView {
+                url: urls.get(&app.name).cloned(),
+                behind: current.is_some() && app.digest.is_some() && app.run_image != current,
+                queued: queue
+                    .get(&app.name)
+                    .map(|p| p.reasons.iter().copied().collect())
+                    .unwrap_or_default(),
+                last_build,
+                app,
+            });
+        }
+        Ok(out)
+    }
+
+    /// An app's builds, newest first.
+    pub fn builds(&self, app: &str) -> Result<Vec<crate::state::Build>, StateError> {
+        lock(&self.shared.state).builds(app, crate::state::HISTORY)
+    }
+
+    /// A build's log.
+    pub fn log(&self, id: i64) -> Result<String, StateError> {
+        lock(&self.shared.state).log(id)
+    }
+
+    /// Ends the watcher and the workers (a running build finishes first).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Checks sources and the run image when they are due; queues what changed.
+fn watch_loop(s: &Shared) {
+    let mut next_source: HashMap<String, Instant> = HashMap::new();
+    let mut next_stack = Instant::now();
+    while !s.stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= next_stack {
+            next_stack = now + s.config.stack_poll();
+            if let Ok(digest) = s.engine.run_image() {
+                let previous = lock(&s.run_image).replace(digest.clone());
+                s.metrics.builder_ready.set(1);
+                if previous.is_some_and(|p| p != digest) {
+                    queue_stack_change(s, &digest);
+                }
+                update_behind(s, &digest);
+            } else {
+                s.metrics.builder_ready.set(0);
+            }
+        }
+        for app in &s.apps {
+            if next_source.get(&app.name).is_some_and(|t| *t > now) {
+                continue;
+            }
+            next_source.insert(app.name.clone(), now + s.config.poll());
+            let Ok(head) = s.engine.head(app) else {
+                continue;
+            };
+            let known = lock(&s.state)
+                .apps()
+                .ok()
+                .and_then(|apps| apps.into_iter().find(|a| a.name == app.name))
+                .and_then(|a| a.revision);
+            let pending = lock(&s.queue)
+                .get(&app.name)
+                .and_then(|p| p.revision.clone());
+            if known.as_deref() != Some(head.as_str()) && pending.as_deref() != Some(head.as_str())
+            {
+                lock(&s.queue).push(&app.name, Reason::Commit, Some(&head), Instant::now());
+                s.wake.notify_all();
+            }
+        }
+        let q = lock(&s.queue);
+        s.metrics.depth(Lane::Developer, q.depth(Lane::Developer));
+        s.metrics.depth(Lane::Platform, q.depth(Lane::Platform));
+        // Woken early by stop; otherwise a tick a second.
+        let _ = s.wake.wait_timeout(q, Duration::from_secs(1));
+    }
+}
+
+/// A new run image: every app that has an image and is not on it gets STACK.
+fn queue_stack_change(s: &Shared, digest: &str) {
+    let apps = lock(&s.state).apps().unwrap_or_default();
+    let mut q = lock(&s.queue);
+    for a in apps {
+        if a.digest.is_some() && a.run_image.as_deref() != Some(digest) {
+            q.push(&a.name, Reason::Stack, None, Instant::now());
+        }
+    }
+    drop(q);
+    s.wake.notify_all();
+}
+
+fn update_behind(s: &Shared, digest: &str) {
+    let behind = lock(&s.state)
+        .apps()
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.digest.is_some() && a.run_image.as_deref() != Some(digest))
+        .count();
+    s.metrics
+        .apps_behind_run_image
+        .set(i64::try_from(behind).unwrap_or(i64::MAX));
+}
+
+/// Takes jobs as they become due and runs them.
+fn work_loop(s: &Shared) {
+    loop {
+        let job = {
+            let mut q = lock(&s.queue);
+            loop {
+                if s.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let busy = lock(&s.busy).clone();
+                if let Some(job) = q.next(Instant::now(), |app| busy.contains(app)) {
+                    lock(&s.busy).insert(job.app.clone());
+                    break job;
+                }
+                q = s
+                    .wake
+                    .wait_timeout(q, Duration::from_millis(500))
+                    .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+            }
+        };
+        run_job(s, job);
+    }
+}
+
+fn run_job(s: &Shared, job: Job) {
+    let Some(app) = s.apps.iter().find(|a| a.name == job.app).cloned() else {
+        lock(&s.busy).remove(&job.app);
+        return;
+    };
+    let lane = job
+        .reasons
+        .iter()
+        .map(|r| r.lane())
+        .min()
+        .unwrap_or(Lane::Platform);
+    s.metrics.waited(lane, job.queued_at.elapsed());
+    let last = lock(&s.state)
+        .apps()
+        .ok()
+        .and_then(|apps| apps.into_iter().find(|a| a.name == app.name));
+    let last_digest = last.as_ref().and_then(|a| a.digest.clone());
+    let mut work = work_for(&job.reasons);
+    if last_digest.is_none() {
+        work = Work::Build;
+    }
+    let revision = job
+        .revision
+        .clone()
+        .or_else(|| last.as_ref().and_then(|a| a.revision.clone()));
+    let resume = lock(&s.resume).remove(&app.name);
+    let started_build = lock(&s.state).start_build(
+        &app.name,
+        work,
+        &job.reasons,
+        revision.as_deref(),
+        job.attempt,
+        resume,
+    );
+    let Ok(id) = started_build else {
+        lock(&s.busy).remove(&app.name);
+        return;
+    };
+    let _ = lock(&s.state).set_status(&app.name, "building");
+    let started = Instant::now();
+    let log = |line: &str| {
+        let _ = lock(&s.state).append_log(id, &format!("{line}\n"));
+    };
+    let result = match work {
+        Work::Rebase => s
+            .engine
+            .rebase(&app, last_digest.as_deref().unwrap_or(""), &log),
+        Work::Build => match &revision {
+            Some(rev) => s.engine.build(&app, rev, &log),
+            None => s
+                .engine
+                .head(&app)
+                .and_then(|rev| s.engine.build(&app, &rev, &log)),
+        },
+    };
+    let took = started.elapsed();
+    let result = result.and_then(|built| {
+        log(&format!("deploying {}", built.reference));
+        s.engine.deploy(&app, &built).map(|url| (built, url))
+    });
+    let ok = result.is_ok();
+    s.metrics.finished(work, &job.reasons, ok, took);
+    match result {
+        Ok((built, url)) => {
+            let mut state = lock(&s.state);
+            let _ = state.finish_build(id, Ok((&built.digest, built.run_image.as_deref())));
+            let _ = state.deployed(&app.name, &built.digest, &url);
+            drop(state);
+            lock(&s.urls).insert(app.name.clone(), url);
+            if let Some(current) = lock(&s.run_image).clone() {
+                update_behind(s, &current);
+            }
+        }
+        Err(e) => {
+            log(&format!("error: {e}"));
+            let mut state = lock(&s.state);
+            let _ = state.finish_build(id, Err(&e));
+            let _ = state.set_status(&app.name, "failed");
+            drop(state);
+            let reasons: BTreeSet<Reason> = job.reasons.clone();
+            let after = lock(&s.queue).failed(
+                Job {
+                    reasons,
+                    revision,
+                    ..job
+                },
+                Instant::now(),
+            );
+            if after == AfterFailure::GaveUp {
+                log("giving up until something changes (a commit, a new run image, a trigger)");
+            }
+        }
+    }
+    lock(&s.busy).remove(&app.name);
+    s.wake.notify_all();
+}
