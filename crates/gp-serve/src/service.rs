@@ -258,6 +258,9 @@ impl Drop for Service {
 /// Checks sources and the run image when they are due; queues what changed.
 fn watch_loop(s: &Shared) {
     let mut next_source: HashMap<String, Instant> = HashMap::new();
+    // The head each branch had at the last check: only a change is news (a webhook may already have queued a
+    // newer revision than the one a slower check still sees).
+    let mut seen: HashMap<String, String> = HashMap::new();
     let mut next_stack = Instant::now();
     while !s.stop.load(Ordering::SeqCst) {
         let now = Instant::now();
@@ -282,6 +285,10 @@ fn watch_loop(s: &Shared) {
             let Ok(head) = s.engine.head(app) else {
                 continue;
             };
+            if seen.get(&app.name) == Some(&head) {
+                continue;
+            }
+            seen.insert(app.name.clone(), head.clone());
             let known = lock(&s.state)
                 .apps()
                 .ok()

@@ -180,6 +180,15 @@ fn a_webhook_push_queues_the_apps_of_that_repository_and_branch() {
     let fake = Fake::default();
     fake.0.lock().unwrap().head = "r1".into();
     let svc = Service::start(config(d.path()), vec![app()], Box::new(fake.clone())).unwrap();
+    wait_for("the first build", || {
+        fake.0
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .any(|c| c == "deploy flask sha256:1")
+    });
+    // The push is announced before the next check of the branch would see it.
     let urls = vec!["file:///src/flask.git".to_owned()];
     assert_eq!(svc.pushed(&urls, "main", "r9"), ["flask"]);
     assert!(svc.pushed(&urls, "other", "r9").is_empty());
