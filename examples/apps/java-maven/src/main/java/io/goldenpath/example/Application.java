@@ -1,7 +1,8 @@
 package io.goldenpath.example;
 
-import java.net.InetAddress;
-import java.net.UnknownHostException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 
 import org.springframework.boot.SpringApplication;
@@ -15,11 +16,20 @@ import org.springframework.web.bind.annotation.RestController;
 public class Application {
 
     @GetMapping("/")
-    public Map<String, String> index() throws UnknownHostException {
+    public Map<String, String> index() {
         return Map.of(
                 "message", "Hello from GoldenPath",
                 "app", "java-maven",
-                "host", InetAddress.getLocalHost().getHostName());
+                "host", hostname());
+    }
+
+    /** The kernel's host name, as Python's socket.gethostname() gives it (no DNS lookup). */
+    static String hostname() {
+        try {
+            return Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
+        } catch (IOException e) {
+            return "unknown";
+        }
     }
 
     @GetMapping("/healthz")
