@@ -233,7 +233,7 @@ fn java_sources(dir: &Path) -> Vec<String> {
             let Ok(t) = e.file_type() else { continue };
             if t.is_dir() && depth < 8 && out.len() < 50 {
                 walk(base, &path, depth + 1, out);
-            } else if t.is_file() && name.ends_with(".java") {
+            } else if t.is_file() && Path::new(&name).extension().is_some_and(|x| x == "java") {
                 out.push(path);
             }
         }
@@ -249,7 +249,7 @@ fn jar_has_entry(path: &Path, prefixes: &[&str]) -> bool {
     let Ok(mut f) = fs_err::File::open(path) else {
         return false;
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let len = f.metadata().map_or(0, |m| m.len());
     let tail = len.min(8 << 20);
     if f.seek(SeekFrom::Start(len - tail)).is_err() {
         return false;
@@ -264,6 +264,7 @@ fn jar_has_entry(path: &Path, prefixes: &[&str]) -> bool {
 }
 
 /// Fills `report` when `dir` is a Java app; false when it is not.
+#[allow(clippy::too_many_lines)] // one pass over the three kinds of app, in the order a reader checks them
 pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) -> bool {
     let pom = read(dir, "pom.xml").map(|p| strip_xml_comments(&p));
     let gradle_file = ["build.gradle", "build.gradle.kts"]

@@ -376,10 +376,11 @@ fn poms(app: &Path) -> String {
     let mut found = Vec::new();
     walk(app, "", 0, &mut found);
     found.sort();
-    found
-        .into_iter()
-        .map(|(p, t)| format!("{p}\0{t}\0"))
-        .collect()
+    let mut key = String::new();
+    for (p, t) in found {
+        let _ = write!(key, "{p}\0{t}\0");
+    }
+    key
 }
 
 /// Builds a Maven app: `mvn` (or `./mvnw`) `package`, the local repository in the `m2` cache layer.
@@ -604,7 +605,7 @@ fn built_jar(app: &Path, dir: &str) -> Result<String, String> {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| {
-                    n.ends_with(".jar")
+                    Path::new(n).extension().is_some_and(|x| x == "jar")
                         && !["-sources.jar", "-javadoc.jar", "-tests.jar", "-plain.jar"]
                             .iter()
                             .any(|s| n.ends_with(s))
@@ -828,6 +829,7 @@ fn boot_libraries(jar: &Path, scratch: &Path) -> Result<Vec<(String, String, Str
     Ok(out)
 }
 
+#[allow(clippy::too_many_lines)] // the build in the order it happens
 fn run_build() -> Result<u8, String> {
     let layers = env_path("CNB_LAYERS_DIR", 1)?;
     let app = std::env::current_dir().map_err(io)?;
