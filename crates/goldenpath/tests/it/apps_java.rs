@@ -108,6 +108,16 @@ fn image_size(layout: &Path, tag: &str) -> (u64, u64) {
     )
 }
 
+/// The build output's timing lines (Maven's total, the lifecycle's phases), for the test's log.
+fn timings(out: &str) -> String {
+    out.lines()
+        .filter(|l| {
+            l.contains("Total time") || l.starts_with("*** Phases") || l.starts_with("*** Total")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn du(path: &Path) -> String {
     let (ok, out) = run(Command::new("du").args(["-sh"]).arg(path));
     assert!(ok, "{out}");
@@ -227,7 +237,11 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
     let t = Instant::now();
     let (ok, out) = build(tmp, &gradle, "gradle");
     assert!(ok, "{out}");
-    eprintln!("java-gradle cold build: {:?}", t.elapsed());
+    eprintln!(
+        "java-gradle cold build: {:?}\n{}",
+        t.elapsed(),
+        timings(&out)
+    );
     assert!(
         out.contains(&format!("Installing Gradle from {url}")),
         "{out}"
@@ -268,7 +282,11 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
     let t = Instant::now();
     let (ok, out) = build(tmp, &maven, "maven");
     assert!(ok, "{out}");
-    eprintln!("java-maven cold build: {:?}", t.elapsed());
+    eprintln!(
+        "java-maven cold build: {:?}\n{}",
+        t.elapsed(),
+        timings(&out)
+    );
     assert!(
         out.contains("Installing Maven 3.9.16 from https://"),
         "{out}"
@@ -323,7 +341,11 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
     let t = Instant::now();
     let (ok, out) = build(tmp, &maven, "maven");
     assert!(ok, "{out}");
-    eprintln!("java-maven one-line change: {:?}", t.elapsed());
+    eprintln!(
+        "java-maven one-line change: {:?}\n{}",
+        t.elapsed(),
+        timings(&out)
+    );
     assert!(
         out.contains("Reusing the Maven repository layer (pom.xml unchanged)"),
         "{out}"

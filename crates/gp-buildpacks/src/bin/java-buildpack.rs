@@ -796,8 +796,66 @@ fn jar_coordinates(jar: &Path) -> Option<(Option<String>, String, String)> {
     Some((None, stem[..at].to_owned(), stem[at + 1..].to_owned()))
 }
 
-/// The libraries of a Spring Boot jar (`BOOT-INF/lib/*.jar`) as SBOM components.
-fn boot_libraries(jar: &Path, scratch: &Path) -> Result<Vec<(String, String, String)>, String> {
+/// Where the build's repositories keep each jar: file name -> group, from the layout of the Maven local
+/// repository (`<group as dirs>/<artifact>/<version>/<artifact>-<version>.jar`) and Gradle's module cache
+/// (`files-2.1/<group>/<artifact>/<version>/<sha1>/<file>`). Jars built by Gradle (Spring's own, Micrometer,
+/// Tomcat) carry no `pom.properties`: their group comes from here.
+fn repository_groups(maven: &Path, gradle: &Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        for e in fs_err::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) && depth < 16 {
+                walk(&p, depth + 1, out);
+            } else if p.extension().is_some_and(|x| x == "jar") {
+                out.push(p);
+            }
+        }
+    }
+    let mut groups = std::collections::BTreeMap::new();
+    let mut jars = Vec::new();
+    walk(maven, 0, &mut jars);
+    for jar in &jars {
+        let Ok(rel) = jar.strip_prefix(maven) else {
+            continue;
+        };
+        let parts: Vec<String> = rel
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        if let [group @ .., artifact, version, file] = parts.as_slice()
+            && !group.is_empty()
+            && file.starts_with(&format!("{artifact}-{version}"))
+        {
+            groups
+                .entry(file.clone())
+                .or_insert_with(|| group.join("."));
+        }
+    }
+    let files = gradle.join("caches/modules-2/files-2.1");
+    let mut jars = Vec::new();
+    walk(&files, 0, &mut jars);
+    for jar in &jars {
+        let Ok(rel) = jar.strip_prefix(&files) else {
+            continue;
+        };
+        let parts: Vec<String> = rel
+            .iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect();
+        if let [group, _artifact, _version, _sha1, file] = parts.as_slice() {
+            groups.entry(file.clone()).or_insert_with(|| group.clone());
+        }
+    }
+    groups
+}
+
+/// The libraries of a Spring Boot jar (`BOOT-INF/lib/*.jar`) as SBOM components; `groups` names the group of
+/// jars that carry no `pom.properties`.
+fn boot_libraries(
+    jar: &Path,
+    scratch: &Path,
+    groups: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(String, String, String)>, String> {
     let dir = scratch.join("boot-lib");
     let _ = fs_err::remove_dir_all(&dir);
     fs_err::create_dir_all(&dir).map_err(io)?;
@@ -818,6 +876,11 @@ fn boot_libraries(jar: &Path, scratch: &Path) -> Result<Vec<(String, String, Str
     let mut out = Vec::new();
     for lib in &libs {
         if let Some((group, artifact, version)) = jar_coordinates(lib) {
+            let file = lib
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let group = group.or_else(|| groups.get(&file).cloned());
             let purl = match &group {
                 Some(g) => format!("pkg:maven/{g}/{artifact}@{version}"),
                 None => format!("pkg:generic/{artifact}@{version}"),
@@ -879,7 +942,8 @@ fn run_build() -> Result<u8, String> {
     jre_layer(&layers, &version)?;
     // The SBOM of the app's jars: a Spring Boot jar's libraries, or the app jar itself.
     let mut components = if spring_boot {
-        boot_libraries(&app.join(&jar), &env.scratch)?
+        let groups = repository_groups(&layers.join("m2/repository"), &layers.join("gradle-home"));
+        boot_libraries(&app.join(&jar), &env.scratch, &groups)?
     } else {
         Vec::new()
     };
