@@ -276,6 +276,8 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
     let answer = get(port);
     assert!(answer.contains("Hello again"), "{answer}");
     drop(app);
+    // Disk is scarce on CI machines: each unpacked image is a few hundred MB.
+    let _ = fs_err::remove_dir_all(tmp.join("bundle-gradle"));
 
     // java-maven: Spring Boot, Maven and the dependencies from Maven Central (one cold build, one rebuild).
     let maven = copy_app("java-maven", &tmp.join("maven"));
@@ -332,6 +334,7 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
     );
     if let Some(seen) = syft_jars(tmp, "maven") {
         assert_eq!(seen, ours, "Maven jars: syft vs our launch SBOM");
+        let _ = fs_err::remove_dir_all(tmp.join("syft-maven"));
     }
 
     // A one-line change: the JRE, Maven and the Maven repository are reused.
@@ -361,4 +364,5 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
     let answer = get(port);
     assert!(answer.contains("Hello again"), "{answer}");
     drop(app);
+    let _ = fs_err::remove_dir_all(tmp.join("bundle-maven"));
 }
