@@ -124,7 +124,7 @@ fn du(path: &Path) -> String {
     out.split_whitespace().next().unwrap_or("").to_owned()
 }
 
-/// `(name, version)` of every component of a CycloneDX file.
+/// `(name, version)` of every component of a `CycloneDX` file.
 fn components(file: &Path) -> BTreeSet<(String, String)> {
     let bom: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(file).unwrap()).unwrap();
