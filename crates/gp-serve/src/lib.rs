@@ -11,6 +11,7 @@
 //! Pure parts (reasons, queue decisions) take the time as an argument; the database is the only I/O here.
 
 pub mod config;
+pub mod http;
 pub mod metrics;
 pub mod queue;
 pub mod reason;

@@ -202,3 +202,98 @@ fn a_webhook_push_queues_the_apps_of_that_repository_and_branch() {
     });
     svc.stop();
 }
+
+fn request(addr: std::net::SocketAddr, raw: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_http_side_checks_signatures_and_tokens() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    fake.0.lock().unwrap().head = "r1".into();
+    let svc =
+        Arc::new(Service::start(config(d.path()), vec![app()], Box::new(fake.clone())).unwrap());
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let addr = server.server_addr().to_ip().unwrap();
+    let secrets = gp_serve::http::Secrets {
+        webhook: Some(b"hook-secret".to_vec()),
+        api_token: Some("tok".into()),
+    };
+    let (srv, s2) = (server.clone(), svc.clone());
+    let thread = std::thread::spawn(move || gp_serve::http::serve(&srv, &s2, &secrets));
+    wait_for("the first build", || {
+        fake.0
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .any(|c| c == "deploy flask sha256:1")
+    });
+
+    assert!(request(addr, "GET /healthz HTTP/1.0\r\n\r\n").ends_with("ok\n"));
+    let page = request(addr, "GET / HTTP/1.0\r\n\r\n");
+    assert!(
+        page.contains("<td>flask</td><td class=\"running\">running</td>"),
+        "{page}"
+    );
+    assert!(page.contains("http://127.0.0.1:1/"), "{page}");
+    let metrics = request(addr, "GET /metrics HTTP/1.0\r\n\r\n");
+    assert!(metrics.contains("goldenpath_builds_total"), "{metrics}");
+
+    let body = r#"{"ref":"refs/heads/main","after":"0123456789abcdef0123456789abcdef01234567","repository":{"clone_url":"file:///src/flask"}}"#;
+    let post = |sig: Option<&str>| {
+        let sig = sig
+            .map(|s| format!("X-Hub-Signature-256: {s}\r\n"))
+            .unwrap_or_default();
+        request(
+            addr,
+            &format!(
+                "POST /webhook HTTP/1.0\r\nX-GitHub-Event: push\r\n{sig}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    assert!(
+        post(None).starts_with("HTTP/1.0 401") || post(None).starts_with("HTTP/1.1 401"),
+        "{}",
+        post(None)
+    );
+    let bad = gp_serve::webhook::sign(b"wrong", body.as_bytes());
+    assert!(post(Some(&bad)).contains(" 401 "), "{}", post(Some(&bad)));
+    let builds_before = svc.builds("flask").unwrap().len();
+    assert_eq!(builds_before, 1, "a refused webhook builds nothing");
+    let good = gp_serve::webhook::sign(b"hook-secret", body.as_bytes());
+    let answer = post(Some(&good));
+    assert!(
+        answer.contains(" 202 ") && answer.contains("queued: flask"),
+        "{answer}"
+    );
+    wait_for("the pushed build", || {
+        fake.0
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .any(|c| c == "build flask@0123456789abcdef0123456789abcdef01234567")
+    });
+
+    let trigger = |auth: &str| {
+        request(
+            addr,
+            &format!("POST /api/apps/flask/build HTTP/1.0\r\n{auth}Content-Length: 0\r\n\r\n"),
+        )
+    };
+    assert!(trigger("").contains(" 401 "));
+    assert!(trigger("Authorization: Bearer nope\r\n").contains(" 401 "));
+    assert!(trigger("Authorization: Bearer tok\r\n").contains(" 202 "));
+    let apps = request(addr, "GET /api/apps HTTP/1.0\r\n\r\n");
+    assert!(apps.contains("\"name\": \"flask\""), "{apps}");
+    server.unblock();
+    thread.join().unwrap();
+}
