@@ -64,6 +64,11 @@ pub struct Config {
     /// Registry hosts reached over plain HTTP.
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// Where sources are fetched from, as git's `url.<base>.insteadOf` does: a contract's git URL that begins
+    /// with a key is fetched from the value plus the rest (a mirror, or a local path:
+    /// `"https://github.com/acme/" = "/srv/git/"`). Webhooks still match the contract's URL.
+    #[serde(default)]
+    pub git_rewrite: std::collections::BTreeMap<String, String>,
     /// Requests per second and burst per registry host, the fleet's `RPS[/BURST]`.
     #[serde(default = "default_rate")]
     pub registry_rate: String,
@@ -155,6 +160,19 @@ impl Config {
             ));
         }
         Ok(c)
+    }
+
+    /// The URL `url` is fetched from: the longest matching `git_rewrite` prefix replaced.
+    #[must_use]
+    pub fn fetch_url(&self, url: &str) -> String {
+        self.git_rewrite
+            .iter()
+            .filter(|(from, _)| url.starts_with(from.as_str()))
+            .max_by_key(|(from, _)| from.len())
+            .map_or_else(
+                || url.to_owned(),
+                |(from, to)| format!("{to}{}", &url[from.len()..]),
+            )
     }
 
     #[must_use]

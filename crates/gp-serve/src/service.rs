@@ -19,7 +19,10 @@ use crate::state::{App, State, StateError};
 pub struct AppSource {
     pub name: String,
     pub contract: String,
+    /// The contract's git URL (what webhooks name).
     pub git_url: String,
+    /// Where it is fetched from (`git_rewrite` applied).
+    pub fetch_url: String,
     pub branch: String,
     /// The image it is published as (without a tag).
     pub image: String,

@@ -82,6 +82,7 @@ fn app() -> AppSource {
         name: "flask".into(),
         contract: "dev/APP-1.yaml".into(),
         git_url: "file:///src/flask".into(),
+        fetch_url: "file:///src/flask".into(),
         branch: "main".into(),
         image: "oci:/x/images".into(),
     }

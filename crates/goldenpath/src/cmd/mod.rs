@@ -12,6 +12,7 @@ mod rebase;
 mod render;
 mod run;
 mod scaffold;
+mod serve;
 mod stack;
 
 use std::io::Write;
@@ -105,6 +106,8 @@ pub enum Command {
     Fleet(fleet::FleetCommand),
     /// Run an app image on this machine: as its user, in namespaces of its own, reachable on a loopback port.
     Run(run::RunArgs),
+    /// Keep the apps of a contracts repository built, patched and running here (the platform loop).
+    Serve(serve::ServeArgs),
     /// Copy, inspect and unpack OCI images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rebase(args) => rebase::run(&args),
         Command::Fleet(c) => fleet::run(c),
         Command::Run(args) => run::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Builder(c) => builder::run(c),
         Command::Buildpack(c) => buildpack::run(c),
         Command::Stack(c) => stack::run(c),

@@ -1,0 +1,464 @@
+//! `goldenpath serve`: the platform loop on one machine. The contracts of one environment are the apps; each is
+//! built from its git branch (watched with `git ls-remote`, or told by a signed webhook), rebased when only the
+//! run image changed, and run here behind a loopback port, replaced without downtime (`deploy = "local"`). The
+//! loop, its state, queue, metrics and HTTP side are `gp_serve`; this file is the engine they drive: builds and
+//! rebases through `gp_lifecycle::session`, runs through `gp_run`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use clap::Args;
+use gp_cnb::JsonLabel as _;
+use gp_lifecycle::progress::{Event, Progress};
+use gp_lifecycle::session::{self, BuildRequest, Cache, Output, RebaseRequest};
+use gp_oci::reference::ImageRef;
+use gp_run::container::Container;
+use gp_run::proxy::{Backend, Connector, Proxy, wait_ready};
+use gp_serve::config::{Config, Deploy};
+use gp_serve::service::{AppSource, Built, Engine, Service};
+use nix::sys::signal::{SigSet, Signal};
+
+use super::exit;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The service's settings (every one is documented in docs/serve.md).
+    #[arg(long, default_value = "goldenpath-serve.toml")]
+    pub config: PathBuf,
+}
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    match serve(args) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(exit::INVALID)
+        }
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<(), String> {
+    let config = Config::load(&args.config).map_err(|e| e.to_string())?;
+    if config.deploy == Deploy::Gitops {
+        return Err("`deploy = \"gitops\"` is not available yet: use `deploy = \"local\"`, or `goldenpath contract render --pin` from CI".into());
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return Err(
+            "goldenpath serve with `deploy = \"local\"` needs root (runc and network namespaces)"
+                .into(),
+        );
+    }
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals
+        .thread_block()
+        .map_err(|e| format!("cannot block signals: {e}"))?;
+
+    let apps = apps_of(&config)?;
+    eprintln!(
+        "===> SERVING {} app(s) of `{}` from {}",
+        apps.len(),
+        config.environment,
+        config.contracts.display()
+    );
+    let secrets = gp_serve::http::Secrets {
+        webhook: read_secret(config.webhook_secret_file.as_deref())?.map(String::into_bytes),
+        api_token: read_secret(config.api_token_file.as_deref())?,
+    };
+    let server = Arc::new(
+        tiny_http::Server::http(&config.listen)
+            .map_err(|e| format!("cannot listen on {} (`listen`): {e}", config.listen))?,
+    );
+    let engine = LocalEngine::new(&config, &apps)?;
+    let service = Arc::new(
+        Service::start(config.clone(), apps, Box::new(engine)).map_err(|e| e.to_string())?,
+    );
+    let (srv, svc) = (server.clone(), service.clone());
+    let http = std::thread::spawn(move || gp_serve::http::serve(&srv, &svc, &secrets));
+    eprintln!("*** status page: http://{}/", config.listen);
+    let sig = signals.wait().map_err(|e| e.to_string())?;
+    eprintln!("===> STOPPING ({sig})");
+    server.unblock();
+    let _ = http.join();
+    if let Ok(s) = Arc::try_unwrap(service) {
+        s.stop();
+    }
+    Ok(())
+}
+
+fn read_secret(path: Option<&Path>) -> Result<Option<String>, String> {
+    let Some(path) = path else { return Ok(None) };
+    let text =
+        gp_cnb::read_input_text(path, 64 << 10).map_err(|e| format!("the secret file: {e}"))?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(format!("the secret file `{}` is empty", path.display()));
+    }
+    Ok(Some(text))
+}
+
+/// The valid contracts of the configured environment, as apps; invalid ones are reported and left out.
+fn apps_of(config: &Config) -> Result<Vec<AppSource>, String> {
+    let report =
+        super::contract::check_inputs(vec![config.contracts.clone()], None).map_err(|_| {
+            format!(
+                "the contracts `{}` cannot be read (see above)",
+                config.contracts.display()
+            )
+        })?;
+    let mut apps = Vec::new();
+    for file in &report.files {
+        if file.has_errors() {
+            eprintln!(
+                "warning: {} has errors and is left out (`goldenpath contract validate` says why)",
+                file.source.path().display()
+            );
+            continue;
+        }
+        let Some(platform) = &file.config else {
+            continue;
+        };
+        for c in file.contracts() {
+            if c.environment.as_str() != config.environment {
+                continue;
+            }
+            let Some(env) = platform.environments.get(&c.environment) else {
+                continue;
+            };
+            let app = gp_render::App {
+                contract: c,
+                config: platform,
+                env,
+                source: "",
+            };
+            apps.push(AppSource {
+                name: c.application.as_str().to_owned(),
+                contract: file.source.path().display().to_string(),
+                git_url: c.spec.source.git.url.to_string(),
+                fetch_url: config.fetch_url(&c.spec.source.git.url.to_string()),
+                branch: c.spec.source.git.branch.to_string(),
+                image: app.image_tag(),
+            });
+        }
+    }
+    if apps.is_empty() {
+        return Err(format!(
+            "no valid contract of environment `{}` under `{}`",
+            config.environment,
+            config.contracts.display()
+        ));
+    }
+    Ok(apps)
+}
+
+/// One running version of an app.
+struct Running {
+    container: Container,
+    dir: PathBuf,
+}
+
+/// An app's local deployment: its proxy (a fixed port) and what runs behind it.
+struct Deployment {
+    proxy: Proxy,
+    running: Running,
+}
+
+struct LocalEngine {
+    state: PathBuf,
+    builder: String,
+    run_image: String,
+    insecure: Vec<String>,
+    ports: HashMap<String, u16>,
+    deployments: Mutex<HashMap<String, Deployment>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl LocalEngine {
+    fn new(config: &Config, apps: &[AppSource]) -> Result<Self, String> {
+        let builder = if config.builder == "default" {
+            super::default_builder::ensure(&config.insecure_registries)?
+        } else {
+            config.builder.clone()
+        };
+        let run_image = if config.run_image.is_empty() {
+            builder_run_image(&builder, &config.insecure_registries)?
+        } else {
+            config.run_image.clone()
+        };
+        let ports = apps
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                (
+                    a.name.clone(),
+                    config
+                        .port_base
+                        .saturating_add(u16::try_from(i).unwrap_or(u16::MAX)),
+                )
+            })
+            .collect();
+        Ok(Self {
+            state: config.state.clone(),
+            builder,
+            run_image,
+            insecure: config.insecure_registries.clone(),
+            ports,
+            deployments: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn images(&self) -> PathBuf {
+        self.state.join("images")
+    }
+
+    /// A clean working copy of `revision`, fetched into `<state>/src/<app>`.
+    fn checkout(
+        &self,
+        app: &AppSource,
+        revision: &str,
+        log: &dyn Fn(&str),
+    ) -> Result<PathBuf, String> {
+        let dir = self.state.join("src").join(&app.name);
+        let git = |args: &[&str], cwd: Option<&Path>| -> Result<(), String> {
+            let mut cmd = Command::new("git");
+            if let Some(d) = cwd {
+                cmd.arg("-C").arg(d);
+            }
+            let out = cmd
+                .args(args)
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .output()
+                .map_err(|e| format!("cannot run git: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "git {} failed: {}",
+                    args.first().unwrap_or(&""),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        if !dir.join(".git").is_dir() {
+            let _ = fs_err::remove_dir_all(&dir);
+            fs_err::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            git(&["init", "-q"], Some(&dir))?;
+        }
+        log(&format!(
+            "fetching {} {}",
+            gp_serve::watch::redact(&app.fetch_url),
+            revision
+        ));
+        git(&["fetch", "-q", "--", &app.fetch_url, revision], Some(&dir)).or_else(|_| {
+            git(
+                &["fetch", "-q", "--", &app.fetch_url, &app.branch],
+                Some(&dir),
+            )
+        })?;
+        git(
+            &["checkout", "-q", "--force", "--detach", revision],
+            Some(&dir),
+        )?;
+        git(&["clean", "-q", "-fdx"], Some(&dir))?;
+        Ok(dir)
+    }
+
+    fn start_version(
+        &self,
+        app: &AppSource,
+        reference: &str,
+    ) -> Result<(Running, Connector), String> {
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("gp-{}-{}-{generation}", app.name, std::process::id());
+        let dir = self.state.join("run").join(&name);
+        let store = super::store(&self.insecure);
+        let opened = store.open(reference, None).map_err(|e| e.to_string())?;
+        let bundle = gp_run::bundle::prepare(
+            &opened.layout,
+            &opened.desc,
+            reference,
+            &dir.join("bundle"),
+            &[("PORT".into(), gp_run::APP_PORT.to_string())],
+            &app.name,
+        )
+        .map_err(|e| e.to_string())?;
+        let container = Container::start(
+            &bundle,
+            &name,
+            &dir.join("runc"),
+            &dir.with_extension("log"),
+        )
+        .map_err(|e| e.to_string())?;
+        let connector = Connector::new(container.netns()).map_err(|e| e.to_string())?;
+        let running = Running { container, dir };
+        wait_ready(
+            &running.container,
+            &connector,
+            gp_run::APP_PORT,
+            Duration::from_mins(2),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((running, connector))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.container.stop(Duration::from_secs(10));
+        let _ = fs_err::remove_dir_all(&self.dir);
+    }
+}
+
+/// The run image a builder names (`io.buildpacks.builder.metadata`).
+fn builder_run_image(builder: &str, insecure: &[String]) -> Result<String, String> {
+    let store = super::store(insecure);
+    let opened = store.open(builder, None).map_err(|e| e.to_string())?;
+    let img = gp_oci::image::read_image(&opened.layout, &opened.desc).map_err(|e| e.to_string())?;
+    img.config
+        .label(gp_cnb::BuilderMetadata::KEY)
+        .and_then(|l| gp_cnb::BuilderMetadata::from_label(l).ok())
+        .and_then(|m| m.images.first().map(|r| r.image.clone()))
+        .ok_or_else(|| {
+            format!(
+                "the builder `{builder}` names no run image: set `run_image` in the serve config"
+            )
+        })
+}
+
+/// Build events as log lines, sent to the thread that writes the build log.
+struct Lines(Mutex<mpsc::Sender<String>>);
+
+impl Progress for Lines {
+    fn event(&self, event: Event) {
+        if let Ok(tx) = self.0.lock() {
+            for line in event.lines() {
+                let _ = tx.send(line);
+            }
+        }
+    }
+}
+
+impl Engine for LocalEngine {
+    fn build(&self, app: &AppSource, revision: &str, log: &dyn Fn(&str)) -> Result<Built, String> {
+        let dir = self.checkout(app, revision, log)?;
+        let mut request = BuildRequest::new(
+            dir.clone(),
+            session::Builder::Image(self.builder.clone()),
+            Output::Layout {
+                path: self.images(),
+                tag: app.name.clone(),
+            },
+        );
+        request.run_image = Some(self.run_image.clone());
+        request.cache = Cache::Dir(self.state.join("cache").join(&app.name));
+        request.ca_certs = super::build::settings::host_ca_certs();
+        request.source = session::git_source(&dir);
+        let store = super::store(&self.insecure);
+        let (tx, rx) = mpsc::channel();
+        let progress: Arc<dyn Progress> = Arc::new(Lines(Mutex::new(tx)));
+        let outcome = std::thread::scope(|scope| {
+            let build = scope.spawn(move || session::build(&store, &request, progress));
+            for line in rx {
+                log(&line);
+            }
+            build.join()
+        });
+        let outcome = outcome
+            .map_err(|_| "the build panicked".to_owned())?
+            .map_err(|e| e.to_string())?;
+        Ok(Built {
+            reference: format!("oci:{}:{}", self.images().display(), app.name),
+            digest: outcome.digest,
+            run_image: self.run_image().ok(),
+        })
+    }
+
+    fn rebase(&self, app: &AppSource, last: &str, log: &dyn Fn(&str)) -> Result<Built, String> {
+        log(&format!(
+            "rebasing {} ({last}) onto {}",
+            app.name, self.run_image
+        ));
+        let image = format!("oci:{}:{}", self.images().display(), app.name)
+            .parse::<ImageRef>()
+            .map_err(|e| e.to_string())?;
+        let store = super::store(&self.insecure);
+        let rebased = session::rebase(
+            &store,
+            &RebaseRequest {
+                image,
+                run_image: self.run_image.clone(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        log(&format!("rebased: {} -> {}", rebased.old, rebased.new));
+        Ok(Built {
+            reference: format!("oci:{}:{}", self.images().display(), app.name),
+            digest: rebased.new,
+            run_image: self.run_image().ok(),
+        })
+    }
+
+    fn head(&self, app: &AppSource) -> Result<String, String> {
+        gp_serve::watch::head(&app.fetch_url, &app.branch, Duration::from_mins(1))
+            .map_err(|e| e.to_string())
+    }
+
+    fn run_image(&self) -> Result<String, String> {
+        match self
+            .run_image
+            .parse::<ImageRef>()
+            .map_err(|e| e.to_string())?
+        {
+            ImageRef::Layout { path, tag } => {
+                let layout = gp_oci::layout::Layout::open(&path).map_err(|e| e.to_string())?;
+                let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
+                Ok(desc.digest.to_string())
+            }
+            ImageRef::Registry(r) => {
+                let registry = super::store(&self.insecure)
+                    .registry(&r)
+                    .map_err(|e| e.to_string())?;
+                Ok(registry
+                    .current_digest(&r)
+                    .map_err(|e| e.to_string())?
+                    .to_string())
+            }
+        }
+    }
+
+    fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String> {
+        let (running, connector) = self.start_version(app, &built.reference)?;
+        let mut deployments = self
+            .deployments
+            .lock()
+            .map_err(|_| "a deploy panicked".to_owned())?;
+        let port = self.ports.get(&app.name).copied().unwrap_or(0);
+        if let Some(Deployment {
+            proxy,
+            running: old,
+        }) = deployments.remove(&app.name)
+        {
+            // The new version answers: switch, let the old one's connections finish, stop it.
+            let previous = proxy.switch(Backend::new(connector, gp_run::APP_PORT));
+            let url = format!("http://{}/", proxy.addr());
+            deployments.insert(app.name.clone(), Deployment { proxy, running });
+            drop(deployments);
+            let _ = previous.drain(Duration::from_secs(30));
+            drop(old);
+            Ok(url)
+        } else {
+            let proxy = Proxy::listen(port, Backend::new(connector, gp_run::APP_PORT))
+                .map_err(|e| e.to_string())?;
+            let url = format!("http://{}/", proxy.addr());
+            deployments.insert(app.name.clone(), Deployment { proxy, running });
+            Ok(url)
+        }
+    }
+}
