@@ -280,15 +280,11 @@ fn targets(
     } else if chosen.is_some() || list.len() == 1 {
         Some(Sourced::new(
             names[0].clone(),
-            format!(
-                "{} (main package {})",
-                if chosen.is_some() {
-                    "BP_GO_TARGETS"
-                } else {
-                    "the only main package"
-                },
-                list[0]
-            ),
+            if chosen.is_some() {
+                format!("BP_GO_TARGETS: {}", list[0])
+            } else {
+                format!("the only main package, {}", list[0])
+            },
         ))
     } else {
         report.findings.push(Finding::error(

@@ -1,4 +1,4 @@
-module example.com/go-modules
+module example.com/go-no-sum
 
 go 1.26
 

@@ -407,7 +407,9 @@ fn run_build() -> Result<u8, String> {
         if cache_layer(&layers, "gomodcache", &key)? {
             println!("Reusing the module cache (go.mod and go.sum unchanged)");
         } else if m.remote_requires().next().is_some() {
-            println!("Downloading modules into the module cache (go.mod or go.sum changed)");
+            println!(
+                "Downloading modules into a new module cache (go.mod or go.sum changed, or none cached)"
+            );
         }
     }
     let names = build_app(&layers, &app, &go, version, &report, &settings)?;
