@@ -259,7 +259,7 @@ fn modules_in(go: &Path, exe: &Path) -> Result<Vec<(String, String)>, String> {
         let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
         match cols.as_slice() {
             [_, "dep", path, version, ..] => {
-                found.push(((*path).to_owned(), (*version).to_owned()))
+                found.push(((*path).to_owned(), (*version).to_owned()));
             }
             [_, "=>", path, version, ..] if !version.is_empty() => {
                 if let Some(last) = found.last_mut() {
