@@ -69,6 +69,15 @@ fn detect_with(
             "vendor/modules.txt",
         ));
     } else {
+        if dir.join("vendor").is_dir() && !m.requires.is_empty() {
+            report.findings.push(
+                Finding::error(
+                    "vendor",
+                    "there is a vendor/ directory without vendor/modules.txt: `go build` would use vendor/ and stop at `inconsistent vendoring`",
+                    "run `go mod vendor` and commit vendor/ (modules.txt with it), or delete vendor/",
+                ),
+            );
+        }
         checksums(dir, &m, report);
     }
     targets(dir, &m, procfile, targets_env, report);

@@ -148,6 +148,19 @@ fn vendored_modules_build_with_mod_vendor_and_must_agree_with_go_mod() {
     ]);
     let f = only_error(&detect(d.path()), "go.mod", Some(5), "go mod vendor");
     assert!(f.message.contains("vendor/modules.txt has v0.0.9"), "{f}");
+
+    // vendor/ without modules.txt: Go would still read vendor/.
+    let d = app(&[
+        files[0],
+        files[2],
+        files[3],
+        (
+            "go.sum",
+            "example.com/greeting v0.1.0 h1:a=\nexample.com/greeting v0.1.0/go.mod h1:b=\n",
+        ),
+    ]);
+    let f = only_error(&detect(d.path()), "vendor", None, "go mod vendor");
+    assert!(f.message.contains("without vendor/modules.txt"), "{f}");
 }
 
 #[test]

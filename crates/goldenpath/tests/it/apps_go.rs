@@ -133,11 +133,12 @@ fn go_apps_build_run_rebuild_and_fail_alike() {
     assert!(!out.contains("go: downloading"), "{out}");
     let body = answer(tmp, "gomod");
     assert!(body.contains("Hello again"), "{body}");
-    eprintln!("go-modules: cold build {cold:?}, one-line change {warm:?}");
 
     // go-vendored: the dependency only under vendor/, built with -mod=vendor and GOPROXY=off.
     let app = copy_app("go-vendored", &tmp.join("vendored"));
+    let vendored = Instant::now();
     let (ok, out) = build(tmp, &app, "govend");
+    let vendored = vendored.elapsed();
     assert!(ok, "{out}");
     assert!(out.contains("-mod=vendor, offline"), "{out}");
     let body = answer(tmp, "govend");
@@ -149,6 +150,10 @@ fn go_apps_build_run_rebuild_and_fail_alike() {
     assert!(
         sbom.contains(&("example.com/greeting".to_owned(), "v0.1.0".to_owned())),
         "{sbom:?}"
+    );
+
+    eprintln!(
+        "go-modules: cold build {cold:?} (with the builder's first unpacking), one-line change {warm:?}; go-vendored (toolchain cached) {vendored:?}"
     );
 
     // go-no-sum: a required module without go.sum fails the same way in `goldenpath detect` and in the build.

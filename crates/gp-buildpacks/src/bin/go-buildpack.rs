@@ -254,6 +254,12 @@ fn modules_in(go: &Path, exe: &Path) -> Result<Vec<(String, String)>, String> {
             .arg(exe),
         "go version -m",
     )?;
+    Ok(build_info_modules(&out))
+}
+
+/// The `dep` modules of `go version -m`'s output, each replaced by its `=>` line when that names a version (a
+/// replacement by a directory has none: the required module stays).
+fn build_info_modules(out: &str) -> Vec<(String, String)> {
     let mut found: Vec<(String, String)> = Vec::new();
     for line in out.lines() {
         let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
@@ -269,7 +275,7 @@ fn modules_in(go: &Path, exe: &Path) -> Result<Vec<(String, String)>, String> {
             _ => {}
         }
     }
-    Ok(found)
+    found
 }
 
 /// The `app` launch layer: the executables `go build` makes of the targets, and their SBOM.
@@ -367,6 +373,8 @@ fn build_app(
         components.len() - 1
     );
     write_sbom(&layers.join("app.sbom.cdx.json"), &components)?;
+    // The layer is rebuilt every time, never reused from a cache: it needs no copy of its SBOM.
+    let _ = fs_err::remove_file(layer.join(".sbom.cdx.json"));
     layer_toml(layers, "app", (true, false, false), &[])?;
     Ok(names)
 }
@@ -465,7 +473,20 @@ fn run_build() -> Result<u8, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::gomod;
+    use super::{build_info_modules, gomod};
+
+    #[test]
+    fn build_info_lists_what_was_compiled() {
+        let out = "web: go1.27.3\n\tpath\texample.com/web\n\tmod\texample.com/web\t(devel)\t\n\tdep\tgithub.com/google/uuid\tv1.6.0\th1:x=\n\tdep\texample.com/a\tv1.0.0\n\t=>\texample.com/fork\tv1.0.1\th1:y=\n\tdep\texample.com/b\tv0.1.0\n\t=>\t../b\t\n\tbuild\tCGO_ENABLED=0\n";
+        assert_eq!(
+            build_info_modules(out),
+            [
+                ("github.com/google/uuid".to_owned(), "v1.6.0".to_owned()),
+                ("example.com/fork".to_owned(), "v1.0.1".to_owned()),
+                ("example.com/b".to_owned(), "v0.1.0".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn inventory_checksums_are_sha256() {
