@@ -3,6 +3,7 @@
 
 mod apps;
 mod apps_java;
+mod apps_go;
 mod build;
 mod builder_toml;
 mod conformance;
