@@ -259,7 +259,8 @@ fn runtime_layer(layers: &Path, version: &str, api: &str, arch: &str) -> Result<
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("libruby") {
+        // The shared library and its links (not the static archive of ruby-dev).
+        if name.starts_with("libruby") && name.contains(".so") {
             libs.push(name);
         }
     }
