@@ -22,6 +22,37 @@ pub const PLATFORM: &str = "x86_64-linux";
 pub struct GemfileGem {
     pub name: String,
     pub line: usize,
+    /// The groups it is in (`group :test do` blocks, `group:`/`groups:` options); empty for the default group.
+    pub groups: Vec<String>,
+}
+
+impl GemfileGem {
+    /// Whether the build leaves it out (only in the `development` and `test` groups).
+    #[must_use]
+    pub fn excluded(&self) -> bool {
+        !self.groups.is_empty()
+            && self
+                .groups
+                .iter()
+                .all(|g| EXCLUDED_GROUPS.contains(&g.as_str()))
+    }
+}
+
+/// The groups the build does not install (`BUNDLE_WITHOUT=development:test`).
+pub const EXCLUDED_GROUPS: &[&str] = &["development", "test"];
+
+/// The symbols and strings of a `group :a, "b"` list (`:a`, `"b"`, `[:a, :b]`).
+fn group_names(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|p| {
+            p.trim()
+                .trim_matches(['[', ']', ' '])
+                .trim_start_matches(':')
+                .trim_matches(['"', '\''])
+                .to_owned()
+        })
+        .filter(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect()
 }
 
 /// What the Gemfile says, as far as a line-oriented reading can tell (it is Ruby code; the common forms).
@@ -46,9 +77,29 @@ fn first_quoted(s: &str) -> Option<String> {
 #[must_use]
 pub fn parse_gemfile(text: &str) -> Gemfile {
     let mut out = Gemfile::default();
+    // The blocks the line is in: a `group ... do` block's groups, or none for other blocks (`platforms`, `source`).
+    let mut blocks: Vec<Vec<String>> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split(" #").next().unwrap_or("").trim();
         if line.starts_with('#') {
+            continue;
+        }
+        if line == "end" {
+            blocks.pop();
+            continue;
+        }
+        let opens = line.ends_with(" do")
+            || (line.contains(" do |") && line.ends_with('|'))
+            || ["if ", "unless ", "case ", "begin"]
+                .iter()
+                .any(|k| line.starts_with(k));
+        if opens {
+            let groups = line
+                .strip_prefix("group ")
+                .or_else(|| line.strip_prefix("group("))
+                .map(|rest| group_names(rest.split(" do").next().unwrap_or("")))
+                .unwrap_or_default();
+            blocks.push(groups);
             continue;
         }
         if let Some(rest) = line
@@ -56,7 +107,22 @@ pub fn parse_gemfile(text: &str) -> Gemfile {
             .or_else(|| line.strip_prefix("gem("))
         {
             if let Some(name) = first_quoted(rest) {
-                out.gems.push(GemfileGem { name, line: i + 1 });
+                let mut groups: Vec<String> = blocks.iter().flatten().cloned().collect();
+                for key in ["group:", "groups:", ":group =>", ":groups =>"] {
+                    if let Some(list) = rest.split(key).nth(1) {
+                        let list = if list.trim_start().starts_with('[') {
+                            list.split(']').next().unwrap_or("")
+                        } else {
+                            list.split(',').next().unwrap_or("")
+                        };
+                        groups.extend(group_names(list));
+                    }
+                }
+                out.gems.push(GemfileGem {
+                    name,
+                    line: i + 1,
+                    groups,
+                });
             }
         } else if let Some(rest) = line
             .strip_prefix("ruby ")
@@ -83,6 +149,8 @@ pub struct LockedGem {
     /// `x86_64-linux` for a platform gem, else `None` (a `ruby` gem: source, compiled when it has extensions).
     pub platform: Option<String>,
     pub line: usize,
+    /// The names of the gems it depends on (the lock's indented lines under it).
+    pub deps: Vec<String>,
 }
 
 impl LockedGem {
@@ -147,7 +215,14 @@ pub fn parse_lockfile(text: &str) -> Lockfile {
                         version,
                         platform,
                         line: i + 1,
+                        deps: Vec::new(),
                     });
+                }
+            }
+            "GEM" if indent == 6 => {
+                if let Some(last) = out.gems.last_mut() {
+                    let name = item.split(' ').next().unwrap_or("");
+                    last.deps.push(name.to_owned());
                 }
             }
             "PLATFORMS" => out.platforms.push(item.to_owned()),
@@ -190,14 +265,43 @@ fn runtime(dir: &Path, gemfile: &Gemfile, findings: &mut Vec<Finding>) -> Option
     (!v.is_empty()).then(|| Sourced::new(v, format!("{file}:1")))
 }
 
-/// Every gem of the lock's `GEM` sections has a `.gem` in `vendor/cache` (one of its platforms: the source gem
-/// or ours); the missing ones, first line each.
-fn missing_from_cache(dir: &Path, lock: &Lockfile) -> Vec<(String, usize)> {
+/// The gems of the lock the build installs: what the Gemfile's gems outside `development` and `test` need, with
+/// their dependencies (and every gem the lock depends on that the Gemfile does not name, e.g. from `gemspec`).
+fn installed_names(gemfile: &Gemfile, lock: &Lockfile) -> BTreeSet<String> {
+    let named: BTreeSet<&str> = gemfile.gems.iter().map(|g| g.name.as_str()).collect();
+    let mut todo: Vec<String> = gemfile
+        .gems
+        .iter()
+        .filter(|g| !g.excluded())
+        .map(|g| g.name.clone())
+        .chain(
+            lock.dependencies
+                .iter()
+                .filter(|d| !named.contains(d.as_str()))
+                .cloned(),
+        )
+        .collect();
+    let mut out = BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !out.insert(name.clone()) {
+            continue;
+        }
+        for g in lock.gems.iter().filter(|g| g.name == name) {
+            todo.extend(g.deps.iter().cloned());
+        }
+    }
+    out
+}
+
+/// Every gem of the lock's `GEM` sections that the build installs has a `.gem` in `vendor/cache` (one of its
+/// platforms: the source gem or ours); the missing ones, first line each.
+fn missing_from_cache(dir: &Path, gemfile: &Gemfile, lock: &Lockfile) -> Vec<(String, usize)> {
     let cache = dir.join("vendor/cache");
+    let needed = installed_names(gemfile, lock);
     let mut missing: Vec<(String, usize)> = Vec::new();
     let mut seen = BTreeSet::new();
     for g in &lock.gems {
-        if !seen.insert(g.name.clone()) {
+        if !needed.contains(&g.name) || !seen.insert(g.name.clone()) {
             continue;
         }
         let candidates: Vec<&LockedGem> = lock.gems.iter().filter(|o| o.name == g.name).collect();
@@ -302,7 +406,7 @@ fn check_lock(dir: &Path, gemfile: &Gemfile, lock: &Lockfile, vendored: bool, re
         ));
     }
     if vendored {
-        for (file, line) in missing_from_cache(dir, lock) {
+        for (file, line) in missing_from_cache(dir, gemfile, lock) {
             report.findings.push(
                 Finding::error(
                     "Gemfile.lock",

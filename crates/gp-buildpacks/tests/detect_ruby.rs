@@ -158,6 +158,22 @@ fn vendor_cache_must_hold_every_locked_gem() {
         r.package_manager.unwrap().source,
         "Gemfile.lock, vendor/cache"
     );
+    // The build leaves out the test group: minitest need not be cached. Nor a gem only a test gem needs.
+    let gemfile = GEMFILE.replace(
+        "gem 'puma' # the server\n",
+        "gem 'puma' # the server\ngem \"rack-test\", groups: [:development, :test]\nif ENV[\"CI\"]\n  gem \"ci_reporter\", group: :test\nend\n",
+    );
+    let lock = LOCK
+        .replace("    rack (2.2.22)\n", "    ci_reporter (1.0)\n    rack (2.2.22)\n    rack-test (2.1.0)\n      rack (>= 1.3)\n      test_only (~> 1.0)\n    test_only (1.0.0)\n")
+        .replace("  rack (~> 2.2)\n", "  ci_reporter\n  rack (~> 2.2)\n  rack-test\n");
+    let mut files = complete.to_vec();
+    files.retain(|(n, _)| !n.contains("minitest"));
+    files.retain(|(n, _)| *n != "Gemfile" && *n != "Gemfile.lock");
+    files.push(("Gemfile", &gemfile));
+    files.push(("Gemfile.lock", &lock));
+    let d = app(&files);
+    let r = detect(d.path());
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
     // The platform gem alone does for nio4r, too; rack missing is an error on its lock line.
     let mut files = complete.to_vec();
     files.retain(|(n, _)| !n.contains("rack-") && !n.contains("nio4r-2.5.8.gem"));

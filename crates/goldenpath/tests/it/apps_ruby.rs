@@ -1,7 +1,7 @@
 //! The Ruby example apps through the default builder: `ruby-puma` (config.ru, puma, gems from `vendor/cache` made
 //! at test time from Debian's packaged gems, and a gem of our own whose C extension the build compiles) builds, runs
 //! under runc as uid 1000 and answers HTTP; a one-line change reuses the ruby and gems layers; the SBOM lists the
-//! gems and syft, reading the image, agrees; a Ruby version the stack lacks is refused with file:line; `ruby-no-lock`
+//! gems and syft, reading the image, agrees; a Ruby version the stack lacks is refused with the file and line; `ruby-no-lock`
 //! fails alike in `goldenpath detect` and in the build.
 
 use std::collections::BTreeSet;
@@ -43,7 +43,7 @@ fn host_gems() -> bool {
     ok
 }
 
-/// `(name, version)` of the components of a CycloneDX file.
+/// `(name, version)` of the components of a `CycloneDX` file.
 fn components(file: &Path) -> BTreeSet<(String, String)> {
     let bom: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(file).unwrap()).unwrap();
@@ -229,10 +229,11 @@ fn ruby_apps_build_run_rebuild_and_fail_alike() {
     assert!(answer.contains("\"changed\":true"), "{answer}");
     drop(running);
     eprintln!(
-        "ruby-puma: cold build {:.1} s, one-line change {:.1} s, image {:.1} MB (compressed layers)",
+        "ruby-puma: cold build {:.1} s, one-line change {:.1} s, image {}.{} MB (compressed layers)",
         cold.as_secs_f64(),
         warm.as_secs_f64(),
-        size as f64 / 1e6
+        size / 1_000_000,
+        size / 100_000 % 10
     );
 
     // A Ruby the stack lacks: refused with the Gemfile's line and the fix.

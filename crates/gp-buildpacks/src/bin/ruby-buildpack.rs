@@ -205,6 +205,30 @@ fn ruby_lib_dirs(prefix: &Path, api: &str, arch: &str) -> Vec<PathBuf> {
     .collect()
 }
 
+/// `libruby*.so*` (the shared library and its links, not ruby-dev's static archive) from `dir` into `lib`.
+fn copy_libruby(dir: &Path, lib: &Path) -> Result<(), String> {
+    let mut libs = Vec::new();
+    for e in fs_err::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("libruby") && name.contains(".so") {
+            libs.push(name);
+        }
+    }
+    libs.sort();
+    fs_err::create_dir_all(lib).map_err(|e| e.to_string())?;
+    for name in &libs {
+        let src = dir.join(name);
+        let dst = lib.join(name);
+        if src.is_symlink() {
+            let target = fs_err::read_link(&src).map_err(|e| e.to_string())?;
+            fs_err::os::unix::fs::symlink(target, &dst).map_err(|e| e.to_string())?;
+        } else {
+            fs_err::copy(&src, &dst).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 /// The runtime layer: the build image's interpreter, its libraries, default gems and Bundler.
 fn runtime_layer(layers: &Path, version: &str, api: &str, arch: &str) -> Result<PathBuf, String> {
     let layer = layers.join("ruby");
@@ -252,30 +276,8 @@ fn runtime_layer(layers: &Path, version: &str, api: &str, arch: &str) -> Result<
         }
     }
     // The interpreter's library and every library it and its extensions link.
-    let libruby = usr.join(format!("lib/{arch}"));
-    let mut libs = Vec::new();
-    for e in fs_err::read_dir(&libruby)
-        .map_err(|e| e.to_string())?
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        // The shared library and its links (not the static archive of ruby-dev).
-        if name.starts_with("libruby") && name.contains(".so") {
-            libs.push(name);
-        }
-    }
-    libs.sort();
     let lib = layer.join("lib");
-    for name in &libs {
-        let src = libruby.join(name);
-        let dst = lib.join(name);
-        if src.is_symlink() {
-            let target = fs_err::read_link(&src).map_err(|e| e.to_string())?;
-            fs_err::os::unix::fs::symlink(target, &dst).map_err(|e| e.to_string())?;
-        } else {
-            fs_err::copy(&src, &dst).map_err(|e| e.to_string())?;
-        }
-    }
+    copy_libruby(&usr.join(format!("lib/{arch}")), &lib)?;
     let mut objects = vec![real.clone()];
     shared_objects(&layer.join(format!("lib/{arch}/ruby/{api}")), &mut objects);
     let copied = copy_linked_libraries(&objects, &lib)?;
