@@ -4,6 +4,7 @@
 mod apps;
 mod apps_java;
 mod apps_go;
+mod apps_ruby;
 mod build;
 mod builder_toml;
 mod conformance;
