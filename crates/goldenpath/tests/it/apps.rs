@@ -42,7 +42,7 @@ pub fn copy_app(name: &str, to: &Path) -> PathBuf {
     to.to_path_buf()
 }
 
-fn build(tmp: &Path, app: &Path, tag: &str) -> (bool, String) {
+pub fn build(tmp: &Path, app: &Path, tag: &str) -> (bool, String) {
     run(Command::new(env!("CARGO_BIN_EXE_goldenpath"))
         .args([
             "build",
