@@ -8,7 +8,7 @@ pub mod shared;
 use std::path::Path;
 
 use crate::{Finding, Language, Report, Sourced, read};
-use shared::{PHP_LINE, available, extension, is_platform, line_satisfies};
+use shared::{PHP_LINE, available, document_root, extension, is_platform, line_satisfies};
 
 /// What detection looks for.
 pub const LOOKS_FOR: &str = "composer.json, or index.php (at the top, in public/ or web/)";
@@ -18,15 +18,6 @@ pub const INPUTS: &[&str] = &["composer.json", "composer.lock"];
 
 /// Where a plain app's entry point may be, in the order the document root is chosen.
 const ENTRIES: &[&str] = &["public/index.php", "web/index.php", "index.php"];
-
-/// The document root nginx serves: `public/`, else `web/`, else the app root (`.`).
-#[must_use]
-pub fn document_root(dir: &Path) -> &'static str {
-    ["public", "web"]
-        .into_iter()
-        .find(|d| dir.join(d).is_dir())
-        .unwrap_or(".")
-}
 
 /// The 1-based line of `"key"` inside the object `"section"` of a JSON text (the first after the section's own
 /// line), for findings.

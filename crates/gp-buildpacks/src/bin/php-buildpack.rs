@@ -506,7 +506,8 @@ fn vendor_layer(layers: &Path, app: &Path, version: &str) -> Result<(), String> 
     fs_err::os::unix::fs::symlink(&target, &vendor).map_err(io)
 }
 
-const NGINX_CONF: &str = r#"# nginx in front of php-fpm, as the CNB user: everything writable under @RUN@, logs to stderr.
+const NGINX_CONF: &str = r#"# nginx in front of php-fpm, as the CNB user: everything writable under @RUN@; errors to stderr, the access log
+# through the start script's pipe to stderr.
 daemon off;
 worker_processes auto;
 pid @RUN@/nginx.pid;
@@ -519,7 +520,7 @@ events {
 http {
     include @NGINX@/etc/mime.types;
     default_type application/octet-stream;
-    access_log /dev/stderr;
+    access_log @RUN@/log;
     client_body_temp_path @RUN@/client_body;
     proxy_temp_path @RUN@/proxy;
     fastcgi_temp_path @RUN@/fastcgi;
@@ -555,10 +556,11 @@ http {
 "#;
 
 const FPM_CONF: &str =
-    "; php-fpm for the app, as the CNB user: a unix socket under @RUN@, logs to stderr.
+    "; php-fpm for the app, as the CNB user: a unix socket under @RUN@, logs through the start script's pipe to stderr
+; (a non-root process cannot reopen /proc/self/fd/2 when it is a pipe another user made).
 [global]
 pid = @RUN@/php-fpm.pid
-error_log = /proc/self/fd/2
+error_log = @RUN@/log
 log_limit = 8192
 daemonize = no
 
@@ -581,21 +583,30 @@ set -eu
 run="${TMPDIR:-/tmp}/goldenpath-php"
 mkdir -p "$run"
 port="${PORT:-8080}"
+case "$port" in
+    '' | *[!0-9]*) echo "php-web: PORT must be a port number, not \`$port\`" >&2; exit 1 ;;
+esac
 children="${PHP_FPM_MAX_CHILDREN:-8}"
 sed "s|@PORT@|$port|g; s|@RUN@|$run|g" "@WEB@/etc/nginx.conf.in" > "$run/nginx.conf"
 sed "s|@RUN@|$run|g; s|@CHILDREN@|$children|g" "@WEB@/etc/php-fpm.conf.in" > "$run/php-fpm.conf"
-rm -f "$run/php-fpm.sock"
+rm -f "$run/php-fpm.sock" "$run/log"
+# php-fpm and nginx's access log write to a pipe of ours, copied to stderr (fd 3 keeps it open for writing).
+mkfifo -m 600 "$run/log"
+exec 3<>"$run/log"
+cat "$run/log" >&2 &
+logs=$!
 "@PHP@/bin/php-fpm" --nodaemonize --fpm-config "$run/php-fpm.conf" -c "@PHP@/etc/php.ini" &
 fpm=$!
 "@NGINX@/bin/nginx" -p "$run" -c "$run/nginx.conf" -e stderr &
 ngx=$!
-trap 'kill -TERM "$ngx" "$fpm" 2>/dev/null || true; wait; exit 0' TERM INT
+trap 'kill -TERM "$ngx" "$fpm" 2>/dev/null || true; wait "$ngx" "$fpm" 2>/dev/null || true; kill "$logs" 2>/dev/null || true; exit 0' TERM INT
 while kill -0 "$fpm" 2>/dev/null && kill -0 "$ngx" 2>/dev/null; do
     sleep 1
 done
 echo "php-web: php-fpm or nginx stopped; stopping the other" >&2
 kill -TERM "$ngx" "$fpm" 2>/dev/null || true
-wait
+wait "$ngx" "$fpm" 2>/dev/null || true
+kill "$logs" 2>/dev/null || true
 exit 1
 "#;
 
@@ -604,7 +615,10 @@ exit 1
 fn web_layer(layers: &Path, app: &Path, php: &Path, nginx: &Path) -> Result<PathBuf, String> {
     let layer = layers.join("web");
     let _ = fs_err::remove_dir_all(&layer);
-    let root = gp_buildpacks_document_root(app);
+    let root = match shared::document_root(app) {
+        "." => app.to_path_buf(),
+        dir => app.join(dir),
+    };
     let fill = |t: &str| {
         t.replace("@WEB@", &layer.display().to_string())
             .replace("@PHP@", &php.display().to_string())
@@ -622,15 +636,6 @@ fn web_layer(layers: &Path, app: &Path, php: &Path, nginx: &Path) -> Result<Path
         "[types]\nlaunch = true\nbuild = false\ncache = false\n",
     )?;
     Ok(start)
-}
-
-/// The document root: `public/`, else `web/`, else the app root.
-fn gp_buildpacks_document_root(app: &Path) -> PathBuf {
-    ["public", "web"]
-        .into_iter()
-        .map(|d| app.join(d))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| app.to_path_buf())
 }
 
 fn parse_version(v: &str) -> [u64; 3] {

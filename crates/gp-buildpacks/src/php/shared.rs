@@ -2,6 +2,17 @@
 //! php8.2 packages), Composer's platform package names and its version constraints. Included by `php.rs` and, by
 //! path, by `bin/php-buildpack.rs` (the library keeps its language modules private).
 
+use std::path::Path;
+
+/// The document root nginx serves: `public/`, else `web/`, else the app root (`.`).
+#[must_use]
+pub fn document_root(dir: &Path) -> &'static str {
+    ["public", "web"]
+        .into_iter()
+        .find(|d| dir.join(d).is_dir())
+        .unwrap_or(".")
+}
+
 /// The PHP line the stack provides (Debian bookworm's `php8.2-*`).
 pub const PHP_LINE: (u64, u64) = (8, 2);
 
