@@ -597,6 +597,18 @@ cat "$run/log" >&2 &
 logs=$!
 "@PHP@/bin/php-fpm" --nodaemonize --fpm-config "$run/php-fpm.conf" -c "@PHP@/etc/php.ini" &
 fpm=$!
+# nginx starts once php-fpm listens, so that the first request does not get a 502.
+tries=0
+while [ ! -S "$run/php-fpm.sock" ]; do
+    if ! kill -0 "$fpm" 2>/dev/null || [ "$tries" -ge 100 ]; then
+        echo "php-web: php-fpm did not start (its log is above)" >&2
+        kill -TERM "$fpm" 2>/dev/null || true
+        kill "$logs" 2>/dev/null || true
+        exit 1
+    fi
+    tries=$((tries + 1))
+    sleep 0.1
+done
 "@NGINX@/bin/nginx" -p "$run" -c "$run/nginx.conf" -e stderr &
 ngx=$!
 trap 'kill -TERM "$ngx" "$fpm" 2>/dev/null || true; wait "$ngx" "$fpm" 2>/dev/null || true; kill "$logs" 2>/dev/null || true; exit 0' TERM INT
