@@ -116,50 +116,7 @@ fn composer(dir: &Path, text: &str, report: &mut Report) {
         ));
         return;
     };
-    let require = obj.get("require").and_then(serde_json::Value::as_object);
-    let mut packages = Vec::new();
-    for (name, constraint) in require.into_iter().flatten() {
-        let line = line_of(text, "require", name);
-        let Some(constraint) = constraint.as_str() else {
-            report.findings.push(located(
-                Finding::error(
-                    "composer.json",
-                    format!("`require.{name}` is not a string constraint"),
-                    format!("write it as `\"{name}\": \"^1.0\"`"),
-                ),
-                line,
-            ));
-            continue;
-        };
-        if name.eq_ignore_ascii_case("php") {
-            report.runtime = Some(Sourced::new(constraint, "composer.json (require.php)"));
-            if !line_satisfies(constraint) {
-                report.findings.push(located(
-                    Finding::error(
-                        "composer.json",
-                        format!(
-                            "requires PHP `{constraint}`, but this stack provides PHP {}.{} only (Debian's php{0}.{1})",
-                            PHP_LINE.0, PHP_LINE.1
-                        ),
-                        format!(
-                            "allow {0}.{1} in `require.php` (e.g. `^{0}.{1}` or `>=8.1`), run `composer update --lock` and commit both files",
-                            PHP_LINE.0, PHP_LINE.1
-                        ),
-                    ),
-                    line,
-                ));
-            }
-        } else if name.to_ascii_lowercase().starts_with("ext-") {
-            if extension(name).is_none() {
-                report.findings.push(located(
-                    missing_extension("composer.json", name, None),
-                    line,
-                ));
-            }
-        } else if !is_platform(name) {
-            packages.push(name.clone());
-        }
-    }
+    let packages = requirements(text, obj, report);
     report.dependencies.clone_from(&packages);
     path_repositories(dir, text, obj, report);
     let vendor = dir.join("vendor/composer/installed.json").is_file();
@@ -205,6 +162,59 @@ fn composer(dir: &Path, text: &str, report: &mut Report) {
             check_lock(text, lock, &packages, report);
         }
     }
+}
+
+/// The `require` section: the PHP constraint and `ext-*` checked; the packages (not platform ones) returned.
+fn requirements(
+    text: &str,
+    obj: &serde_json::Map<String, serde_json::Value>,
+    report: &mut Report,
+) -> Vec<String> {
+    let require = obj.get("require").and_then(serde_json::Value::as_object);
+    let mut packages = Vec::new();
+    for (name, constraint) in require.into_iter().flatten() {
+        let line = line_of(text, "require", name);
+        let Some(constraint) = constraint.as_str() else {
+            report.findings.push(located(
+                Finding::error(
+                    "composer.json",
+                    format!("`require.{name}` is not a string constraint"),
+                    format!("write it as `\"{name}\": \"^1.0\"`"),
+                ),
+                line,
+            ));
+            continue;
+        };
+        if name.eq_ignore_ascii_case("php") {
+            report.runtime = Some(Sourced::new(constraint, "composer.json (require.php)"));
+            if !line_satisfies(constraint) {
+                report.findings.push(located(
+                    Finding::error(
+                        "composer.json",
+                        format!(
+                            "requires PHP `{constraint}`, but this stack provides PHP {}.{} only (Debian's php{0}.{1})",
+                            PHP_LINE.0, PHP_LINE.1
+                        ),
+                        format!(
+                            "allow {0}.{1} in `require.php` (e.g. `^{0}.{1}` or `>=8.1`), run `composer update --lock` and commit both files",
+                            PHP_LINE.0, PHP_LINE.1
+                        ),
+                    ),
+                    line,
+                ));
+            }
+        } else if name.to_ascii_lowercase().starts_with("ext-") {
+            if extension(name).is_none() {
+                report.findings.push(located(
+                    missing_extension("composer.json", name, None),
+                    line,
+                ));
+            }
+        } else if !is_platform(name) {
+            packages.push(name.clone());
+        }
+    }
+    packages
 }
 
 fn missing_extension(file: &str, name: &str, by: Option<&str>) -> Finding {

@@ -506,7 +506,7 @@ fn vendor_layer(layers: &Path, app: &Path, version: &str) -> Result<(), String> 
     fs_err::os::unix::fs::symlink(&target, &vendor).map_err(io)
 }
 
-const NGINX_CONF: &str = r#"# nginx in front of php-fpm, as the CNB user: everything writable under @RUN@; errors to stderr, the access log
+const NGINX_CONF: &str = r"# nginx in front of php-fpm, as the CNB user: everything writable under @RUN@; errors to stderr, the access log
 # through the start script's pipe to stderr.
 daemon off;
 worker_processes auto;
@@ -553,7 +553,7 @@ http {
         }
     }
 }
-"#;
+";
 
 const FPM_CONF: &str =
     "; php-fpm for the app, as the CNB user: a unix socket under @RUN@, logs through the start script's pipe to stderr
