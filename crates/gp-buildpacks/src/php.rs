@@ -64,7 +64,7 @@ pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) ->
         None => Sourced::new(
             format!("nginx on $PORT + php-fpm, document root {root}"),
             if root == "." {
-                "the app root (no public/ or web/)".to_owned()
+                "no public/ or web/".to_owned()
             } else {
                 format!("{root}/")
             },

@@ -2,7 +2,7 @@
 //! `public/index.php`) builds offline, runs under runc as the CNB user with nginx on `$PORT` in front of php-fpm,
 //! answers with its JSON body; a one-line change reuses the runtime, web server and dependency layers; the SBOMs
 //! list the Composer package and the Debian PHP packages copied (and syft, reading the image, finds the same
-//! Composer package); `php-no-lock` fails alike in `goldenpath detect` and in the build.
+//! Composer package); a plain app (index.php only) runs with every extension; `php-no-lock` fails alike in `goldenpath detect` and in the build.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::apps::{build, copy_app, get, ready, start_image};
 use crate::registry::free_port;
-use crate::{require_tool, run};
+use crate::{require_tool, root, run};
 
 /// The size of an image of an OCI layout: its manifest, config and layers (compressed, as pushed).
 fn image_bytes(layout: &Path, tag: &str) -> u64 {
@@ -187,6 +187,29 @@ fn php_apps_build_run_rebuild_and_fail_alike() {
         cold.as_secs_f64(),
         warm.as_secs_f64(),
         f64::from(u32::try_from(image_bytes(&tmp.join("images"), "php2") / 1000).unwrap()) / 1000.0
+    );
+
+    // A plain app (index.php, no composer.json): served from the app root with every extension of the stack.
+    let plain = tmp.join("plain");
+    let (ok, out) = run(Command::new("cp")
+        .arg("-r")
+        .arg(root().join("crates/goldenpath/tests/fixtures/php/plain"))
+        .arg(&plain));
+    assert!(ok, "{out}");
+    let (ok, out) = build(tmp, &plain, "plain");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("No composer.json: no dependencies to install"),
+        "{out}"
+    );
+    assert!(out.contains("php8.2-intl, php8.2-mbstring"), "{out}");
+    let port = free_port();
+    let app = start_image(&tmp.join("images"), "plain", tmp, port);
+    let answer = get(port);
+    drop(app);
+    assert!(
+        answer.contains(r#"{"app":"php-plain","intl":true,"pdo_sqlite":true,"upper":"PLAIN"}"#),
+        "{answer}"
     );
 
     // php-no-lock: the same error from the preflight and from the build.
