@@ -5,6 +5,7 @@ mod apps;
 mod apps_java;
 mod apps_go;
 mod apps_ruby;
+mod apps_php;
 mod build;
 mod builder_toml;
 mod conformance;

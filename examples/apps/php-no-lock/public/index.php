@@ -1,0 +1,6 @@
+<?php
+
+require __DIR__ . '/../vendor/autoload.php';
+
+$log = new Monolog\Logger('app');
+echo "hello\n";
