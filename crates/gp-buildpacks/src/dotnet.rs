@@ -188,7 +188,7 @@ pub fn detect(dir: &Path, _procfile: &[(String, String)], report: &mut Report) -
     {
         report.runtime = Some(Sourced::new(
             v.clone(),
-            format!("{chosen}:{line} (TargetFramework)"),
+            format!("{chosen} (TargetFramework, line {line})"),
         ));
     }
     check_settings(
@@ -270,7 +270,8 @@ fn no_project(slns: &[String], sources: &[String]) -> Finding {
         (None, Some(src)) => (
             src.clone(),
             format!(
-                "{src} is .NET source, but there is no project file (*.csproj or *.fsproj) next to it: `dotnet publish` has nothing to build"
+                "{} source with no project file (*.csproj or *.fsproj) next to it: `dotnet publish` has nothing to build",
+                if src == "Program.fs" { "F#" } else { "C#" }
             ),
         ),
         (None, None) => (
