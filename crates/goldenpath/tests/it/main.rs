@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
 mod apps;
+mod apps_static;
 mod build;
 mod builder_toml;
 mod conformance;

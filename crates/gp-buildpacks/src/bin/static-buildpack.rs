@@ -174,15 +174,16 @@ fn precompress(root: &Path) -> Result<usize, String> {
 /// The `nginx` layer: Debian's nginx of the build image, its configuration snippets (mime.types, ...) and the
 /// shared libraries it links, except the C library every run image has.
 fn nginx_layer(layers: &Path) -> Result<(), String> {
-    let version = sh(Command::new("/usr/sbin/nginx").arg("-v"), "nginx -v (is nginx-light in the stack's build packages?)")
-        .or_else(|_| {
-            // `nginx -v` prints to stderr.
-            let o = Command::new("/usr/sbin/nginx")
-                .arg("-v")
-                .output()
-                .map_err(|e| format!("cannot run /usr/sbin/nginx (is nginx-light in the stack's build packages?): {e}"))?;
-            Ok::<_, String>(String::from_utf8_lossy(&o.stderr).into_owned())
+    // `nginx -v` prints `nginx version: nginx/1.22.1` to stderr.
+    let o = Command::new("/usr/sbin/nginx")
+        .arg("-v")
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run /usr/sbin/nginx (is nginx-light in the stack's build packages?): {e}"
+            )
         })?;
+    let version = String::from_utf8_lossy(&o.stderr).into_owned();
     let version = version
         .trim()
         .rsplit('/')
