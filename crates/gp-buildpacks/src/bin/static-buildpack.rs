@@ -79,9 +79,11 @@ fn run_detect() -> Result<u8, String> {
     let report = detect(app);
     if node_static_build(app, &report) {
         let plan = env_path("CNB_BUILD_PLAN_PATH", 2)?;
+        // Requiring `node` (which the Node.js buildpack provides) passes only in a group after it: alone, the
+        // static buildpack cannot serve a site nobody built.
         write(
             &plan,
-            "[[provides]]\nname = \"static\"\n\n[[requires]]\nname = \"static\"\n",
+            "[[provides]]\nname = \"static\"\n\n[[requires]]\nname = \"static\"\n\n[[requires]]\nname = \"node\"\n",
         )?;
         return Ok(0);
     }
