@@ -215,6 +215,10 @@ fn static_and_dotnet_apps_build_run_and_rebuild() {
     let tmp = tempfile::tempdir().unwrap();
     let tmp = tmp.path();
 
+    let started = Instant::now();
+    builder();
+    eprintln!("default builder: {:.1}s", started.elapsed().as_secs_f64());
+
     // static: public/index.html, a stylesheet and a fingerprinted script, served by our own server.
     let site = copy_app("static", &tmp.join("static"));
     let (ok, out, cold) = build(tmp, &site, "static", "static", &[]);

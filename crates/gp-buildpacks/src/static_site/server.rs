@@ -327,7 +327,8 @@ fn write_response(
     keep: bool,
     minor: u8,
 ) -> std::io::Result<u64> {
-    let mut head = format!("HTTP/1.{minor} {} {}\r\n", r.status, reason(r.status));
+    // An HTTP/1.1 server answers 1.0 requests as 1.1 too (RFC 9110, 6.2); only the connection handling differs.
+    let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
     let _ = write!(
         head,
         "date: {}\r\nserver: goldenpath-static\r\n",
@@ -836,7 +837,11 @@ mod tests {
         );
         assert_eq!(status(&exchange(port, &big)), "431");
         // HTTP/1.0 closes after the response without being asked.
-        assert!(exchange(port, "GET / HTTP/1.0\r\n\r\n").ends_with("<h1>home</h1>"));
+        let r = exchange(port, "GET / HTTP/1.0\r\n\r\n");
+        assert!(
+            r.starts_with("HTTP/1.1 200 OK\r\n") && r.ends_with("<h1>home</h1>"),
+            "{r}"
+        );
     }
 
     #[test]
