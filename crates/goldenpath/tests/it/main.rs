@@ -6,6 +6,7 @@ mod apps_java;
 mod apps_go;
 mod apps_ruby;
 mod apps_php;
+mod apps_static;
 mod build;
 mod builder_toml;
 mod conformance;
