@@ -22,7 +22,7 @@ fn answer(tmp: &Path, tag: &str) -> String {
     body
 }
 
-/// `(name, version)` of the components of a CycloneDX file.
+/// `(name, version)` of the components of a `CycloneDX` file.
 fn components(file: &Path) -> BTreeSet<(String, String)> {
     let bom: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(file).unwrap()).unwrap();

@@ -2,10 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
 mod apps;
-mod apps_java;
 mod apps_go;
-mod apps_ruby;
+mod apps_java;
 mod apps_php;
+mod apps_ruby;
 mod apps_static;
 mod build;
 mod builder_toml;
