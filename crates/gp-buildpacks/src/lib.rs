@@ -6,7 +6,7 @@
 mod dotnet;
 mod go;
 mod java;
-mod node;
+pub mod node;
 mod php;
 mod procfile;
 mod python;

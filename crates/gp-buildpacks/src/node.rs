@@ -13,6 +13,23 @@ const LOCKFILES: &[(&str, &str)] = &[
     ("pnpm-lock.yaml", "pnpm"),
 ];
 
+/// Where a build script writes a static site, in order of precedence.
+pub const SITE_OUTPUTS: &[&str] = &["dist", "build", "out"];
+
+/// A `package.json` with a build script and no way to start a server (no `scripts.start`, no `main`, no
+/// server.js/index.js/app.js, no Procfile `web`): a site built with Node.js (Vite, Create React App, Astro, ...).
+/// The default builder's group `[nodejs, static]` builds it with Node.js and serves its output.
+#[must_use]
+pub fn static_site(pkg: &serde_json::Value, dir: &Path, procfile: &[(String, String)]) -> bool {
+    pkg["scripts"]["build"].is_string()
+        && pkg["scripts"]["start"].is_null()
+        && pkg["main"].is_null()
+        && !["server.js", "index.js", "app.js"]
+            .iter()
+            .any(|f| dir.join(f).is_file())
+        && !procfile.iter().any(|(k, _)| k == "web")
+}
+
 /// What detection looks for.
 pub const LOOKS_FOR: &str = "package.json";
 
@@ -92,7 +109,15 @@ pub fn detect(dir: &Path, procfile: &[(String, String)], report: &mut Report) ->
             .find(|f| dir.join(f).is_file())
             .map(|f| Sourced::new(format!("node {f}"), f))
     };
-    if report.start.is_none() {
+    if report.start.is_none() && static_site(&pkg, dir, procfile) {
+        report.start = Some(Sourced::new(
+            format!(
+                "a static site: what `npm run build` writes to {} (served by io.goldenpath.static)",
+                SITE_OUTPUTS.join("/, ") + "/"
+            ),
+            "package.json (scripts.build and no start command)",
+        ));
+    } else if report.start.is_none() {
         report.findings.push(Finding::error(
             "package.json",
             "no start command: no Procfile `web:` entry, no `scripts.start`, no `main`, and no server.js/index.js/app.js",

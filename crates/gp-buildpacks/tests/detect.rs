@@ -150,6 +150,33 @@ fn node_lockfiles_start_and_errors() {
 }
 
 #[test]
+fn a_node_build_with_no_start_command_is_a_static_site() {
+    let site = app(&[
+        ("package.json", r#"{"scripts": {"build": "vite build"}}"#),
+        ("package-lock.json", "{}"),
+    ]);
+    let r = detect(site.path());
+    assert!(!r.failed(), "{:?}", r.findings);
+    let start = r.start.unwrap();
+    assert!(start.value.starts_with("a static site"), "{}", start.value);
+    assert_eq!(
+        start.source,
+        "package.json (scripts.build and no start command)"
+    );
+
+    // Neither a build nor a start command: still the error with its fix.
+    let d = app(&[("package.json", "{}"), ("package-lock.json", "{}")]);
+    assert!(errors(d.path())[0].contains("no start command"));
+    // A Procfile `web` makes it an app again.
+    let d = app(&[
+        ("package.json", r#"{"scripts": {"build": "vite build"}}"#),
+        ("package-lock.json", "{}"),
+        ("Procfile", "web: node dist/server.js\n"),
+    ]);
+    assert_eq!(detect(d.path()).start.unwrap().source, "Procfile");
+}
+
+#[test]
 fn nothing_to_build_and_bad_procfile() {
     let d = app(&[("README.md", "hi")]);
     let e = errors(d.path());

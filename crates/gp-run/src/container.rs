@@ -174,6 +174,26 @@ impl Drop for Container {
     }
 }
 
+/// Deletes (with SIGKILL) every container runc still knows under `state_root`: what a process that was killed
+/// before it could stop its containers left running. Returns their ids.
+#[must_use]
+pub fn remove_leftovers(state_root: &Path) -> Vec<String> {
+    let Ok(list) = runc(state_root, &["list", "--format", "json"]) else {
+        return Vec::new();
+    };
+    let ids: Vec<String> = serde_json::from_str::<serde_json::Value>(&list)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+        .collect();
+    for id in &ids {
+        let _ = runc(state_root, &["delete", "--force", id]);
+    }
+    ids
+}
+
 /// The last `lines` lines of `path` (empty when unreadable).
 fn tail(path: &Path, lines: usize) -> String {
     let text = fs_err::read_to_string(path).unwrap_or_default();

@@ -50,6 +50,8 @@ pub trait Engine: Send + Sync + 'static {
     fn run_image(&self) -> Result<String, String>;
     /// Makes `built` the running version of `app` (without downtime); its URL.
     fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String>;
+    /// After a restart: runs the image `digest` the app last had deployed again; its URL.
+    fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String>;
 }
 
 struct Shared {
@@ -133,6 +135,17 @@ impl Service {
             }
             resume.insert(i.app.clone(), i.id);
         }
+        // Apps deployed before a restart, with no work to resume, run their last image again (before any new work
+        // for them is taken: they are busy until then).
+        let restore: Vec<(AppSource, String)> = state
+            .apps()?
+            .into_iter()
+            .filter(|a| !resume.contains_key(&a.name))
+            .filter_map(|a| {
+                let source = apps.iter().find(|s| s.name == a.name)?.clone();
+                Some((source, a.digest?))
+            })
+            .collect();
         let metrics = Metrics::new();
         metrics
             .apps
@@ -143,7 +156,7 @@ impl Service {
             state: Mutex::new(state),
             queue: Mutex::new(queue),
             wake: Condvar::new(),
-            busy: Mutex::new(HashSet::new()),
+            busy: Mutex::new(restore.iter().map(|(a, _)| a.name.clone()).collect()),
             resume: Mutex::new(resume),
             apps,
             urls: Mutex::new(HashMap::new()),
@@ -153,6 +166,12 @@ impl Service {
             config,
         });
         let mut threads = Vec::new();
+        let s = shared.clone();
+        threads.push(std::thread::spawn(move || {
+            for (app, digest) in restore {
+                redeploy(&s, &app, &digest);
+            }
+        }));
         let s = shared.clone();
         threads.push(std::thread::spawn(move || watch_loop(&s)));
         for _ in 0..concurrency {
@@ -272,7 +291,9 @@ fn watch_loop(s: &Shared) {
             if let Ok(digest) = s.engine.run_image() {
                 let previous = lock(&s.run_image).replace(digest.clone());
                 s.metrics.builder_ready.set(1);
-                if previous.is_some_and(|p| p != digest) {
+                // The first check after a start compares with what each app was built on: a run image
+                // published while the service was down is a change too.
+                if previous.as_deref() != Some(digest.as_str()) {
                     queue_stack_change(s, &digest);
                 }
                 update_behind(s, &digest);
@@ -312,6 +333,22 @@ fn watch_loop(s: &Shared) {
         // Woken early by stop; otherwise a tick a second.
         let _ = s.wake.wait_timeout(q, Duration::from_secs(1));
     }
+}
+
+/// Runs an app's last image again after a restart; a failure is on the status page and the next change rebuilds.
+fn redeploy(s: &Shared, app: &AppSource, digest: &str) {
+    match s.engine.redeploy(app, digest) {
+        Ok(url) => {
+            let _ = lock(&s.state).deployed(&app.name, digest, &url);
+            lock(&s.urls).insert(app.name.clone(), url);
+        }
+        Err(e) => {
+            eprintln!("warning: {} could not be started again: {e}", app.name);
+            let _ = lock(&s.state).set_status(&app.name, "failed");
+        }
+    }
+    lock(&s.busy).remove(&app.name);
+    s.wake.notify_all();
 }
 
 /// A new run image: every app that has an image and is not on it gets STACK.

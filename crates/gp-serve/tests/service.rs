@@ -67,6 +67,15 @@ impl Engine for Fake {
             .push(format!("deploy {} {}", app.name, built.digest));
         Ok("http://127.0.0.1:1/".into())
     }
+
+    fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String> {
+        self.0
+            .lock()
+            .unwrap()
+            .calls
+            .push(format!("redeploy {} {digest}", app.name));
+        Ok("http://127.0.0.1:1/".into())
+    }
 }
 
 fn config(state: &Path) -> Config {
@@ -172,6 +181,41 @@ fn commits_build_stack_changes_rebase_and_failures_retry() {
         metrics.contains(r#"reason="TRIGGER",result="failed"} 1"#),
         "{metrics}"
     );
+    svc.stop();
+}
+
+#[test]
+fn a_restart_runs_the_last_image_again_and_catches_up_with_a_run_image_published_meanwhile() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    {
+        let mut w = fake.0.lock().unwrap();
+        w.head = "r1".into();
+        w.run_image = "sha256:runA".into();
+    }
+    let calls = || fake.0.lock().unwrap().calls.clone();
+    let svc = Service::start(config(d.path()), vec![app()], Box::new(fake.clone())).unwrap();
+    wait_for("the first build", || {
+        calls().contains(&"deploy flask sha256:1".into())
+    });
+    svc.stop();
+
+    fake.0.lock().unwrap().run_image = "sha256:runB".into();
+    fake.0.lock().unwrap().calls.clear();
+    let svc = Service::start(config(d.path()), vec![app()], Box::new(fake.clone())).unwrap();
+    wait_for("the rebased deploy", || {
+        calls().contains(&"deploy flask sha256:1-r".into())
+    });
+    // Started again first, then rebased; never rebuilt (the revision is the one built).
+    assert_eq!(
+        calls(),
+        [
+            "redeploy flask sha256:1",
+            "rebase flask sha256:1",
+            "deploy flask sha256:1-r"
+        ]
+    );
+    assert_eq!(svc.builds("flask").unwrap().len(), 2);
     svc.stop();
 }
 

@@ -201,6 +201,7 @@ impl LocalEngine {
                 )
             })
             .collect();
+        remove_leftovers(&config.state.join("run"));
         Ok(Self {
             state: config.state.clone(),
             builder,
@@ -313,6 +314,25 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.container.stop(Duration::from_secs(10));
         let _ = fs_err::remove_dir_all(&self.dir);
+    }
+}
+
+/// Containers (and their directories) a killed earlier run of the service left under `run`.
+fn remove_leftovers(run: &Path) {
+    let Ok(entries) = fs_err::read_dir(run) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if dir.is_dir() {
+            for id in gp_run::container::remove_leftovers(&dir.join("runc")) {
+                eprintln!(
+                    "===> REMOVED container {id}, left running by an earlier run of the service"
+                );
+            }
+            let _ = fs_err::remove_dir_all(&dir);
+        }
+        let _ = fs_err::remove_file(dir.with_extension("log"));
     }
 }
 
@@ -431,6 +451,26 @@ impl Engine for LocalEngine {
                     .to_string())
             }
         }
+    }
+
+    fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String> {
+        let reference = format!("oci:{}:{}", self.images().display(), app.name);
+        let store = super::store(&self.insecure);
+        let opened = store.open(&reference, None).map_err(|e| e.to_string())?;
+        if opened.desc.digest.to_string() != digest {
+            return Err(format!(
+                "{reference} is {} where {digest} was deployed",
+                opened.desc.digest
+            ));
+        }
+        self.deploy(
+            app,
+            &Built {
+                reference,
+                digest: digest.to_owned(),
+                run_image: None,
+            },
+        )
     }
 
     fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String> {

@@ -312,6 +312,34 @@ fn static_and_dotnet_apps_build_run_and_rebuild() {
     drop(app);
     eprintln!("nginx: image {} MB", image_size(tmp, "nginx") / 1_000_000);
 
+    // A site built by a Node.js build script (no start command): the group [nodejs, static] builds and serves it.
+    let site = copy_app("node-static-site", &tmp.join("node-static-site"));
+    let o = Command::new(env!("CARGO_BIN_EXE_goldenpath"))
+        .arg("detect")
+        .arg(&site)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("a static site"), "{said}");
+    let (ok, out, _) = build(tmp, &site, "node-site", "node-site", &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("io.goldenpath.nodejs") && out.contains("io.goldenpath.static"),
+        "{out}"
+    );
+    assert!(out.contains("wrote dist/index.html"), "{out}");
+    let port = free_port();
+    let app = start_image(&tmp.join("images"), "node-site", tmp, port);
+    let answer = get(port);
+    assert!(
+        answer.contains("<h1>Built by Node.js, served as static files</h1>"),
+        "{answer}"
+    );
+    // The single-page-app fallback: an unknown route is the site's index.html.
+    assert!(request(port, "/some/route", "").contains("<div id=\"root\">"));
+    drop(app);
+
     // dotnet: a real minimal ASP.NET Core project, built with the stand-in SDK from a loopback "mirror".
     let (archive, sha) = stand_in_sdk(tmp);
     let mirror = serve_file(&archive);

@@ -505,7 +505,9 @@ fn run_build() -> Result<u8, String> {
         serde_json::from_str(&fs_err::read_to_string(app.join("package.json")).unwrap_or_default())
             .unwrap_or_default();
     let mut procs: Vec<(String, String)> = report.processes.clone();
-    if !procs.iter().any(|(k, _)| k == "web") {
+    if gp_buildpacks::node::static_site(&pkg, &app, &report.processes) {
+        println!("No start command: the static buildpack serves the site the build script writes");
+    } else if !procs.iter().any(|(k, _)| k == "web") {
         let start = pkg["scripts"]["start"]
             .as_str()
             .map(str::to_owned)

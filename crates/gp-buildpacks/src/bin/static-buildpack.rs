@@ -26,8 +26,6 @@ use gp_buildpacks::{Language, Report, Severity, detect};
 const ID: &str = "io.goldenpath.static";
 /// The server's name in the image; started under this name, the executable is the server, not a buildpack phase.
 const SERVER: &str = "goldenpath-static";
-/// Where a Node.js build script writes a static site, in order of precedence.
-const NODE_OUTPUTS: &[&str] = &["dist", "build", "out"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -55,21 +53,16 @@ fn main() -> ExitCode {
     phase_main(run_detect, run_build)
 }
 
-/// `package.json` with a build script and no start command: a Node.js build whose output is a static site.
+/// A Node.js app whose build makes a static site (see [`gp_buildpacks::node::static_site`]).
 fn node_static_build(app: &Path, report: &Report) -> bool {
-    if report.language != Some(Language::Node) || report.processes.iter().any(|(k, _)| k == "web") {
+    if report.language != Some(Language::Node) {
         return false;
     }
     let pkg: serde_json::Value = fs_err::read_to_string(app.join("package.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
-    pkg["scripts"]["build"].is_string()
-        && pkg["scripts"]["start"].is_null()
-        && pkg["main"].is_null()
-        && !["server.js", "index.js", "app.js"]
-            .iter()
-            .any(|f| app.join(f).is_file())
+    gp_buildpacks::node::static_site(&pkg, app, &report.processes)
 }
 
 /// 0 for a static site (or, after the Node.js buildpack, a Node.js app whose build makes one), 100 for anything
@@ -338,7 +331,7 @@ fn substitute_nginx(conf: &str, port: &str, temps: &str) -> String {
 /// Where the site is: the root detection chose, or the Node.js build's output directory.
 fn site_root(app: &Path, report: &Report) -> Result<String, String> {
     if report.language == Some(Language::Node) {
-        return NODE_OUTPUTS
+        return gp_buildpacks::node::SITE_OUTPUTS
             .iter()
             .find(|d| app.join(d).join("index.html").is_file())
             .map(|d| (*d).to_owned())
