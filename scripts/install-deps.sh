@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 tools="$root/.cache/tools"
 mkdir -p "$tools"
 
-apt_pkgs=(docker-registry skopeo umoci runc prometheus busybox-static mmdebstrap git python3 iproute2 ruby ruby-rack puma)
+apt_pkgs=(docker-registry skopeo umoci runc prometheus busybox-static mmdebstrap git python3 iproute2 ruby ruby-rack puma chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -138,7 +138,16 @@ impl Config {
             invalid(format!("{at}{}", e.message()))
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut c.contracts, &mut c.state] {
+        let paths = [&mut c.contracts, &mut c.state].into_iter().chain(
+            [
+                &mut c.gitops,
+                &mut c.webhook_secret_file,
+                &mut c.api_token_file,
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -199,6 +208,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.contracts, Path::new("/srv/gp/contracts"));
         assert_eq!(c.state, Path::new("/srv/gp/.goldenpath-serve"));
+        let c = Config::parse(
+            "contracts = \"c\"\nwebhook_secret_file = \"secret\"\napi_token_file = \"/etc/token\"\n",
+            Path::new("/srv/gp/serve.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.webhook_secret_file.unwrap(), c.api_token_file.unwrap()),
+            ("/srv/gp/secret".into(), "/etc/token".into())
+        );
         assert_eq!(
             (c.listen.as_str(), c.deploy, c.poll_seconds),
             ("127.0.0.1:8600", Deploy::Local, 60)

@@ -60,6 +60,8 @@ struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
     busy: Mutex<HashSet<String>>,
+    /// The revision each app's running work builds (a watcher or webhook seeing it again is no news).
+    in_flight: Mutex<HashMap<String, String>>,
     /// Interrupted build records to resume, by app.
     resume: Mutex<HashMap<String, i64>>,
     apps: Vec<AppSource>,
@@ -135,12 +137,11 @@ impl Service {
             }
             resume.insert(i.app.clone(), i.id);
         }
-        // Apps deployed before a restart, with no work to resume, run their last image again (before any new work
-        // for them is taken: they are busy until then).
+        // Apps deployed before a restart run their last image again, before any work for them (a resumed build
+        // included) is taken: they are busy until then, and they answer while it runs.
         let restore: Vec<(AppSource, String)> = state
             .apps()?
             .into_iter()
-            .filter(|a| !resume.contains_key(&a.name))
             .filter_map(|a| {
                 let source = apps.iter().find(|s| s.name == a.name)?.clone();
                 Some((source, a.digest?))
@@ -157,6 +158,7 @@ impl Service {
             queue: Mutex::new(queue),
             wake: Condvar::new(),
             busy: Mutex::new(restore.iter().map(|(a, _)| a.name.clone()).collect()),
+            in_flight: Mutex::new(HashMap::new()),
             resume: Mutex::new(resume),
             apps,
             urls: Mutex::new(HashMap::new()),
@@ -207,11 +209,11 @@ impl Service {
             })
             .map(|a| a.name.clone())
             .collect();
-        let mut q = lock(&self.shared.queue);
         for app in &matched {
-            q.push(app, Reason::Commit, Some(revision), Instant::now());
+            if is_news(&self.shared, app, revision) {
+                lock(&self.shared.queue).push(app, Reason::Commit, Some(revision), Instant::now());
+            }
         }
-        drop(q);
         self.shared.wake.notify_all();
         matched
     }
@@ -313,16 +315,7 @@ fn watch_loop(s: &Shared) {
                 continue;
             }
             seen.insert(app.name.clone(), head.clone());
-            let known = lock(&s.state)
-                .apps()
-                .ok()
-                .and_then(|apps| apps.into_iter().find(|a| a.name == app.name))
-                .and_then(|a| a.revision);
-            let pending = lock(&s.queue)
-                .get(&app.name)
-                .and_then(|p| p.revision.clone());
-            if known.as_deref() != Some(head.as_str()) && pending.as_deref() != Some(head.as_str())
-            {
+            if is_news(s, &app.name, &head) {
                 lock(&s.queue).push(&app.name, Reason::Commit, Some(&head), Instant::now());
                 s.wake.notify_all();
             }
@@ -349,6 +342,21 @@ fn redeploy(s: &Shared, app: &AppSource, digest: &str) {
     }
     lock(&s.busy).remove(&app.name);
     s.wake.notify_all();
+}
+
+/// Whether `revision` of `app` still needs a build: not the one built last, not the one queued, not the one
+/// being built (after a restart, the first check sees the revision a resumed build is already building).
+fn is_news(s: &Shared, app: &str, revision: &str) -> bool {
+    let known = lock(&s.state)
+        .apps()
+        .ok()
+        .and_then(|apps| apps.into_iter().find(|a| a.name == app))
+        .and_then(|a| a.revision);
+    let pending = lock(&s.queue).get(app).and_then(|p| p.revision.clone());
+    let building = lock(&s.in_flight).get(app).cloned();
+    [known, pending, building]
+        .iter()
+        .all(|r| r.as_deref() != Some(revision))
 }
 
 /// A new run image: every app that has an image and is not on it gets STACK.
@@ -426,6 +434,9 @@ fn run_job(s: &Shared, job: Job) {
         .clone()
         .or_else(|| last.as_ref().and_then(|a| a.revision.clone()));
     let resume = lock(&s.resume).remove(&app.name);
+    if let (Work::Build, Some(rev)) = (work, &revision) {
+        lock(&s.in_flight).insert(app.name.clone(), rev.clone());
+    }
     let started_build = lock(&s.state).start_build(
         &app.name,
         work,
@@ -493,6 +504,7 @@ fn run_job(s: &Shared, job: Job) {
             }
         }
     }
+    lock(&s.in_flight).remove(&app.name);
     lock(&s.busy).remove(&app.name);
     s.wake.notify_all();
 }

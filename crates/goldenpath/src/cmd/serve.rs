@@ -66,8 +66,9 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         config.contracts.display()
     );
     let secrets = gp_serve::http::Secrets {
-        webhook: read_secret(config.webhook_secret_file.as_deref())?.map(String::into_bytes),
-        api_token: read_secret(config.api_token_file.as_deref())?,
+        webhook: read_secret(config.webhook_secret_file.as_deref(), "webhook_secret_file")?
+            .map(String::into_bytes),
+        api_token: read_secret(config.api_token_file.as_deref(), "api_token_file")?,
     };
     let server = Arc::new(
         tiny_http::Server::http(&config.listen)
@@ -90,13 +91,17 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn read_secret(path: Option<&Path>) -> Result<Option<String>, String> {
+/// The secret in the file `key` names (trimmed); an unreadable or empty file is an error naming the setting.
+fn read_secret(path: Option<&Path>, key: &str) -> Result<Option<String>, String> {
     let Some(path) = path else { return Ok(None) };
-    let text =
-        gp_cnb::read_input_text(path, 64 << 10).map_err(|e| format!("the secret file: {e}"))?;
+    let text = gp_cnb::read_input_text(path, 64 << 10)
+        .map_err(|e| format!("`{key}` = `{}`: {e}", path.display()))?;
     let text = text.trim().to_owned();
     if text.is_empty() {
-        return Err(format!("the secret file `{}` is empty", path.display()));
+        return Err(format!(
+            "`{key}` = `{}` is empty: write the secret into it",
+            path.display()
+        ));
     }
     Ok(Some(text))
 }

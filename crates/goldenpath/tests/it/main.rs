@@ -25,6 +25,7 @@ mod render;
 mod sandbox;
 mod scaffold;
 mod schema_agreement;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -131,7 +131,10 @@ fn real_validators_accept_every_asset_and_catch_breakage() {
         },
         Case {
             label: "promtool check rules",
-            files: vec![p("monitoring/rules/kpack.rules.yml")],
+            files: vec![
+                p("monitoring/rules/kpack.rules.yml"),
+                p("monitoring/rules/goldenpath-serve.rules.yml"),
+            ],
             check: Box::new(|f: &[PathBuf]| {
                 run(Command::new("promtool").args(["check", "rules"]).args(f))
             }),
