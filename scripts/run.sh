@@ -102,13 +102,16 @@ api /api/apps | python3 -c '
 import json, sys
 for a in json.load(sys.stdin):
     b = a["last_build"]
-    print(f"   {a[\"name\"]:<13} {a[\"status\"]:<8} {a[\"url\"]}  build #{b[\"id\"]} {\"+\".join(b[\"reasons\"])} {a[\"digest\"][:19]}")
+    line = "   %-13s %-8s %s  build #%s %s %s" % (a["name"], a["status"], a["url"], b["id"], "+".join(b["reasons"]), a["digest"][:19])
+    print(line)
 ' >&2
 flask_url=$(api /api/apps | python3 -c 'import json,sys; print([a["url"] for a in json.load(sys.stdin) if a["name"]=="python-flask"][0])')
 echo "   GET $flask_url -> $(curl -fsS "$flask_url")"
 
 echo >&2
 echo "== 4. a commit to python-flask: built, then switched to without downtime" >&2
+flask_digest() { api /api/apps | python3 -c 'import json,sys; print([a["digest"] for a in json.load(sys.stdin) if a["name"]=="python-flask"][0])'; }
+first=$(flask_digest)
 sed -i 's/message="Hello from GoldenPath"/message="Hello again from GoldenPath"/' "$demo_git/python-flask/app.py"
 git -C "$demo_git/python-flask" -c user.name=dev -c user.email=dev@example.com commit -qam "a new greeting"
 started=$(date +%s.%N)
@@ -122,7 +125,8 @@ done
 case "$answer" in *"Hello again"*) ;; *) echo "the new version never answered:" >&2; cat "$demo/serve.log" >&2; exit 1 ;; esac
 echo "   GET $flask_url -> $answer"
 echo "   (commit to new answer: $(python3 -c "import time; print(round(time.time() - $started, 1))") s; failed requests during the switch: $fails)"
-digest=$(api /api/apps | python3 -c 'import json,sys; print([a["digest"] for a in json.load(sys.stdin) if a["name"]=="python-flask"][0])')
+# The record follows once the old version's connections have drained.
+for _ in $(seq 600); do digest=$(flask_digest); [ "$digest" != "$first" ] && break; sleep 0.1; done
 image="oci:$state/images:python-flask"
 echo "   image: $image@$digest"
 rm -rf "$demo/rootfs"

@@ -179,7 +179,19 @@ struct LocalEngine {
     insecure: Vec<String>,
     ports: HashMap<String, u16>,
     deployments: Mutex<HashMap<String, Deployment>>,
+    /// Old versions finishing their connections and stopping (joined when the engine is dropped).
+    retiring: Mutex<Vec<std::thread::JoinHandle<()>>>,
     generation: std::sync::atomic::AtomicU64,
+}
+
+impl Drop for LocalEngine {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.retiring.lock() {
+            for t in r.drain(..) {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl LocalEngine {
@@ -214,6 +226,7 @@ impl LocalEngine {
             insecure: config.insecure_registries.clone(),
             ports,
             deployments: Mutex::new(HashMap::new()),
+            retiring: Mutex::new(Vec::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -495,8 +508,16 @@ impl Engine for LocalEngine {
             let url = format!("http://{}/", proxy.addr());
             deployments.insert(app.name.clone(), Deployment { proxy, running });
             drop(deployments);
-            let _ = previous.drain(Duration::from_secs(30));
-            drop(old);
+            // The old version retires in the background: its open connections finish, then it stops. The new
+            // one is deployed (and recorded) as soon as the switch is made.
+            let retire = std::thread::spawn(move || {
+                let _ = previous.drain(Duration::from_secs(30));
+                drop(old);
+            });
+            if let Ok(mut r) = self.retiring.lock() {
+                r.retain(|t| !t.is_finished());
+                r.push(retire);
+            }
             Ok(url)
         } else {
             let proxy = Proxy::listen(port, Backend::new(connector, gp_run::APP_PORT))
