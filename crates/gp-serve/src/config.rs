@@ -21,8 +21,12 @@ pub enum Deploy {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The contracts repository: a directory (with `goldenpath.toml`), relative to this file.
+    /// The contracts repository: a directory (with `goldenpath.toml`), relative to this file, or a git URL
+    /// (`https://`, `ssh://`, `file://`, `git@host:path`) fetched into the state directory at every check.
     pub contracts: PathBuf,
+    /// With a git URL for `contracts`: its branch.
+    #[serde(default = "default_branch")]
+    pub contracts_branch: String,
     /// Only contracts of this environment are served (the local deploy runs one environment).
     #[serde(default = "default_environment")]
     pub environment: String,
@@ -74,6 +78,9 @@ pub struct Config {
     pub registry_rate: String,
 }
 
+fn default_branch() -> String {
+    "main".into()
+}
 fn default_environment() -> String {
     "dev".into()
 }
@@ -138,15 +145,19 @@ impl Config {
             invalid(format!("{at}{}", e.message()))
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let paths = [&mut c.contracts, &mut c.state].into_iter().chain(
-            [
-                &mut c.gitops,
-                &mut c.webhook_secret_file,
-                &mut c.api_token_file,
-            ]
+        let remote = c.contracts_url().is_some();
+        let paths = [&mut c.state]
             .into_iter()
-            .flatten(),
-        );
+            .chain((!remote).then_some(&mut c.contracts))
+            .chain(
+                [
+                    &mut c.gitops,
+                    &mut c.webhook_secret_file,
+                    &mut c.api_token_file,
+                ]
+                .into_iter()
+                .flatten(),
+            );
         for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -169,6 +180,13 @@ impl Config {
             ));
         }
         Ok(c)
+    }
+
+    /// The contracts repository's git URL, when `contracts` is one.
+    #[must_use]
+    pub fn contracts_url(&self) -> Option<String> {
+        let s = self.contracts.to_str()?;
+        (s.contains("://") || (s.starts_with("git@") && s.contains(':'))).then(|| s.to_owned())
     }
 
     /// The URL `url` is fetched from: the longest matching `git_rewrite` prefix replaced.
@@ -208,6 +226,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.contracts, Path::new("/srv/gp/contracts"));
         assert_eq!(c.state, Path::new("/srv/gp/.goldenpath-serve"));
+        assert_eq!(c.contracts_url(), None);
+        let c = Config::parse(
+            "contracts = \"https://github.com/acme/contracts\"\n",
+            Path::new("/srv/gp/serve.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.contracts_url().as_deref(),
+            Some("https://github.com/acme/contracts")
+        );
+        assert_eq!(c.contracts_branch, "main");
         let c = Config::parse(
             "contracts = \"c\"\nwebhook_secret_file = \"secret\"\napi_token_file = \"/etc/token\"\n",
             Path::new("/srv/gp/serve.toml"),

@@ -193,6 +193,11 @@ impl Queue {
         self.pending.values().filter(|p| p.lane() == lane).count()
     }
 
+    /// Drops what is pending for `app` (its contract was removed).
+    pub fn remove(&mut self, app: &str) {
+        self.pending.remove(app);
+    }
+
     /// What is pending for `app`.
     #[must_use]
     pub fn get(&self, app: &str) -> Option<&Pending> {

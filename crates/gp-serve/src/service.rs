@@ -38,6 +38,15 @@ pub struct Built {
     pub run_image: Option<String>,
 }
 
+/// What the contracts repository says now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contracts {
+    /// The apps of the valid contracts of the environment.
+    pub apps: Vec<AppSource>,
+    /// Contract files that are invalid now: their apps are left as they were (never stopped for a typo).
+    pub invalid: Vec<String>,
+}
+
 /// The work the loop asks for. Errors are messages for the build log and the status page.
 pub trait Engine: Send + Sync + 'static {
     /// Builds `app` from `revision` of its git source.
@@ -52,6 +61,10 @@ pub trait Engine: Send + Sync + 'static {
     fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String>;
     /// After a restart: runs the image `digest` the app last had deployed again; its URL.
     fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String>;
+    /// Reads the contracts repository again (fetching it first when it is remote).
+    fn contracts(&self) -> Result<Contracts, String>;
+    /// Stops a deployed app whose contract was removed.
+    fn undeploy(&self, app: &AppSource);
 }
 
 struct Shared {
@@ -64,7 +77,7 @@ struct Shared {
     in_flight: Mutex<HashMap<String, String>>,
     /// Interrupted build records to resume, by app.
     resume: Mutex<HashMap<String, i64>>,
-    apps: Vec<AppSource>,
+    apps: Mutex<Vec<AppSource>>,
     urls: Mutex<HashMap<String, String>>,
     run_image: Mutex<Option<String>>,
     metrics: Metrics,
@@ -85,7 +98,7 @@ pub struct Service {
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
-            .field("apps", &self.shared.apps.len())
+            .field("apps", &lock(&self.shared.apps).len())
             .finish_non_exhaustive()
     }
 }
@@ -160,7 +173,7 @@ impl Service {
             busy: Mutex::new(restore.iter().map(|(a, _)| a.name.clone()).collect()),
             in_flight: Mutex::new(HashMap::new()),
             resume: Mutex::new(resume),
-            apps,
+            apps: Mutex::new(apps),
             urls: Mutex::new(HashMap::new()),
             run_image: Mutex::new(None),
             metrics,
@@ -186,7 +199,7 @@ impl Service {
     /// Queues a build of `app` (reason TRIGGER); false when no such app.
     #[must_use]
     pub fn trigger(&self, app: &str) -> bool {
-        if !self.shared.apps.iter().any(|a| a.name == app) {
+        if !lock(&self.shared.apps).iter().any(|a| a.name == app) {
             return false;
         }
         lock(&self.shared.queue).push(app, Reason::Trigger, None, Instant::now());
@@ -197,9 +210,7 @@ impl Service {
     /// Queues a build for a push to `branch` of the repository at one of `urls` (a webhook); the apps it matched.
     #[must_use]
     pub fn pushed(&self, urls: &[String], branch: &str, revision: &str) -> Vec<String> {
-        let matched: Vec<String> = self
-            .shared
-            .apps
+        let matched: Vec<String> = lock(&self.shared.apps)
             .iter()
             .filter(|a| {
                 a.branch == branch
@@ -230,8 +241,9 @@ impl Service {
         let urls = lock(&self.shared.urls).clone();
         let queue = lock(&self.shared.queue);
         let mut out = Vec::new();
+        let served = lock(&self.shared.apps).clone();
         for app in state.apps()? {
-            if !self.shared.apps.iter().any(|a| a.name == app.name) {
+            if !served.iter().any(|a| a.name == app.name) {
                 continue;
             }
             let last_build = state.builds(&app.name, 1)?.into_iter().next();
@@ -286,6 +298,10 @@ fn watch_loop(s: &Shared) {
     // newer revision than the one a slower check still sees).
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut next_stack = Instant::now();
+    // Read at start already: the first check again is one interval later.
+    let mut next_contracts = Instant::now() + s.config.poll();
+    // Invalid contract files already reported (each is said once until it changes state).
+    let mut warned: HashSet<String> = HashSet::new();
     while !s.stop.load(Ordering::SeqCst) {
         let now = Instant::now();
         if now >= next_stack {
@@ -303,7 +319,17 @@ fn watch_loop(s: &Shared) {
                 s.metrics.builder_ready.set(0);
             }
         }
-        for app in &s.apps {
+        if now >= next_contracts {
+            next_contracts = now + s.config.poll();
+            match s.engine.contracts() {
+                Ok(c) => reconcile(s, &c, &mut warned),
+                Err(e) => eprintln!(
+                    "warning: the contracts cannot be read again ({e}): apps left as they were"
+                ),
+            }
+        }
+        let apps = lock(&s.apps).clone();
+        for app in &apps {
             if next_source.get(&app.name).is_some_and(|t| *t > now) {
                 continue;
             }
@@ -326,6 +352,77 @@ fn watch_loop(s: &Shared) {
         // Woken early by stop; otherwise a tick a second.
         let _ = s.wake.wait_timeout(q, Duration::from_secs(1));
     }
+}
+
+/// Applies what the contracts say now: new apps are registered (the watcher builds them), changed ones
+/// (another repository, branch or image) rebuilt with reason CONFIG, removed ones stopped and no longer served.
+/// An app whose contract file is invalid now is left as it was.
+fn reconcile(s: &Shared, now: &Contracts, warned: &mut HashSet<String>) {
+    warned.retain(|f| now.invalid.contains(f));
+    let before = lock(&s.apps).clone();
+    let mut after = Vec::new();
+    for app in &before {
+        if let Some(new) = now.apps.iter().find(|n| n.name == app.name) {
+            after.push(new.clone());
+        } else if now.invalid.contains(&app.contract) {
+            if warned.insert(app.contract.clone()) {
+                eprintln!(
+                    "warning: {} is invalid now (`goldenpath contract validate` says why): {} is left as it was until it is fixed",
+                    app.contract, app.name
+                );
+            }
+            after.push(app.clone());
+        } else {
+            eprintln!(
+                "===> REMOVED {} (its contract {} is gone)",
+                app.name, app.contract
+            );
+            lock(&s.queue).remove(&app.name);
+            s.engine.undeploy(app);
+            lock(&s.urls).remove(&app.name);
+            let _ = lock(&s.state).set_status(&app.name, "removed");
+        }
+    }
+    for new in &now.apps {
+        let old = before.iter().find(|a| a.name == new.name);
+        if old == Some(new) {
+            continue;
+        }
+        let state = lock(&s.state);
+        let _ = state.upsert_app(&App {
+            name: new.name.clone(),
+            contract: new.contract.clone(),
+            git_url: Some(new.git_url.clone()),
+            branch: Some(new.branch.clone()),
+            revision: None,
+            image: Some(new.image.clone()),
+            digest: None,
+            run_image: None,
+            status: "new".into(),
+        });
+        drop(state);
+        if old.is_some() {
+            eprintln!("===> CHANGED {} ({}): rebuilt", new.name, new.contract);
+            lock(&s.queue).push(&new.name, Reason::Config, None, Instant::now());
+        } else {
+            eprintln!("===> ADDED {} ({})", new.name, new.contract);
+            // An app removed earlier and added again has a record but nothing running: rebuild it.
+            let known = lock(&s.state)
+                .apps()
+                .unwrap_or_default()
+                .iter()
+                .any(|a| a.name == new.name && a.digest.is_some());
+            if known {
+                lock(&s.queue).push(&new.name, Reason::Config, None, Instant::now());
+            }
+            after.push(new.clone());
+        }
+    }
+    s.metrics
+        .apps
+        .set(i64::try_from(after.len()).unwrap_or(i64::MAX));
+    *lock(&s.apps) = after;
+    s.wake.notify_all();
 }
 
 /// Runs an app's last image again after a restart; a failure is on the status page and the next change rebuilds.
@@ -408,8 +505,20 @@ fn work_loop(s: &Shared) {
     }
 }
 
+/// The revision a job builds: the one it names, else the last built; a changed contract (CONFIG) builds the
+/// head of its branch (`None`), which may be another branch now.
+fn revision_for(job: &Job, last: Option<&App>) -> Option<String> {
+    job.revision.clone().or_else(|| {
+        if job.reasons.contains(&Reason::Config) {
+            None
+        } else {
+            last.and_then(|a| a.revision.clone())
+        }
+    })
+}
+
 fn run_job(s: &Shared, job: Job) {
-    let Some(app) = s.apps.iter().find(|a| a.name == job.app).cloned() else {
+    let Some(app) = lock(&s.apps).iter().find(|a| a.name == job.app).cloned() else {
         lock(&s.busy).remove(&job.app);
         return;
     };
@@ -429,10 +538,7 @@ fn run_job(s: &Shared, job: Job) {
     if last_digest.is_none() {
         work = Work::Build;
     }
-    let revision = job
-        .revision
-        .clone()
-        .or_else(|| last.as_ref().and_then(|a| a.revision.clone()));
+    let revision = revision_for(&job, last.as_ref());
     let resume = lock(&s.resume).remove(&app.name);
     if let (Work::Build, Some(rev)) = (work, &revision) {
         lock(&s.in_flight).insert(app.name.clone(), rev.clone());
@@ -468,6 +574,9 @@ fn run_job(s: &Shared, job: Job) {
     };
     let took = started.elapsed();
     let result = result.and_then(|built| {
+        if !lock(&s.apps).iter().any(|a| a.name == app.name) {
+            return Err("its contract was removed while it built: not deployed".to_owned());
+        }
         log(&format!("deploying {}", built.reference));
         s.engine.deploy(&app, &built).map(|url| (built, url))
     });

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gp_serve::config::Config;
-use gp_serve::service::{AppSource, Built, Engine, Service};
+use gp_serve::service::{AppSource, Built, Contracts, Engine, Service};
 use gp_serve::state::BuildStatus;
 
 #[derive(Default)]
@@ -20,6 +20,8 @@ struct World {
     /// Failures to return for the next builds.
     fail: VecDeque<String>,
     built: u32,
+    /// What the contracts say (None: the one app of [`app`]).
+    contracts: Option<Contracts>,
 }
 
 #[derive(Clone, Default)]
@@ -66,6 +68,27 @@ impl Engine for Fake {
             .calls
             .push(format!("deploy {} {}", app.name, built.digest));
         Ok("http://127.0.0.1:1/".into())
+    }
+
+    fn contracts(&self) -> Result<Contracts, String> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .contracts
+            .clone()
+            .unwrap_or_else(|| Contracts {
+                apps: vec![app()],
+                invalid: Vec::new(),
+            }))
+    }
+
+    fn undeploy(&self, app: &AppSource) {
+        self.0
+            .lock()
+            .unwrap()
+            .calls
+            .push(format!("undeploy {}", app.name));
     }
 
     fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String> {
@@ -216,6 +239,80 @@ fn a_restart_runs_the_last_image_again_and_catches_up_with_a_run_image_published
         ]
     );
     assert_eq!(svc.builds("flask").unwrap().len(), 2);
+    svc.stop();
+}
+
+#[test]
+fn contracts_added_changed_removed_and_broken_are_followed() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    {
+        let mut w = fake.0.lock().unwrap();
+        w.head = "r1".into();
+        w.run_image = "sha256:runA".into();
+    }
+    let calls = || fake.0.lock().unwrap().calls.clone();
+    let names = |svc: &Service| -> Vec<String> {
+        svc.apps()
+            .unwrap()
+            .iter()
+            .map(|a| a.app.name.clone())
+            .collect()
+    };
+    let svc = Service::start(config(d.path()), vec![app()], Box::new(fake.clone())).unwrap();
+    wait_for("the first build", || {
+        calls().contains(&"deploy flask sha256:1".into())
+    });
+
+    // A new contract: the app is served and built.
+    let api = AppSource {
+        name: "api".into(),
+        contract: "dev/APP-2.yaml".into(),
+        ..app()
+    };
+    fake.0.lock().unwrap().contracts = Some(Contracts {
+        apps: vec![app(), api.clone()],
+        invalid: Vec::new(),
+    });
+    wait_for("the new app's build", || {
+        calls().contains(&"build api@r1".into())
+    });
+    wait_for("the new app listed", || names(&svc) == ["api", "flask"]);
+
+    // flask's contract now names another branch: rebuilt with reason CONFIG.
+    let moved = AppSource {
+        branch: "release".into(),
+        ..app()
+    };
+    fake.0.lock().unwrap().contracts = Some(Contracts {
+        apps: vec![moved, api.clone()],
+        invalid: Vec::new(),
+    });
+    wait_for("the CONFIG build", || {
+        svc.builds("flask").unwrap()[0]
+            .reasons
+            .iter()
+            .any(|r| r.to_string() == "CONFIG")
+            && svc.builds("flask").unwrap()[0].status == BuildStatus::Succeeded
+    });
+
+    // api's contract removed, flask's broken: api stopped and gone, flask left running.
+    fake.0.lock().unwrap().contracts = Some(Contracts {
+        apps: Vec::new(),
+        invalid: vec!["dev/APP-1.yaml".into()],
+    });
+    wait_for("api stopped", || calls().contains(&"undeploy api".into()));
+    wait_for("api gone", || names(&svc) == ["flask"]);
+    assert!(!calls().contains(&"undeploy flask".into()));
+    assert_eq!(svc.apps().unwrap()[0].app.status, "running");
+    assert_eq!(
+        svc.metrics()
+            .render()
+            .lines()
+            .find(|l| l.starts_with("goldenpath_apps "))
+            .unwrap(),
+        "goldenpath_apps 1"
+    );
     svc.stop();
 }
 

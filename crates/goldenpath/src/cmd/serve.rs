@@ -4,7 +4,7 @@
 //! loop, its state, queue, metrics and HTTP side are `gp_serve`; this file is the engine they drive: builds and
 //! rebases through `gp_lifecycle::session`, runs through `gp_run`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex, mpsc};
@@ -18,7 +18,7 @@ use gp_oci::reference::ImageRef;
 use gp_run::container::Container;
 use gp_run::proxy::{Backend, Connector, Proxy, wait_ready};
 use gp_serve::config::{Config, Deploy};
-use gp_serve::service::{AppSource, Built, Engine, Service};
+use gp_serve::service::{AppSource, Built, Contracts, Engine, Service};
 use nix::sys::signal::{SigSet, Signal};
 
 use super::exit;
@@ -58,7 +58,20 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
 
-    let apps = apps_of(&config)?;
+    let contracts = read_contracts(&config)?;
+    for f in &contracts.invalid {
+        eprintln!(
+            "warning: {f} has errors and is left out (`goldenpath contract validate` says why)"
+        );
+    }
+    let apps = contracts.apps;
+    if apps.is_empty() {
+        return Err(format!(
+            "no valid contract of environment `{}` in `{}`",
+            config.environment,
+            config.contracts.display()
+        ));
+    }
     eprintln!(
         "===> SERVING {} app(s) of `{}` from {}",
         apps.len(),
@@ -106,22 +119,88 @@ fn read_secret(path: Option<&Path>, key: &str) -> Result<Option<String>, String>
     Ok(Some(text))
 }
 
-/// The valid contracts of the configured environment, as apps; invalid ones are reported and left out.
-fn apps_of(config: &Config) -> Result<Vec<AppSource>, String> {
-    let report =
-        super::contract::check_inputs(vec![config.contracts.clone()], None).map_err(|_| {
-            format!(
-                "the contracts `{}` cannot be read (see above)",
-                config.contracts.display()
-            )
-        })?;
+/// The contracts directory: `contracts` itself, or the git repository it names, fetched into the state
+/// directory (its branch's head, checked out clean).
+fn contracts_dir(config: &Config) -> Result<PathBuf, String> {
+    let Some(url) = config.contracts_url() else {
+        return Ok(config.contracts.clone());
+    };
+    let dir = config.state.join("contracts");
+    let fetch = config.fetch_url(&url);
+    let git = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the contracts repository {} (`contracts`, branch `{}`): git {} failed: {}",
+                gp_serve::watch::redact(&url),
+                config.contracts_branch,
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    if !dir.join(".git").is_dir() {
+        fs_err::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        git(&["init", "-q"])?;
+    }
+    git(&[
+        "fetch",
+        "-q",
+        "--depth",
+        "1",
+        "--",
+        &fetch,
+        &config.contracts_branch,
+    ])?;
+    git(&["checkout", "-q", "--force", "--detach", "FETCH_HEAD"])?;
+    git(&["clean", "-q", "-fdx"])?;
+    Ok(dir)
+}
+
+/// Whether any `*.yaml`/`*.yml` file is below `dir` (`.git` left out; links not followed).
+fn has_yaml(dir: &Path) -> bool {
+    let Ok(entries) = fs_err::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        let Ok(kind) = e.file_type() else {
+            return false;
+        };
+        if kind.is_dir() {
+            e.file_name() != ".git" && has_yaml(&path)
+        } else {
+            kind.is_file() && path.extension().is_some_and(|x| x == "yaml" || x == "yml")
+        }
+    })
+}
+
+/// The valid contracts of the configured environment, as apps, and the contract files that are invalid.
+fn read_contracts(config: &Config) -> Result<Contracts, String> {
+    let dir = contracts_dir(config)?;
+    if dir.is_dir() && !has_yaml(&dir) {
+        // Every contract removed: no app (a tree that cannot be read is an error instead, below).
+        return Ok(Contracts::default());
+    }
+    let report = super::contract::check_inputs(vec![dir.clone()], None).map_err(|_| {
+        format!(
+            "the contracts `{}` cannot be read (see above)",
+            config.contracts.display()
+        )
+    })?;
     let mut apps = Vec::new();
+    let mut invalid = Vec::new();
     for file in &report.files {
         if file.has_errors() {
-            eprintln!(
-                "warning: {} has errors and is left out (`goldenpath contract validate` says why)",
-                file.source.path().display()
-            );
+            invalid.push(file.source.path().display().to_string());
             continue;
         }
         let Some(platform) = &file.config else {
@@ -150,14 +229,7 @@ fn apps_of(config: &Config) -> Result<Vec<AppSource>, String> {
             });
         }
     }
-    if apps.is_empty() {
-        return Err(format!(
-            "no valid contract of environment `{}` under `{}`",
-            config.environment,
-            config.contracts.display()
-        ));
-    }
-    Ok(apps)
+    Ok(Contracts { apps, invalid })
 }
 
 /// One running version of an app.
@@ -177,7 +249,10 @@ struct LocalEngine {
     builder: String,
     run_image: String,
     insecure: Vec<String>,
-    ports: HashMap<String, u16>,
+    config: Config,
+    /// Each app's local port, kept in `<state>/ports.json` so that an app keeps its port across restarts and
+    /// contract changes.
+    ports: Mutex<BTreeMap<String, u16>>,
     deployments: Mutex<HashMap<String, Deployment>>,
     /// Old versions finishing their connections and stopping (joined when the engine is dropped).
     retiring: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -206,29 +281,52 @@ impl LocalEngine {
         } else {
             config.run_image.clone()
         };
-        let ports = apps
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                (
-                    a.name.clone(),
-                    config
-                        .port_base
-                        .saturating_add(u16::try_from(i).unwrap_or(u16::MAX)),
-                )
-            })
-            .collect();
         remove_leftovers(&config.state.join("run"));
-        Ok(Self {
+        let ports: BTreeMap<String, u16> = fs_err::read_to_string(config.state.join("ports.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let engine = Self {
             state: config.state.clone(),
             builder,
             run_image,
             insecure: config.insecure_registries.clone(),
-            ports,
+            config: config.clone(),
+            ports: Mutex::new(ports),
             deployments: Mutex::new(HashMap::new()),
             retiring: Mutex::new(Vec::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
-        })
+        };
+        for app in apps {
+            engine.port(&app.name)?;
+        }
+        Ok(engine)
+    }
+
+    /// The app's local port: the one it had, or the first free one from `port_base`.
+    fn port(&self, app: &str) -> Result<u16, String> {
+        let mut ports = self
+            .ports
+            .lock()
+            .map_err(|_| "the port table is poisoned".to_owned())?;
+        if let Some(p) = ports.get(app) {
+            return Ok(*p);
+        }
+        let taken: std::collections::BTreeSet<u16> = ports.values().copied().collect();
+        let port = (self.config.port_base..=u16::MAX)
+            .find(|p| !taken.contains(p))
+            .ok_or_else(|| format!("no port left from `port_base` {}", self.config.port_base))?;
+        ports.insert(app.to_owned(), port);
+        let file = self.state.join("ports.json");
+        let tmp = file.with_extension("json.tmp");
+        fs_err::create_dir_all(&self.state).map_err(|e| e.to_string())?;
+        fs_err::write(
+            &tmp,
+            serde_json::to_string_pretty(&*ports).map_err(|e| e.to_string())?,
+        )
+        .and_then(|()| fs_err::rename(&tmp, &file))
+        .map_err(|e| e.to_string())?;
+        Ok(port)
     }
 
     fn images(&self) -> PathBuf {
@@ -291,6 +389,7 @@ impl LocalEngine {
         &self,
         app: &AppSource,
         reference: &str,
+        digest: &str,
     ) -> Result<(Running, Connector), String> {
         let generation = self
             .generation
@@ -299,9 +398,10 @@ impl LocalEngine {
         let dir = self.state.join("run").join(&name);
         let store = super::store(&self.insecure);
         let opened = store.open(reference, None).map_err(|e| e.to_string())?;
+        let desc = by_digest(&opened, reference, digest)?;
         let bundle = gp_run::bundle::prepare(
             &opened.layout,
-            &opened.desc,
+            &desc,
             reference,
             &dir.join("bundle"),
             &[("PORT".into(), gp_run::APP_PORT.to_string())],
@@ -333,6 +433,38 @@ impl Drop for Running {
         self.container.stop(Duration::from_secs(10));
         let _ = fs_err::remove_dir_all(&self.dir);
     }
+}
+
+/// The image `digest` in the layout `opened` came from: its tag's, or (when the tag has moved since) the manifest
+/// with that digest, whose blobs a layout keeps.
+fn by_digest(
+    opened: &gp_oci::store::Opened,
+    reference: &str,
+    digest: &str,
+) -> Result<gp_oci::layout::Desc, String> {
+    if opened.desc.digest.to_string() == digest {
+        return Ok(opened.desc.clone());
+    }
+    let d: gp_oci::digest::Digest = digest
+        .parse()
+        .map_err(|_| format!("`{digest}` is not a digest"))?;
+    let bytes = opened.layout.read_blob(&d).map_err(|e| {
+        format!(
+            "{reference} is {} now, and the image {digest} is no longer in the layout: {e}",
+            opened.desc.digest
+        )
+    })?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("the manifest {digest}: {e}"))?;
+    let media_type = manifest["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+    gp_oci::layout::Desc::parse_in(
+        &serde_json::json!({"mediaType": media_type, "digest": digest, "size": bytes.len()}),
+        reference,
+        "the deployed image",
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Containers (and their directories) a killed earlier run of the service left under `run`.
@@ -471,16 +603,23 @@ impl Engine for LocalEngine {
         }
     }
 
+    fn contracts(&self) -> Result<Contracts, String> {
+        read_contracts(&self.config)
+    }
+
+    fn undeploy(&self, app: &AppSource) {
+        let gone = self
+            .deployments
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(&app.name));
+        // Dropping it stops the proxy and the container.
+        drop(gone);
+    }
+
     fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String> {
+        // The tag may have moved since (a build killed after it wrote the image): the digest is what ran.
         let reference = format!("oci:{}:{}", self.images().display(), app.name);
-        let store = super::store(&self.insecure);
-        let opened = store.open(&reference, None).map_err(|e| e.to_string())?;
-        if opened.desc.digest.to_string() != digest {
-            return Err(format!(
-                "{reference} is {} where {digest} was deployed",
-                opened.desc.digest
-            ));
-        }
         self.deploy(
             app,
             &Built {
@@ -492,12 +631,12 @@ impl Engine for LocalEngine {
     }
 
     fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String> {
-        let (running, connector) = self.start_version(app, &built.reference)?;
+        let (running, connector) = self.start_version(app, &built.reference, &built.digest)?;
         let mut deployments = self
             .deployments
             .lock()
             .map_err(|_| "a deploy panicked".to_owned())?;
-        let port = self.ports.get(&app.name).copied().unwrap_or(0);
+        let port = self.port(&app.name)?;
         if let Some(Deployment {
             proxy,
             running: old,

@@ -3,7 +3,8 @@
 //! failure; a new run image is a rebase (reason STACK, no buildpack) with the app answering throughout; a bad
 //! webhook signature gets 401 and builds nothing; `/metrics` passes `promtool` and a real Prometheus scrapes the
 //! build count; headless Chromium shows the app running on the status page (screenshot kept under `.cache/`);
-//! `kill -9` during a build, then a restart: the build finishes once, one record of it.
+//! `kill -9` during a build, then a restart: the build finishes once, one record of it; the contract removed from
+//! the contracts repository (itself a git URL): the app stopped.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -229,6 +230,10 @@ fn setup(tmp: &Path) -> (PathBuf, PathBuf, u16, u16, PathBuf) {
          \x20   resources:\n      memory: 256Mi\n      cpu: 100m\n",
     )
     .unwrap();
+    // The contracts repository is a git repository too, named by its URL (rewritten to the local path).
+    git(&contracts, &["init", "-q", "-b", "main"]);
+    git(&contracts, &["add", "-A"]);
+    git(&contracts, &["commit", "-qm", "contracts"]);
 
     // The run image: the default stack's, copied into a layout the test can publish a patched one to.
     let (ok, config) = run(Command::new("skopeo")
@@ -259,13 +264,15 @@ fn setup(tmp: &Path) -> (PathBuf, PathBuf, u16, u16, PathBuf) {
     fs_err::write(
         &config,
         format!(
-            "contracts = \"contracts\"\nenvironment = \"dev\"\nlisten = \"127.0.0.1:{port}\"\nstate = \"state\"\n\
+            "contracts = \"https://github.com/example/contracts\"\nenvironment = \"dev\"\nlisten = \"127.0.0.1:{port}\"\nstate = \"state\"\n\
              builder = \"{}\"\nrun_image = \"oci:{}:run\"\npoll_seconds = 1\nstack_poll_seconds = 1\n\
              port_base = {app_port}\nwebhook_secret_file = \"webhook-secret\"\napi_token_file = \"api-token\"\n\n\
-             [git_rewrite]\n\"https://github.com/example/\" = \"{}/\"\n",
+             [git_rewrite]\n\"https://github.com/example/flask\" = \"{}\"\n\
+             \"https://github.com/example/contracts\" = \"{}\"\n",
             builder(),
             stack.display(),
-            tmp.join("git").display()
+            tmp.join("git/flask").display(),
+            contracts.display()
         ),
     )
     .unwrap();
@@ -503,6 +510,12 @@ fn serve_builds_switches_rebases_and_survives_kill_9() {
     wait_for("the crashed build's answer", 600, &log, || {
         answer(app_port).contains("Hello after a crash")
     });
+    let said = fs_err::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("left running by an earlier run")
+            && !said.contains("could not be started again"),
+        "the restart removes the orphaned container and runs the last image again:\n{said}"
+    );
     let all = builds(port);
     let head = all[0]["revision"].clone();
     let records: Vec<_> = all.iter().filter(|b| b["revision"] == head).collect();
@@ -510,5 +523,23 @@ fn serve_builds_switches_rebases_and_survives_kill_9() {
     assert_eq!(records[0]["status"], "succeeded");
     assert_eq!(records[0]["resumed"], true);
     assert_eq!(all.len(), before + 1, "{all:#?}");
+
+    // The contract removed from the contracts repository: the app is stopped and no longer served.
+    let contracts = tmp.join("contracts");
+    git(
+        &contracts,
+        &[
+            "rm",
+            "-q",
+            "docs/20-contracts/app-deployments/dev/APP-0001.yaml",
+        ],
+    );
+    git(&contracts, &["commit", "-qm", "flask retired"]);
+    wait_for("the app to be removed", 60, &log, || {
+        api(port, "/api/apps").as_array().is_some_and(Vec::is_empty)
+    });
+    wait_for("the app's port to close", 30, &log, || {
+        TcpStream::connect(("127.0.0.1", app_port)).is_err()
+    });
     drop(serve);
 }
