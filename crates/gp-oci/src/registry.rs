@@ -178,6 +178,11 @@ pub type Progress = Box<dyn Fn(&Step) + Send + Sync>;
 pub trait Gate: Send + Sync {
     /// Called once per HTTP request about to go to `registry` (`host[:port]`); may block until it is allowed.
     fn admit(&self, registry: &str);
+
+    /// Called when `registry` answered 429 (Too Many Requests) to a request that passed [`Gate::admit`].
+    fn throttled(&self, registry: &str) {
+        let _ = registry;
+    }
 }
 
 pub struct Registry {
@@ -336,6 +341,11 @@ impl Registry {
                 Ok(v) => return Ok(v),
                 Err(f) => f,
             };
+            if matches!(failure.kind, ErrorKind::TooManyRequests { .. })
+                && let Some(g) = &self.gate
+            {
+                g.throttled(&self.host);
+            }
             let attempts = if failure.kind == ErrorKind::Unreachable {
                 attempts.min(2)
             } else {

@@ -201,7 +201,13 @@ pub fn status_page(apps: &[AppView]) -> String {
     for a in apps {
         let url = a.url.as_deref().map_or_else(
             || "–".to_owned(),
-            |u| format!("<a href=\"{0}\">{0}</a>", esc(u)),
+            |u| {
+                if u.starts_with("http://") || u.starts_with("https://") {
+                    format!("<a href=\"{0}\">{0}</a>", esc(u))
+                } else {
+                    esc(u)
+                }
+            },
         );
         let last = a.last_build.as_ref().map_or_else(
             || "–".to_owned(),

@@ -45,6 +45,9 @@ pub struct RegistryLabels {
     pub registry: String,
 }
 
+/// A counter per registry host (requests, 429s), for the gate that sees each registry request.
+pub type RegistryCounter = Family<RegistryLabels, Counter>;
+
 fn build_buckets() -> Histogram {
     // 0.25 s to about 17 minutes: a rebase takes a fraction of a second, a cold Java build minutes.
     Histogram::new(exponential_buckets(0.25, 2.0, 13))
@@ -61,8 +64,8 @@ pub struct Metrics {
     pub apps: Gauge,
     pub apps_behind_run_image: Gauge,
     pub builder_ready: Gauge,
-    pub registry_requests: Family<RegistryLabels, Counter>,
-    pub registry_throttled: Family<RegistryLabels, Counter>,
+    pub registry_requests: RegistryCounter,
+    pub registry_throttled: RegistryCounter,
 }
 
 impl Default for Metrics {

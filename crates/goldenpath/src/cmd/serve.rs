@@ -18,6 +18,7 @@ use gp_oci::reference::ImageRef;
 use gp_run::container::Container;
 use gp_run::proxy::{Backend, Connector, Proxy, wait_ready};
 use gp_serve::config::{Config, Deploy};
+use gp_serve::metrics::{RegistryCounter, RegistryLabels};
 use gp_serve::service::{AppSource, Built, Contracts, Engine, Service};
 use nix::sys::signal::{SigSet, Signal};
 
@@ -42,10 +43,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 
 fn serve(args: &ServeArgs) -> Result<(), String> {
     let config = Config::load(&args.config).map_err(|e| e.to_string())?;
-    if config.deploy == Deploy::Gitops {
-        return Err("`deploy = \"gitops\"` is not available yet: use `deploy = \"local\"`, or `goldenpath contract render --pin` from CI".into());
-    }
-    if !nix::unistd::geteuid().is_root() {
+    if config.deploy == Deploy::Local && !nix::unistd::geteuid().is_root() {
         return Err(
             "goldenpath serve with `deploy = \"local\"` needs root (runc and network namespaces)"
                 .into(),
@@ -87,10 +85,15 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         tiny_http::Server::http(&config.listen)
             .map_err(|e| format!("cannot listen on {} (`listen`): {e}", config.listen))?,
     );
-    let engine = LocalEngine::new(&config, &apps)?;
+    let gate = Arc::new(ServeGate::new(&config.registry_rate)?);
+    let engine = LocalEngine::new(&config, &apps, gate.clone())?;
     let service = Arc::new(
         Service::start(config.clone(), apps, Box::new(engine)).map_err(|e| e.to_string())?,
     );
+    let _ = gate.metrics.set((
+        service.metrics().registry_requests.clone(),
+        service.metrics().registry_throttled.clone(),
+    ));
     let (srv, svc) = (server.clone(), service.clone());
     let http = std::thread::spawn(move || gp_serve::http::serve(&srv, &svc, &secrets));
     eprintln!("*** status page: http://{}/", config.listen);
@@ -256,6 +259,9 @@ struct LocalEngine {
     deployments: Mutex<HashMap<String, Deployment>>,
     /// Old versions finishing their connections and stopping (joined when the engine is dropped).
     retiring: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// GitOps renders and commits, one at a time.
+    gitops_lock: Mutex<()>,
+    gate: Arc<ServeGate>,
     generation: std::sync::atomic::AtomicU64,
 }
 
@@ -270,7 +276,7 @@ impl Drop for LocalEngine {
 }
 
 impl LocalEngine {
-    fn new(config: &Config, apps: &[AppSource]) -> Result<Self, String> {
+    fn new(config: &Config, apps: &[AppSource], gate: Arc<ServeGate>) -> Result<Self, String> {
         let builder = if config.builder == "default" {
             super::default_builder::ensure(&config.insecure_registries)?
         } else {
@@ -281,6 +287,13 @@ impl LocalEngine {
         } else {
             config.run_image.clone()
         };
+        if config.deploy == Deploy::Gitops
+            && matches!(run_image.parse::<ImageRef>(), Ok(ImageRef::Layout { .. }))
+        {
+            return Err(format!(
+                "`deploy = \"gitops\"` publishes images to the contracts' registry, so the run image must be a registry image too: set `run_image` (it is `{run_image}`)"
+            ));
+        }
         remove_leftovers(&config.state.join("run"));
         let ports: BTreeMap<String, u16> = fs_err::read_to_string(config.state.join("ports.json"))
             .ok()
@@ -295,6 +308,8 @@ impl LocalEngine {
             ports: Mutex::new(ports),
             deployments: Mutex::new(HashMap::new()),
             retiring: Mutex::new(Vec::new()),
+            gitops_lock: Mutex::new(()),
+            gate,
             generation: std::sync::atomic::AtomicU64::new(0),
         };
         for app in apps {
@@ -329,8 +344,131 @@ impl LocalEngine {
         Ok(port)
     }
 
+    /// The local store, its registry requests counted and rate-limited.
+    fn store(&self) -> gp_oci::store::Store {
+        super::store(&self.insecure).with_gate(self.gate.clone())
+    }
+
     fn images(&self) -> PathBuf {
         self.state.join("images")
+    }
+
+    fn gitops(&self) -> bool {
+        self.config.deploy == Deploy::Gitops
+    }
+
+    /// Where the app's image goes: the state's layout (local deploy), or the contract's registry image (GitOps:
+    /// Argo CD's cluster pulls it from there).
+    fn reference(&self, app: &AppSource) -> String {
+        if self.gitops() {
+            app.image.clone()
+        } else {
+            format!("oci:{}:{}", self.images().display(), app.name)
+        }
+    }
+
+    fn output(&self, app: &AppSource) -> Result<Output, String> {
+        if self.gitops() {
+            match app.image.parse::<ImageRef>().map_err(|e| e.to_string())? {
+                ImageRef::Registry(r) => Ok(Output::Registry(r)),
+                ImageRef::Layout { .. } => Err(format!(
+                    "{}: `deploy = \"gitops\"` publishes to a registry, and the image is `{}`",
+                    app.contract, app.image
+                )),
+            }
+        } else {
+            Ok(Output::Layout {
+                path: self.images(),
+                tag: app.name.clone(),
+            })
+        }
+    }
+
+    /// The contracts rendered again into the GitOps working copy (a removed contract's files pruned), committed.
+    fn pin_none(&self) -> Result<String, String> {
+        self.render_commit(None)
+    }
+
+    /// GitOps deploy: the contracts rendered into the GitOps working copy with `app` pinned to `digest` (the
+    /// other apps keep their pins), committed. Returns what the status page shows: the commit.
+    fn pin(&self, app: &AppSource, digest: &str) -> Result<String, String> {
+        self.render_commit(Some((app, digest)))
+    }
+
+    /// Renders the contracts into the GitOps working copy (with one pin, or none) and commits what changed.
+    fn render_commit(&self, pin: Option<(&AppSource, &str)>) -> Result<String, String> {
+        let _one_at_a_time = self
+            .gitops_lock
+            .lock()
+            .map_err(|_| "a GitOps commit panicked".to_owned())?;
+        let gitops = self
+            .config
+            .gitops
+            .clone()
+            .ok_or_else(|| "`deploy = \"gitops\"` needs `gitops`".to_owned())?;
+        let contracts = contracts_dir(&self.config)?;
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find goldenpath itself: {e}"))?;
+        let mut render = Command::new(exe);
+        render
+            .current_dir(&contracts)
+            .args(["contract", "render", "--out"])
+            .arg(&gitops);
+        if let Some((app, digest)) = pin {
+            render.args(["--pin", &format!("{}={digest}", app.name)]);
+        }
+        let out = render
+            .output()
+            .map_err(|e| format!("cannot run goldenpath contract render: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "goldenpath contract render --out {} failed: {}",
+                gitops.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let git = |args: &[&str]| -> Result<std::process::Output, String> {
+            Command::new("git")
+                .arg("-C")
+                .arg(&gitops)
+                .args([
+                    "-c",
+                    "user.name=goldenpath serve",
+                    "-c",
+                    "user.email=serve@goldenpath.invalid",
+                ])
+                .args(args)
+                .output()
+                .map_err(|e| format!("cannot run git: {e}"))
+        };
+        let check = |o: std::process::Output, what: &str| -> Result<std::process::Output, String> {
+            if o.status.success() {
+                Ok(o)
+            } else {
+                Err(format!(
+                    "the GitOps working copy {} (`gitops`): git {what} failed: {}",
+                    gitops.display(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
+            }
+        };
+        check(git(&["add", "-A"])?, "add")?;
+        if !git(&["diff", "--cached", "--quiet"])?.status.success() {
+            let message = match pin {
+                Some((app, digest)) => format!(
+                    "{}: pin {} (goldenpath serve)",
+                    app.name,
+                    &digest[..digest.len().min(19)]
+                ),
+                None => "contracts changed: rendered again (goldenpath serve)".to_owned(),
+            };
+            check(git(&["commit", "-qm", &message])?, "commit")?;
+        }
+        let head = check(git(&["rev-parse", "--short", "HEAD"])?, "rev-parse")?;
+        Ok(format!(
+            "gitops {}",
+            String::from_utf8_lossy(&head.stdout).trim()
+        ))
     }
 
     /// A clean working copy of `revision`, fetched into `<state>/src/<app>`.
@@ -396,7 +534,7 @@ impl LocalEngine {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let name = format!("gp-{}-{}-{generation}", app.name, std::process::id());
         let dir = self.state.join("run").join(&name);
-        let store = super::store(&self.insecure);
+        let store = self.store();
         let opened = store.open(reference, None).map_err(|e| e.to_string())?;
         let desc = by_digest(&opened, reference, digest)?;
         let bundle = gp_run::bundle::prepare(
@@ -502,6 +640,49 @@ fn builder_run_image(builder: &str, insecure: &[String]) -> Result<String, Strin
         })
 }
 
+/// Every registry request of the service's builds, rebases and digest checks: counted in the metrics (429s too)
+/// and held to `registry_rate` per registry, the fleet's token buckets.
+struct ServeGate {
+    limiter: gp_fleet::limit::Limiter,
+    /// Requests and 429s, set once the service (which owns the metrics) has started.
+    metrics: std::sync::OnceLock<(RegistryCounter, RegistryCounter)>,
+}
+
+impl ServeGate {
+    fn new(rate: &str) -> Result<Self, String> {
+        let default: gp_fleet::limit::Rate =
+            rate.parse().map_err(|e| format!("`registry_rate` {e}"))?;
+        Ok(Self {
+            limiter: gp_fleet::limit::Limiter::new(gp_fleet::limit::Limits {
+                default,
+                registries: BTreeMap::new(),
+            }),
+            metrics: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn labels(registry: &str) -> RegistryLabels {
+        RegistryLabels {
+            registry: registry.to_owned(),
+        }
+    }
+}
+
+impl gp_oci::registry::Gate for ServeGate {
+    fn admit(&self, registry: &str) {
+        if let Some((requests, _)) = self.metrics.get() {
+            requests.get_or_create(&Self::labels(registry)).inc();
+        }
+        self.limiter.admit(registry);
+    }
+
+    fn throttled(&self, registry: &str) {
+        if let Some((_, throttled)) = self.metrics.get() {
+            throttled.get_or_create(&Self::labels(registry)).inc();
+        }
+    }
+}
+
 /// Build events as log lines, sent to the thread that writes the build log.
 struct Lines(Mutex<mpsc::Sender<String>>);
 
@@ -521,16 +702,13 @@ impl Engine for LocalEngine {
         let mut request = BuildRequest::new(
             dir.clone(),
             session::Builder::Image(self.builder.clone()),
-            Output::Layout {
-                path: self.images(),
-                tag: app.name.clone(),
-            },
+            self.output(app)?,
         );
         request.run_image = Some(self.run_image.clone());
         request.cache = Cache::Dir(self.state.join("cache").join(&app.name));
         request.ca_certs = super::build::settings::host_ca_certs();
         request.source = session::git_source(&dir);
-        let store = super::store(&self.insecure);
+        let store = self.store();
         let (tx, rx) = mpsc::channel();
         let progress: Arc<dyn Progress> = Arc::new(Lines(Mutex::new(tx)));
         let outcome = std::thread::scope(|scope| {
@@ -544,7 +722,7 @@ impl Engine for LocalEngine {
             .map_err(|_| "the build panicked".to_owned())?
             .map_err(|e| e.to_string())?;
         Ok(Built {
-            reference: format!("oci:{}:{}", self.images().display(), app.name),
+            reference: self.reference(app),
             digest: outcome.digest,
             run_image: self.run_image().ok(),
         })
@@ -555,10 +733,11 @@ impl Engine for LocalEngine {
             "rebasing {} ({last}) onto {}",
             app.name, self.run_image
         ));
-        let image = format!("oci:{}:{}", self.images().display(), app.name)
+        let image = self
+            .reference(app)
             .parse::<ImageRef>()
             .map_err(|e| e.to_string())?;
-        let store = super::store(&self.insecure);
+        let store = self.store();
         let rebased = session::rebase(
             &store,
             &RebaseRequest {
@@ -569,7 +748,7 @@ impl Engine for LocalEngine {
         .map_err(|e| e.to_string())?;
         log(&format!("rebased: {} -> {}", rebased.old, rebased.new));
         Ok(Built {
-            reference: format!("oci:{}:{}", self.images().display(), app.name),
+            reference: self.reference(app),
             digest: rebased.new,
             run_image: self.run_image().ok(),
         })
@@ -592,9 +771,7 @@ impl Engine for LocalEngine {
                 Ok(desc.digest.to_string())
             }
             ImageRef::Registry(r) => {
-                let registry = super::store(&self.insecure)
-                    .registry(&r)
-                    .map_err(|e| e.to_string())?;
+                let registry = self.store().registry(&r).map_err(|e| e.to_string())?;
                 Ok(registry
                     .current_digest(&r)
                     .map_err(|e| e.to_string())?
@@ -608,6 +785,13 @@ impl Engine for LocalEngine {
     }
 
     fn undeploy(&self, app: &AppSource) {
+        if self.gitops() {
+            // Rendering again prunes the removed contract's files from the GitOps tree.
+            if let Err(e) = self.pin_none() {
+                eprintln!("warning: {} stays in the GitOps tree: {e}", app.name);
+            }
+            return;
+        }
         let gone = self
             .deployments
             .lock()
@@ -618,6 +802,10 @@ impl Engine for LocalEngine {
     }
 
     fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String> {
+        if self.gitops() {
+            // Nothing runs here: the pin is already committed (pinning it again changes nothing).
+            return self.pin(app, digest);
+        }
         // The tag may have moved since (a build killed after it wrote the image): the digest is what ran.
         let reference = format!("oci:{}:{}", self.images().display(), app.name);
         self.deploy(
@@ -631,6 +819,9 @@ impl Engine for LocalEngine {
     }
 
     fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String> {
+        if self.gitops() {
+            return self.pin(app, &built.digest);
+        }
         let (running, connector) = self.start_version(app, &built.reference, &built.digest)?;
         let mut deployments = self
             .deployments

@@ -543,3 +543,110 @@ fn serve_builds_switches_rebases_and_survives_kill_9() {
     });
     drop(serve);
 }
+
+/// `deploy = "gitops"`: the build is published to the contract's registry image, and the GitOps working copy gets
+/// a commit pinning exactly that digest (the render's kustomization `images:`); a new commit of the app, a new pin.
+#[test]
+fn serve_with_gitops_deploy_publishes_and_commits_the_pin() {
+    if !(ready()
+        && require_tool("git")
+        && require_tool("docker-registry")
+        && require_tool("skopeo"))
+    {
+        return;
+    }
+    let reg = crate::registry::RegistryServer::start();
+    let host = format!("127.0.0.1:{}", reg.port);
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path();
+    let (config, app, port, _, stack) = setup(tmp);
+    // The contracts' registry is the loopback one; the run image is published there too.
+    let contracts = tmp.join("contracts");
+    let platform = fs_err::read_to_string(contracts.join("goldenpath.toml"))
+        .unwrap()
+        .replace("123456789012.dkr.ecr.eu-west-2.amazonaws.com", &host);
+    fs_err::write(contracts.join("goldenpath.toml"), platform).unwrap();
+    git(&contracts, &["commit", "-qam", "loopback registry"]);
+    let (ok, out) = run(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:run", stack.display()),
+        &format!("docker://{host}/stack/run:latest"),
+    ]));
+    assert!(ok, "{out}");
+    let gitops = tmp.join("gitops");
+    fs_err::create_dir_all(&gitops).unwrap();
+    git(&gitops, &["init", "-q", "-b", "main"]);
+    git(&gitops, &["commit", "-q", "--allow-empty", "-m", "empty"]);
+    let text = fs_err::read_to_string(&config)
+        .unwrap()
+        .replace(
+            &format!("run_image = \"oci:{}:run\"", stack.display()),
+            &format!(
+                "run_image = \"{host}/stack/run:latest\"\ndeploy = \"gitops\"\ngitops = \"gitops\"\ninsecure_registries = [\"{host}\"]"
+            ),
+        );
+    fs_err::write(&config, text).unwrap();
+    let log = tmp.join("serve.log");
+    let serve = Serve::start(&config, &log);
+
+    let pinned = |n: usize| {
+        let builds: Vec<serde_json::Value> = http(port, "GET", "/api/apps/flask/builds", &[], b"")
+            .and_then(|(_, b)| serde_json::from_str(&b).ok())
+            .unwrap_or_default();
+        let digest = builds
+            .iter()
+            .find(|b| b["status"] == "succeeded")
+            .and_then(|b| b["digest"].as_str().map(str::to_owned));
+        let commits = Command::new("git")
+            .arg("-C")
+            .arg(&gitops)
+            .args(["rev-list", "--count", "HEAD"])
+            .output()
+            .unwrap();
+        let count: usize = String::from_utf8_lossy(&commits.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        (count == n + 1).then_some(digest).flatten()
+    };
+    let mut first = None;
+    wait_for("the first pin", 900, &log, || {
+        first = pinned(1);
+        first.is_some()
+    });
+    let first = first.unwrap();
+    let kustomization = gitops.join("apps/dev/flask/kustomization.yaml");
+    let text = fs_err::read_to_string(&kustomization).unwrap();
+    assert!(text.contains(&format!("digest: {first}")), "{text}");
+    // The registry has that image under the contract's tag.
+    let (ok, out) = run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{host}/flask:dev"),
+    ]));
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), first);
+    let status = api(port, "/api/apps");
+    assert_eq!(status[0]["status"], "running", "{status:#}");
+    assert!(
+        status[0]["url"].as_str().unwrap().starts_with("gitops "),
+        "{status:#}"
+    );
+
+    // A commit of the app: a new image, a new pin.
+    commit_greeting(&app, "Hello from GitOps");
+    let mut second = None;
+    wait_for("the second pin", 300, &log, || {
+        second = pinned(2);
+        second.is_some()
+    });
+    let second = second.unwrap();
+    assert_ne!(first, second);
+    let text = fs_err::read_to_string(&kustomization).unwrap();
+    assert!(text.contains(&format!("digest: {second}")), "{text}");
+    drop(serve);
+}
