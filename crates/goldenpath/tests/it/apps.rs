@@ -128,6 +128,29 @@ pub fn start_image(layout: &Path, tag: &str, scratch: &Path, port: u16) -> Runni
 }
 
 /// `GET /` on 127.0.0.1:port, retried until the app is up (30 s).
+/// syft's JSON report of the image `oci:<tmp>/images:<tag>`, read from outside (copied alone into a layout of its
+/// own first: syft reads a layout's single image); `None` when syft is not installed.
+pub fn syft_report(tmp: &Path, tag: &str) -> Option<serde_json::Value> {
+    if !crate::require_tool("syft") {
+        return None;
+    }
+    let single = tmp.join(format!("syft-{tag}"));
+    let (ok, out) = crate::run(Command::new("skopeo").args([
+        "copy",
+        &format!("oci:{}:{tag}", tmp.join("images").display()),
+        &format!("oci:{}:{tag}", single.display()),
+    ]));
+    assert!(ok, "{out}");
+    let o = Command::new("syft")
+        .args(["scan", "-q", "-o", "json"])
+        .arg(format!("oci-dir:{}", single.display()))
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(serde_json::from_slice(&o.stdout).unwrap())
+}
+
 pub fn get(port: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use crate::apps::{build, copy_app, get, ready, start_image};
 use crate::registry::free_port;
-use crate::{require_tool, run};
 
 /// Starts `oci:<tmp>/images:<tag>` (unpacked afresh) and returns its answer to `GET /`.
 fn answer(tmp: &Path, tag: &str) -> String {
@@ -42,24 +41,9 @@ fn components(file: &Path) -> BTreeSet<(String, String)> {
 /// syft, reading the image from outside (Go build info in the executable), finds the modules our SBOM lists; it
 /// also lists the app's own module as `(devel)`, which our SBOM leaves out (it is the app, not a dependency).
 fn compare_with_syft(tmp: &Path, tag: &str, ours: &BTreeSet<(String, String)>) {
-    if !require_tool("syft") {
+    let Some(report) = crate::apps::syft_report(tmp, tag) else {
         return;
-    }
-    let single = tmp.join(format!("syft-{tag}"));
-    let (ok, out) = run(Command::new("skopeo").args([
-        "copy",
-        &format!("oci:{}:{tag}", tmp.join("images").display()),
-        &format!("oci:{}:{tag}", single.display()),
-    ]));
-    assert!(ok, "{out}");
-    let o = Command::new("syft")
-        .args(["scan", "-q", "-o", "json"])
-        .arg(format!("oci-dir:{}", single.display()))
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    };
     let seen: BTreeSet<(String, String)> = report["artifacts"]
         .as_array()
         .unwrap()

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::apps::{build, copy_app, get, ready, start_image};
 use crate::registry::free_port;
-use crate::{require_tool, run};
+use crate::run;
 
 /// A stand-in for Gradle's `bin/gradle`: compiles `src/main/java` with the JDK's javac and writes
 /// `build/libs/<rootProject.name>.jar` with the `mainClass` of build.gradle — what `gradle build` does for this
@@ -144,24 +144,7 @@ fn components(file: &Path) -> BTreeSet<(String, String)> {
 /// syft's `java-archive` packages in the image, but the app's own jar and the JRE's: the libraries our SBOM
 /// lists. (syft also reports the JRE as a `binary` package `openjdk`, from its `release` file.)
 fn syft_jars(tmp: &Path, tag: &str) -> Option<BTreeSet<(String, String)>> {
-    if !require_tool("syft") {
-        return None;
-    }
-    let single = tmp.join(format!("syft-{tag}"));
-    let (ok, out) = run(Command::new("skopeo").args([
-        "copy",
-        &format!("oci:{}:{tag}", tmp.join("images").display()),
-        &format!("oci:{}:{tag}", single.display()),
-    ]));
-    assert!(ok, "{out}");
-    let o = Command::new("syft")
-        .args(["scan", "-q", "-o", "json"])
-        .arg(format!("oci-dir:{}", single.display()))
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let report = crate::apps::syft_report(tmp, tag)?;
     Some(
         report["artifacts"]
             .as_array()

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::apps::{build, copy_app, get, ready, start_image};
 use crate::registry::free_port;
-use crate::{require_tool, root, run};
+use crate::{root, run};
 
 /// The size of an image of an OCI layout: its manifest, config and layers (compressed, as pushed).
 fn image_bytes(layout: &Path, tag: &str) -> u64 {
@@ -54,24 +54,9 @@ fn components(file: &Path) -> Vec<String> {
 
 /// syft, reading the image from outside, finds the Composer packages our vendor SBOM lists.
 fn syft_agrees(tmp: &Path, tag: &str, ours: &[String]) {
-    if !require_tool("syft") {
+    let Some(report) = crate::apps::syft_report(tmp, tag) else {
         return;
-    }
-    let single = tmp.join(format!("syft-{tag}"));
-    let (ok, out) = run(Command::new("skopeo").args([
-        "copy",
-        &format!("oci:{}:{tag}", tmp.join("images").display()),
-        &format!("oci:{}:{tag}", single.display()),
-    ]));
-    assert!(ok, "{out}");
-    let o = Command::new("syft")
-        .args(["scan", "-q", "-o", "json"])
-        .arg(format!("oci-dir:{}", single.display()))
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    };
     let mut found: Vec<String> = report["artifacts"]
         .as_array()
         .unwrap()

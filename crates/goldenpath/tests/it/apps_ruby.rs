@@ -90,24 +90,9 @@ fn image_bytes(layout: &Path, tag: &str) -> u64 {
 /// syft reads the gemspecs of the image: those in the gems layer are exactly the gems our SBOM lists; those in the
 /// ruby layer are Debian's default gems and Bundler, of which our ruby layer's SBOM lists Bundler.
 fn compare_with_syft(tmp: &Path, tag: &str, ours: &BTreeSet<(String, String)>, rootfs: &Path) {
-    if !require_tool("syft") {
+    let Some(report) = crate::apps::syft_report(tmp, tag) else {
         return;
-    }
-    let single = tmp.join(format!("syft-{tag}"));
-    let (ok, out) = run(Command::new("skopeo").args([
-        "copy",
-        &format!("oci:{}:{tag}", tmp.join("images").display()),
-        &format!("oci:{}:{tag}", single.display()),
-    ]));
-    assert!(ok, "{out}");
-    let o = Command::new("syft")
-        .args(["scan", "-q", "-o", "json"])
-        .arg(format!("oci-dir:{}", single.display()))
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    };
     let gems_in = |prefix: &str| -> BTreeSet<(String, String)> {
         report["artifacts"]
             .as_array()
