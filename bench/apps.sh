@@ -72,20 +72,29 @@ USER 1000:1000
 ENV PORT=8080
 CMD ["/workspace/app"]
 DF
-# Java: Maven from Maven Central, dependencies resolved in a layer before the source, a jlink-ed JRE and the jar on
+# Java: Maven from Maven Central, dependencies resolved in a layer before the source (`dependency:go-offline`
+# leaves some of what `package` needs, so that step is not offline), a jlink-ed JRE and the jar on
 # the run image (the JDK stays in the build stage).
-mkdir -p "$w/ctx-java" && cp -r examples/apps/java-maven/. "$w/ctx-java/" && cp "$ca" "$w/ctx-java/ca.crt"
+# Java's trust store is its own: the Dockerfile imports the CAs this machine adds to Debian's (its local CA
+# directory; the whole bundle when there are none), as a developer behind a corporate CA would.
+mkdir -p "$w/ctx-java" && cp -r examples/apps/java-maven/. "$w/ctx-java/"
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  cat /usr/local/share/ca-certificates/*.crt > "$w/ctx-java/ca.crt"
+else
+  cp "$ca" "$w/ctx-java/ca.crt"
+fi
 cat > "$w/ctx-java/Dockerfile" <<'DF'
 FROM oci:STACK:build AS build
 USER root
 RUN --mount=type=bind,source=ca.crt,target=/ca.crt curl --cacert /ca.crt -fsSL -o /tmp/mvn.tgz https://repo.maven.apache.org/maven2/org/apache/maven/apache-maven/3.9.9/apache-maven-3.9.9-bin.tar.gz && mkdir -p /opt/maven && tar -xzf /tmp/mvn.tgz --strip-components=1 -C /opt/maven && rm /tmp/mvn.tgz
-RUN --mount=type=bind,source=ca.crt,target=/ca.crt cp /etc/ssl/certs/java/cacerts /opt/trust.jks && keytool -importcert -noprompt -storepass changeit -keystore /opt/trust.jks -alias host -file /ca.crt >/dev/null
+# keytool takes one certificate per call: the host's bundle is split and every certificate imported.
+RUN --mount=type=bind,source=ca.crt,target=/ca.crt cp /etc/ssl/certs/java/cacerts /opt/trust.jks && mkdir /tmp/ca && awk '/BEGIN CERTIFICATE/{n++} n{print > ("/tmp/ca/" n ".pem")}' /ca.crt && for f in /tmp/ca/*.pem; do keytool -importcert -noprompt -storepass changeit -keystore /opt/trust.jks -alias "host-$(basename "$f" .pem)" -file "$f" >/dev/null; done && rm -rf /tmp/ca
 ENV MAVEN_OPTS=-Djavax.net.ssl.trustStore=/opt/trust.jks
 WORKDIR /src
 COPY pom.xml /src/
 RUN /opt/maven/bin/mvn -q -B dependency:go-offline
 COPY . /src
-RUN /opt/maven/bin/mvn -q -B -o -DskipTests package && cp target/*.jar /out.jar
+RUN /opt/maven/bin/mvn -q -B -DskipTests package && cp target/*.jar /out.jar
 RUN jlink --add-modules java.base,java.logging,java.naming,java.desktop,java.management,java.security.jgss,java.instrument,java.sql,jdk.unsupported --strip-debug --no-man-pages --no-header-files --output /jre
 FROM oci:STACK:run
 COPY --from=build /jre /opt/jre

@@ -858,3 +858,45 @@ impl Engine for LocalEngine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gp_oci::registry::Gate;
+
+    #[test]
+    fn the_gate_counts_requests_and_429s_by_registry() {
+        let gate = ServeGate::new("1000/10").unwrap();
+        // Before the service has started there is nothing to count into; the limit holds all the same.
+        gate.admit("registry.example:5000");
+        let (requests, throttled) = (RegistryCounter::default(), RegistryCounter::default());
+        assert!(gate.metrics.set((requests.clone(), throttled.clone())).is_ok());
+        gate.admit("registry.example:5000");
+        gate.admit("registry.example:5000");
+        gate.throttled("registry.example:5000");
+        gate.admit("ghcr.io");
+        let count =
+            |c: &RegistryCounter, host: &str| c.get_or_create(&ServeGate::labels(host)).get();
+        assert_eq!(count(&requests, "registry.example:5000"), 2);
+        assert_eq!(count(&throttled, "registry.example:5000"), 1);
+        assert_eq!(count(&requests, "ghcr.io"), 1);
+        assert_eq!(count(&throttled, "ghcr.io"), 0);
+    }
+
+    #[test]
+    fn the_gate_holds_requests_to_the_rate() {
+        // A burst of 2 at 20 a second: the 2 pass at once, the next 4 wait 50 ms each.
+        let gate = ServeGate::new("20/2").unwrap();
+        let start = std::time::Instant::now();
+        for _ in 0..6 {
+            gate.admit("registry.example:5000");
+        }
+        assert!(start.elapsed() >= Duration::from_millis(190), "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn a_bad_rate_names_the_setting() {
+        let e = ServeGate::new("fast").err().unwrap();
+        assert!(e.starts_with("`registry_rate` "), "{e}");
+    }
+}

@@ -2,6 +2,8 @@
 //! operation, 429s and 5xx are retried (honouring `Retry-After`) with the expected number of requests, cut
 //! connections are retried, and a failed pull leaves the target layout without stray files.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -334,11 +336,33 @@ fn a_push_answered_429_is_retried() {
     let src = pushed(tmp.path(), c.reg.port);
     let desc = src.resolve(Some("v1")).unwrap();
     let target = reference(&format!("127.0.0.1:{}/other:v1", c.proxy.port));
+    let gate = Arc::new(Counting::default());
     Registry::with_settings(&target, &[], quick())
         .unwrap()
+        .with_gate(gate.clone())
         .push(&src, &desc, &target, None)
         .unwrap();
     assert_eq!(c.proxy.count("PUT", "/manifests/"), 2);
+    // The gate saw every request the proxy did, and the one 429 (what serve's metrics count).
+    assert_eq!(gate.admitted.load(Ordering::Relaxed), c.proxy.count("", ""));
+    assert_eq!(gate.throttled.load(Ordering::Relaxed), 1);
+}
+
+/// A gate that counts what passes it.
+#[derive(Default)]
+struct Counting {
+    admitted: AtomicUsize,
+    throttled: AtomicUsize,
+}
+
+impl gp_oci::registry::Gate for Counting {
+    fn admit(&self, _registry: &str) {
+        self.admitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn throttled(&self, _registry: &str) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[test]
