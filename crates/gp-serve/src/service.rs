@@ -329,12 +329,17 @@ fn watch_loop(s: &Shared) {
             }
         }
         let apps = lock(&s.apps).clone();
+        // Apps built from one repository and branch (a monorepo's) are due together: asked once per tick.
+        let mut heads: HashMap<(&str, &str), Option<String>> = HashMap::new();
         for app in &apps {
             if next_source.get(&app.name).is_some_and(|t| *t > now) {
                 continue;
             }
             next_source.insert(app.name.clone(), now + s.config.poll());
-            let Ok(head) = s.engine.head(app) else {
+            let head = heads
+                .entry((&app.fetch_url, &app.branch))
+                .or_insert_with(|| s.engine.head(app).ok());
+            let Some(head) = head.clone() else {
                 continue;
             };
             if seen.get(&app.name) == Some(&head) {

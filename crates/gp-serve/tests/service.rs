@@ -22,6 +22,8 @@ struct World {
     built: u32,
     /// What the contracts say (None: the one app of [`app`]).
     contracts: Option<Contracts>,
+    /// The sources asked for their head, in order (`url@branch`).
+    heads: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -53,8 +55,10 @@ impl Engine for Fake {
         })
     }
 
-    fn head(&self, _app: &AppSource) -> Result<String, String> {
-        Ok(self.0.lock().unwrap().head.clone())
+    fn head(&self, app: &AppSource) -> Result<String, String> {
+        let mut w = self.0.lock().unwrap();
+        w.heads.push(format!("{}@{}", app.fetch_url, app.branch));
+        Ok(w.head.clone())
     }
 
     fn run_image(&self) -> Result<String, String> {
@@ -205,6 +209,56 @@ fn commits_build_stack_changes_rebase_and_failures_retry() {
         "{metrics}"
     );
     svc.stop();
+}
+
+#[test]
+fn apps_of_one_repository_and_branch_ask_it_once_per_check() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    let named = |name: &str, url: &str| AppSource {
+        name: name.into(),
+        contract: format!("dev/{name}.yaml"),
+        git_url: url.into(),
+        fetch_url: url.into(),
+        ..app()
+    };
+    // Two apps of a monorepo, one of its own.
+    let apps = vec![
+        named("web", "file:///src/mono"),
+        named("api", "file:///src/mono"),
+        named("docs", "file:///src/docs"),
+    ];
+    fake.0.lock().unwrap().head = "r1".into();
+    fake.0.lock().unwrap().contracts = Some(Contracts {
+        apps: apps.clone(),
+        invalid: Vec::new(),
+    });
+    let svc = Service::start(config(d.path()), apps, Box::new(fake.clone())).unwrap();
+    wait_for("three checks of each source", || {
+        let w = fake.0.lock().unwrap();
+        w.heads
+            .iter()
+            .filter(|h| h.starts_with("file:///src/docs@"))
+            .count()
+            >= 3
+    });
+    svc.stop();
+    let w = fake.0.lock().unwrap();
+    let count = |url: &str| w.heads.iter().filter(|h| h.starts_with(url)).count();
+    let (mono, docs) = (count("file:///src/mono@"), count("file:///src/docs@"));
+    assert!(
+        mono.abs_diff(docs) <= 1,
+        "monorepo asked {mono} times, docs {docs}: {:?}",
+        w.heads
+    );
+    // Both of the monorepo's apps were built from what that one answer said.
+    for name in ["web", "api"] {
+        assert!(
+            w.calls.contains(&format!("build {name}@r1")),
+            "{:?}",
+            w.calls
+        );
+    }
 }
 
 #[test]

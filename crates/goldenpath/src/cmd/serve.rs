@@ -870,7 +870,11 @@ mod tests {
         // Before the service has started there is nothing to count into; the limit holds all the same.
         gate.admit("registry.example:5000");
         let (requests, throttled) = (RegistryCounter::default(), RegistryCounter::default());
-        assert!(gate.metrics.set((requests.clone(), throttled.clone())).is_ok());
+        assert!(
+            gate.metrics
+                .set((requests.clone(), throttled.clone()))
+                .is_ok()
+        );
         gate.admit("registry.example:5000");
         gate.admit("registry.example:5000");
         gate.throttled("registry.example:5000");
@@ -891,7 +895,11 @@ mod tests {
         for _ in 0..6 {
             gate.admit("registry.example:5000");
         }
-        assert!(start.elapsed() >= Duration::from_millis(190), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! operation, 429s and 5xx are retried (honouring `Retry-After`) with the expected number of requests, cut
 //! connections are retried, and a failed pull leaves the target layout without stray files.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gp_oci::image::{ImageConfig, add_layer, write_image};
