@@ -57,6 +57,11 @@ const MODULES: &[&str] = &[
     "jdk.zipfs",
 ];
 
+/// How the JRE is linked. No `--compress`: its zip-compressed `lib/modules` (35 MiB instead of 77 for
+/// [`MODULES`] of Java 17) gzips to a layer of 42.6 MiB, the plain one to 35.6 MiB (measured with `tar | gzip -6`),
+/// so the image is smaller where it is stored and pulled, and classes load without being inflated first.
+const JLINK_OPTIONS: &[&str] = &["--strip-debug", "--no-man-pages", "--no-header-files"];
+
 /// Shared libraries the run image has (the C library and the stack's `[run] packages`): never copied, so that a
 /// rebased run image's fixes reach the app.
 const RUN_IMAGE_LIBS: &[&str] = &[
@@ -676,8 +681,9 @@ fn shared_objects(dir: &Path, out: &mut Vec<PathBuf>) {
 fn jre_layer(layers: &Path, version: &str) -> Result<PathBuf, String> {
     let layer = layers.join("jre");
     let key = cache_key(&format!(
-        "{version}\0{}\0{JAVA_TOOL_OPTIONS}",
-        MODULES.join(",")
+        "{version}\0{}\0{}\0{JAVA_TOOL_OPTIONS}",
+        MODULES.join(","),
+        JLINK_OPTIONS.join(" ")
     ));
     if read_meta(layers, "jre", "key").as_deref() == Some(key.as_str())
         && layer.join("bin/java").is_file()
@@ -704,13 +710,8 @@ fn jre_layer(layers: &Path, version: &str) -> Result<PathBuf, String> {
         Command::new(format!("{JDK}/bin/jlink"))
             .arg("--add-modules")
             .arg(MODULES.join(","))
-            .args([
-                "--strip-debug",
-                "--no-man-pages",
-                "--no-header-files",
-                "--compress=2",
-                "--output",
-            ])
+            .args(JLINK_OPTIONS)
+            .arg("--output")
             .arg(&layer),
         "jlink",
     )?;
