@@ -59,21 +59,17 @@ for i in "${images[@]}"; do args+=(--image "$i"); done
 # --- goldenpath fleet: plan alone (first with a store that has never seen these images, then again: every tag is
 # read again, the configs it names are in the store by digest), then patch (which plans again)
 reg_cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$reg_pid/stat"; }
-plan() { "$gp" fleet plan --run-image "$reg/stack/run:b" --rate 100000 --json "${args[@]}" > "$w/plan.json" || [ $? -eq 3 ]; }
-mark=$(($(wc -l < "$w/registry.log") + 1))
-c0=$(reg_cpu) s=$(now)
-plan
-e=$(now) c1=$(reg_cpu)
-plan_s=$(awk "BEGIN{printf \"%.2f\", $e - $s}")
-plan_reg_cpu=$(awk "BEGIN{printf \"%.2f\", $c1 - $c0}")
-plan_req=$(requests_since "$mark")
-mark=$(($(wc -l < "$w/registry.log") + 1))
-c0=$(reg_cpu) s=$(now)
-plan
-e=$(now) c1=$(reg_cpu)
-plan2_s=$(awk "BEGIN{printf \"%.2f\", $e - $s}")
-plan2_reg_cpu=$(awk "BEGIN{printf \"%.2f\", $c1 - $c0}")
-plan2_req=$(requests_since "$mark")
+# One plan, timed: prints its wall time, the registry's CPU over it and its request count.
+plan() {
+  local mark c0 c1 s e
+  mark=$(($(wc -l < "$w/registry.log") + 1))
+  c0=$(reg_cpu) s=$(now)
+  "$gp" fleet plan --run-image "$reg/stack/run:b" --rate 100000 --json "${args[@]}" > "$w/plan.json" || [ $? -eq 3 ]
+  e=$(now) c1=$(reg_cpu)
+  echo "$(awk "BEGIN{printf \"%.2f %.2f\", $e - $s, $c1 - $c0}") $(requests_since "$mark")"
+}
+read -r plan_s plan_reg_cpu plan_req < <(plan)
+read -r plan2_s plan2_reg_cpu plan2_req < <(plan)
 mark=$(($(wc -l < "$w/registry.log") + 1))
 s=$(now)
 "$gp" fleet patch --run-image "$reg/stack/run:b" --rate 100000 "${args[@]}" 2> "$w/patch.log"
