@@ -87,7 +87,7 @@ cat > "$w/ctx-java/Dockerfile" <<'DF'
 FROM oci:STACK:build AS build
 USER root
 RUN --mount=type=bind,source=ca.crt,target=/ca.crt curl --cacert /ca.crt -fsSL -o /tmp/mvn.tgz https://repo.maven.apache.org/maven2/org/apache/maven/apache-maven/3.9.9/apache-maven-3.9.9-bin.tar.gz && mkdir -p /opt/maven && tar -xzf /tmp/mvn.tgz --strip-components=1 -C /opt/maven && rm /tmp/mvn.tgz
-# keytool takes one certificate per call: the host's bundle is split and every certificate imported.
+# keytool takes one certificate per call: ca.crt is split and every certificate in it imported.
 RUN --mount=type=bind,source=ca.crt,target=/ca.crt cp /etc/ssl/certs/java/cacerts /opt/trust.jks && mkdir /tmp/ca && awk '/BEGIN CERTIFICATE/{n++} n{print > ("/tmp/ca/" n ".pem")}' /ca.crt && for f in /tmp/ca/*.pem; do keytool -importcert -noprompt -storepass changeit -keystore /opt/trust.jks -alias "host-$(basename "$f" .pem)" -file "$f" >/dev/null; done && rm -rf /tmp/ca
 ENV MAVEN_OPTS=-Djavax.net.ssl.trustStore=/opt/trust.jks
 WORKDIR /src
