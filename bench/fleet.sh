@@ -69,8 +69,10 @@ plan() {
   echo "$(awk "BEGIN{printf \"%.2f %.2f\", $e - $s, $c1 - $c0}") $(requests_since "$mark")"
 }
 # (Assigned first: a failed plan stops the script, which a process substitution would not.)
-first=$(plan) && read -r plan_s plan_reg_cpu plan_req <<< "$first"
-again=$(plan) && read -r plan2_s plan2_reg_cpu plan2_req <<< "$again"
+first=$(plan)
+read -r plan_s plan_reg_cpu plan_req <<< "$first"
+again=$(plan)
+read -r plan2_s plan2_reg_cpu plan2_req <<< "$again"
 mark=$(($(wc -l < "$w/registry.log") + 1))
 s=$(now)
 "$gp" fleet patch --run-image "$reg/stack/run:b" --rate 100000 "${args[@]}" 2> "$w/patch.log"
