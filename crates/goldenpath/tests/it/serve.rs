@@ -595,9 +595,11 @@ fn serve_with_gitops_deploy_publishes_and_commits_the_pin() {
         let builds: Vec<serde_json::Value> = http(port, "GET", "/api/apps/flask/builds", &[], b"")
             .and_then(|(_, b)| serde_json::from_str(&b).ok())
             .unwrap_or_default();
+        // The newest build only: the pin is committed before its build is marked done, so an
+        // older succeeded build may still be the newest *succeeded* one for a moment.
         let digest = builds
-            .iter()
-            .find(|b| b["status"] == "succeeded")
+            .first()
+            .filter(|b| b["status"] == "succeeded")
             .and_then(|b| b["digest"].as_str().map(str::to_owned));
         let commits = Command::new("git")
             .arg("-C")
