@@ -179,6 +179,25 @@ impl Dir {
         }
     }
 
+    /// Creates `name` as an overlayfs whiteout: a character device numbered 0:0, which hides `name` in the layers
+    /// below (making device nodes needs root).
+    pub fn overlay_whiteout(&self, name: &OsStr) -> io::Result<()> {
+        check_name(name)?;
+        rustix::fs::mknodat(&self.fd, name, FileType::CharacterDevice, Mode::empty(), 0)
+            .map_err(io_err)
+    }
+
+    /// Sets the extended attribute `key` of this directory to `value` (`trusted.*` keys need root).
+    pub fn set_xattr(&self, key: &str, value: &[u8]) -> io::Result<()> {
+        rustix::fs::fsetxattr(&self.fd, key, value, rustix::fs::XattrFlags::empty()).map_err(io_err)
+    }
+
+    /// This directory's owner (uid, gid) and permission bits (setuid, setgid and sticky included).
+    pub fn owner_and_mode(&self) -> io::Result<((u32, u32), u32)> {
+        let st = rustix::fs::fstat(&self.fd).map_err(io_err)?;
+        Ok(((st.st_uid, st.st_gid), st.st_mode & 0o7777))
+    }
+
     /// Sets this directory's owner (when given) and then its mode.
     pub fn set_owner_and_mode(&self, owner: Option<(u32, u32)>, mode: u32) -> io::Result<()> {
         set_owner_and_mode(&self.fd, owner, mode)

@@ -183,11 +183,21 @@ pub fn unpack_layer(tar: impl Read, root: &Path) -> Result<(), UnpackError> {
     unpack_into(tar, &dir, root)
 }
 
+/// What a layer's whiteouts do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Whiteouts {
+    /// Remove what the layers below put there (the layers are applied onto one directory).
+    Apply,
+    /// Become overlayfs whiteouts in the layer's own directory (the kernel applies them at mount time).
+    Overlay,
+}
+
 /// The state of one layer being applied.
 struct Unpacker<'a> {
     root: &'a Dir,
     root_path: &'a Path,
     root_user: bool,
+    whiteouts: Whiteouts,
     /// Paths this layer created (an opaque whiteout keeps them).
     created: BTreeSet<PathBuf>,
     /// The last parent directory opened, reused by the entries that follow in the same directory.
@@ -195,6 +205,16 @@ struct Unpacker<'a> {
 }
 
 fn unpack_into(tar: impl Read, root: &Dir, root_path: &Path) -> Result<(), UnpackError> {
+    apply(tar, root, root_path, Whiteouts::Apply).map(drop)
+}
+
+/// Applies one layer; returns the paths its entries created.
+fn apply(
+    tar: impl Read,
+    root: &Dir,
+    root_path: &Path,
+    whiteouts: Whiteouts,
+) -> Result<BTreeSet<PathBuf>, UnpackError> {
     let mut archive = tar::Archive::new(ZeroTail {
         inner: tar,
         tail: 1024 + 511,
@@ -205,6 +225,7 @@ fn unpack_into(tar: impl Read, root: &Dir, root_path: &Path) -> Result<(), Unpac
         root,
         root_path,
         root_user: is_root(),
+        whiteouts,
         created: BTreeSet::new(),
         parent: None,
     };
@@ -213,7 +234,7 @@ fn unpack_into(tar: impl Read, root: &Dir, root_path: &Path) -> Result<(), Unpac
         let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         u.entry(&mut e, &name)?;
     }
-    Ok(())
+    Ok(u.created)
 }
 
 impl Unpacker<'_> {
@@ -413,6 +434,11 @@ impl Unpacker<'_> {
         // Removing may invalidate the cached directory.
         self.parent = None;
         let werr = self.werr(rel);
+        if self.whiteouts == Whiteouts::Overlay {
+            return self
+                .overlay_whiteout(parent_rel, hidden, entry)
+                .map_err(werr);
+        }
         if hidden == ".wh..opq" {
             let Some(dir) = self.dir(parent_rel, false, entry)? else {
                 return Ok(());
@@ -432,6 +458,32 @@ impl Unpacker<'_> {
             dir.remove_all(target).map_err(&werr)?;
         }
         Ok(())
+    }
+}
+
+impl Unpacker<'_> {
+    /// A whiteout as overlayfs records it: `.wh..wh..opq` marks its directory opaque (the layers below do not show
+    /// through it), `.wh.<name>` is a 0:0 character device named `<name>`.
+    fn overlay_whiteout(
+        &mut self,
+        parent_rel: &Path,
+        hidden: &str,
+        entry: &str,
+    ) -> Result<(), io::Error> {
+        let dir = match self.dir(parent_rel, true, entry) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err(io::ErrorKind::NotFound.into()),
+            Err(e) => return Err(io::Error::other(e.to_string())),
+        };
+        if hidden == ".wh..opq" {
+            return dir.set_xattr("trusted.overlay.opaque", b"y");
+        }
+        if hidden.starts_with(".wh.") {
+            return Ok(()); // aufs metadata, not a whiteout
+        }
+        let target = whiteout_target(entry, hidden).map_err(|e| io::Error::other(e.to_string()))?;
+        dir.remove_all(target)?;
+        dir.overlay_whiteout(target)
     }
 }
 
@@ -466,6 +518,83 @@ pub fn unpack_layers<R: Read>(
     layers: impl IntoIterator<Item = Result<R, UnpackError>>,
     dest: &Path,
 ) -> Result<(), UnpackError> {
+    into_new_dir(dest, |root, path| {
+        for layer in layers {
+            unpack_into(layer?, root, path)?;
+        }
+        Ok(())
+    })
+}
+
+/// Unpacks one layer (uncompressed) into a new directory `dest` as a lower layer of an overlayfs mount, atomically
+/// like [`unpack_layers`]. Its whiteouts become overlayfs whiteouts (`.wh.<name>` a 0:0 character device,
+/// `.wh..wh..opq` the `trusted.overlay.opaque` attribute of its directory), and a directory the layer has only as
+/// the parent of its entries (no entry of its own) takes the owner and mode it has in `lower`, the directories of
+/// the layers below, top first, as applying the layers in order would leave it (overlayfs shows the top layer's
+/// directory attributes). Needs root (device nodes, `trusted.*` attributes, owners). A hard link to a file of a
+/// lower layer cannot be made in a layer of its own: that is an error here, and such images are unpacked whole.
+pub fn unpack_overlay_layer(
+    tar: impl Read,
+    lower: &[&Path],
+    dest: &Path,
+) -> Result<(), UnpackError> {
+    into_new_dir(dest, |root, path| {
+        let created = apply(tar, root, path, Whiteouts::Overlay)?;
+        let lower: Vec<Dir> = lower.iter().filter_map(|p| Dir::open(p).ok()).collect();
+        implicit_dirs_from_lower(root, path, Path::new(""), &created, &lower)
+    })
+}
+
+/// Gives each directory below `rel` that no entry created the owner and mode of the same directory in the nearest
+/// of `lower` that has it (a symlink or file there hides the ones further down: then the defaults stay).
+fn implicit_dirs_from_lower(
+    root: &Dir,
+    root_path: &Path,
+    rel: &Path,
+    created: &BTreeSet<PathBuf>,
+    lower: &[Dir],
+) -> Result<(), UnpackError> {
+    let werr = |source| UnpackError::Write {
+        path: root_path.join(rel),
+        source,
+    };
+    let dir = if rel.as_os_str().is_empty() {
+        root.try_clone().map_err(werr)?
+    } else {
+        match root.walk(rel, false) {
+            Ok(Some(d)) => d,
+            _ => return Ok(()),
+        }
+    };
+    for name in dir.names().map_err(werr)? {
+        if dir.kind(&name).map_err(werr)? != Some(FileType::Directory) {
+            continue;
+        }
+        let child = rel.join(&name);
+        if !created.contains(&child) {
+            let below = lower.iter().find_map(|l| match l.walk(&child, false) {
+                Ok(Some(d)) => Some(Some(d)),
+                Ok(None) => None,
+                Err(_) => Some(None),
+            });
+            if let Some(Some(d)) = below {
+                let (owner, mode) = d.owner_and_mode().map_err(werr)?;
+                dir.child(&name)
+                    .and_then(|c| c.set_owner_and_mode(Some(owner), mode))
+                    .map_err(werr)?;
+            }
+        }
+        implicit_dirs_from_lower(root, root_path, &child, created, lower)?;
+    }
+    Ok(())
+}
+
+/// Runs `fill` on a new temporary sibling of `dest` (created exclusively, with a random name) and renames it into
+/// place when `fill` succeeded; on failure nothing is left behind.
+fn into_new_dir(
+    dest: &Path,
+    fill: impl FnOnce(&Dir, &Path) -> Result<(), UnpackError>,
+) -> Result<(), UnpackError> {
     let werr = |source| UnpackError::Write {
         path: dest.to_path_buf(),
         source,
@@ -492,9 +621,7 @@ pub fn unpack_layers<R: Read>(
         .map_err(werr)?;
     let root = Dir::open(tmp.path()).map_err(werr)?;
     root.set_owner_and_mode(None, 0o755).map_err(werr)?;
-    for layer in layers {
-        unpack_into(layer?, &root, tmp.path())?;
-    }
+    fill(&root, tmp.path())?;
     crate::safe_fs::rename_new(tmp.path(), dest).map_err(werr)?;
     // Renamed: nothing is left to remove.
     let _ = tmp.keep();

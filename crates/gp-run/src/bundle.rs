@@ -1,6 +1,7 @@
 //! An OCI runtime bundle from an image: `rootfs/` unpacked from its layers and `config.json` for runc.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gp_oci::image::{open_layer, read_image};
 use gp_oci::layout::{Desc, Layout};
@@ -10,6 +11,7 @@ use oci_spec::runtime::{
 };
 
 use crate::RunError;
+use crate::layers::{LayerCache, Mounted};
 
 /// What the container runs, read from the image's config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct Process {
 pub struct Bundle {
     pub dir: PathBuf,
     pub process: Process,
+    /// The overlayfs root, when the bundle was made from cached layers: unmounted when the last clone goes.
+    pub mounted: Option<Arc<Mounted>>,
 }
 
 impl Bundle {
@@ -41,6 +45,33 @@ impl Bundle {
 /// with `env` added (e.g. `PORT`), as its user, in namespaces of its own (network included), with `hostname`.
 /// `dir` must not exist yet.
 pub fn prepare(
+    layout: &Layout,
+    desc: &Desc,
+    reference: &str,
+    dir: &Path,
+    env: &[(String, String)],
+    hostname: &str,
+) -> Result<Bundle, RunError> {
+    make(None, layout, desc, reference, dir, env, hostname)
+}
+
+/// [`prepare`], with `<dir>/rootfs` an overlayfs mount of the image's layers kept in `layers` (only the layers it
+/// lacks are unpacked). The bundle holds the mount; it is unmounted when the bundle (its last clone) is dropped.
+/// On failure `dir` is removed, and [`prepare`] can be tried instead.
+pub fn prepare_on(
+    layers: &Arc<LayerCache>,
+    layout: &Layout,
+    desc: &Desc,
+    reference: &str,
+    dir: &Path,
+    env: &[(String, String)],
+    hostname: &str,
+) -> Result<Bundle, RunError> {
+    make(Some(layers), layout, desc, reference, dir, env, hostname)
+}
+
+fn make(
+    layers: Option<&Arc<LayerCache>>,
     layout: &Layout,
     desc: &Desc,
     reference: &str,
@@ -65,14 +96,30 @@ pub fn prepare(
         });
     }
     let rootfs = dir.join("rootfs");
-    let readers = image.layers.iter().map(|l| {
-        open_layer(layout, l)
-            .map_err(|e| gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string())))
-    });
-    gp_oci::unpack::unpack_layers(readers, &rootfs).map_err(|source| RunError::Unpack {
-        path: rootfs.clone(),
-        source: Box::new(source),
-    })?;
+    let mounted = match layers {
+        None => {
+            let readers = image.layers.iter().map(|l| {
+                open_layer(layout, l).map_err(|e| {
+                    gp_oci::unpack::UnpackError::Read(std::io::Error::other(e.to_string()))
+                })
+            });
+            gp_oci::unpack::unpack_layers(readers, &rootfs).map_err(|source| RunError::Unpack {
+                path: rootfs.clone(),
+                source: Box::new(source),
+            })?;
+            None
+        }
+        Some(cache) => {
+            let made = cache.mount(layout, &image.layers, dir);
+            match made {
+                Ok(m) => Some(Arc::new(m)),
+                Err(e) => {
+                    let _ = fs_err::remove_dir_all(dir);
+                    return Err(e);
+                }
+            }
+        }
+    };
     let process = process_of(&image.config, &rootfs, reference, env)?;
     let spec = spec(&process, hostname)?;
     let path = dir.join("config.json");
@@ -80,6 +127,7 @@ pub fn prepare(
     Ok(Bundle {
         dir: dir.to_path_buf(),
         process,
+        mounted,
     })
 }
 

@@ -39,6 +39,12 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot mount the image's cached layers at `{}` (overlayfs): {source}", path.display())]
+    Overlay {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot make the runtime bundle's config: {0}")]
     Spec(#[from] oci_spec::OciSpecError),
     #[error("cannot run `runc`: {source} (install it: Debian `apt-get install runc`)")]

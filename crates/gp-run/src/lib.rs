@@ -3,6 +3,8 @@
 //! - [`bundle`]: the image's filesystem unpacked by our own unpacker and an OCI runtime bundle for `runc` — the
 //!   image's entrypoint, command, environment, working directory and user (the CNB user: never root unless the
 //!   image says so), a hostname of its own and `PORT` set.
+//! - [`layers`]: the same root from layers unpacked once and kept, mounted with overlayfs (what `serve` deploys
+//!   with: a new version unpacks only its new layers).
 //! - [`container`]: `runc create` / `start` / `kill` / `delete`, the app's output in a log file, its network
 //!   namespace held open.
 //! - [`proxy`]: every app gets a network namespace of its own (only its loopback), so apps can all listen on the
@@ -17,6 +19,7 @@
 pub mod bundle;
 pub mod container;
 mod error;
+pub mod layers;
 pub mod proxy;
 
 pub use error::RunError;

@@ -92,14 +92,13 @@ pub fn wait_ready(
     timeout: Duration,
 ) -> Result<(), RunError> {
     let deadline = Instant::now() + timeout;
-    let mut checks = 0u32;
+    let mut asked = Instant::now();
     loop {
         if connector.answers_http(port) {
             return Ok(());
         }
-        checks += 1;
-        // runc is asked every tenth check (a process each): an exit is noticed within a second.
-        if checks.is_multiple_of(10) && !container.running() {
+        // runc is asked once a second (a process each): an exit is noticed within a second.
+        if asked.elapsed() >= Duration::from_secs(1) && !container.running() {
             return Err(RunError::Exited {
                 log: container.log().to_path_buf(),
                 tail: container.log_tail(30),
@@ -113,9 +112,17 @@ pub fn wait_ready(
                 tail: container.log_tail(30),
             });
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if asked.elapsed() >= Duration::from_secs(1) {
+            asked = Instant::now();
+        }
+        // A refused connection costs microseconds: a short wait finds the app soon after it listens (a new version
+        // takes over as soon as it answers).
+        std::thread::sleep(READY_POLL);
     }
 }
+
+/// How often [`wait_ready`] knocks on the app's port.
+const READY_POLL: Duration = Duration::from_millis(20);
 
 /// Where the proxy sends connections: an app's port in its namespace.
 #[derive(Debug)]

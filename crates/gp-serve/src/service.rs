@@ -57,14 +57,17 @@ pub trait Engine: Send + Sync + 'static {
     fn head(&self, app: &AppSource) -> Result<String, String>;
     /// The run image's current digest.
     fn run_image(&self) -> Result<String, String>;
-    /// Makes `built` the running version of `app` (without downtime); its URL.
-    fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String>;
+    /// Makes `built` the running version of `app` (without downtime); its URL. `log` takes lines for the build log.
+    fn deploy(&self, app: &AppSource, built: &Built, log: &dyn Fn(&str)) -> Result<String, String>;
     /// After a restart: runs the image `digest` the app last had deployed again; its URL.
     fn redeploy(&self, app: &AppSource, digest: &str) -> Result<String, String>;
     /// Reads the contracts repository again (fetching it first when it is remote).
     fn contracts(&self) -> Result<Contracts, String>;
     /// Stops a deployed app whose contract was removed.
     fn undeploy(&self, app: &AppSource);
+    /// After a restart, once every app deployed before it runs again: what the earlier run left and no app uses
+    /// can go.
+    fn restored(&self) {}
 }
 
 struct Shared {
@@ -186,6 +189,7 @@ impl Service {
             for (app, digest) in restore {
                 redeploy(&s, &app, &digest);
             }
+            s.engine.restored();
         }));
         let s = shared.clone();
         threads.push(std::thread::spawn(move || watch_loop(&s)));
@@ -583,7 +587,7 @@ fn run_job(s: &Shared, job: Job) {
             return Err("its contract was removed while it built: not deployed".to_owned());
         }
         log(&format!("deploying {}", built.reference));
-        s.engine.deploy(&app, &built).map(|url| (built, url))
+        s.engine.deploy(&app, &built, &log).map(|url| (built, url))
     });
     let ok = result.is_ok();
     s.metrics.finished(work, &job.reasons, ok, took);

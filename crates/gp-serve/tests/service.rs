@@ -65,7 +65,7 @@ impl Engine for Fake {
         Ok(self.0.lock().unwrap().run_image.clone())
     }
 
-    fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String> {
+    fn deploy(&self, app: &AppSource, built: &Built, _: &dyn Fn(&str)) -> Result<String, String> {
         self.0
             .lock()
             .unwrap()

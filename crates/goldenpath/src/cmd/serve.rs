@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use gp_cnb::JsonLabel as _;
@@ -16,6 +16,7 @@ use gp_lifecycle::progress::{Event, Progress};
 use gp_lifecycle::session::{self, BuildRequest, Cache, Output, RebaseRequest};
 use gp_oci::reference::ImageRef;
 use gp_run::container::Container;
+use gp_run::layers::LayerCache;
 use gp_run::proxy::{Backend, Connector, Proxy, wait_ready};
 use gp_serve::config::{Config, Deploy};
 use gp_serve::metrics::{RegistryCounter, RegistryLabels};
@@ -235,9 +236,15 @@ fn read_contracts(config: &Config) -> Result<Contracts, String> {
     Ok(Contracts { apps, invalid })
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One running version of an app.
 struct Running {
     container: Container,
+    /// Its bundle (the overlay root it holds is unmounted after the container stops).
+    bundle: Option<gp_run::bundle::Bundle>,
     dir: PathBuf,
 }
 
@@ -263,6 +270,9 @@ struct LocalEngine {
     gitops_lock: Mutex<()>,
     gate: Arc<ServeGate>,
     generation: std::sync::atomic::AtomicU64,
+    /// Image layers unpacked once, shared by the running versions' roots (`<state>/layers`); `None` when overlayfs
+    /// is not usable here, and each version's image is unpacked whole.
+    layers: Mutex<Option<Arc<LayerCache>>>,
 }
 
 impl Drop for LocalEngine {
@@ -295,6 +305,13 @@ impl LocalEngine {
             ));
         }
         remove_leftovers(&config.state.join("run"));
+        let layers = match LayerCache::open(&config.state.join("layers")) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("warning: {e}; each version's image is unpacked whole");
+                None
+            }
+        };
         let ports: BTreeMap<String, u16> = fs_err::read_to_string(config.state.join("ports.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -311,6 +328,7 @@ impl LocalEngine {
             gitops_lock: Mutex::new(()),
             gate,
             generation: std::sync::atomic::AtomicU64::new(0),
+            layers: Mutex::new(layers),
         };
         for app in apps {
             engine.port(&app.name)?;
@@ -504,6 +522,7 @@ impl LocalEngine {
             fs_err::create_dir_all(&dir).map_err(|e| e.to_string())?;
             git(&["init", "-q"], Some(&dir))?;
         }
+        let started = Instant::now();
         log(&format!(
             "fetching {} {}",
             gp_serve::watch::redact(&app.fetch_url),
@@ -520,6 +539,10 @@ impl LocalEngine {
             Some(&dir),
         )?;
         git(&["clean", "-q", "-fdx"], Some(&dir))?;
+        log(&format!(
+            "checked out in {} ms",
+            started.elapsed().as_millis()
+        ));
         Ok(dir)
     }
 
@@ -528,6 +551,7 @@ impl LocalEngine {
         app: &AppSource,
         reference: &str,
         digest: &str,
+        log: &dyn Fn(&str),
     ) -> Result<(Running, Connector), String> {
         let generation = self
             .generation
@@ -537,15 +561,53 @@ impl LocalEngine {
         let store = self.store();
         let opened = store.open(reference, None).map_err(|e| e.to_string())?;
         let desc = by_digest(&opened, reference, digest)?;
-        let bundle = gp_run::bundle::prepare(
-            &opened.layout,
-            &desc,
-            reference,
-            &dir.join("bundle"),
-            &[("PORT".into(), gp_run::APP_PORT.to_string())],
-            &app.name,
-        )
-        .map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let env = [("PORT".into(), gp_run::APP_PORT.to_string())];
+        let cache = lock(&self.layers).clone();
+        let on_layers = cache.map(|c| {
+            gp_run::bundle::prepare_on(
+                &c,
+                &opened.layout,
+                &desc,
+                reference,
+                &dir.join("bundle"),
+                &env,
+                &app.name,
+            )
+        });
+        let bundle = match on_layers {
+            Some(Ok(b)) => b,
+            other => {
+                if let Some(Err(e)) = other {
+                    // Once is enough to know: every later version is unpacked whole.
+                    log(&format!("{e}: unpacking the image whole instead"));
+                    eprintln!("warning: {e}; each version's image is unpacked whole from now on");
+                    *lock(&self.layers) = None;
+                }
+                gp_run::bundle::prepare(
+                    &opened.layout,
+                    &desc,
+                    reference,
+                    &dir.join("bundle"),
+                    &env,
+                    &app.name,
+                )
+                .map_err(|e| e.to_string())?
+            }
+        };
+        log(&match &bundle.mounted {
+            Some(m) => format!(
+                "root filesystem in {} ms: {} layer(s) kept from before, {} unpacked",
+                started.elapsed().as_millis(),
+                m.cached,
+                m.unpacked
+            ),
+            None => format!(
+                "root filesystem unpacked in {} ms",
+                started.elapsed().as_millis()
+            ),
+        });
+        let started = Instant::now();
         let container = Container::start(
             &bundle,
             &name,
@@ -554,7 +616,11 @@ impl LocalEngine {
         )
         .map_err(|e| e.to_string())?;
         let connector = Connector::new(container.netns()).map_err(|e| e.to_string())?;
-        let running = Running { container, dir };
+        let running = Running {
+            container,
+            bundle: Some(bundle),
+            dir,
+        };
         wait_ready(
             &running.container,
             &connector,
@@ -562,6 +628,10 @@ impl LocalEngine {
             Duration::from_mins(2),
         )
         .map_err(|e| e.to_string())?;
+        log(&format!(
+            "started; answered HTTP after {} ms",
+            started.elapsed().as_millis()
+        ));
         Ok((running, connector))
     }
 }
@@ -569,6 +639,8 @@ impl LocalEngine {
 impl Drop for Running {
     fn drop(&mut self) {
         self.container.stop(Duration::from_secs(10));
+        // Unmounts the root (when it is an overlay) before its directory goes.
+        drop(self.bundle.take());
         let _ = fs_err::remove_dir_all(&self.dir);
     }
 }
@@ -618,7 +690,10 @@ fn remove_leftovers(run: &Path) {
                     "===> REMOVED container {id}, left running by an earlier run of the service"
                 );
             }
-            let _ = fs_err::remove_dir_all(&dir);
+            // Its root may still be mounted (overlayfs): removing through the mount would be wrong.
+            if gp_run::layers::unmount(&dir.join("bundle/rootfs")).is_ok() {
+                let _ = fs_err::remove_dir_all(&dir);
+            }
         }
         let _ = fs_err::remove_file(dir.with_extension("log"));
     }
@@ -784,6 +859,15 @@ impl Engine for LocalEngine {
         read_contracts(&self.config)
     }
 
+    fn restored(&self) {
+        if let Some(c) = lock(&self.layers).clone() {
+            let n = c.prune();
+            if n > 0 {
+                eprintln!("===> REMOVED {n} unpacked layer(s) no app uses any more");
+            }
+        }
+    }
+
     fn undeploy(&self, app: &AppSource) {
         if self.gitops() {
             // Rendering again prunes the removed contract's files from the GitOps tree.
@@ -815,14 +899,15 @@ impl Engine for LocalEngine {
                 digest: digest.to_owned(),
                 run_image: None,
             },
+            &|_| {},
         )
     }
 
-    fn deploy(&self, app: &AppSource, built: &Built) -> Result<String, String> {
+    fn deploy(&self, app: &AppSource, built: &Built, log: &dyn Fn(&str)) -> Result<String, String> {
         if self.gitops() {
             return self.pin(app, &built.digest);
         }
-        let (running, connector) = self.start_version(app, &built.reference, &built.digest)?;
+        let (running, connector) = self.start_version(app, &built.reference, &built.digest, log)?;
         let mut deployments = self
             .deployments
             .lock()

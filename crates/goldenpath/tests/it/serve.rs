@@ -504,7 +504,18 @@ fn serve_builds_switches_rebases_and_survives_kill_9() {
             b["status"] == "running" && b["reasons"] == serde_json::json!(["COMMIT"])
         })
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    // Killed while the new version starts: its image is written (the tag has moved), it is not deployed yet.
+    let id = builds(port)[0]["id"].clone();
+    let deadline = Instant::now() + Duration::from_mins(5);
+    while !http(port, "GET", &format!("/api/builds/{id}/log"), &[], b"")
+        .is_some_and(|(_, log)| log.contains("\ndeploying "))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the build never reached its deploy"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     serve.kill9();
     let serve = Serve::start(&config, &log);
     wait_for("the crashed build's answer", 600, &log, || {

@@ -438,3 +438,45 @@ fn devices_are_skipped_and_aufs_metadata_ignored() {
     assert!(!root.join("fifo").exists());
     assert!(!root.join(".wh..wh.plnk").exists());
 }
+
+#[test]
+fn an_overlay_layer_keeps_its_whiteouts_as_overlayfs_does() {
+    if !is_root() {
+        eprintln!("skipped: whiteout devices need root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lower = tmp.path().join("lower");
+    unpack_overlay_layer(
+        &tar_of(&[T::Dir("opt/"), T::File("opt/x", "x"), T::File("a", "a")])[..],
+        &[],
+        &lower,
+    )
+    .unwrap();
+    let upper = tmp.path().join("upper");
+    unpack_overlay_layer(
+        &tar_of(&[T::File(".wh.a", ""), T::File("opt/.wh..wh..opq", "")])[..],
+        &[&lower],
+        &upper,
+    )
+    .unwrap();
+    let a = fs_err::symlink_metadata(upper.join("a")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &a.file_type()
+    ));
+    assert_eq!(a.rdev(), 0, "a whiteout is device 0:0");
+    let opaque = rustix::fs::getxattr(upper.join("opt"), "trusted.overlay.opaque", &mut [0u8; 4]);
+    assert_eq!(opaque.ok(), Some(1));
+    // A hard link to a lower layer's file cannot be made in a layer of its own: an error, not a wrong root.
+    let e = unpack_overlay_layer(
+        &tar_of(&[T::Hard("b", "a")])[..],
+        &[&lower],
+        &tmp.path().join("linked"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("which no earlier entry created"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("linked").exists());
+}
