@@ -143,6 +143,9 @@ sleep "$window"
 c1=$(cpu) t1=$(now)
 rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$serve_pid/status")
 hwm_kib=$(awk '/^VmHWM/ {print $2}' "/proc/$serve_pid/status")
+anon_kib=$(awk '/^RssAnon/ {print $2}' "/proc/$serve_pid/status")
+file_kib=$(awk '/^RssFile/ {print $2}' "/proc/$serve_pid/status")
+threads=$(awk '/^Threads/ {print $2}' "/proc/$serve_pid/status")
 cpu_pct=$(awk "BEGIN{printf \"%.2f\", 100 * ($c1 - $c0) / $ticks / ($t1 - $t0)}")
 stop_serve
 
@@ -157,3 +160,4 @@ echo "| service overhead (s) | $overhead | < 1 |"
 echo "| $N apps: built and running after (s) | $up_s | - |"
 echo "| $N apps idle: CPU of the service, ${window} s window (% of one core) | $cpu_pct | < 1 |"
 echo "| $N apps idle: service memory, RSS now / peak (MiB) | $((rss_kib / 1024)) / $((hwm_kib / 1024)) | < 100 |"
+echo "| $N apps idle: of that RSS, anonymous / file-backed (MiB); threads | $((anon_kib / 1024)) / $((file_kib / 1024)); $threads | - |"

@@ -102,6 +102,7 @@ pub enum Command {
     Stack(stack::StackCommand),
     /// Put an app image on a new run image without rebuilding it.
     Rebase(rebase::RebaseArgs),
+    /// Patch every image of a fleet onto a new run image: plan (rebase, rebuild, up to date, skip) and patch.
     #[command(subcommand)]
     Fleet(fleet::FleetCommand),
     /// Run an app image on this machine: as its user, in namespaces of its own, reachable on a loopback port.

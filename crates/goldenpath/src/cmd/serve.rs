@@ -277,6 +277,15 @@ struct LocalEngine {
 
 impl Drop for LocalEngine {
     fn drop(&mut self) {
+        // Every app stops at once: each may take its grace period (an app that ignores SIGTERM, all of it), and
+        // one after another that would be a hundred grace periods for a hundred apps.
+        let deployments: Vec<Deployment> =
+            lock(&self.deployments).drain().map(|(_, d)| d).collect();
+        std::thread::scope(|scope| {
+            for d in deployments {
+                scope.spawn(move || drop(d));
+            }
+        });
         if let Ok(mut r) = self.retiring.lock() {
             for t in r.drain(..) {
                 let _ = t.join();

@@ -124,6 +124,20 @@ pub fn main(args: &[String]) -> Result<u8, String> {
     };
     let listener = TcpListener::bind(("0.0.0.0", port))
         .map_err(|e| format!("cannot listen on 0.0.0.0:{port}: {e}"))?;
+    // The server is the container's first process, and a first process ignores a signal it has no handler for:
+    // without this, SIGTERM (Kubernetes ending a pod, a platform retiring an old version) would wait out the whole
+    // grace period for the KILL. Connections are drained by whoever stops the server before it signals.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            println!("stopping (signal {sig})");
+            std::process::exit(0);
+        }
+    });
     println!(
         "serving {} on 0.0.0.0:{port}{}",
         site.root.display(),
