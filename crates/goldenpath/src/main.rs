@@ -14,6 +14,17 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Gives the memory the allocator keeps free on this thread back to the system. mimalloc keeps freed pages for
+/// reuse and purges them only as it allocates again, so a service that goes idle after work would keep them: with
+/// 100 apps deployed, `goldenpath serve` held about 23 MiB so.
+pub fn release_free_memory() {
+    // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
+}
+
 fn main() -> ExitCode {
     // The build sandbox re-executes this program to set itself up (see gp_lifecycle::sandbox).
     if std::env::args_os()

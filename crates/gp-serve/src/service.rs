@@ -68,6 +68,9 @@ pub trait Engine: Send + Sync + 'static {
     /// After a restart, once every app deployed before it runs again: what the earlier run left and no app uses
     /// can go.
     fn restored(&self) {}
+    /// On the worker thread, after each piece of work (a build or rebase and its deploy): the moment to give back
+    /// memory the work held, as an idle service should.
+    fn after_work(&self) {}
 }
 
 struct Shared {
@@ -511,6 +514,7 @@ fn work_loop(s: &Shared) {
             }
         };
         run_job(s, job);
+        s.engine.after_work();
     }
 }
 

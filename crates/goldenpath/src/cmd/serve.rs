@@ -875,6 +875,11 @@ impl Engine for LocalEngine {
                 eprintln!("===> REMOVED {n} unpacked layer(s) no app uses any more");
             }
         }
+        crate::release_free_memory();
+    }
+
+    fn after_work(&self) {
+        crate::release_free_memory();
     }
 
     fn undeploy(&self, app: &AppSource) {
