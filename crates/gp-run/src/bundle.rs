@@ -52,25 +52,13 @@ pub fn prepare(
     env: &[(String, String)],
     hostname: &str,
 ) -> Result<Bundle, RunError> {
-    make(None, layout, desc, reference, dir, env, hostname)
+    prepare_on(None, layout, desc, reference, dir, env, hostname)
 }
 
-/// [`prepare`], with `<dir>/rootfs` an overlayfs mount of the image's layers kept in `layers` (only the layers it
-/// lacks are unpacked). The bundle holds the mount; it is unmounted when the bundle (its last clone) is dropped.
-/// On failure `dir` is removed, and [`prepare`] can be tried instead.
+/// [`prepare`], with `<dir>/rootfs` an overlayfs mount of the image's layers kept in `layers` when given (only the
+/// layers it lacks are unpacked; `None`: the image unpacked whole). The bundle holds the mount; it is unmounted
+/// when the bundle (its last clone) is dropped. On failure `dir` is removed, and [`prepare`] can be tried instead.
 pub fn prepare_on(
-    layers: &Arc<LayerCache>,
-    layout: &Layout,
-    desc: &Desc,
-    reference: &str,
-    dir: &Path,
-    env: &[(String, String)],
-    hostname: &str,
-) -> Result<Bundle, RunError> {
-    make(Some(layers), layout, desc, reference, dir, env, hostname)
-}
-
-fn make(
     layers: Option<&Arc<LayerCache>>,
     layout: &Layout,
     desc: &Desc,

@@ -572,10 +572,9 @@ impl LocalEngine {
         let desc = by_digest(&opened, reference, digest)?;
         let started = Instant::now();
         let env = [("PORT".into(), gp_run::APP_PORT.to_string())];
-        let cache = lock(&self.layers).clone();
-        let on_layers = cache.map(|c| {
+        let prepare = |layers: Option<&Arc<LayerCache>>| {
             gp_run::bundle::prepare_on(
-                &c,
+                layers,
                 &opened.layout,
                 &desc,
                 reference,
@@ -583,25 +582,23 @@ impl LocalEngine {
                 &env,
                 &app.name,
             )
-        });
-        let bundle = match on_layers {
+        };
+        let cache = lock(&self.layers).clone();
+        let bundle = match cache.as_ref().map(|c| prepare(Some(c))) {
             Some(Ok(b)) => b,
             other => {
                 if let Some(Err(e)) = other {
-                    // Once is enough to know: every later version is unpacked whole.
                     log(&format!("{e}: unpacking the image whole instead"));
-                    eprintln!("warning: {e}; each version's image is unpacked whole from now on");
-                    *lock(&self.layers) = None;
+                    // A mount that fails will fail for every version: from now on images are unpacked whole.
+                    // Anything else (a layer this image cannot have on its own) is this image's alone.
+                    if matches!(e, gp_run::RunError::Overlay { .. }) {
+                        eprintln!(
+                            "warning: {e}; each version's image is unpacked whole from now on"
+                        );
+                        *lock(&self.layers) = None;
+                    }
                 }
-                gp_run::bundle::prepare(
-                    &opened.layout,
-                    &desc,
-                    reference,
-                    &dir.join("bundle"),
-                    &env,
-                    &app.name,
-                )
-                .map_err(|e| e.to_string())?
+                prepare(None).map_err(|e| e.to_string())?
             }
         };
         log(&match &bundle.mounted {
