@@ -10,6 +10,7 @@
 //!
 //! Pure parts (reasons, queue decisions) take the time as an argument; the database is the only I/O here.
 
+pub mod builder;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::builder::{BuilderNow, BuiltWith};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::queue::{AfterFailure, Job, Queue, Retry};
 use crate::reason::{Lane, Reason, Work, work_for};
-use crate::state::{App, State, StateError};
+use crate::state::{App, State, StateError, Succeeded};
 
 /// An app as its contract describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub struct Built {
     pub digest: String,
     /// The run image digest it is on.
     pub run_image: Option<String>,
+    /// What built it (`None` for a rebase: the buildpacks stay those of the last build).
+    pub built_with: Option<BuiltWith>,
 }
 
 /// What the contracts repository says now.
@@ -57,6 +60,9 @@ pub trait Engine: Send + Sync + 'static {
     fn head(&self, app: &AppSource) -> Result<String, String>;
     /// The run image's current digest.
     fn run_image(&self) -> Result<String, String>;
+    /// What the builder reference holds now (its digest, lifecycle and buildpacks); `None` when the builder is
+    /// not an image (a local directory), which has nothing to watch.
+    fn builder(&self) -> Result<Option<BuilderNow>, String>;
     /// Makes `built` the running version of `app` (without downtime); its URL. `log` takes lines for the build log.
     fn deploy(&self, app: &AppSource, built: &Built, log: &dyn Fn(&str)) -> Result<String, String>;
     /// After a restart: runs the image `digest` the app last had deployed again; its URL.
@@ -86,6 +92,7 @@ struct Shared {
     apps: Mutex<Vec<AppSource>>,
     urls: Mutex<HashMap<String, String>>,
     run_image: Mutex<Option<String>>,
+    builder: Mutex<Option<BuilderNow>>,
     metrics: Metrics,
     stop: AtomicBool,
     config: Config,
@@ -145,6 +152,7 @@ impl Service {
                 digest: None,
                 run_image: None,
                 status: "new".into(),
+                built_with: None,
             })?;
         }
         let now = Instant::now();
@@ -182,6 +190,7 @@ impl Service {
             apps: Mutex::new(apps),
             urls: Mutex::new(HashMap::new()),
             run_image: Mutex::new(None),
+            builder: Mutex::new(None),
             metrics,
             stop: AtomicBool::new(false),
             config,
@@ -298,7 +307,7 @@ impl Drop for Service {
     }
 }
 
-/// Checks sources and the run image when they are due; queues what changed.
+/// Checks sources, the run image and the builder when they are due; queues what changed.
 fn watch_loop(s: &Shared) {
     let mut next_source: HashMap<String, Instant> = HashMap::new();
     // The head each branch had at the last check: only a change is news (a webhook may already have queued a
@@ -309,22 +318,45 @@ fn watch_loop(s: &Shared) {
     let mut next_contracts = Instant::now() + s.config.poll();
     // Invalid contract files already reported (each is said once until it changes state).
     let mut warned: HashSet<String> = HashSet::new();
+    // The builder's read failure is said once until it can be read again.
+    let mut builder_warned = false;
     while !s.stop.load(Ordering::SeqCst) {
         let now = Instant::now();
         if now >= next_stack {
             next_stack = now + s.config.stack_poll();
-            if let Ok(digest) = s.engine.run_image() {
+            let run_image = s.engine.run_image();
+            if let Ok(digest) = &run_image {
                 let previous = lock(&s.run_image).replace(digest.clone());
-                s.metrics.builder_ready.set(1);
                 // The first check after a start compares with what each app was built on: a run image
                 // published while the service was down is a change too.
                 if previous.as_deref() != Some(digest.as_str()) {
-                    queue_stack_change(s, &digest);
+                    queue_stack_change(s, digest);
                 }
-                update_behind(s, &digest);
-            } else {
-                s.metrics.builder_ready.set(0);
+                update_behind(s, digest);
             }
+            let builder = s.engine.builder();
+            match &builder {
+                Ok(Some(b)) => {
+                    builder_warned = false;
+                    let previous = lock(&s.builder).replace(b.clone());
+                    // As for the run image, the first check compares with what each app was built with.
+                    if previous.as_ref().map(|p| &p.digest) != Some(&b.digest) {
+                        queue_builder_change(s, b);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if !builder_warned {
+                        builder_warned = true;
+                        eprintln!(
+                            "warning: the builder cannot be read ({e}): its changes are noticed once it can"
+                        );
+                    }
+                }
+            }
+            s.metrics
+                .builder_ready
+                .set(i64::from(run_image.is_ok() && builder.is_ok()));
         }
         if now >= next_contracts {
             next_contracts = now + s.config.poll();
@@ -411,6 +443,7 @@ fn reconcile(s: &Shared, now: &Contracts, warned: &mut HashSet<String>) {
             digest: None,
             run_image: None,
             status: "new".into(),
+            built_with: None,
         });
         drop(state);
         if old.is_some() {
@@ -466,6 +499,23 @@ fn is_news(s: &Shared, app: &str, revision: &str) -> bool {
     [known, pending, building]
         .iter()
         .all(|r| r.as_deref() != Some(revision))
+}
+
+/// A new builder: every app whose last build used a buildpack or lifecycle it changed gets BUILDPACK or
+/// LIFECYCLE. Apps built before their builder was recorded are left (nothing to compare).
+fn queue_builder_change(s: &Shared, now: &BuilderNow) {
+    let apps = lock(&s.state).apps().unwrap_or_default();
+    let mut q = lock(&s.queue);
+    for a in apps {
+        let Some(was) = a.built_with.as_ref().filter(|_| a.digest.is_some()) else {
+            continue;
+        };
+        for r in crate::builder::reasons(was, now) {
+            q.push(&a.name, r, None, Instant::now());
+        }
+    }
+    drop(q);
+    s.wake.notify_all();
 }
 
 /// A new run image: every app that has an image and is not on it gets STACK.
@@ -530,6 +580,58 @@ fn revision_for(job: &Job, last: Option<&App>) -> Option<String> {
     })
 }
 
+/// Records a build or rebase that is deployed now.
+fn deployed(s: &Shared, app: &str, id: i64, built: &Built, url: String) {
+    let mut state = lock(&s.state);
+    let _ = state.finish_build(
+        id,
+        Ok(Succeeded {
+            digest: &built.digest,
+            run_image: built.run_image.as_deref(),
+            built_with: built.built_with.as_ref(),
+        }),
+    );
+    let _ = state.deployed(app, &built.digest, &url);
+    drop(state);
+    requeue_if_builder_moved(s, app, built.built_with.as_ref());
+    lock(&s.urls).insert(app.to_owned(), url);
+    if let Some(current) = lock(&s.run_image).clone() {
+        update_behind(s, &current);
+    }
+}
+
+/// For BUILDPACK or LIFECYCLE work: what changed in the builder since the app's last build, for its log.
+fn builder_change(s: &Shared, job: &Job, last: Option<&App>) -> Option<String> {
+    if !job
+        .reasons
+        .iter()
+        .any(|r| matches!(r, Reason::Buildpack | Reason::Lifecycle))
+    {
+        return None;
+    }
+    let was = last?.built_with.as_ref()?;
+    let builder = lock(&s.builder);
+    let now = builder.as_ref()?;
+    Some(format!(
+        "the builder changed ({} → {}): {}",
+        was.builder,
+        now.digest,
+        crate::builder::changes(was, now)
+    ))
+}
+
+/// A builder that changed while the app built (the build used the one it resolved at its start): queued again.
+fn requeue_if_builder_moved(s: &Shared, app: &str, built_with: Option<&BuiltWith>) {
+    let Some(was) = built_with else { return };
+    let reasons = lock(&s.builder)
+        .as_ref()
+        .map(|now| crate::builder::reasons(was, now))
+        .unwrap_or_default();
+    for r in reasons {
+        lock(&s.queue).push(app, r, None, Instant::now());
+    }
+}
+
 fn run_job(s: &Shared, job: Job) {
     let Some(app) = lock(&s.apps).iter().find(|a| a.name == job.app).cloned() else {
         lock(&s.busy).remove(&job.app);
@@ -573,6 +675,9 @@ fn run_job(s: &Shared, job: Job) {
     let log = |line: &str| {
         let _ = lock(&s.state).append_log(id, &format!("{line}\n"));
     };
+    if let Some(note) = builder_change(s, &job, last.as_ref()) {
+        log(&note);
+    }
     let result = match work {
         Work::Rebase => s
             .engine
@@ -596,16 +701,7 @@ fn run_job(s: &Shared, job: Job) {
     let ok = result.is_ok();
     s.metrics.finished(work, &job.reasons, ok, took);
     match result {
-        Ok((built, url)) => {
-            let mut state = lock(&s.state);
-            let _ = state.finish_build(id, Ok((&built.digest, built.run_image.as_deref())));
-            let _ = state.deployed(&app.name, &built.digest, &url);
-            drop(state);
-            lock(&s.urls).insert(app.name.clone(), url);
-            if let Some(current) = lock(&s.run_image).clone() {
-                update_behind(s, &current);
-            }
-        }
+        Ok((built, url)) => deployed(s, &app.name, id, &built, url),
         Err(e) => {
             log(&format!("error: {e}"));
             let mut state = lock(&s.state);

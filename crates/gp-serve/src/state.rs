@@ -10,10 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::builder::BuiltWith;
 use crate::reason::{self, Reason, Work};
 
-/// The schema's version, kept in `meta`; a database written by a newer schema is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema's version, kept in `meta`; a database written by a newer schema is refused, an older one is
+/// migrated when it is opened. 2: `apps.built_with`.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Build records kept per app (older ones are pruned as new ones finish); kpack keeps 10.
 pub const HISTORY: i64 = 50;
@@ -42,6 +44,12 @@ pub enum StateError {
     Value(#[from] reason::UnknownReason),
     #[error("no build {0} in the state database")]
     NoBuild(i64),
+    #[error("the state database holds a bad `built_with` for {app}: {source}")]
+    BuiltWith {
+        app: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// An app the service keeps built and deployed.
@@ -62,6 +70,19 @@ pub struct App {
     pub run_image: Option<String>,
     /// `new`, `building`, `running`, `failed`, `invalid`.
     pub status: String,
+    /// The builder and buildpacks its last build used (a rebase keeps them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub built_with: Option<BuiltWith>,
+}
+
+/// What a successful build or rebase leaves on its app.
+#[derive(Debug, Clone, Copy)]
+pub struct Succeeded<'a> {
+    pub digest: &'a str,
+    /// The run image digest it is on.
+    pub run_image: Option<&'a str>,
+    /// What built it; `None` (a rebase) keeps what the app had.
+    pub built_with: Option<&'a BuiltWith>,
 }
 
 /// Where a build record is.
@@ -146,7 +167,8 @@ CREATE TABLE IF NOT EXISTS apps (
     digest TEXT,
     run_image TEXT,
     status TEXT NOT NULL DEFAULT 'new',
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    built_with TEXT
 );
 CREATE TABLE IF NOT EXISTS builds (
     id INTEGER PRIMARY KEY,
@@ -212,6 +234,17 @@ impl State {
                     found: v,
                 });
             }
+            Some(1) => {
+                // 1 → 2: what each app was built with (unknown for builds made before: no builder change
+                // rebuilds them until their next build records it).
+                let tx = db.unchecked_transaction().map_err(open_err)?;
+                tx.execute_batch(
+                    "ALTER TABLE apps ADD COLUMN built_with TEXT;
+                     UPDATE meta SET value = '2' WHERE key = 'schema';",
+                )
+                .map_err(open_err)?;
+                tx.commit().map_err(open_err)?;
+            }
             Some(_) => {}
             None => {
                 db.execute(
@@ -246,22 +279,40 @@ impl State {
 
     pub fn apps(&self) -> Result<Vec<App>, StateError> {
         let mut q = self.db.prepare(
-            "SELECT name, contract, git_url, branch, revision, image, digest, run_image, status FROM apps ORDER BY name",
+            "SELECT name, contract, git_url, branch, revision, image, digest, run_image, status, built_with FROM apps ORDER BY name",
         )?;
         let rows = q.query_map([], |r| {
-            Ok(App {
-                name: r.get(0)?,
-                contract: r.get(1)?,
-                git_url: r.get(2)?,
-                branch: r.get(3)?,
-                revision: r.get(4)?,
-                image: r.get(5)?,
-                digest: r.get(6)?,
-                run_image: r.get(7)?,
-                status: r.get(8)?,
-            })
+            Ok((
+                App {
+                    name: r.get(0)?,
+                    contract: r.get(1)?,
+                    git_url: r.get(2)?,
+                    branch: r.get(3)?,
+                    revision: r.get(4)?,
+                    image: r.get(5)?,
+                    digest: r.get(6)?,
+                    run_image: r.get(7)?,
+                    status: r.get(8)?,
+                    built_with: None,
+                },
+                r.get::<_, Option<String>>(9)?,
+            ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut app, built_with) = row?;
+            if let Some(text) = built_with {
+                app.built_with =
+                    Some(
+                        serde_json::from_str(&text).map_err(|source| StateError::BuiltWith {
+                            app: app.name.clone(),
+                            source,
+                        })?,
+                    );
+            }
+            out.push(app);
+        }
+        Ok(out)
     }
 
     /// A new build record, running from now — or, with `resume`, the interrupted record started again.
@@ -306,12 +357,12 @@ impl State {
         Ok(())
     }
 
-    /// Ends a build: succeeded with its digest (the app then records digest, revision and run image), or failed
+    /// Ends a build: succeeded (the app then records digest, revision, run image and what built it), or failed
     /// with its error. Old records beyond [`HISTORY`] for the app are pruned. One transaction.
     pub fn finish_build(
         &mut self,
         id: i64,
-        outcome: Result<(&str, Option<&str>), &str>,
+        outcome: Result<Succeeded<'_>, &str>,
     ) -> Result<(), StateError> {
         let tx = self.db.transaction()?;
         let app: String = tx
@@ -322,16 +373,26 @@ impl State {
             .ok_or(StateError::NoBuild(id))?;
         let t = now();
         match outcome {
-            Ok((digest, run_image)) => {
+            Ok(done) => {
+                let built_with = done
+                    .built_with
+                    .map(|b| {
+                        serde_json::to_string(b).map_err(|source| StateError::BuiltWith {
+                            app: app.clone(),
+                            source,
+                        })
+                    })
+                    .transpose()?;
                 tx.execute(
                     "UPDATE builds SET status = 'succeeded', finished = ?2, digest = ?3 WHERE id = ?1",
-                    params![id, t, digest],
+                    params![id, t, done.digest],
                 )?;
                 tx.execute(
                     "UPDATE apps SET digest = ?2, run_image = COALESCE(?3, run_image),
-                     revision = COALESCE((SELECT revision FROM builds WHERE id = ?4), revision), updated = ?5
+                     revision = COALESCE((SELECT revision FROM builds WHERE id = ?4), revision), updated = ?5,
+                     built_with = COALESCE(?6, built_with)
                      WHERE name = ?1",
-                    params![app, digest, run_image, id, t],
+                    params![app, done.digest, done.run_image, id, t, built_with],
                 )?;
             }
             Err(error) => {

@@ -1,12 +1,14 @@
-//! The loop with a scripted engine: first builds, a commit, a new run image (a rebase, no build), a failure
-//! retried, a crash resumed — each as the state database and the metrics record it.
+//! The loop with a scripted engine: first builds, a commit, a new run image (a rebase, no build), a new builder
+//! (a rebuild of the apps whose buildpacks changed), a failure retried, a crash resumed — each as the state
+//! database and the metrics record it.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gp_serve::builder::{BuilderNow, BuiltWith};
 use gp_serve::config::Config;
 use gp_serve::service::{AppSource, Built, Contracts, Engine, Service};
 use gp_serve::state::BuildStatus;
@@ -24,6 +26,21 @@ struct World {
     contracts: Option<Contracts>,
     /// The sources asked for their head, in order (`url@branch`).
     heads: Vec<String>,
+    /// What the builder holds (None: a builder directory, nothing to watch), and how often it was read.
+    builder: Option<BuilderNow>,
+    builder_reads: u32,
+}
+
+/// A builder with `gp/python` and `gp/node` at these versions.
+fn builder(digest: &str, lifecycle: &str, python: &str, node: &str) -> BuilderNow {
+    BuilderNow {
+        digest: digest.into(),
+        lifecycle: Some(lifecycle.into()),
+        buildpacks: BTreeMap::from([
+            ("gp/python".to_owned(), BTreeSet::from([python.to_owned()])),
+            ("gp/node".to_owned(), BTreeSet::from([node.to_owned()])),
+        ]),
+    }
 }
 
 #[derive(Clone, Default)]
@@ -38,10 +55,20 @@ impl Engine for Fake {
             return Err(e);
         }
         w.built += 1;
+        // The app is Python: the group that ran is the builder's python buildpack.
+        let built_with = w.builder.as_ref().map(|b| BuiltWith {
+            builder: b.digest.clone(),
+            lifecycle: b.lifecycle.clone(),
+            buildpacks: BTreeMap::from([(
+                "gp/python".to_owned(),
+                b.buildpacks["gp/python"].first().unwrap().clone(),
+            )]),
+        });
         Ok(Built {
             reference: format!("{}@sha256:{}", app.image, w.built),
             digest: format!("sha256:{}", w.built),
             run_image: Some(w.run_image.clone()),
+            built_with,
         })
     }
 
@@ -52,6 +79,7 @@ impl Engine for Fake {
             reference: format!("{}@{last}-r", app.image),
             digest: format!("{last}-r"),
             run_image: Some(w.run_image.clone()),
+            built_with: None,
         })
     }
 
@@ -63,6 +91,12 @@ impl Engine for Fake {
 
     fn run_image(&self) -> Result<String, String> {
         Ok(self.0.lock().unwrap().run_image.clone())
+    }
+
+    fn builder(&self) -> Result<Option<BuilderNow>, String> {
+        let mut w = self.0.lock().unwrap();
+        w.builder_reads += 1;
+        Ok(w.builder.clone())
     }
 
     fn deploy(&self, app: &AppSource, built: &Built, _: &dyn Fn(&str)) -> Result<String, String> {
@@ -208,6 +242,98 @@ fn commits_build_stack_changes_rebase_and_failures_retry() {
         metrics.contains(r#"reason="TRIGGER",result="failed"} 1"#),
         "{metrics}"
     );
+    svc.stop();
+}
+
+#[test]
+fn a_builder_change_rebuilds_the_apps_whose_buildpacks_or_lifecycle_changed() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = Fake::default();
+    {
+        let mut w = fake.0.lock().unwrap();
+        w.head = "r1".into();
+        w.run_image = "sha256:runA".into();
+        w.builder = Some(builder("sha256:b1", "0.20.0", "1.0.0", "1.0.0"));
+    }
+    let calls = || fake.0.lock().unwrap().calls.clone();
+    let builds = |svc: &Service| {
+        svc.builds("flask")
+            .unwrap()
+            .iter()
+            .filter(|b| b.status == BuildStatus::Succeeded)
+            .count()
+    };
+    let reasons = |svc: &Service| {
+        let b = &svc.builds("flask").unwrap()[0];
+        (
+            b.reasons
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            svc.log(b.id).unwrap(),
+        )
+    };
+    // Two reads of the builder after `n`: the watcher has seen what the fake holds now.
+    let read_twice = || {
+        let n = fake.0.lock().unwrap().builder_reads;
+        wait_for("two builder reads", || {
+            fake.0.lock().unwrap().builder_reads >= n + 2
+        });
+    };
+    let svc = Service::start(config(d.path()), vec![app()], Box::new(fake.clone())).unwrap();
+    wait_for("the first build", || builds(&svc) == 1);
+
+    // Only a buildpack the app does not use changed: nothing to do.
+    fake.0.lock().unwrap().builder = Some(builder("sha256:b2", "0.20.0", "1.0.0", "1.1.0"));
+    read_twice();
+    assert_eq!(builds(&svc), 1, "{:?}", calls());
+
+    // Its buildpack changed: rebuilt from the same revision (BUILDPACK), never rebased.
+    fake.0.lock().unwrap().builder = Some(builder("sha256:b3", "0.20.0", "1.1.0", "1.1.0"));
+    wait_for("the BUILDPACK build", || builds(&svc) == 2);
+    let (why, log) = reasons(&svc);
+    assert_eq!(why, "BUILDPACK");
+    assert!(
+        log.contains("the builder changed (sha256:b1 → sha256:b3): gp/python 1.0.0 → 1.1.0"),
+        "{log}"
+    );
+    assert!(calls().contains(&"build flask@r1".into()), "{:?}", calls());
+
+    // A new lifecycle and a new run image at once: one build for both (a rebase would keep the old lifecycle).
+    {
+        let mut w = fake.0.lock().unwrap();
+        w.builder = Some(builder("sha256:b4", "0.21.0", "1.1.0", "1.1.0"));
+        w.run_image = "sha256:runB".into();
+    }
+    wait_for("the LIFECYCLE build", || builds(&svc) == 3);
+    read_twice();
+    assert_eq!(builds(&svc), 3, "one build for both: {:?}", calls());
+    let (why, _) = reasons(&svc);
+    assert!(why.contains("LIFECYCLE"), "{why}");
+    assert!(
+        !calls().iter().any(|c| c.starts_with("rebase")),
+        "{:?}",
+        calls()
+    );
+    assert!(!svc.apps().unwrap()[0].behind);
+    svc.stop();
+
+    // Changed while the service was down: the first check after the start compares with what built the app.
+    fake.0.lock().unwrap().builder = Some(builder("sha256:b5", "0.21.0", "1.2.0", "1.1.0"));
+    let svc = Service::start(config(d.path()), vec![app()], Box::new(fake.clone())).unwrap();
+    wait_for("the BUILDPACK build after the restart", || {
+        builds(&svc) == 4
+    });
+    assert_eq!(reasons(&svc).0, "BUILDPACK");
+    let metrics = svc.metrics().render();
+    assert!(
+        metrics.contains(
+            r#"goldenpath_builds_total{work="build",reason="BUILDPACK",result="succeeded"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("goldenpath_builder_ready 1"), "{metrics}");
     svc.stop();
 }
 

@@ -18,6 +18,7 @@ use gp_oci::reference::ImageRef;
 use gp_run::container::Container;
 use gp_run::layers::LayerCache;
 use gp_run::proxy::{Backend, Connector, Proxy, wait_ready};
+use gp_serve::builder::{BuilderNow, BuiltWith};
 use gp_serve::config::{Config, Deploy};
 use gp_serve::metrics::{RegistryCounter, RegistryLabels};
 use gp_serve::service::{AppSource, Built, Contracts, Engine, Service};
@@ -273,6 +274,8 @@ struct LocalEngine {
     /// Image layers unpacked once, shared by the running versions' roots (`<state>/layers`); `None` when overlayfs
     /// is not usable here, and each version's image is unpacked whole.
     layers: Mutex<Option<Arc<LayerCache>>>,
+    /// The builder as last read: a registry builder whose digest is the same is not fetched again.
+    builder_now: Mutex<Option<BuilderNow>>,
 }
 
 impl Drop for LocalEngine {
@@ -338,6 +341,7 @@ impl LocalEngine {
             gate,
             generation: std::sync::atomic::AtomicU64::new(0),
             layers: Mutex::new(layers),
+            builder_now: Mutex::new(None),
         };
         for app in apps {
             engine.port(&app.name)?;
@@ -705,6 +709,39 @@ fn remove_leftovers(run: &Path) {
     }
 }
 
+/// What a builder holds (`io.buildpacks.builder.metadata`): its lifecycle and buildpacks.
+fn builder_now(
+    reference: &str,
+    layout: &gp_oci::layout::Layout,
+    desc: &gp_oci::layout::Desc,
+) -> Result<BuilderNow, String> {
+    let img = gp_oci::image::read_image(layout, desc).map_err(|e| e.to_string())?;
+    let meta = img
+        .config
+        .label(gp_cnb::BuilderMetadata::KEY)
+        .ok_or_else(|| {
+            format!(
+                "`{reference}` has no `{}` label: it is not a builder (set `builder` in the serve config)",
+                gp_cnb::BuilderMetadata::KEY
+            )
+        })
+        .and_then(|l| {
+            gp_cnb::BuilderMetadata::from_label(l).map_err(|e| format!("`{reference}`: {e}"))
+        })?;
+    let mut buildpacks: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for bp in &meta.buildpacks {
+        buildpacks
+            .entry(bp.id.to_string())
+            .or_default()
+            .insert(bp.version.to_string());
+    }
+    Ok(BuilderNow {
+        digest: desc.digest.to_string(),
+        lifecycle: Some(meta.lifecycle.version).filter(|v| !v.is_empty()),
+        buildpacks,
+    })
+}
+
 /// The run image a builder names (`io.buildpacks.builder.metadata`).
 fn builder_run_image(builder: &str, insecure: &[String]) -> Result<String, String> {
     let store = super::store(insecure);
@@ -802,10 +839,16 @@ impl Engine for LocalEngine {
         let outcome = outcome
             .map_err(|_| "the build panicked".to_owned())?
             .map_err(|e| e.to_string())?;
+        let built_with = outcome.builder.map(|b| BuiltWith {
+            builder: b.digest,
+            lifecycle: b.lifecycle,
+            buildpacks: outcome.buildpacks.into_iter().collect(),
+        });
         Ok(Built {
             reference: self.reference(app),
             digest: outcome.digest,
             run_image: self.run_image().ok(),
+            built_with,
         })
     }
 
@@ -832,6 +875,7 @@ impl Engine for LocalEngine {
             reference: self.reference(app),
             digest: rebased.new,
             run_image: self.run_image().ok(),
+            built_with: None,
         })
     }
 
@@ -859,6 +903,42 @@ impl Engine for LocalEngine {
                     .to_string())
             }
         }
+    }
+
+    fn builder(&self) -> Result<Option<BuilderNow>, String> {
+        let now = match self
+            .builder
+            .parse::<ImageRef>()
+            .map_err(|e| e.to_string())?
+        {
+            ImageRef::Layout { path, tag } => {
+                let layout = gp_oci::layout::Layout::open(&path).map_err(|e| e.to_string())?;
+                let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
+                builder_now(&self.builder, &layout, &desc)?
+            }
+            ImageRef::Registry(r) => {
+                // A HEAD each check; the manifest and config only when the digest moved.
+                let store = self.store();
+                let registry = store.registry(&r).map_err(|e| e.to_string())?;
+                let digest = registry
+                    .current_digest(&r)
+                    .map_err(|e| e.to_string())?
+                    .to_string();
+                if let Some(known) = lock(&self.builder_now)
+                    .as_ref()
+                    .filter(|b| b.digest == digest)
+                {
+                    return Ok(Some(known.clone()));
+                }
+                let layout = store.images().map_err(|e| e.to_string())?;
+                let desc = registry
+                    .pull_metadata(&r, &layout)
+                    .map_err(|e| e.to_string())?;
+                builder_now(&self.builder, &layout, &desc)?
+            }
+        };
+        *lock(&self.builder_now) = Some(now.clone());
+        Ok(Some(now))
     }
 
     fn contracts(&self) -> Result<Contracts, String> {
@@ -909,6 +989,7 @@ impl Engine for LocalEngine {
                 reference,
                 digest: digest.to_owned(),
                 run_image: None,
+                built_with: None,
             },
             &|_| {},
         )

@@ -257,6 +257,26 @@ fn setup(tmp: &Path) -> (PathBuf, PathBuf, u16, u16, PathBuf) {
     ]));
     assert!(ok, "{out}");
 
+    // The builder: the default one, in a layout of the test's own (its blobs hard-linked, its index copied) that
+    // the test can publish a changed builder to.
+    let cached = builder()
+        .strip_prefix("oci:")
+        .and_then(|r| r.rsplit_once(':'))
+        .unwrap()
+        .0;
+    let (ok, out) = run(Command::new("cp")
+        .arg("-al")
+        .arg(cached)
+        .arg(tmp.join("builder")));
+    assert!(ok, "{out}");
+    for f in ["index.json", "index.json.lock"] {
+        let _ = fs_err::remove_file(tmp.join("builder").join(f));
+        if Path::new(cached).join(f).exists() {
+            fs_err::copy(Path::new(cached).join(f), tmp.join("builder").join(f)).unwrap();
+        }
+    }
+    let builder_ref = format!("oci:{}:default", tmp.join("builder").display());
+
     fs_err::write(tmp.join("webhook-secret"), "s3cret\n").unwrap();
     fs_err::write(tmp.join("api-token"), "t0ken\n").unwrap();
     let (port, app_port) = (free_port(), free_port());
@@ -269,7 +289,7 @@ fn setup(tmp: &Path) -> (PathBuf, PathBuf, u16, u16, PathBuf) {
              port_base = {app_port}\nwebhook_secret_file = \"webhook-secret\"\napi_token_file = \"api-token\"\n\n\
              [git_rewrite]\n\"https://github.com/example/flask\" = \"{}\"\n\
              \"https://github.com/example/contracts\" = \"{}\"\n",
-            builder(),
+            builder_ref,
             stack.display(),
             tmp.join("git/flask").display(),
             contracts.display()
@@ -277,6 +297,35 @@ fn setup(tmp: &Path) -> (PathBuf, PathBuf, u16, u16, PathBuf) {
     )
     .unwrap();
     (config, app, port, app_port, stack)
+}
+
+/// Publishes a changed builder at `<layout>:default`: its metadata label names the Python buildpack at 0.1.1.
+fn bump_python_buildpack(layout: &Path) {
+    let image = format!("oci:{}:default", layout.display());
+    let (ok, config) = run(Command::new("skopeo").args(["inspect", "--config", &image]));
+    assert!(ok, "{config}");
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(
+        config["config"]["Labels"]["io.buildpacks.builder.metadata"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for bp in meta["buildpacks"].as_array_mut().unwrap() {
+        if bp["id"] == "io.goldenpath.python" {
+            bp["version"] = "0.1.1".into();
+        }
+    }
+    let (ok, out) = run(Command::new("umoci")
+        .args([
+            "config",
+            "--image",
+            &format!("{}:default", layout.display()),
+        ])
+        .arg(format!(
+            "--config.label=io.buildpacks.builder.metadata={meta}"
+        )));
+    assert!(ok, "{out}");
 }
 
 /// `promtool check metrics` on what `/metrics` serves, and a real Prometheus scraping it: its query for the
@@ -475,6 +524,30 @@ fn serve_builds_switches_rebases_and_survives_kill_9() {
     );
     assert!(answered > 20, "{answered}");
     eprintln!("probe: {answered} requests every 100 ms, none failed");
+
+    // A new builder whose Python buildpack moved: rebuilt (BUILDPACK: a build, not a rebase), still answering.
+    bump_python_buildpack(&tmp.join("builder"));
+    wait_for("the BUILDPACK build", 600, &log, || {
+        builds(port).first().is_some_and(|b| {
+            b["reasons"] == serde_json::json!(["BUILDPACK"]) && b["status"] == "succeeded"
+        })
+    });
+    let rebuilt = builds(port)[0].clone();
+    assert_eq!(rebuilt["work"], "build");
+    let (_, rebuilt_log) = http(
+        port,
+        "GET",
+        &format!("/api/builds/{}/log", rebuilt["id"]),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(
+        rebuilt_log.contains("the builder changed")
+            && rebuilt_log.contains("io.goldenpath.python 0.1.0 → 0.1.1"),
+        "{rebuilt_log}"
+    );
+    assert!(answer(app_port).contains("Hello again"));
 
     // A bad webhook signature: 401, nothing built.
     let before = builds(port).len();

@@ -18,6 +18,8 @@ pub(super) struct Resolved {
     pub run_image: Option<String>,
     /// Set when detect and build run in the sandbox.
     pub build_image: Option<BuildImage>,
+    /// The builder image (`None` for a local builder directory).
+    pub image: Option<crate::session::BuilderImage>,
 }
 
 pub(super) fn resolve(
@@ -37,6 +39,7 @@ pub(super) fn resolve(
                 launcher: launcher.clone(),
                 run_image: request.run_image.clone(),
                 build_image: None,
+                image: None,
             });
         }
         Builder::Image(reference) => reference,
@@ -58,10 +61,17 @@ pub(super) fn resolve(
         session.clock.event(Event::Activity { label, done: true });
         unpacked?;
     }
-    let run_image = request.run_image.clone().or_else(|| {
-        let label = img.config.label(BuilderMetadata::KEY)?;
-        let meta = BuilderMetadata::from_label(label).ok()?;
-        meta.images.first().map(|r| r.image.clone())
+    let meta = img
+        .config
+        .label(BuilderMetadata::KEY)
+        .and_then(|label| BuilderMetadata::from_label(label).ok());
+    let run_image = request
+        .run_image
+        .clone()
+        .or_else(|| meta.as_ref()?.images.first().map(|r| r.image.clone()));
+    let image = Some(crate::session::BuilderImage {
+        digest: opened.desc.digest.to_string(),
+        lifecycle: meta.map(|m| m.lifecycle.version).filter(|v| !v.is_empty()),
     });
     let env: Vec<(String, String)> = img
         .config
@@ -107,6 +117,7 @@ pub(super) fn resolve(
         launcher: root.join("cnb/lifecycle/launcher"),
         run_image,
         build_image,
+        image,
     })
 }
 

@@ -30,7 +30,7 @@ use gp_oci::layout::Layout;
 use gp_oci::store::{Opened, Store};
 
 pub use error::{FailureKind, SessionError};
-pub use outcome::BuildOutcome;
+pub use outcome::{BuildOutcome, BuilderImage};
 pub use rebase::{RebaseFailure, RebaseRequest, Rebased, rebase};
 pub use request::{BuildRequest, Builder, Cache, Output, Sandbox, git_source};
 
@@ -446,6 +446,12 @@ impl Session<'_> {
             processes: Vec::new(),
             sbom: Vec::new(),
             phases: Vec::new(),
+            buildpacks: group
+                .group
+                .iter()
+                .map(|m| (m.id.to_string(), m.version.to_string()))
+                .collect(),
+            builder: resolved.image.clone(),
         })
     }
 

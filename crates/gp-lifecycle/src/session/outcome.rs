@@ -27,6 +27,19 @@ pub struct BuildOutcome {
     pub sbom: Vec<(String, usize)>,
     /// Wall time per phase, in the order they first ran (a phase that ran twice is summed).
     pub phases: Vec<(Phase, Duration)>,
+    /// The buildpacks that built it (the group detect chose), as `(id, version)` in group order.
+    pub buildpacks: Vec<(String, String)>,
+    /// The builder image it was built with (`None` for a local builder directory).
+    pub builder: Option<BuilderImage>,
+}
+
+/// A builder image as a build used it: what a later change of the builder is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderImage {
+    /// The builder manifest's digest.
+    pub digest: String,
+    /// Its lifecycle's version (`io.buildpacks.builder.metadata`), when it names one.
+    pub lifecycle: Option<String>,
 }
 
 /// The session's phase clock: announces phases and adds up their time.
