@@ -324,39 +324,7 @@ fn watch_loop(s: &Shared) {
         let now = Instant::now();
         if now >= next_stack {
             next_stack = now + s.config.stack_poll();
-            let run_image = s.engine.run_image();
-            if let Ok(digest) = &run_image {
-                let previous = lock(&s.run_image).replace(digest.clone());
-                // The first check after a start compares with what each app was built on: a run image
-                // published while the service was down is a change too.
-                if previous.as_deref() != Some(digest.as_str()) {
-                    queue_stack_change(s, digest);
-                }
-                update_behind(s, digest);
-            }
-            let builder = s.engine.builder();
-            match &builder {
-                Ok(Some(b)) => {
-                    builder_warned = false;
-                    let previous = lock(&s.builder).replace(b.clone());
-                    // As for the run image, the first check compares with what each app was built with.
-                    if previous.as_ref().map(|p| &p.digest) != Some(&b.digest) {
-                        queue_builder_change(s, b);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    if !builder_warned {
-                        builder_warned = true;
-                        eprintln!(
-                            "warning: the builder cannot be read ({e}): its changes are noticed once it can"
-                        );
-                    }
-                }
-            }
-            s.metrics
-                .builder_ready
-                .set(i64::from(run_image.is_ok() && builder.is_ok()));
+            check_platform(s, &mut builder_warned);
         }
         if now >= next_contracts {
             next_contracts = now + s.config.poll();
@@ -501,34 +469,79 @@ fn is_news(s: &Shared, app: &str, revision: &str) -> bool {
         .all(|r| r.as_deref() != Some(revision))
 }
 
+/// Reads the run image and the builder in one go and queues what changed in both at once: a new run image and
+/// a new lifecycle are one build, not a rebase a worker may already have taken and then a build. The first check
+/// after a start compares with what each app was built on and with: a change published while the service was
+/// down is a change too.
+fn check_platform(s: &Shared, builder_warned: &mut bool) {
+    let run_image = s.engine.run_image();
+    let builder = s.engine.builder();
+    let mut work: Vec<(String, Reason)> = Vec::new();
+    if let Ok(digest) = &run_image {
+        let previous = lock(&s.run_image).replace(digest.clone());
+        if previous.as_deref() != Some(digest.as_str()) {
+            work.extend(stack_work(s, digest));
+        }
+    }
+    match &builder {
+        Ok(Some(b)) => {
+            *builder_warned = false;
+            let previous = lock(&s.builder).replace(b.clone());
+            if previous.as_ref().map(|p| &p.digest) != Some(&b.digest) {
+                work.extend(builder_work(s, b));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            if !*builder_warned {
+                *builder_warned = true;
+                eprintln!(
+                    "warning: the builder cannot be read ({e}): its changes are noticed once it can"
+                );
+            }
+        }
+    }
+    if !work.is_empty() {
+        let mut q = lock(&s.queue);
+        for (app, reason) in &work {
+            q.push(app, *reason, None, Instant::now());
+        }
+        drop(q);
+        s.wake.notify_all();
+    }
+    if let Ok(digest) = &run_image {
+        update_behind(s, digest);
+    }
+    s.metrics
+        .builder_ready
+        .set(i64::from(run_image.is_ok() && builder.is_ok()));
+}
+
 /// A new builder: every app whose last build used a buildpack or lifecycle it changed gets BUILDPACK or
 /// LIFECYCLE. Apps built before their builder was recorded are left (nothing to compare).
-fn queue_builder_change(s: &Shared, now: &BuilderNow) {
+fn builder_work(s: &Shared, now: &BuilderNow) -> Vec<(String, Reason)> {
     let apps = lock(&s.state).apps().unwrap_or_default();
-    let mut q = lock(&s.queue);
+    let mut out = Vec::new();
     for a in apps {
         let Some(was) = a.built_with.as_ref().filter(|_| a.digest.is_some()) else {
             continue;
         };
         for r in crate::builder::reasons(was, now) {
-            q.push(&a.name, r, None, Instant::now());
+            out.push((a.name.clone(), r));
         }
     }
-    drop(q);
-    s.wake.notify_all();
+    out
 }
 
 /// A new run image: every app that has an image and is not on it gets STACK.
-fn queue_stack_change(s: &Shared, digest: &str) {
-    let apps = lock(&s.state).apps().unwrap_or_default();
-    let mut q = lock(&s.queue);
-    for a in apps {
-        if a.digest.is_some() && a.run_image.as_deref() != Some(digest) {
-            q.push(&a.name, Reason::Stack, None, Instant::now());
-        }
-    }
-    drop(q);
-    s.wake.notify_all();
+fn stack_work(s: &Shared, digest: &str) -> Vec<(String, Reason)> {
+    lock(&s.state)
+        .apps()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.digest.is_some() && a.run_image.as_deref() != Some(digest))
+        .map(|a| (a.name, Reason::Stack))
+        .collect()
 }
 
 fn update_behind(s: &Shared, digest: &str) {
