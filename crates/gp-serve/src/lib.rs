@@ -3,6 +3,8 @@
 //!
 //! - [`reason`]: why a build is wanted — kpack's reasons (COMMIT, CONFIG, TRIGGER, STACK, BUILDPACK, LIFECYCLE),
 //!   each in a lane: developers' work before the platform's.
+//! - [`builder`]: what each app's last build used (builder digest, lifecycle, buildpacks) against what the builder
+//!   holds now: the BUILDPACK and LIFECYCLE reasons.
 //! - [`queue`]: pending work per app, deduplicated (reasons merge), two lanes, bounded retries with backoff; a
 //!   new reason for an app that failed is tried at once, so a failure never hides a later stack change.
 //! - [`state`]: apps, builds (reasons, revision, digest, timings, result, log), deployments and patch campaigns
