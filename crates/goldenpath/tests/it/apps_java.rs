@@ -85,17 +85,8 @@ fn image_size(layout: &Path, tag: &str) -> (u64, u64) {
             digest.trim_start_matches("sha256:")
         ))
     };
-    let index: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(layout.join("index.json")).unwrap()).unwrap();
-    let desc = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rfind(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .unwrap();
     let manifest: serde_json::Value =
-        serde_json::from_slice(&fs_err::read(blob(desc["digest"].as_str().unwrap())).unwrap())
-            .unwrap();
+        serde_json::from_slice(&fs_err::read(blob(&tag_digest(layout, tag))).unwrap()).unwrap();
     let sizes: Vec<u64> = manifest["layers"]
         .as_array()
         .unwrap()
@@ -341,6 +332,24 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
         "{out}"
     );
     assert!(out.contains("Reusing the JRE (Java 17"), "{out}");
+    assert!(!out.contains("Reusing the application jar"), "{out}");
+    let changed = tag_digest(&tmp.join("images"), "maven");
+
+    // No change: Maven does not run, the jar is the one kept, and so is the whole image.
+    let t = Instant::now();
+    let (ok, out) = build(tmp, &maven, "maven");
+    assert!(ok, "{out}");
+    eprintln!(
+        "java-maven no-change rebuild: {:?}\n{}",
+        t.elapsed(),
+        timings(&out)
+    );
+    assert!(
+        out.contains("Reusing the application jar target/java-maven-0.1.0.jar"),
+        "{out}"
+    );
+    assert!(!out.contains("Building with mvn"), "{out}");
+    assert_eq!(tag_digest(&tmp.join("images"), "maven"), changed);
     let _ = fs_err::remove_dir_all(tmp.join("bundle-maven"));
     let port = free_port();
     let app = start_image(&tmp.join("images"), "maven", tmp, port);
@@ -348,4 +357,34 @@ fn java_apps_build_run_rebuild_and_fail_alike() {
     assert!(answer.contains("Hello again"), "{answer}");
     drop(app);
     let _ = fs_err::remove_dir_all(tmp.join("bundle-maven"));
+
+    // The build after a reused one still has Maven and its repository cached.
+    fs_err::write(
+        &src,
+        text.replace("Hello from GoldenPath", "Hello a third time"),
+    )
+    .unwrap();
+    let (ok, out) = build(tmp, &maven, "maven");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Reusing the Maven repository layer (pom.xml unchanged)")
+            && out.contains("Reusing Maven 3.9.16 (layer unchanged)")
+            && out.contains("Building with mvn"),
+        "{out}"
+    );
+}
+
+/// The manifest digest `tag` names in the layout.
+fn tag_digest(layout: &Path, tag: &str) -> String {
+    let index: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

@@ -20,6 +20,8 @@ use gp_buildpacks::support::{
 };
 use gp_buildpacks::{Language, Report, Severity, detect};
 
+#[path = "../java/reuse.rs"]
+mod reuse;
 #[path = "../java/wrapper.rs"]
 mod wrapper;
 
@@ -569,6 +571,107 @@ fn gradle_build(layers: &Path, app: &Path, env: &JavaEnv) -> Result<(), String> 
     Ok(())
 }
 
+/// What besides the app's files decides the jar a build makes: this buildpack, the tool and its version, the JDK,
+/// where dependencies come from (repository URLs, the settings binding's content) and the build tools' own
+/// environment variables.
+fn build_inputs(tool: &str, jdk: &str) -> Vec<(&'static str, String)> {
+    let mut inputs = vec![
+        ("buildpack", env!("CARGO_PKG_VERSION").to_owned()),
+        ("tool", tool.to_owned()),
+        ("jdk", jdk.to_owned()),
+        ("maven", MAVEN_VERSION.to_owned()),
+        ("maven-repository", maven_repository()),
+        (
+            "settings",
+            settings_binding()
+                .and_then(|(_, p)| fs_err::read_to_string(p).ok())
+                .map_or_else(String::new, |t| cache_key(&t)),
+        ),
+    ];
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| {
+            ["MAVEN_", "GRADLE_", "JAVA_", "BP_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .collect();
+    vars.sort();
+    inputs.push((
+        "env",
+        vars.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    ));
+    inputs
+}
+
+/// The jar kept under `key` by an earlier build, unless the dependency caches hold a `-SNAPSHOT` (which may have
+/// changed in its repository without any change here).
+fn reusable(layers: &Path, app: &Path, key: &str) -> Option<(String, Vec<reuse::Component>)> {
+    let caches = [
+        layers.join("m2/repository"),
+        layers.join("gradle-home/caches/modules-2/files-2.1"),
+    ];
+    if let Some(s) = reuse::snapshot(&caches) {
+        println!(
+            "Building again: the dependency cache holds a snapshot ({}), which may have changed since",
+            s.strip_prefix(layers).unwrap_or(&s).display()
+        );
+        return None;
+    }
+    reuse::restore(layers, app, key)
+}
+
+/// On a reused jar: the tool layers restored from the cache declared again (the lifecycle restores their
+/// metadata without `[types]`, and a layer left so is not kept for the next build).
+fn keep_cache_layers(layers: &Path) -> Result<(), String> {
+    for name in ["maven", "m2", "gradle", "gradle-home"] {
+        let Ok(text) = fs_err::read_to_string(layers.join(format!("{name}.toml"))) else {
+            continue;
+        };
+        if !layers.join(name).is_dir() {
+            continue;
+        }
+        let doc: toml::Table = text.parse().unwrap_or_default();
+        let meta: Vec<(&str, String)> = doc
+            .get("metadata")
+            .and_then(toml::Value::as_table)
+            .map(|t| {
+                t.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.as_str(), s.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        cache_layer_toml(layers, name, &meta)?;
+    }
+    Ok(())
+}
+
+/// The SBOM of the app's jars: a Spring Boot jar's libraries, or the app jar itself.
+fn sbom_components(
+    layers: &Path,
+    app: &Path,
+    jar: &str,
+    spring_boot: bool,
+    scratch: &Path,
+) -> Result<Vec<reuse::Component>, String> {
+    let mut components = if spring_boot {
+        let groups = repository_groups(&layers.join("m2/repository"), &layers.join("gradle-home"));
+        boot_libraries(&app.join(jar), scratch, &groups)?
+    } else {
+        Vec::new()
+    };
+    if components.is_empty()
+        && let Some((Some(g), a, v)) = jar_coordinates(&app.join(jar))
+    {
+        components.push((a.clone(), v.clone(), format!("pkg:maven/{g}/{a}@{v}")));
+    }
+    components.sort();
+    components.dedup();
+    Ok(components)
+}
+
 /// The main attributes of a jar's manifest (continuation lines joined).
 fn manifest(jar: &Path) -> Vec<(String, String)> {
     let text = sh(
@@ -909,19 +1012,36 @@ fn run_build() -> Result<u8, String> {
     if let Some(r) = &report.runtime {
         println!("Java version requested: {} ({})", r.value, r.source);
     }
-    let env = JavaEnv::new()?;
     let tool = report
         .package_manager
         .as_ref()
         .map(|p| (p.value.clone(), p.source.clone()))
         .unwrap_or_default();
-    let jar = match tool.0.as_str() {
-        "maven" | "mvnw" => {
-            maven_build(&layers, &app, &env, tool.0 == "mvnw")?;
+    let builds = matches!(tool.0.as_str(), "maven" | "mvnw" | "gradle");
+    let key = if builds {
+        Some(reuse::key(&app, &build_inputs(&tool.0, &version))?)
+    } else {
+        None
+    };
+    let reused = key.as_deref().and_then(|k| reusable(&layers, &app, k));
+    // No JVM runs for a reused jar: the trust store (a JVM of its own) is made only when one will.
+    let env = if reused.is_none() {
+        Some(JavaEnv::new()?)
+    } else {
+        None
+    };
+    let jar = match (&reused, &env, tool.0.as_str()) {
+        (Some((jar, _)), _, _) => {
+            println!("Reusing the application jar {jar} (source, tools and settings unchanged)");
+            keep_cache_layers(&layers)?;
+            jar.clone()
+        }
+        (None, Some(env), "maven" | "mvnw") => {
+            maven_build(&layers, &app, env, tool.0 == "mvnw")?;
             built_jar(&app, "target")?
         }
-        "gradle" => {
-            gradle_build(&layers, &app, &env)?;
+        (None, Some(env), "gradle") => {
+            gradle_build(&layers, &app, env)?;
             built_jar(&app, "build/libs")?
         }
         _ => tool.1.clone(),
@@ -941,20 +1061,23 @@ fn run_build() -> Result<u8, String> {
             .map_or_else(String::new, |s| format!(", Spring Boot, Start-Class {s}"))
     );
     jre_layer(&layers, &version)?;
-    // The SBOM of the app's jars: a Spring Boot jar's libraries, or the app jar itself.
-    let mut components = if spring_boot {
-        let groups = repository_groups(&layers.join("m2/repository"), &layers.join("gradle-home"));
-        boot_libraries(&app.join(&jar), &env.scratch, &groups)?
-    } else {
-        Vec::new()
+    let reused_jar = reused.is_some();
+    let components = match (reused, &env) {
+        (Some((_, components)), _) => components,
+        (None, Some(env)) => sbom_components(&layers, &app, &jar, spring_boot, &env.scratch)?,
+        (None, None) => Vec::new(),
     };
-    if components.is_empty()
-        && let Some((Some(g), a, v)) = jar_coordinates(&app.join(&jar))
-    {
-        components.push((a.clone(), v.clone(), format!("pkg:maven/{g}/{a}@{v}")));
+    // The tool's output directory, kept for the next build with the jar's SBOM.
+    let out = if tool.0 == "gradle" {
+        "build"
+    } else {
+        "target"
+    };
+    match (&key, reused_jar) {
+        (Some(key), true) => reuse::declare(&layers, key, (out, &jar))?,
+        (Some(key), false) => reuse::save(&layers, &app, (out, &jar), key, &components)?,
+        _ => {}
     }
-    components.sort();
-    components.dedup();
     println!("  {} jars in the SBOM", components.len());
     if !components.is_empty() {
         write_sbom(&layers.join("launch.sbom.cdx.json"), &components)?;
