@@ -218,11 +218,9 @@ fn check_versions(reqs: &[Request], findings: &mut Vec<Finding>) {
 /// The Java sources of an app, relative paths, sorted (top level and `src/main/java`, a few levels deep).
 fn java_sources(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, rel: &str, depth: usize, out: &mut Vec<String>) {
-        let Ok(rd) = fs_err::read_dir(base.join(rel)) else {
+        let Ok(entries) = crate::support::sorted_entries(&base.join(rel)) else {
             return;
         };
-        let mut entries: Vec<_> = rd.flatten().collect();
-        entries.sort_by_key(fs_err::DirEntry::file_name);
         for e in entries {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = if rel.is_empty() {

@@ -62,6 +62,14 @@ pub fn write(path: &Path, text: &str) -> Result<(), String> {
     fs_err::write(path, text).map_err(|e| e.to_string())
 }
 
+/// The entries of `dir` in name order (entries that cannot be read are left out): walks that must not depend on
+/// the file system's order.
+pub fn sorted_entries(dir: &Path) -> std::io::Result<Vec<fs_err::DirEntry>> {
+    let mut entries: Vec<_> = fs_err::read_dir(dir)?.flatten().collect();
+    entries.sort_by_key(fs_err::DirEntry::file_name);
+    Ok(entries)
+}
+
 /// `[metadata] key` of `<layers>/<layer>.toml` (restored from the cache), if any.
 #[must_use]
 pub fn read_meta(layers: &Path, layer: &str, key: &str) -> Option<String> {

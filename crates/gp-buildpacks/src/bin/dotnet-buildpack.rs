@@ -241,11 +241,7 @@ fn runtime_layer(
 
 fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
     fs_err::create_dir_all(to).map_err(|e| e.to_string())?;
-    let mut entries: Vec<_> = fs_err::read_dir(from)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .collect();
-    entries.sort_by_key(fs_err::DirEntry::file_name);
+    let entries = gp_buildpacks::support::sorted_entries(from).map_err(|e| e.to_string())?;
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         if skip.contains(&name.as_str()) || name.starts_with(".sbom") {

@@ -294,11 +294,9 @@ fn nginx_layer(layers: &Path) -> Result<PathBuf, String> {
 
 /// The files of a directory tree, sorted, as `path\0content` (for a cache key); at most `budget` bytes read.
 fn tree_text(dir: &Path, rel: &str, out: &mut String, budget: &mut u64) {
-    let Ok(rd) = fs_err::read_dir(dir) else {
+    let Ok(entries) = gp_buildpacks::support::sorted_entries(dir) else {
         return;
     };
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(fs_err::DirEntry::file_name);
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         let path = format!("{rel}/{name}");

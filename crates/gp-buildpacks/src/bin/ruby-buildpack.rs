@@ -84,11 +84,7 @@ fn satisfies(version: &str, request: &str) -> bool {
 
 fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
     fs_err::create_dir_all(to).map_err(|e| e.to_string())?;
-    let mut entries: Vec<_> = fs_err::read_dir(from)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .collect();
-    entries.sort_by_key(fs_err::DirEntry::file_name);
+    let entries = gp_buildpacks::support::sorted_entries(from).map_err(|e| e.to_string())?;
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
         if skip.contains(&name.as_str()) {
@@ -112,12 +108,7 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), String> {
 
 /// The shared objects under `dir` (`*.so`, `*.so.N`), sorted.
 fn shared_objects(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs_err::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
-    entries.sort_by_key(fs_err::DirEntry::file_name);
+    let entries = gp_buildpacks::support::sorted_entries(dir).unwrap_or_default();
     for e in entries {
         let Ok(ft) = e.file_type() else { continue };
         let name = e.file_name().to_string_lossy().into_owned();

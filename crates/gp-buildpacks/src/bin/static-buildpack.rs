@@ -132,12 +132,7 @@ fn precompress(root: &Path) -> Result<usize, String> {
     let mut count = 0;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = fs_err::read_dir(&dir)
-            .map_err(|e| e.to_string())?
-            .flatten()
-            .collect();
-        entries.sort_by_key(fs_err::DirEntry::file_name);
-        for e in entries {
+        for e in gp_buildpacks::support::sorted_entries(&dir).map_err(|e| e.to_string())? {
             let ft = e.file_type().map_err(|e| e.to_string())?;
             let name = e.file_name().to_string_lossy().into_owned();
             if ft.is_dir() && name != "node_modules" && !name.starts_with('.') {

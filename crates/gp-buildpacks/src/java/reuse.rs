@@ -36,12 +36,7 @@ fn hash_tree(base: &Path, rel: &Path, hasher: &mut Sha256, depth: usize) -> Resu
         ));
     }
     let dir = base.join(rel);
-    let mut entries: Vec<_> = fs_err::read_dir(&dir)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .collect();
-    entries.sort_by_key(fs_err::DirEntry::file_name);
-    for e in entries {
+    for e in gp_buildpacks::support::sorted_entries(&dir).map_err(|e| e.to_string())? {
         let name = e.file_name();
         let path = rel.join(&name);
         let meta = fs_err::symlink_metadata(e.path()).map_err(|e| e.to_string())?;
