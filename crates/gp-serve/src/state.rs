@@ -44,7 +44,7 @@ pub enum StateError {
     Value(#[from] reason::UnknownReason),
     #[error("no build {0} in the state database")]
     NoBuild(i64),
-    #[error("the state database holds a bad `built_with` for {app}: {source}")]
+    #[error("cannot record what built {app}: {source}")]
     BuiltWith {
         app: String,
         #[source]
@@ -301,15 +301,9 @@ impl State {
         let mut out = Vec::new();
         for row in rows {
             let (mut app, built_with) = row?;
-            if let Some(text) = built_with {
-                app.built_with =
-                    Some(
-                        serde_json::from_str(&text).map_err(|source| StateError::BuiltWith {
-                            app: app.name.clone(),
-                            source,
-                        })?,
-                    );
-            }
+            // A value this version cannot read counts as unknown: the app is then not compared with a new
+            // builder until its next build records it again, and every other app is still served.
+            app.built_with = built_with.and_then(|text| serde_json::from_str(&text).ok());
             out.push(app);
         }
         Ok(out)
