@@ -571,12 +571,21 @@ fn gradle_build(layers: &Path, app: &Path, env: &JavaEnv) -> Result<(), String> 
     Ok(())
 }
 
-/// What besides the app's files decides the jar a build makes: this buildpack, the tool and its version, the JDK,
+/// What besides the app's files decides the jar a build makes: this buildpack's own code (its executable), the
+/// tool and its version, the JDK,
 /// where dependencies come from (repository URLs, the settings binding's content) and the build tools' own
 /// environment variables.
 fn build_inputs(tool: &str, jdk: &str) -> Vec<(&'static str, String)> {
     let mut inputs = vec![
-        ("buildpack", env!("CARGO_PKG_VERSION").to_owned()),
+        (
+            "buildpack",
+            std::env::current_exe()
+                .map_err(|e| e.to_string())
+                .and_then(|exe| reuse::file_digest(&exe))
+                .unwrap_or_else(|e| {
+                    format!("{} (executable unreadable: {e})", env!("CARGO_PKG_VERSION"))
+                }),
+        ),
         ("tool", tool.to_owned()),
         ("jdk", jdk.to_owned()),
         ("maven", MAVEN_VERSION.to_owned()),

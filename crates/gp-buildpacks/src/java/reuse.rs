@@ -60,6 +60,14 @@ fn hash_tree(base: &Path, rel: &Path, hasher: &mut Sha256, depth: usize) -> Resu
     Ok(())
 }
 
+/// The SHA-256 of a file's content (`sha256:…`).
+pub fn file_digest(path: &Path) -> Result<String, String> {
+    let mut hasher = Sha256::new();
+    let mut f = fs_err::File::open(path).map_err(|e| e.to_string())?;
+    std::io::copy(&mut f, &mut hasher).map_err(|e| e.to_string())?;
+    Ok(format!("sha256:{:x}", hasher.finalize()))
+}
+
 /// The key of a build of `app` with `inputs` (tool, versions, settings: anything else that decides the jar).
 pub fn key(app: &Path, inputs: &[(&str, String)]) -> Result<String, String> {
     let mut hasher = Sha256::new();
