@@ -112,21 +112,14 @@ fn below(rel: &str) -> bool {
 /// `cp -a FROM/. TO`: a tree with its modes and links.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     fs_err::create_dir_all(to).map_err(|e| e.to_string())?;
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from.join("."))
-        .arg(to)
-        .status()
-        .map_err(|e| format!("cannot run cp: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "cp -a {} {} failed ({status})",
-            from.display(),
-            to.display()
-        ))
-    }
+    gp_buildpacks::support::sh(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(from.join("."))
+            .arg(to),
+        "cp -a",
+    )
+    .map(drop)
 }
 
 /// The jar (relative to the app) and SBOM components the last build kept under `key`; its output directory is
