@@ -62,6 +62,25 @@ pub struct Running {
     id: String,
 }
 
+impl Running {
+    /// Sends SIGTERM to the container's PID 1; whether it exited within `within`.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&self.state)
+            .args(["kill", &self.id, "TERM"])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = Command::new("runc")
@@ -248,9 +267,14 @@ fn example_apps_build_run_rebuild_and_rebase() {
         "{out}"
     );
     let port = free_port();
-    let app = start(tmp, "node", port);
+    let mut app = start(tmp, "node", port);
     let answer = get(port);
     assert!(answer.contains("\"app\":\"node-express\""), "{answer}");
+    // As PID 1, Node.js would ignore SIGTERM without the buildpack's preload: a stop would wait for SIGKILL.
+    assert!(
+        app.terminate(Duration::from_secs(5)),
+        "node-express as PID 1 did not exit on SIGTERM"
+    );
     drop(app);
     compare_with_syft(tmp, "node");
     fs_err::write(

@@ -235,6 +235,39 @@ fn runtime_layer(layers: &Path, report: &Report) -> Result<PathBuf, String> {
     Ok(layer)
 }
 
+/// Preloaded into every Node.js process of the image (`NODE_OPTIONS=--require`): as PID 1 of a container, a
+/// process gets SIGTERM and SIGINT only through a handler, and Node.js installs none, so a stop waited out its
+/// grace period and ended in SIGKILL. As PID 1 this exits the way Node.js does by default (128 + the signal)
+/// unless the app handles the signal itself; anywhere else it does nothing.
+const PID1_SIGNALS: &str = r"'use strict';
+// Added by the GoldenPath Node.js buildpack: see its `signals` layer.
+if (process.pid === 1) {
+  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]]) {
+    process.on(signal, function exitLikeNode() {
+      if (process.listenerCount(signal) === 1) process.exit(code);
+    });
+  }
+}
+";
+
+/// The `signals` launch layer: [`PID1_SIGNALS`] and the `NODE_OPTIONS` that loads it (appended to the app's
+/// own). Written every build; it is the same bytes each time, so the exporter keeps the layer it had.
+fn signals_layer(layers: &Path) -> Result<(), String> {
+    let layer = layers.join("signals");
+    let script = layer.join("pid1.cjs");
+    write(&script, PID1_SIGNALS)?;
+    let env = layer.join("env.launch");
+    write(
+        &env.join("NODE_OPTIONS.append"),
+        &format!("--require={}", script.display()),
+    )?;
+    write(&env.join("NODE_OPTIONS.delim"), " ")?;
+    write(
+        &layers.join("signals.toml"),
+        "[types]\nlaunch = true\nbuild = false\ncache = false\n",
+    )
+}
+
 /// The package manager the lockfile names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pm {
@@ -501,6 +534,7 @@ fn run_build() -> Result<u8, String> {
     }
     let runtime = runtime_layer(&layers, &report)?;
     modules_layer(&layers, &app, &runtime, &report)?;
+    signals_layer(&layers)?;
     let pkg: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(app.join("package.json")).unwrap_or_default())
             .unwrap_or_default();
