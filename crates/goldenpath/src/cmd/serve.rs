@@ -380,6 +380,24 @@ impl LocalEngine {
         super::store(&self.insecure).with_gate(self.gate.clone())
     }
 
+    /// The manifest digest `reference` names now: its layout's index, or a HEAD to its registry.
+    fn digest_of(&self, reference: &str) -> Result<String, String> {
+        match reference.parse::<ImageRef>().map_err(|e| e.to_string())? {
+            ImageRef::Layout { path, tag } => {
+                let layout = gp_oci::layout::Layout::open(&path).map_err(|e| e.to_string())?;
+                let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
+                Ok(desc.digest.to_string())
+            }
+            ImageRef::Registry(r) => {
+                let registry = self.store().registry(&r).map_err(|e| e.to_string())?;
+                Ok(registry
+                    .current_digest(&r)
+                    .map_err(|e| e.to_string())?
+                    .to_string())
+            }
+        }
+    }
+
     fn images(&self) -> PathBuf {
         self.state.join("images")
     }
@@ -885,27 +903,18 @@ impl Engine for LocalEngine {
     }
 
     fn run_image(&self) -> Result<String, String> {
-        match self
-            .run_image
-            .parse::<ImageRef>()
-            .map_err(|e| e.to_string())?
-        {
-            ImageRef::Layout { path, tag } => {
-                let layout = gp_oci::layout::Layout::open(&path).map_err(|e| e.to_string())?;
-                let desc = layout.resolve(tag.as_deref()).map_err(|e| e.to_string())?;
-                Ok(desc.digest.to_string())
-            }
-            ImageRef::Registry(r) => {
-                let registry = self.store().registry(&r).map_err(|e| e.to_string())?;
-                Ok(registry
-                    .current_digest(&r)
-                    .map_err(|e| e.to_string())?
-                    .to_string())
-            }
-        }
+        self.digest_of(&self.run_image)
     }
 
     fn builder(&self) -> Result<Option<BuilderNow>, String> {
+        // The digest each check (a HEAD for a registry builder); its manifest and config only when it moved.
+        let digest = self.digest_of(&self.builder)?;
+        if let Some(known) = lock(&self.builder_now)
+            .as_ref()
+            .filter(|b| b.digest == digest)
+        {
+            return Ok(Some(known.clone()));
+        }
         let now = match self
             .builder
             .parse::<ImageRef>()
@@ -917,22 +926,11 @@ impl Engine for LocalEngine {
                 builder_now(&self.builder, &layout, &desc)?
             }
             ImageRef::Registry(r) => {
-                // A HEAD each check; the manifest and config only when the digest moved.
                 let store = self.store();
-                let registry = store.registry(&r).map_err(|e| e.to_string())?;
-                let digest = registry
-                    .current_digest(&r)
-                    .map_err(|e| e.to_string())?
-                    .to_string();
-                if let Some(known) = lock(&self.builder_now)
-                    .as_ref()
-                    .filter(|b| b.digest == digest)
-                {
-                    return Ok(Some(known.clone()));
-                }
                 let layout = store.images().map_err(|e| e.to_string())?;
-                let desc = registry
-                    .pull_metadata(&r, &layout)
+                let desc = store
+                    .registry(&r)
+                    .and_then(|registry| registry.pull_metadata(&r, &layout))
                     .map_err(|e| e.to_string())?;
                 builder_now(&self.builder, &layout, &desc)?
             }

@@ -118,6 +118,13 @@ fn builds(port: u16) -> Vec<serde_json::Value> {
 }
 
 /// Waits up to `secs` for `cond`, showing the service log when it never holds.
+/// A build's log, through the API.
+fn build_log(port: u16, id: &serde_json::Value) -> String {
+    http(port, "GET", &format!("/api/builds/{id}/log"), &[], b"")
+        .unwrap()
+        .1
+}
+
 fn wait_for(what: &str, secs: u64, log: &Path, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond() {
@@ -504,14 +511,7 @@ fn serve_builds_switches_rebases_and_survives_kill_9() {
     });
     let rebase = builds(port)[0].clone();
     assert_eq!(rebase["work"], "rebase");
-    let (_, rebase_log) = http(
-        port,
-        "GET",
-        &format!("/api/builds/{}/log", rebase["id"]),
-        &[],
-        b"",
-    )
-    .unwrap();
+    let rebase_log = build_log(port, &rebase["id"]);
     assert!(rebase_log.contains("rebased: "), "{rebase_log}");
     assert!(!rebase_log.contains("===> BUILDING"), "{rebase_log}");
     assert!(answer(app_port).contains("Hello again"));
@@ -534,14 +534,7 @@ fn serve_builds_switches_rebases_and_survives_kill_9() {
     });
     let rebuilt = builds(port)[0].clone();
     assert_eq!(rebuilt["work"], "build");
-    let (_, rebuilt_log) = http(
-        port,
-        "GET",
-        &format!("/api/builds/{}/log", rebuilt["id"]),
-        &[],
-        b"",
-    )
-    .unwrap();
+    let rebuilt_log = build_log(port, &rebuilt["id"]);
     assert!(
         rebuilt_log.contains("the builder changed")
             && rebuilt_log.contains("io.goldenpath.python 0.1.0 → 0.1.1"),
